@@ -1,0 +1,300 @@
+/**
+ * The SIP message model shared by every layer above the parser.
+ *
+ * Headers are kept as raw text, in order, one entry per header line; only
+ * the few headers every message needs (Via, Call-ID, CSeq, From/To tags)
+ * are parsed, once, and cached. Everything else is parsed when someone
+ * asks for it. Mutations go through the methods below so that the caches
+ * stay right and the serializer writes what was changed.
+ */
+import { canonicalHeaderName, isListHeader, prettyHeaderName } from './header-names.js';
+import { parseNameAddr, splitList, type NameAddr } from './grammar.js';
+import { parseCSeq, parseVia, type CSeq, type Via } from './via.js';
+
+export interface SipHeader {
+  /** Lower-case long form (`from`, `call-id`, `via`); compact forms are expanded. */
+  readonly name: string;
+  /** The name as it was written, or the pretty form for headers we added. */
+  readonly rawName: string;
+  value: string;
+}
+
+const EMPTY_BODY = Buffer.alloc(0);
+
+export class SipMessage {
+  /** Request-line or status-line fields. For a response, `method` is the CSeq method. */
+  isRequest: boolean;
+  method: string;
+  requestUri: string;
+  status: number;
+  reason: string;
+  readonly headers: SipHeader[];
+  body: Buffer;
+
+  private cachedCSeq: CSeq | null | undefined;
+  private cachedTopVia: Via | null | undefined;
+  private cachedFromTag: string | null | undefined;
+  private cachedToTag: string | null | undefined;
+
+  private constructor(isRequest: boolean, method: string, requestUri: string, status: number, reason: string) {
+    this.isRequest = isRequest;
+    this.method = method;
+    this.requestUri = requestUri;
+    this.status = status;
+    this.reason = reason;
+    this.headers = [];
+    this.body = EMPTY_BODY;
+  }
+
+  static request(method: string, requestUri: string): SipMessage {
+    return new SipMessage(true, method, requestUri, 0, '');
+  }
+
+  static response(status: number, reason: string, method = ''): SipMessage {
+    return new SipMessage(false, method, '', status, reason);
+  }
+
+  // --- generic header access -------------------------------------------
+
+  /** Value of the first header line with this name (compact or long, any case). */
+  getHeader(name: string): string | undefined {
+    const key = canonicalHeaderName(name);
+    const hs = this.headers;
+    for (let i = 0; i < hs.length; i++) if (hs[i]!.name === key) return hs[i]!.value;
+    return undefined;
+  }
+
+  hasHeader(name: string): boolean {
+    return this.getHeader(name) !== undefined;
+  }
+
+  /**
+   * Every value of a header, across lines; list headers (Via, Route,
+   * Contact, Allow, ...) are split at top-level commas.
+   */
+  getHeaderValues(name: string): string[] {
+    const key = canonicalHeaderName(name);
+    const split = isListHeader(key);
+    const out: string[] = [];
+    for (const h of this.headers) {
+      if (h.name !== key) continue;
+      if (split) for (const v of splitList(h.value)) out.push(v);
+      else out.push(h.value);
+    }
+    return out;
+  }
+
+  /** Number of header lines with this name (not list elements). */
+  countHeaderLines(name: string): number {
+    const key = canonicalHeaderName(name);
+    let n = 0;
+    for (const h of this.headers) if (h.name === key) n++;
+    return n;
+  }
+
+  /** Replaces every line of this header with one line holding `value`, where the first one was. */
+  setHeader(name: string, value: string): void {
+    const key = canonicalHeaderName(name);
+    const idx = this.headers.findIndex((h) => h.name === key);
+    if (idx < 0) {
+      this.headers.push({ name: key, rawName: prettyHeaderName(key), value });
+    } else {
+      this.headers[idx]!.value = value;
+      for (let i = this.headers.length - 1; i > idx; i--) if (this.headers[i]!.name === key) this.headers.splice(i, 1);
+    }
+    this.invalidate(key);
+  }
+
+  /**
+   * Adds a header line. `top` puts it before the first line of the same
+   * name (the place for a new Via or Record-Route), otherwise it is
+   * appended after the last line of that name, or at the end.
+   */
+  addHeader(name: string, value: string, top = false): void {
+    const key = canonicalHeaderName(name);
+    const line: SipHeader = { name: key, rawName: prettyHeaderName(key), value };
+    let at = -1;
+    if (top) {
+      at = this.headers.findIndex((h) => h.name === key);
+    } else {
+      for (let i = this.headers.length - 1; i >= 0; i--) {
+        if (this.headers[i]!.name === key) { at = i + 1; break; }
+      }
+    }
+    if (at < 0) this.headers.push(line);
+    else this.headers.splice(at, 0, line);
+    this.invalidate(key);
+  }
+
+  /** Removes every line of this header; returns how many were removed. */
+  removeHeader(name: string): number {
+    const key = canonicalHeaderName(name);
+    let removed = 0;
+    for (let i = this.headers.length - 1; i >= 0; i--) {
+      if (this.headers[i]!.name === key) {
+        this.headers.splice(i, 1);
+        removed++;
+      }
+    }
+    if (removed > 0) this.invalidate(key);
+    return removed;
+  }
+
+  /**
+   * Removes the element at `index` of a (list) header, counting elements
+   * across lines as getHeaderValues does. Used to pop our own top Via.
+   */
+  removeHeaderValueAt(name: string, index: number): boolean {
+    const key = canonicalHeaderName(name);
+    let seen = 0;
+    for (let i = 0; i < this.headers.length; i++) {
+      const h = this.headers[i]!;
+      if (h.name !== key) continue;
+      const values = isListHeader(key) ? splitList(h.value) : [h.value];
+      if (index < seen + values.length) {
+        values.splice(index - seen, 1);
+        if (values.length === 0) this.headers.splice(i, 1);
+        else h.value = values.join(', ');
+        this.invalidate(key);
+        return true;
+      }
+      seen += values.length;
+    }
+    return false;
+  }
+
+  /** Replaces the element at `index` of a header (counting as getHeaderValues does). */
+  setHeaderValueAt(name: string, index: number, value: string): boolean {
+    const key = canonicalHeaderName(name);
+    let seen = 0;
+    for (const h of this.headers) {
+      if (h.name !== key) continue;
+      const values = isListHeader(key) ? splitList(h.value) : [h.value];
+      if (index < seen + values.length) {
+        values[index - seen] = value;
+        h.value = values.length === 1 ? values[0]! : values.join(', ');
+        this.invalidate(key);
+        return true;
+      }
+      seen += values.length;
+    }
+    return false;
+  }
+
+  // --- the hot headers ---------------------------------------------------
+
+  get callId(): string {
+    return this.getHeader('call-id') ?? '';
+  }
+
+  get cseq(): CSeq | null {
+    if (this.cachedCSeq === undefined) {
+      const v = this.getHeader('cseq');
+      this.cachedCSeq = v === undefined ? null : parseCSeq(v);
+    }
+    return this.cachedCSeq;
+  }
+
+  /** The first Via element: where a response to this request goes, and the transaction key. */
+  get topVia(): Via | null {
+    if (this.cachedTopVia === undefined) {
+      const first = this.firstListElement('via');
+      this.cachedTopVia = first === null ? null : parseVia(first);
+    }
+    return this.cachedTopVia;
+  }
+
+  get fromTag(): string | null {
+    if (this.cachedFromTag === undefined) this.cachedFromTag = this.tagOf('from');
+    return this.cachedFromTag;
+  }
+
+  get toTag(): string | null {
+    if (this.cachedToTag === undefined) this.cachedToTag = this.tagOf('to');
+    return this.cachedToTag;
+  }
+
+  /** From/To/Contact/... as name-addr; null when absent or malformed. */
+  getNameAddr(name: string): NameAddr | null {
+    const v = this.getHeaderValues(name)[0];
+    return v === undefined ? null : parseNameAddr(v);
+  }
+
+  /** Sets a parameter on the first name-addr of From or To (e.g. our tag). */
+  setNameAddrParam(name: 'from' | 'to', param: string, value: string | null): boolean {
+    const raw = this.getHeader(name);
+    if (raw === undefined) return false;
+    const na = parseNameAddr(raw);
+    if (na === null) return false;
+    na.params.set(param, value);
+    let out = raw;
+    // Rewrite only the parameter section so the rest stays byte-identical.
+    const tail = raw.lastIndexOf('>');
+    const base = na.angle ? raw.slice(0, tail + 1) : raw.split(';', 1)[0]!;
+    out = base;
+    for (const [k, v] of na.params) out += v === null ? `;${k}` : `;${k}=${v}`;
+    this.setHeader(name, out);
+    return true;
+  }
+
+  /** Content-Type without parameters, lower-case; '' when absent. */
+  get contentType(): string {
+    const ct = this.getHeader('content-type');
+    if (ct === undefined) return '';
+    const semi = ct.indexOf(';');
+    return (semi < 0 ? ct : ct.slice(0, semi)).trim().toLowerCase();
+  }
+
+  /** Sets the body and keeps Content-Type and Content-Length consistent. */
+  setBody(body: Buffer | string, contentType?: string): void {
+    this.body = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
+    if (this.body.length === 0) this.removeHeader('content-type');
+    else if (contentType !== undefined) this.setHeader('content-type', contentType);
+    this.setHeader('content-length', String(this.body.length));
+  }
+
+  /** Deep copy: headers and body are independent of the original. */
+  clone(): SipMessage {
+    const m = new SipMessage(this.isRequest, this.method, this.requestUri, this.status, this.reason);
+    for (const h of this.headers) m.headers.push({ name: h.name, rawName: h.rawName, value: h.value });
+    m.body = this.body.length === 0 ? EMPTY_BODY : Buffer.from(this.body);
+    return m;
+  }
+
+  /** Called by the parser only: appends without cache bookkeeping. */
+  pushParsedHeader(name: string, rawName: string, value: string): void {
+    this.headers.push({ name, rawName, value });
+  }
+
+  /** Must be called after editing `headers[i].value` directly. */
+  invalidate(canonical?: string): void {
+    if (canonical === undefined || canonical === 'cseq') this.cachedCSeq = undefined;
+    if (canonical === undefined || canonical === 'via') this.cachedTopVia = undefined;
+    if (canonical === undefined || canonical === 'from') this.cachedFromTag = undefined;
+    if (canonical === undefined || canonical === 'to') this.cachedToTag = undefined;
+  }
+
+  private firstListElement(key: string): string | null {
+    for (const h of this.headers) {
+      if (h.name !== key) continue;
+      // Fast path: a single Via per line is by far the common case.
+      if (h.value.indexOf(',') < 0) return h.value;
+      const parts = splitList(h.value);
+      if (parts.length > 0) return parts[0]!;
+    }
+    return null;
+  }
+
+  private tagOf(key: string): string | null {
+    const v = this.getHeader(key);
+    if (v === undefined) return null;
+    // Fast path: find ';tag=' after the URI without a full parse.
+    const gt = v.lastIndexOf('>');
+    const idx = v.indexOf('tag=', gt < 0 ? 0 : gt);
+    if (idx < 0) return null;
+    const na = parseNameAddr(v);
+    if (na === null) return null;
+    const t = na.params.get('tag');
+    return t === undefined || t === null ? null : t;
+  }
+}
