@@ -1,0 +1,70 @@
+#!/usr/bin/env node
+/**
+ * The `sbc` command: start the SBC, check a configuration, explain a route.
+ */
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+const HELP = `sbc — session border controller (SIP B2BUA)
+
+Usage:
+  sbc start --config FILE [--log-level LEVEL]
+      Start the SBC on a Mediant-style ini file. SIGHUP reloads the file;
+      SIGTERM/SIGINT shut down gracefully (calls are released with BYE).
+  sbc check-config FILE
+      Validate an ini file; prints file:line diagnostics, exit 1 on errors.
+  sbc route --config FILE --from URI --to URI --src-ip IP [--src-port N]
+            [--transport udp|tcp|tls] [--method INVITE]
+      Show which classification, manipulations and routing rows a request
+      would match, without sending anything.
+  sbc --help
+`;
+
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  switch (cmd) {
+    case undefined:
+    case '--help':
+    case '-h':
+    case 'help':
+      process.stdout.write(HELP);
+      return cmd === undefined ? 1 : 0;
+    case 'start': {
+      const { startCommand } = await import('./start.js');
+      return startCommand(rest);
+    }
+    case 'check-config': {
+      const { checkConfigCommand } = await import('./check-config.js');
+      return checkConfigCommand(rest);
+    }
+    case 'route': {
+      const { routeCommand } = await import('./route.js');
+      return routeCommand(rest);
+    }
+    default:
+      process.stderr.write(`sbc: unknown command '${cmd}'\n\n${HELP}`);
+      return 2;
+  }
+}
+
+function isEntryPoint(): boolean {
+  const entry = process.argv[1];
+  if (entry === undefined) return false;
+  try {
+    return realpathSync(entry) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isEntryPoint()) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      if (code !== 0 || process.argv[2] !== 'start') process.exitCode = code;
+    },
+    (err: unknown) => {
+      process.stderr.write(`sbc: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}
