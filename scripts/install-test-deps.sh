@@ -27,7 +27,7 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   npm ci --no-audit --no-fund
 fi
 
-if [ ! -f native/build/Release/sbc_media.node ] || [ -n "$(find native/src native/binding.gyp -newer native/build/Release/sbc_media.node 2>/dev/null | head -n 1)" ]; then
+if [ ! -f native/build/Release/media_relay.node ] || [ -n "$(find native/src native/binding.gyp -newer native/build/Release/media_relay.node 2>/dev/null | head -n 1)" ]; then
   echo "install-test-deps: building the native media addon"
   npm run build:native
 fi
