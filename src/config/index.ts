@@ -1,0 +1,12 @@
+export type { Diagnostic } from './diagnostics.js';
+export { formatDiagnostic, hasErrors } from './diagnostics.js';
+export { parseIni } from './ini-reader.js';
+export type { IniCell, IniDocument, IniRow, IniScalar, IniTable } from './ini-reader.js';
+export * from './schema.js';
+export { cellColumn, makeRow } from './convert.js';
+export type { SbcConfig, SipSettings, ApiSettings, ScalarSpec } from './sbc-config.js';
+export { SCALARS } from './sbc-config.js';
+export { loadConfigText, loadConfigFile, type LoadResult } from './load.js';
+export { writeIni, MASK, type WriteOptions } from './writer.js';
+export { ConfigStore, describeChanges, type ConfigLogger, type ReloadResult } from './store.js';
+export { validateTables, parseRejectAction, splitHostPort } from './validate.js';

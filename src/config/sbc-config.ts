@@ -1,0 +1,325 @@
+/**
+ * The whole typed configuration. Built once per load and frozen: a reload
+ * builds a new one and swaps the reference, so a call holding the old object
+ * keeps a consistent view until it ends.
+ */
+import type { Diagnostic } from './diagnostics.js';
+import type { IniScalar } from './ini-reader.js';
+import { parseCodes } from './convert.js';
+import type {
+  AccountRow, AllowedAudioCoderRow, AudioCoderRow, InterfaceRow, IpGroupRow, IpProfileRow, MediaRealmRow,
+  MessageConditionRow, MessageManipulationRow, ProxyIpRow, ProxySetRow, SbcTables, SipInterfaceRow,
+} from './schema.js';
+
+/** Settings the SIP layer reads; each comes from a scalar (name in the comment) or its default. */
+export interface SipSettings {
+  /** SipT1Rtx (ms), default 500. */
+  readonly t1Ms: number;
+  /** SipT2Rtx (ms), default 4000. */
+  readonly t2Ms: number;
+  /** SipT4Rtx (ms), default 5000. */
+  readonly t4Ms: number;
+  /** SIPMaxRtx: retransmissions of a request before giving up, default 7. */
+  readonly maxRtx: number;
+  /** MaxRerouteAttemptsOn3xx, default 5. */
+  readonly maxRerouteAttemptsOn3xx: number;
+  /** SBCMaxAltRouteAttempts: destinations tried for one request including the first, default 5. */
+  readonly maxAltRouteAttempts: number;
+  /**
+   * Responses that trigger alternative routing: the SBCAlternativeRoutingReasons table if present,
+   * else the SBCAlternativeRoutingReasons scalar ("503,486"), else [503]. 408 is always included.
+   */
+  readonly altRouteReasons: readonly number[];
+  /** No response (timeout / transport error) always triggers alternative routing, as on a Mediant. */
+  readonly altRouteOnNoResponse: true;
+  /** SBCMaxForwardsLimit, default 10. */
+  readonly maxForwardsLimit: number;
+  /** SBCSessionExpires (s), default 180. */
+  readonly sessionExpiresSec: number;
+  /** SBCMinSE (s), default 90. */
+  readonly minSeSec: number;
+  /** SBCMaxCallDuration (minutes; 0 = unlimited), default 0. */
+  readonly maxCallDurationMin: number;
+  /** BrokenConnectionEventTimeout (Mediant unit: 100 ms; default 100 = 10 s), in ms. */
+  readonly brokenConnectionTimeoutMs: number;
+  /** UserAgentDisplayInfo, default "sbc". */
+  readonly userAgent: string;
+}
+
+export interface ApiSettings {
+  /** SbcApiPort: REST API and metrics port; 0 (default) = disabled. */
+  readonly port: number;
+  /** SbcApiAddress: bind address, default 127.0.0.1. */
+  readonly address: string;
+}
+
+export interface SbcConfig extends SbcTables {
+  /** Scalar parameters by lower-cased name. */
+  readonly scalars: ReadonlyMap<string, string>;
+  readonly sip: SipSettings;
+  readonly api: ApiSettings;
+  // Lookups by name are case-insensitive.
+  ipGroupByName(name: string): IpGroupRow | undefined;
+  proxySetByName(name: string): ProxySetRow | undefined;
+  sipInterfaceByName(name: string): SipInterfaceRow | undefined;
+  interfaceByName(name: string): InterfaceRow | undefined;
+  ipProfileByName(name: string): IpProfileRow | undefined;
+  mediaRealmByName(name: string): MediaRealmRow | undefined;
+  messageConditionByName(name: string): MessageConditionRow | undefined;
+  /** ProxyIp rows of a proxy set, ordered by ProxyIpIndex. */
+  proxyIpsOf(proxySetName: string): readonly ProxyIpRow[];
+  /** Rows of a MessageManipulations set in table order. */
+  messageManipulationSet(manSetId: number): readonly MessageManipulationRow[];
+  /** Coders of an AudioCodersGroups group in order. */
+  audioCodersOf(groupName: string): readonly AudioCoderRow[];
+  /** Coders of an AllowedAudioCodersGroups group in order. */
+  allowedAudioCodersOf(groupName: string): readonly AllowedAudioCoderRow[];
+  /** Accounts whose ServingIPGroupName is this group. */
+  accountsServedBy(servingIpGroupName: string): readonly AccountRow[];
+  /** Effective [start, end] ports of a media realm. */
+  mediaPortRange(realm: MediaRealmRow): readonly [number, number];
+  /** Local IP address of a SIP Interface (through its NetworkInterface). */
+  sipInterfaceAddress(name: string): string | undefined;
+}
+
+export interface ScalarSpec {
+  readonly name: string;
+  readonly def: number | string;
+  readonly kind: 'int' | 'string' | 'codes';
+  readonly min?: number;
+  readonly max?: number;
+  readonly doc: string;
+}
+
+/** Scalars with a typed meaning; every other scalar is kept as text in `scalars`. */
+export const SCALARS: readonly ScalarSpec[] = [
+  { name: 'SipT1Rtx', def: 500, kind: 'int', min: 10, max: 60000, doc: 'SIP timer T1 in ms.' },
+  { name: 'SipT2Rtx', def: 4000, kind: 'int', min: 10, max: 60000, doc: 'SIP timer T2 in ms.' },
+  { name: 'SipT4Rtx', def: 5000, kind: 'int', min: 10, max: 60000, doc: 'SIP timer T4 in ms.' },
+  { name: 'SIPMaxRtx', def: 7, kind: 'int', min: 1, max: 20, doc: 'Retransmissions before a transaction times out.' },
+  { name: 'MaxRerouteAttemptsOn3xx', def: 5, kind: 'int', min: 0, max: 50, doc: 'Bound on 3xx re-routing of one call.' },
+  { name: 'SBCMaxAltRouteAttempts', def: 5, kind: 'int', min: 1, max: 50, doc: 'Destinations tried for one request, first included.' },
+  { name: 'SBCAlternativeRoutingReasons', def: '', kind: 'codes', doc: 'Responses that trigger alternative routing, e.g. "503,486" (used if the table of the same name is absent).' },
+  { name: 'SBCMaxForwardsLimit', def: 10, kind: 'int', min: 1, max: 70, doc: 'Max-Forwards sent is min(received - 1, this).' },
+  { name: 'SBCSessionExpires', def: 180, kind: 'int', min: 90, max: 86400, doc: 'Session-Expires in s.' },
+  { name: 'SBCMinSE', def: 90, kind: 'int', min: 90, max: 86400, doc: 'Min-SE in s.' },
+  { name: 'SBCMaxCallDuration', def: 0, kind: 'int', min: 0, max: 35791, doc: 'Maximum call duration in minutes; 0 = unlimited.' },
+  { name: 'BrokenConnectionEventTimeout', def: 100, kind: 'int', min: 1, max: 65535, doc: 'Media silence before a call is broken, in 100 ms units.' },
+  { name: 'UserAgentDisplayInfo', def: 'sbc', kind: 'string', doc: 'User-Agent / Server header value.' },
+  { name: 'SbcApiPort', def: 0, kind: 'int', min: 0, max: 65535, doc: 'REST API and Prometheus metrics port; 0 = disabled.' },
+  { name: 'SbcApiAddress', def: '127.0.0.1', kind: 'string', doc: 'REST API bind address.' },
+];
+
+function lower(s: string): string {
+  return s.toLowerCase();
+}
+
+/** Reads typed scalars, reporting bad values against the scalar's line. */
+export function readScalars(
+  list: readonly IniScalar[], file: string, diagnostics: Diagnostic[],
+): { scalars: Map<string, string>; typed: Map<string, number | string | readonly number[]> } {
+  const scalars = new Map<string, string>();
+  const lines = new Map<string, number>();
+  for (const s of list) {
+    const k = lower(s.name);
+    const prev = lines.get(k);
+    if (prev !== undefined) {
+      diagnostics.push({ severity: 'warning', file, line: s.line, message: `parameter ${s.name} set again (first on line ${prev}); the last value is used` });
+    }
+    lines.set(k, s.line);
+    scalars.set(k, s.value);
+  }
+  const typed = new Map<string, number | string | readonly number[]>();
+  for (const spec of SCALARS) {
+    const k = lower(spec.name);
+    const raw = scalars.get(k);
+    if (raw === undefined || raw.trim() === '') {
+      typed.set(k, spec.kind === 'codes' ? [] : spec.def);
+      continue;
+    }
+    if (spec.kind === 'string') {
+      typed.set(k, raw);
+    } else if (spec.kind === 'codes') {
+      const codes = parseCodes(raw);
+      if (!codes) {
+        diagnostics.push({ severity: 'error', file, line: lines.get(k)!, message: `${spec.name}: '${raw}' is not a list of SIP response codes` });
+        typed.set(k, []);
+      } else {
+        typed.set(k, Object.freeze(codes));
+      }
+    } else {
+      const t = raw.trim();
+      const n = Number(t);
+      if (!/^-?\d+$/.test(t) || (spec.min !== undefined && n < spec.min) || (spec.max !== undefined && n > spec.max)) {
+        diagnostics.push({
+          severity: 'error', file, line: lines.get(k)!,
+          message: `${spec.name}: '${raw}' is not an integer in ${spec.min ?? '-inf'}..${spec.max ?? 'inf'}`,
+        });
+        typed.set(k, spec.def);
+      } else {
+        typed.set(k, n);
+      }
+    }
+  }
+  return { scalars, typed };
+}
+
+function indexByName<T>(rows: readonly T[], name: (r: T) => string): Map<string, T> {
+  const m = new Map<string, T>();
+  for (const r of rows) {
+    const k = lower(name(r));
+    if (k !== '' && !m.has(k)) m.set(k, r);
+  }
+  return m;
+}
+
+function groupBy<T>(rows: readonly T[], key: (r: T) => string, order: (r: T) => number): Map<string, readonly T[]> {
+  const m = new Map<string, T[]>();
+  for (const r of rows) {
+    const k = key(r);
+    let list = m.get(k);
+    if (!list) m.set(k, (list = []));
+    list.push(r);
+  }
+  for (const list of m.values()) {
+    list.sort((a, b) => order(a) - order(b));
+    Object.freeze(list);
+  }
+  return m as Map<string, readonly T[]>;
+}
+
+const EMPTY: readonly never[] = Object.freeze([]);
+
+class SbcConfigImpl implements SbcConfig {
+  readonly scalars: ReadonlyMap<string, string>;
+  readonly sip: SipSettings;
+  readonly api: ApiSettings;
+  readonly interfaces; readonly sipInterfaces; readonly proxySets; readonly proxyIps; readonly ipGroups;
+  readonly classifications; readonly ip2ipRouting; readonly inboundManipulations; readonly outboundManipulations;
+  readonly messageConditions; readonly messageManipulations; readonly ipProfiles; readonly mediaRealms;
+  readonly audioCodersGroups; readonly audioCoders; readonly allowedAudioCodersGroups; readonly allowedAudioCoders;
+  readonly accounts; readonly alternativeRoutingReasons;
+
+  readonly #ipGroups: Map<string, IpGroupRow>;
+  readonly #proxySets: Map<string, ProxySetRow>;
+  readonly #sipInterfaces: Map<string, SipInterfaceRow>;
+  readonly #interfaces: Map<string, InterfaceRow>;
+  readonly #profiles: Map<string, IpProfileRow>;
+  readonly #realms: Map<string, MediaRealmRow>;
+  readonly #conditions: Map<string, MessageConditionRow>;
+  readonly #proxyIps: Map<string, readonly ProxyIpRow[]>;
+  readonly #manSets: Map<string, readonly MessageManipulationRow[]>;
+  readonly #coders: Map<string, readonly AudioCoderRow[]>;
+  readonly #allowed: Map<string, readonly AllowedAudioCoderRow[]>;
+  readonly #accounts: Map<string, readonly AccountRow[]>;
+
+  constructor(tables: SbcTables, scalars: ReadonlyMap<string, string>, sip: SipSettings, api: ApiSettings) {
+    this.scalars = scalars;
+    this.sip = sip;
+    this.api = api;
+    this.interfaces = tables.interfaces;
+    this.sipInterfaces = tables.sipInterfaces;
+    this.proxySets = tables.proxySets;
+    this.proxyIps = tables.proxyIps;
+    this.ipGroups = tables.ipGroups;
+    this.classifications = tables.classifications;
+    this.ip2ipRouting = tables.ip2ipRouting;
+    this.inboundManipulations = tables.inboundManipulations;
+    this.outboundManipulations = tables.outboundManipulations;
+    this.messageConditions = tables.messageConditions;
+    this.messageManipulations = tables.messageManipulations;
+    this.ipProfiles = tables.ipProfiles;
+    this.mediaRealms = tables.mediaRealms;
+    this.audioCodersGroups = tables.audioCodersGroups;
+    this.audioCoders = tables.audioCoders;
+    this.allowedAudioCodersGroups = tables.allowedAudioCodersGroups;
+    this.allowedAudioCoders = tables.allowedAudioCoders;
+    this.accounts = tables.accounts;
+    this.alternativeRoutingReasons = tables.alternativeRoutingReasons;
+
+    this.#ipGroups = indexByName(tables.ipGroups, (r) => r.name);
+    this.#proxySets = indexByName(tables.proxySets, (r) => r.proxyName);
+    this.#sipInterfaces = indexByName(tables.sipInterfaces, (r) => r.interfaceName);
+    this.#interfaces = indexByName(tables.interfaces, (r) => r.interfaceName);
+    this.#profiles = indexByName(tables.ipProfiles, (r) => r.profileName);
+    this.#realms = indexByName(tables.mediaRealms, (r) => r.mediaRealmName);
+    this.#conditions = indexByName(tables.messageConditions, (r) => r.name);
+    const setNameOf = (id: string): string => {
+      const t = id.trim();
+      if (/^\d+$/.test(t)) {
+        const ps = tables.proxySets.find((p) => p.index === Number(t));
+        return ps ? lower(ps.proxyName) : `#${t}`;
+      }
+      return lower(t);
+    };
+    this.#proxyIps = groupBy(tables.proxyIps, (r) => setNameOf(r.proxySetId), (r) => r.proxyIpIndex);
+    this.#manSets = groupBy(tables.messageManipulations, (r) => String(r.manSetId), (r) => r.index);
+    const coderGroupOf = (id: string): string => {
+      const t = id.trim();
+      if (/^\d+$/.test(t)) {
+        const g = tables.audioCodersGroups.find((p) => p.index === Number(t));
+        return g ? lower(g.name) : `#${t}`;
+      }
+      return lower(t);
+    };
+    this.#coders = groupBy(tables.audioCoders, (r) => coderGroupOf(r.audioCodersGroupId), (r) => r.audioCodersIndex);
+    this.#allowed = groupBy(tables.allowedAudioCoders, (r) => lower(r.allowedAudioCodersGroupName), (r) => r.allowedAudioCodersIndex);
+    this.#accounts = groupBy(tables.accounts, (r) => lower(r.servingIpGroupName), (r) => r.index);
+    Object.freeze(this);
+  }
+
+  ipGroupByName(name: string): IpGroupRow | undefined { return this.#ipGroups.get(lower(name)); }
+  proxySetByName(name: string): ProxySetRow | undefined { return this.#proxySets.get(lower(name)); }
+  sipInterfaceByName(name: string): SipInterfaceRow | undefined { return this.#sipInterfaces.get(lower(name)); }
+  interfaceByName(name: string): InterfaceRow | undefined { return this.#interfaces.get(lower(name)); }
+  ipProfileByName(name: string): IpProfileRow | undefined { return this.#profiles.get(lower(name)); }
+  mediaRealmByName(name: string): MediaRealmRow | undefined { return this.#realms.get(lower(name)); }
+  messageConditionByName(name: string): MessageConditionRow | undefined { return this.#conditions.get(lower(name)); }
+  proxyIpsOf(proxySetName: string): readonly ProxyIpRow[] { return this.#proxyIps.get(lower(proxySetName)) ?? EMPTY; }
+  messageManipulationSet(manSetId: number): readonly MessageManipulationRow[] { return this.#manSets.get(String(manSetId)) ?? EMPTY; }
+  audioCodersOf(groupName: string): readonly AudioCoderRow[] { return this.#coders.get(lower(groupName)) ?? EMPTY; }
+  allowedAudioCodersOf(groupName: string): readonly AllowedAudioCoderRow[] { return this.#allowed.get(lower(groupName)) ?? EMPTY; }
+  accountsServedBy(servingIpGroupName: string): readonly AccountRow[] { return this.#accounts.get(lower(servingIpGroupName)) ?? EMPTY; }
+  mediaPortRange(realm: MediaRealmRow): readonly [number, number] {
+    const end = realm.portRangeEnd > 0 ? realm.portRangeEnd : realm.portRangeStart + realm.mediaSessionLeg * 2 - 1;
+    return [realm.portRangeStart, end];
+  }
+  sipInterfaceAddress(name: string): string | undefined {
+    const si = this.sipInterfaceByName(name);
+    if (!si) return undefined;
+    return this.interfaceByName(si.networkInterface)?.ipAddress;
+  }
+}
+
+export function buildConfig(
+  tables: SbcTables, scalars: ReadonlyMap<string, string>, typed: ReadonlyMap<string, number | string | readonly number[]>,
+): SbcConfig {
+  const num = (n: string): number => typed.get(lower(n)) as number;
+  const text = (n: string): string => typed.get(lower(n)) as string;
+  let reasons: number[];
+  if (tables.alternativeRoutingReasons.length > 0) reasons = tables.alternativeRoutingReasons.map((r) => r.releaseCause);
+  else {
+    const fromScalar = typed.get('sbcalternativeroutingreasons') as readonly number[];
+    reasons = fromScalar.length > 0 ? [...fromScalar] : [503];
+  }
+  if (!reasons.includes(408)) reasons.push(408);
+  reasons = [...new Set(reasons)].sort((a, b) => a - b);
+  const sip: SipSettings = Object.freeze({
+    t1Ms: num('SipT1Rtx'),
+    t2Ms: num('SipT2Rtx'),
+    t4Ms: num('SipT4Rtx'),
+    maxRtx: num('SIPMaxRtx'),
+    maxRerouteAttemptsOn3xx: num('MaxRerouteAttemptsOn3xx'),
+    maxAltRouteAttempts: num('SBCMaxAltRouteAttempts'),
+    altRouteReasons: Object.freeze(reasons),
+    altRouteOnNoResponse: true as const,
+    maxForwardsLimit: num('SBCMaxForwardsLimit'),
+    sessionExpiresSec: num('SBCSessionExpires'),
+    minSeSec: num('SBCMinSE'),
+    maxCallDurationMin: num('SBCMaxCallDuration'),
+    brokenConnectionTimeoutMs: num('BrokenConnectionEventTimeout') * 100,
+    userAgent: text('UserAgentDisplayInfo'),
+  });
+  const api: ApiSettings = Object.freeze({ port: num('SbcApiPort'), address: text('SbcApiAddress') });
+  return new SbcConfigImpl(tables, scalars, sip, api);
+}

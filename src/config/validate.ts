@@ -1,0 +1,235 @@
+/**
+ * Cross-table validation. Reports every problem it finds (not just the first),
+ * each with the file:line of the row that holds the bad value.
+ */
+import type { Diagnostic } from './diagnostics.js';
+import { cellColumn } from './convert.js';
+import { TABLES, isAnyName, type RowBase, type SbcTables, type TableDef } from './schema.js';
+import { AddressSyntaxError, PrefixSyntaxError, compileAddress, compilePrefix } from '../routing/prefix.js';
+
+const SUPPORTED_DEST_TYPES = new Set(['ip-group', 'dest-address', 'request-uri', 'internal', 'all-users']);
+
+/** `reject`, `reject(486)` -> the code; null when the text is not a reject action. */
+export function parseRejectAction(text: string): number | null {
+  const t = text.trim().toLowerCase();
+  if (t === '' || t === 'reject' || t === 'deny') return 403;
+  const m = /^(?:reject|deny)\s*\(\s*(\d{3})\s*\)$/.exec(t);
+  if (!m) return null;
+  const code = Number(m[1]);
+  return code >= 400 && code <= 699 ? code : null;
+}
+
+/** Splits `host`, `host:port`, `[v6]`, `[v6]:port`; null when malformed. */
+export function splitHostPort(text: string): { host: string; port: number } | null {
+  const t = text.trim();
+  if (t === '') return null;
+  if (t.startsWith('[')) {
+    const close = t.indexOf(']');
+    if (close < 0) return null;
+    const host = t.slice(1, close);
+    const rest = t.slice(close + 1);
+    if (rest === '') return { host, port: 0 };
+    if (!/^:\d{1,5}$/.test(rest) || Number(rest.slice(1)) > 65535) return null;
+    return { host, port: Number(rest.slice(1)) };
+  }
+  const colons = t.split(':').length - 1;
+  if (colons === 1) {
+    const [host, port] = t.split(':') as [string, string];
+    if (host === '' || !/^\d{1,5}$/.test(port) || Number(port) > 65535) return null;
+    return { host, port: Number(port) };
+  }
+  if (colons > 1) return { host: t, port: 0 }; // bare IPv6
+  if (!/^[A-Za-z0-9._-]+$/.test(t)) return null;
+  return { host: t, port: 0 };
+}
+
+export function validateTables(t: SbcTables, file: string): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  const err = (row: RowBase, key: string | null, table: string, message: string): void => {
+    const column = key ? cellColumn(row, key) : undefined;
+    const d: Diagnostic = column !== undefined
+      ? { severity: 'error', file: row.file || file, line: row.line, column, message: `${table} ${row.index}: ${message}` }
+      : { severity: 'error', file: row.file || file, line: row.line, message: `${table} ${row.index}: ${message}` };
+    out.push(d);
+  };
+  const warn = (row: RowBase, table: string, message: string): void => {
+    out.push({ severity: 'warning', file: row.file || file, line: row.line, message: `${table} ${row.index}: ${message}` });
+  };
+
+  // Unique names.
+  const names = new Map<string, Map<string, RowBase>>();
+  for (const def of TABLES as readonly TableDef[]) {
+    if (!def.nameKey) continue;
+    const m = new Map<string, RowBase>();
+    names.set(def.configKey, m);
+    for (const row of t[def.configKey] as readonly RowBase[]) {
+      const name = String((row as unknown as Record<string, unknown>)[def.nameKey]);
+      if (name.trim() === '') {
+        err(row, def.nameKey, def.name, `name is empty`);
+        continue;
+      }
+      const k = name.toLowerCase();
+      const first = m.get(k);
+      if (first) err(row, def.nameKey, def.name, `duplicate name '${name}' (first on line ${first.line})`);
+      else m.set(k, row);
+    }
+  }
+  const has = (key: keyof SbcTables, name: string): boolean => names.get(key)!.has(name.toLowerCase());
+  const ref = (row: RowBase, table: string, key: string, target: keyof SbcTables, targetTable: string, name: string, required = false): void => {
+    if (name.trim() === '') {
+      if (required) err(row, key, table, `${key} is required`);
+      return;
+    }
+    if (!has(target, name)) err(row, key, table, `refers to ${targetTable} '${name}' which does not exist`);
+  };
+  const groupRef = (row: RowBase, table: string, key: string, name: string): void => {
+    if (!isAnyName(name)) ref(row, table, key, 'ipGroups', 'IPGroup', name);
+  };
+  const prefix = (row: RowBase, table: string, key: string, value: string): void => {
+    try {
+      compilePrefix(value);
+    } catch (e) {
+      if (e instanceof PrefixSyntaxError) err(row, key, table, e.message);
+      else throw e;
+    }
+  };
+  const conditionRef = (row: RowBase, table: string, name: string): void => {
+    ref(row, table, 'messageConditionName', 'messageConditions', 'MessageConditions', name);
+  };
+
+  const proxySetIndexes = new Set(t.proxySets.map((p) => p.index));
+  const manSets = new Set(t.messageManipulations.map((m) => m.manSetId));
+  const coderGroupIndexes = new Set(t.audioCodersGroups.map((g) => g.index));
+
+  // SIP interfaces: references and listening sockets that would clash.
+  const sockets = new Map<string, RowBase>();
+  for (const r of t.sipInterfaces) {
+    ref(r, 'SIPInterface', 'networkInterface', 'interfaces', 'InterfaceTable', r.networkInterface, true);
+    ref(r, 'SIPInterface', 'mediaRealm', 'mediaRealms', 'CpMediaRealm', r.mediaRealm);
+    const c = r.classificationFailureResponseType;
+    if (c !== 0 && (c < 400 || c > 699)) err(r, 'classificationFailureResponseType', 'SIPInterface', `ClassificationFailureResponseType must be 0 (drop) or a SIP code 400-699, not ${c}`);
+    if (r.udpPort === 0 && r.tcpPort === 0 && r.tlsPort === 0) warn(r, 'SIPInterface', 'no port configured; the interface does not listen');
+    const addr = t.interfaces.find((i) => i.interfaceName.toLowerCase() === r.networkInterface.toLowerCase())?.ipAddress ?? r.networkInterface;
+    const check = (proto: string, port: number, key: string): void => {
+      if (port === 0) return;
+      const k = `${proto}/${addr}:${port}`;
+      const first = sockets.get(k);
+      if (first) err(r, key, 'SIPInterface', `${proto.toUpperCase()} ${addr}:${port} is already used by SIPInterface ${first.index} (line ${first.line})`);
+      else sockets.set(k, r);
+    };
+    check('udp', r.udpPort, 'udpPort');
+    check('tcp', r.tcpPort, 'tcpPort');
+    // TCP and TLS share the kernel's TCP port space.
+    check('tcp', r.tlsPort, 'tlsPort');
+  }
+
+  for (const r of t.proxySets) {
+    ref(r, 'ProxySet', 'sbcIpv4SipInterfaceName', 'sipInterfaces', 'SIPInterface', r.sbcIpv4SipInterfaceName);
+  }
+  for (const r of t.proxyIps) {
+    const id = r.proxySetId.trim();
+    if (id === '') err(r, 'proxySetId', 'ProxyIp', 'ProxySetId is required');
+    else if (/^\d+$/.test(id)) {
+      if (!proxySetIndexes.has(Number(id))) err(r, 'proxySetId', 'ProxyIp', `refers to ProxySet index ${id} which does not exist`);
+    } else ref(r, 'ProxyIp', 'proxySetId', 'proxySets', 'ProxySet', id);
+    if (!splitHostPort(r.ipAddress)) err(r, 'ipAddress', 'ProxyIp', `'${r.ipAddress}' is not a host or host:port`);
+  }
+
+  for (const r of t.ipGroups) {
+    ref(r, 'IPGroup', 'proxySetName', 'proxySets', 'ProxySet', r.proxySetName);
+    ref(r, 'IPGroup', 'mediaRealm', 'mediaRealms', 'CpMediaRealm', r.mediaRealm);
+    ref(r, 'IPGroup', 'profileName', 'ipProfiles', 'IpProfile', r.profileName);
+    if (r.inboundManSet >= 0 && !manSets.has(r.inboundManSet)) err(r, 'inboundManSet', 'IPGroup', `InboundManSet ${r.inboundManSet} has no MessageManipulations rows`);
+    if (r.outboundManSet >= 0 && !manSets.has(r.outboundManSet)) err(r, 'outboundManSet', 'IPGroup', `OutboundManSet ${r.outboundManSet} has no MessageManipulations rows`);
+    if (r.type === 'server' && r.proxySetName.trim() === '') warn(r, 'IPGroup', `server IP Group '${r.name}' has no ProxySetName; it cannot be a routing destination`);
+  }
+
+  for (const r of t.classifications) {
+    conditionRef(r, 'Classification', r.messageConditionName);
+    ref(r, 'Classification', 'srcSipInterfaceName', 'sipInterfaces', 'SIPInterface', r.srcSipInterfaceName);
+    ref(r, 'Classification', 'ipProfileName', 'ipProfiles', 'IpProfile', r.ipProfileName);
+    if (r.actionType === 'allow') ref(r, 'Classification', 'srcIpGroupName', 'ipGroups', 'IPGroup', r.srcIpGroupName, true);
+    else groupRef(r, 'Classification', 'srcIpGroupName', r.srcIpGroupName);
+    try {
+      compileAddress(r.srcAddress);
+    } catch (e) {
+      if (e instanceof AddressSyntaxError) err(r, 'srcAddress', 'Classification', e.message);
+      else throw e;
+    }
+    prefix(r, 'Classification', 'srcUsernamePrefix', r.srcUsernamePrefix);
+    prefix(r, 'Classification', 'destUsernamePrefix', r.destUsernamePrefix);
+  }
+
+  t.ip2ipRouting.forEach((r, i) => {
+    const T = 'IP2IPRouting';
+    groupRef(r, T, 'srcIpGroupName', r.srcIpGroupName);
+    groupRef(r, T, 'reRouteIpGroupName', r.reRouteIpGroupName);
+    conditionRef(r, T, r.messageConditionName);
+    prefix(r, T, 'srcUsernamePrefix', r.srcUsernamePrefix);
+    prefix(r, T, 'destUsernamePrefix', r.destUsernamePrefix);
+    ref(r, T, 'destSipInterfaceName', 'sipInterfaces', 'SIPInterface', r.destSipInterfaceName);
+    if (!SUPPORTED_DEST_TYPES.has(r.destType)) err(r, 'destType', T, `DestType ${r.destType} is not supported (use ip-group, dest-address, request-uri, internal or all-users)`);
+    if (r.destType === 'ip-group' || r.destType === 'all-users') ref(r, T, 'destIpGroupName', 'ipGroups', 'IPGroup', r.destIpGroupName, true);
+    else ref(r, T, 'destIpGroupName', 'ipGroups', 'IPGroup', r.destIpGroupName);
+    if (r.destType === 'dest-address') {
+      const hp = splitHostPort(r.destAddress);
+      if (!hp) err(r, 'destAddress', T, `DestAddress '${r.destAddress}' is not a host or host:port`);
+    }
+    if (r.destType === 'internal' && parseRejectAction(r.destAddress) === null) {
+      err(r, 'destAddress', T, `DestAddress '${r.destAddress}' for an internal destination must be reject or reject(CODE) with CODE 400-699`);
+    }
+    if (r.altRouteOptions !== 'route-row' && i === 0) err(r, 'altRouteOptions', T, `an alternative route cannot be the first row`);
+    if (r.groupPolicy === 'forking') warn(r, T, 'GroupPolicy forking is not supported; rows are tried sequentially');
+  });
+
+  for (const [T, rows] of [['IPInboundManipulation', t.inboundManipulations], ['IPOutboundManipulation', t.outboundManipulations]] as const) {
+    for (const r of rows) {
+      groupRef(r, T, 'srcIpGroupName', r.srcIpGroupName);
+      groupRef(r, T, 'destIpGroupName', r.destIpGroupName);
+      prefix(r, T, 'srcUsernamePrefix', r.srcUsernamePrefix);
+      prefix(r, T, 'destUsernamePrefix', r.destUsernamePrefix);
+    }
+  }
+
+  for (const r of t.ipProfiles) {
+    ref(r, 'IpProfile', 'sbcAllowedAudioCodersGroupName', 'allowedAudioCodersGroups', 'AllowedAudioCodersGroups', r.sbcAllowedAudioCodersGroupName);
+    ref(r, 'IpProfile', 'sbcExtensionCodersGroupName', 'audioCodersGroups', 'AudioCodersGroups', r.sbcExtensionCodersGroupName);
+  }
+
+  // Media realms: port ranges on one interface must not overlap, or two calls would get the same port.
+  const ranges: Array<{ row: RowBase; ifName: string; start: number; end: number; name: string }> = [];
+  for (const r of t.mediaRealms) {
+    ref(r, 'CpMediaRealm', 'ipv4If', 'interfaces', 'InterfaceTable', r.ipv4If, true);
+    const end = r.portRangeEnd > 0 ? r.portRangeEnd : r.portRangeStart + r.mediaSessionLeg * 2 - 1;
+    if (end > 65535) err(r, 'mediaSessionLeg', 'CpMediaRealm', `port range ${r.portRangeStart}-${end} goes beyond 65535`);
+    if (end < r.portRangeStart) {
+      err(r, 'portRangeEnd', 'CpMediaRealm', `PortRangeEnd ${end} is below PortRangeStart ${r.portRangeStart}`);
+      continue;
+    }
+    // Two interface names may share one address; the ports clash on the address.
+    const ifName = (t.interfaces.find((i) => i.interfaceName.toLowerCase() === r.ipv4If.toLowerCase())?.ipAddress ?? r.ipv4If).toLowerCase();
+    for (const o of ranges) {
+      if (o.ifName === ifName && r.portRangeStart <= o.end && o.start <= end) {
+        err(r, 'portRangeStart', 'CpMediaRealm', `port range ${r.portRangeStart}-${end} overlaps media realm '${o.name}' ${o.start}-${o.end} (line ${o.row.line}) on address ${ifName}`);
+      }
+    }
+    ranges.push({ row: r, ifName, start: r.portRangeStart, end, name: r.mediaRealmName });
+  }
+
+  for (const r of t.audioCoders) {
+    const id = r.audioCodersGroupId.trim();
+    if (/^\d+$/.test(id)) {
+      if (!coderGroupIndexes.has(Number(id))) err(r, 'audioCodersGroupId', 'AudioCoders', `refers to AudioCodersGroups index ${id} which does not exist`);
+    } else ref(r, 'AudioCoders', 'audioCodersGroupId', 'audioCodersGroups', 'AudioCodersGroups', id, true);
+    if (r.name.trim() === '') err(r, 'name', 'AudioCoders', 'coder Name is required');
+  }
+  for (const r of t.allowedAudioCoders) {
+    ref(r, 'AllowedAudioCoders', 'allowedAudioCodersGroupName', 'allowedAudioCodersGroups', 'AllowedAudioCodersGroups', r.allowedAudioCodersGroupName, true);
+    if (r.coderId.trim() === '' && r.userDefineCoder.trim() === '') err(r, 'coderId', 'AllowedAudioCoders', 'CoderID or UserDefineCoder is required');
+  }
+  for (const r of t.accounts) {
+    ref(r, 'Account', 'servedIpGroupName', 'ipGroups', 'IPGroup', r.servedIpGroupName, true);
+    ref(r, 'Account', 'servingIpGroupName', 'ipGroups', 'IPGroup', r.servingIpGroupName, true);
+  }
+  return out;
+}
