@@ -4,6 +4,7 @@ import { parseIni } from './ini-reader.js';
 import { convertDocument } from './convert.js';
 import { buildConfig, readScalars, type SbcConfig } from './sbc-config.js';
 import { validateTables } from './validate.js';
+import { compileConfigManipulations } from './manipulation-rows.js';
 
 export interface LoadResult {
   /** null when any error was found. */
@@ -18,9 +19,10 @@ export function loadConfigText(text: string, file: string): LoadResult {
   const tables = convertDocument(parsed.document, file, diagnostics);
   const { scalars, typed } = readScalars(parsed.document.scalars, file, diagnostics);
   diagnostics.push(...validateTables(tables, file));
+  const manipulation = compileConfigManipulations(tables, diagnostics);
   diagnostics.sort((a, b) => a.line - b.line || (a.column ?? 0) - (b.column ?? 0));
   if (hasErrors(diagnostics)) return { config: null, diagnostics };
-  return { config: buildConfig(tables, scalars, typed), diagnostics };
+  return { config: buildConfig(tables, scalars, typed, manipulation), diagnostics };
 }
 
 export async function loadConfigFile(path: string): Promise<LoadResult> {

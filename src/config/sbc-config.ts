@@ -6,6 +6,7 @@
 import type { Diagnostic } from './diagnostics.js';
 import type { IniScalar } from './ini-reader.js';
 import { parseCodes } from './convert.js';
+import type { CompiledManipulation } from './manipulation-rows.js';
 import type {
   AccountRow, AllowedAudioCoderRow, AudioCoderRow, InterfaceRow, IpGroupRow, IpProfileRow, MediaRealmRow,
   MessageConditionRow, MessageManipulationRow, ProxyIpRow, ProxySetRow, SbcTables, SipInterfaceRow,
@@ -58,6 +59,8 @@ export interface SbcConfig extends SbcTables {
   readonly scalars: ReadonlyMap<string, string>;
   readonly sip: SipSettings;
   readonly api: ApiSettings;
+  /** MessageManipulations and MessageConditions compiled at load (non-enumerable: closures are not configuration). */
+  readonly manipulation: CompiledManipulation;
   // Lookups by name are case-insensitive.
   ipGroupByName(name: string): IpGroupRow | undefined;
   proxySetByName(name: string): ProxySetRow | undefined;
@@ -194,6 +197,7 @@ class SbcConfigImpl implements SbcConfig {
   readonly scalars: ReadonlyMap<string, string>;
   readonly sip: SipSettings;
   readonly api: ApiSettings;
+  declare readonly manipulation: CompiledManipulation;
   readonly interfaces; readonly sipInterfaces; readonly proxySets; readonly proxyIps; readonly ipGroups;
   readonly classifications; readonly ip2ipRouting; readonly inboundManipulations; readonly outboundManipulations;
   readonly messageConditions; readonly messageManipulations; readonly ipProfiles; readonly mediaRealms;
@@ -213,7 +217,8 @@ class SbcConfigImpl implements SbcConfig {
   readonly #allowed: Map<string, readonly AllowedAudioCoderRow[]>;
   readonly #accounts: Map<string, readonly AccountRow[]>;
 
-  constructor(tables: SbcTables, scalars: ReadonlyMap<string, string>, sip: SipSettings, api: ApiSettings) {
+  constructor(tables: SbcTables, scalars: ReadonlyMap<string, string>, sip: SipSettings, api: ApiSettings, manipulation: CompiledManipulation) {
+    Object.defineProperty(this, 'manipulation', { value: manipulation, enumerable: false });
     this.scalars = scalars;
     this.sip = sip;
     this.api = api;
@@ -293,6 +298,7 @@ class SbcConfigImpl implements SbcConfig {
 
 export function buildConfig(
   tables: SbcTables, scalars: ReadonlyMap<string, string>, typed: ReadonlyMap<string, number | string | readonly number[]>,
+  manipulation: CompiledManipulation,
 ): SbcConfig {
   const num = (n: string): number => typed.get(lower(n)) as number;
   const text = (n: string): string => typed.get(lower(n)) as string;
@@ -321,5 +327,5 @@ export function buildConfig(
     userAgent: text('UserAgentDisplayInfo'),
   });
   const api: ApiSettings = Object.freeze({ port: num('SbcApiPort'), address: text('SbcApiAddress') });
-  return new SbcConfigImpl(tables, scalars, sip, api);
+  return new SbcConfigImpl(tables, scalars, sip, api, manipulation);
 }
