@@ -1,0 +1,269 @@
+/**
+ * Client transactions (RFC 3261 §17.1, with the RFC 6026 Accepted state).
+ *
+ * Timers are plain setTimeout handles with a static callback and the
+ * transaction as argument: Node keeps one list per distinct duration, and
+ * a transaction only ever uses a handful of durations (T1·2^n, T2, T4,
+ * 64·T1), so this is a timer wheel in practice, without a closure per arm.
+ */
+import { SipMessage } from '../sip/message.js';
+import type { Endpoint, Transport } from '../transport/types.js';
+import { callTu, type TxEnv } from './env.js';
+import type { ClientTransaction, ClientTransactionHandler } from './types.js';
+
+type Timer = ReturnType<typeof setTimeout>;
+
+abstract class ClientTransactionBase implements ClientTransaction {
+  readonly request: SipMessage;
+  readonly method: string;
+  readonly branch: string;
+  readonly dest: Endpoint;
+  readonly interfaceName: string;
+  readonly key: string;
+  state = 'init';
+  /** Reliable transports do not retransmit (§17.1.1.2); a large UDP request may become reliable when sent over TCP. */
+  reliable: boolean;
+  protected readonly handler: ClientTransactionHandler;
+  protected readonly env: TxEnv;
+  /** Timer A / E. */
+  protected retransTimer: Timer | null = null;
+  protected retransInterval = 0;
+  /** Timer B / F. */
+  protected timeoutTimer: Timer | null = null;
+  /** Timer D / K / M. */
+  protected endTimer: Timer | null = null;
+
+  constructor(env: TxEnv, request: SipMessage, branch: string, dest: Endpoint, interfaceName: string, handler: ClientTransactionHandler) {
+    this.env = env;
+    this.request = request;
+    this.method = request.method;
+    this.branch = branch;
+    this.dest = dest;
+    this.interfaceName = interfaceName;
+    this.handler = handler;
+    this.key = `${branch}|${request.method}`;
+    this.reliable = dest.transport !== 'udp';
+  }
+
+  abstract start(): void;
+  abstract receive(res: SipMessage): void;
+
+  get terminated(): boolean {
+    return this.state === 'terminated';
+  }
+
+  /** Sends the request; the first send tells us whether the transport switched to TCP. */
+  protected transmit(first: boolean): void {
+    this.env.transport.send(this.request, this.dest, this.interfaceName).then(
+      (used: Transport) => {
+        if (first && used !== 'udp' && !this.reliable) {
+          this.reliable = true;
+          this.clearRetrans();
+        }
+      },
+      (err: Error) => this.transportError(err),
+    );
+  }
+
+  protected retransmit(): void {
+    this.env.counters.retransmissionsSent++;
+    this.transmit(false);
+  }
+
+  protected transportError(err: Error): void {
+    if (this.terminated) return;
+    this.env.counters.transportErrors++;
+    this.terminate();
+    callTu(this.env, 'onTransportError', () => this.handler.onTransportError(err));
+  }
+
+  onTimeout(): void {
+    if (this.terminated) return;
+    this.env.counters.clientTimeouts++;
+    this.terminate();
+    callTu(this.env, 'onTimeout', () => this.handler.onTimeout());
+  }
+
+  protected clearRetrans(): void {
+    if (this.retransTimer !== null) clearTimeout(this.retransTimer);
+    this.retransTimer = null;
+  }
+
+  protected clearTimeoutTimer(): void {
+    if (this.timeoutTimer !== null) clearTimeout(this.timeoutTimer);
+    this.timeoutTimer = null;
+  }
+
+  clearTimers(): void {
+    this.clearRetrans();
+    this.clearTimeoutTimer();
+    if (this.endTimer !== null) clearTimeout(this.endTimer);
+    this.endTimer = null;
+  }
+
+  terminate(): void {
+    if (this.state === 'terminated') return;
+    this.state = 'terminated';
+    this.clearTimers();
+    this.env.clientTerminated(this.key);
+  }
+}
+
+function fireRetrans(tx: ClientTransactionBase): void {
+  (tx as unknown as { onRetransTimer(): void }).onRetransTimer();
+}
+
+function fireTimeout(tx: ClientTransactionBase): void {
+  tx.onTimeout();
+}
+
+function fireEnd(tx: ClientTransactionBase): void {
+  tx.terminate();
+}
+
+/** §17.1.1 with RFC 6026: calling -> proceeding -> accepted | completed -> terminated. */
+export class InviteClientTransaction extends ClientTransactionBase {
+  private pendingCancel: (() => void) | null = null;
+  private cancelRequested = false;
+
+  start(): void {
+    this.state = 'calling';
+    this.timeoutTimer = setTimeout(fireTimeout, 64 * this.env.t1, this); // timer B
+    if (!this.reliable) {
+      this.retransInterval = this.env.t1;
+      this.retransTimer = setTimeout(fireRetrans, this.retransInterval, this); // timer A
+    }
+    this.transmit(true);
+  }
+
+  /** Timer A: retransmit, double the interval (no T2 cap for INVITE). */
+  onRetransTimer(): void {
+    this.retransTimer = null;
+    if (this.state !== 'calling' || this.reliable) return;
+    this.retransmit();
+    this.retransInterval *= 2;
+    this.retransTimer = setTimeout(fireRetrans, this.retransInterval, this);
+  }
+
+  receive(res: SipMessage): void {
+    const status = res.status;
+    switch (this.state) {
+      case 'calling':
+      case 'proceeding':
+        if (status < 200) {
+          this.clearRetrans();
+          if (this.state === 'calling') {
+            this.state = 'proceeding';
+            // Timer B only guards the Calling state; once 1xx arrived the TU owns the wait (or CANCEL's 64*T1).
+            if (!this.cancelRequested) this.clearTimeoutTimer();
+          }
+          callTu(this.env, 'onProvisional', () => this.handler.onProvisional?.(res));
+          if (this.pendingCancel !== null) {
+            const send = this.pendingCancel;
+            this.pendingCancel = null;
+            send();
+          }
+        } else if (status < 300) {
+          this.clearTimers();
+          this.state = 'accepted';
+          this.pendingCancel = null;
+          this.endTimer = setTimeout(fireEnd, 64 * this.env.t1, this); // timer M
+          callTu(this.env, 'onFinal', () => this.handler.onFinal(res));
+        } else {
+          this.clearTimers();
+          this.state = 'completed';
+          this.pendingCancel = null;
+          this.sendAck(res);
+          // Timer D: absorb final response retransmissions (32 s at the default T1).
+          this.endTimer = setTimeout(fireEnd, this.reliable ? 0 : 64 * this.env.t1, this);
+          callTu(this.env, 'onFinal', () => this.handler.onFinal(res));
+        }
+        break;
+      case 'accepted':
+        if (status >= 200 && status < 300) callTu(this.env, 'onAdditional2xx', () => this.handler.onAdditional2xx?.(res));
+        break;
+      case 'completed':
+        // A retransmitted final response: our ACK was lost (§17.1.1.2).
+        if (status >= 300) {
+          this.env.counters.retransmissionsSent++;
+          this.sendAck(res);
+        }
+        break;
+      default:
+        break;
+    }
+  }
+
+  /**
+   * Arranges a CANCEL (§9.1): sent now in Proceeding, after the first 1xx
+   * in Calling, never once a final response arrived. Returns false when
+   * it is too late.
+   */
+  requestCancel(send: () => void): boolean {
+    if (this.cancelRequested) return true;
+    if (this.state !== 'calling' && this.state !== 'proceeding') return false;
+    this.cancelRequested = true;
+    if (this.state === 'proceeding') send();
+    else this.pendingCancel = send;
+    // §9.1: without a final response within 64*T1 of the CANCEL, the transaction times out.
+    this.clearTimeoutTimer();
+    this.timeoutTimer = setTimeout(fireTimeout, 64 * this.env.t1, this);
+    return true;
+  }
+
+  /** §17.1.1.3: the ACK for a non-2xx is part of the INVITE transaction. */
+  private sendAck(res: SipMessage): void {
+    const req = this.request;
+    const ack = SipMessage.request('ACK', req.requestUri);
+    const via = req.getHeaderValues('via')[0];
+    if (via !== undefined) ack.addHeader('via', via);
+    for (const h of req.headers) if (h.name === 'route') ack.addHeader('route', h.value);
+    ack.addHeader('max-forwards', '70');
+    ack.addHeader('from', req.getHeader('from') ?? '');
+    ack.addHeader('to', res.getHeader('to') ?? req.getHeader('to') ?? '');
+    ack.addHeader('call-id', req.callId);
+    ack.addHeader('cseq', `${req.cseq?.seq ?? 0} ACK`);
+    ack.addHeader('content-length', '0');
+    this.env.transport.send(ack, this.dest, this.interfaceName).catch((err: Error) => {
+      this.env.counters.transportErrors++;
+      this.env.log?.debug({ err: err.message }, 'could not send ACK');
+    });
+  }
+}
+
+/** §17.1.2: trying -> proceeding -> completed -> terminated. */
+export class NonInviteClientTransaction extends ClientTransactionBase {
+  start(): void {
+    this.state = 'trying';
+    this.timeoutTimer = setTimeout(fireTimeout, 64 * this.env.t1, this); // timer F
+    if (!this.reliable) {
+      this.retransInterval = this.env.t1;
+      this.retransTimer = setTimeout(fireRetrans, this.retransInterval, this); // timer E
+    }
+    this.transmit(true);
+  }
+
+  /** Timer E: doubles up to T2 in Trying, stays at T2 in Proceeding. */
+  onRetransTimer(): void {
+    this.retransTimer = null;
+    if ((this.state !== 'trying' && this.state !== 'proceeding') || this.reliable) return;
+    this.retransmit();
+    this.retransInterval = this.state === 'trying' ? Math.min(2 * this.retransInterval, this.env.t2) : this.env.t2;
+    this.retransTimer = setTimeout(fireRetrans, this.retransInterval, this);
+  }
+
+  receive(res: SipMessage): void {
+    if (this.state !== 'trying' && this.state !== 'proceeding') return; // Completed absorbs retransmissions
+    if (res.status < 200) {
+      this.state = 'proceeding';
+      callTu(this.env, 'onProvisional', () => this.handler.onProvisional?.(res));
+      return;
+    }
+    this.clearTimers();
+    this.state = 'completed';
+    this.endTimer = setTimeout(fireEnd, this.reliable ? 0 : this.env.t4, this); // timer K
+    callTu(this.env, 'onFinal', () => this.handler.onFinal(res));
+  }
+}
+
+export type AnyClientTransaction = InviteClientTransaction | NonInviteClientTransaction;

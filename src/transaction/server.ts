@@ -1,0 +1,240 @@
+/**
+ * Server transactions (RFC 3261 §17.2, with the RFC 6026 Accepted state).
+ *
+ * Design choice for the 2xx to INVITE: RFC 6026 puts its retransmission
+ * in the TU; here the server transaction does it (T1 doubling up to T2)
+ * until the ACK arrives or timer L (64*T1) fires, so a TU only ever calls
+ * respond() once. The ACK is reported to the TU through onRequest with
+ * stx = null, once; repeated ACKs are absorbed.
+ */
+import type { SipMessage } from '../sip/message.js';
+import { createResponse } from '../sip/response.js';
+import type { InboundMessage } from '../transport/types.js';
+import { callTu, type TxEnv } from './env.js';
+import type { ServerTransaction } from './types.js';
+
+type Timer = ReturnType<typeof setTimeout>;
+
+abstract class ServerTransactionBase implements ServerTransaction {
+  readonly request: SipMessage;
+  readonly inbound: InboundMessage;
+  readonly key: string;
+  /** §8.2.2.2 index entry (From tag, Call-ID, CSeq) while this transaction lives. */
+  mergeKey: string | null = null;
+  acceptedKey: string | null = null;
+  state = 'init';
+  finalSent = false;
+  onCancel?: (cancel: SipMessage) => void;
+  onAckTimeout?: () => void;
+  onTransportError?: (err: Error) => void;
+  /** Last response sent: what a retransmitted request gets again. */
+  lastResponse: SipMessage | null = null;
+  protected readonly env: TxEnv;
+  protected readonly reliable: boolean;
+  protected retransTimer: Timer | null = null;
+  protected retransInterval = 0;
+  protected endTimer: Timer | null = null;
+
+  constructor(env: TxEnv, request: SipMessage, inbound: InboundMessage, key: string) {
+    this.env = env;
+    this.request = request;
+    this.inbound = inbound;
+    this.key = key;
+    this.reliable = inbound.remote.transport !== 'udp';
+  }
+
+  abstract respond(res: SipMessage): void;
+  /** The same request again: answer with the last response, or absorb. */
+  abstract receiveRetransmission(): void;
+
+  get terminated(): boolean {
+    return this.state === 'terminated';
+  }
+
+  protected send(res: SipMessage, isFinal: boolean): void {
+    this.env.transport.sendResponse(res, this.inbound).catch((err: Error) => {
+      this.env.counters.transportErrors++;
+      this.env.log?.debug({ err: err.message, status: res.status }, 'could not send response');
+      if (!isFinal || this.terminated) return;
+      // §17.2.4: a final response that cannot be sent ends the transaction; the TU is told.
+      this.terminate();
+      callTu(this.env, 'onTransportError', () => this.onTransportError?.(err));
+    });
+  }
+
+  protected resendLast(): void {
+    if (this.lastResponse === null) return;
+    this.env.counters.retransmissionsSent++;
+    this.send(this.lastResponse, false);
+  }
+
+  protected rejectLate(res: SipMessage): void {
+    this.env.log?.warn({ status: res.status, state: this.state, method: this.request.method }, 'response after final ignored');
+  }
+
+  clearTimers(): void {
+    if (this.retransTimer !== null) clearTimeout(this.retransTimer);
+    if (this.endTimer !== null) clearTimeout(this.endTimer);
+    this.retransTimer = null;
+    this.endTimer = null;
+  }
+
+  terminate(): void {
+    if (this.state === 'terminated') return;
+    this.state = 'terminated';
+    this.clearTimers();
+    this.env.serverTerminated(this);
+  }
+}
+
+function fireRetrans(tx: InviteServerTransaction): void {
+  tx.onRetransTimer();
+}
+
+function fireEnd(tx: InviteServerTransaction): void {
+  tx.onEndTimer();
+}
+
+function fireTerminate(tx: ServerTransactionBase): void {
+  tx.terminate();
+}
+
+/** §17.2.1 + RFC 6026: proceeding -> accepted | completed -> confirmed -> terminated. */
+export class InviteServerTransaction extends ServerTransactionBase {
+  private ackReceived = false;
+
+  /**
+   * Sends 100 Trying at once rather than after 200 ms (§17.2.1 allows both):
+   * an SBC routes, manipulates and opens a second leg before it can answer,
+   * which usually takes longer than that, and the 100 stops the caller's
+   * INVITE retransmissions early.
+   */
+  start(): void {
+    this.state = 'proceeding';
+    const trying = createResponse(this.request, 100);
+    this.lastResponse = trying;
+    this.send(trying, false);
+  }
+
+  respond(res: SipMessage): void {
+    if (this.state !== 'proceeding') {
+      this.rejectLate(res);
+      return;
+    }
+    this.lastResponse = res;
+    const status = res.status;
+    if (status < 200) {
+      this.send(res, false);
+      return;
+    }
+    this.finalSent = true;
+    if (status < 300) {
+      this.state = 'accepted';
+      this.retransInterval = this.env.t1;
+      // 2xx retransmission runs on every transport: it is end to end (§13.3.1.4).
+      this.retransTimer = setTimeout(fireRetrans, this.retransInterval, this);
+      this.endTimer = setTimeout(fireEnd, 64 * this.env.t1, this); // timer L
+      const toTag = res.toTag;
+      const fromTag = this.request.fromTag;
+      const cseq = this.request.cseq;
+      if (cseq !== null) {
+        this.acceptedKey = `${this.request.callId}|${cseq.seq}|${fromTag ?? ''}|${toTag ?? ''}`;
+        this.env.registerAccepted(this.acceptedKey, this);
+      }
+    } else {
+      this.state = 'completed';
+      if (!this.reliable) {
+        this.retransInterval = this.env.t1;
+        this.retransTimer = setTimeout(fireRetrans, this.retransInterval, this); // timer G
+      }
+      this.endTimer = setTimeout(fireEnd, 64 * this.env.t1, this); // timer H
+    }
+    this.send(res, true);
+  }
+
+  /** Timer G (non-2xx) or the 2xx retransmission timer. */
+  onRetransTimer(): void {
+    this.retransTimer = null;
+    if (this.state === 'completed' || (this.state === 'accepted' && !this.ackReceived)) {
+      this.resendLast();
+      this.retransInterval = Math.min(2 * this.retransInterval, this.env.t2);
+      this.retransTimer = setTimeout(fireRetrans, this.retransInterval, this);
+    }
+  }
+
+  /** Timer H (completed) or L (accepted). */
+  onEndTimer(): void {
+    this.endTimer = null;
+    const noAck = this.state === 'completed' || (this.state === 'accepted' && !this.ackReceived);
+    this.terminate();
+    if (noAck) {
+      this.env.counters.ackTimeouts++;
+      callTu(this.env, 'onAckTimeout', () => this.onAckTimeout?.());
+    }
+  }
+
+  receiveRetransmission(): void {
+    this.env.counters.retransmissionsAbsorbed++;
+    // Proceeding: repeat the last provisional; Completed: the final. Accepted: the 2xx timer covers it.
+    if (this.state === 'proceeding' || this.state === 'completed') this.resendLast();
+  }
+
+  /** ACK in the same transaction (non-2xx final): Completed -> Confirmed, then timer I. */
+  receiveAckForFinal(): void {
+    this.env.counters.retransmissionsAbsorbed++;
+    if (this.state !== 'completed') return;
+    this.state = 'confirmed';
+    if (this.retransTimer !== null) clearTimeout(this.retransTimer);
+    if (this.endTimer !== null) clearTimeout(this.endTimer);
+    this.retransTimer = null;
+    this.endTimer = setTimeout(fireTerminate, this.reliable ? 0 : this.env.t4, this); // timer I
+  }
+
+  /** ACK for our 2xx. Returns true the first time (the TU hears of it), false for repeats. */
+  receiveAckFor2xx(): boolean {
+    if (this.ackReceived) return false;
+    this.ackReceived = true;
+    if (this.retransTimer !== null) clearTimeout(this.retransTimer);
+    this.retransTimer = null;
+    // Stay Accepted until timer L so INVITE retransmissions are still absorbed (RFC 6026).
+    return true;
+  }
+
+  /** To tag the TU used (from a provisional or final response). */
+  get localTag(): string | null {
+    return this.lastResponse === null ? null : this.lastResponse.toTag;
+  }
+}
+
+/** §17.2.2: trying -> proceeding -> completed -> terminated. */
+export class NonInviteServerTransaction extends ServerTransactionBase {
+  start(): void {
+    this.state = 'trying';
+  }
+
+  respond(res: SipMessage): void {
+    if (this.state !== 'trying' && this.state !== 'proceeding') {
+      this.rejectLate(res);
+      return;
+    }
+    this.lastResponse = res;
+    if (res.status < 200) {
+      this.state = 'proceeding';
+      this.send(res, false);
+      return;
+    }
+    this.finalSent = true;
+    this.state = 'completed';
+    this.send(res, true);
+    // Timer J: keep answering retransmissions for 64*T1 on unreliable transports.
+    if (this.reliable) this.terminate();
+    else this.endTimer = setTimeout(fireTerminate, 64 * this.env.t1, this);
+  }
+
+  receiveRetransmission(): void {
+    this.env.counters.retransmissionsAbsorbed++;
+    if (this.state === 'proceeding' || this.state === 'completed') this.resendLast();
+  }
+}
+
+export type AnyServerTransaction = InviteServerTransaction | NonInviteServerTransaction;

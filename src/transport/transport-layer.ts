@@ -1,0 +1,563 @@
+/**
+ * SIP transports (RFC 3261 §18): UDP, TCP and TLS listeners per SIP
+ * Interface, stream connections with reuse, Via received/rport (RFC 3581),
+ * the §18.2.2 response rules and the §18.1.1 UDP -> TCP switch for large
+ * requests.
+ *
+ * Everything that reaches a socket handler is caught here: a peer can make
+ * us drop its bytes or close its connection, never throw out of the loop.
+ */
+import { EventEmitter } from 'node:events';
+import dgram from 'node:dgram';
+import net from 'node:net';
+import tls from 'node:tls';
+import { readFile } from 'node:fs/promises';
+import type { Logger } from 'pino';
+import type { SipMessage } from '../sip/message.js';
+import { DEFAULT_PARSE_LIMITS, parseMessage, type ParseLimits, type ParseResult } from '../sip/parser.js';
+import { serializeMessage } from '../sip/serializer.js';
+import { StreamFramer } from '../sip/stream-framer.js';
+import { createResponse } from '../sip/response.js';
+import { formatVia } from '../sip/via.js';
+import { bareHost } from '../sip/uri.js';
+import type {
+  Endpoint,
+  InboundMessage,
+  ListenerInfo,
+  SipInterfaceSpec,
+  Transport,
+  TransportEvents,
+  TransportStats,
+} from './types.js';
+
+export interface TransportOptions {
+  /** Stream connections without traffic for this long are closed. Default 120 s. */
+  idleTimeoutMs?: number;
+  /** Outgoing TCP/TLS connect (and TLS handshake) limit. Default 5 s. */
+  connectTimeoutMs?: number;
+  /** Message size / header limits; maxMessageBytes is also the per-connection buffer limit. */
+  limits?: ParseLimits;
+  /** Requests larger than this go over TCP when the interface has TCP (§18.1.1). Default 1300. */
+  udpSizeBudget?: number;
+  /** Verify the peer certificate on outgoing TLS. Default false (trunks often use private CAs). */
+  tlsRejectUnauthorized?: boolean;
+  /** Inbound connections per TCP/TLS listener. Default 10000. */
+  maxConnectionsPerListener?: number;
+  logger?: Logger;
+}
+
+/** Where to send a response: the request's arrival facts (§18.2.2). */
+export interface ResponseTarget {
+  interfaceName: string;
+  connectionId: number | null;
+  remote: Endpoint;
+}
+
+interface Connection {
+  id: number;
+  transport: 'tcp' | 'tls';
+  socket: net.Socket;
+  framer: StreamFramer;
+  remote: Endpoint;
+  local: { address: string; port: number; transport: Transport };
+  interfaceName: string;
+  key: string;
+  /** Pending until an outgoing connection is established; null once usable. */
+  ready: Promise<void> | null;
+  closed: boolean;
+}
+
+interface BoundInterface {
+  info: ListenerInfo;
+  udp: dgram.Socket | null;
+  tcp: net.Server | null;
+  tls: tls.Server | null;
+}
+
+const CRLF = Buffer.from('\r\n');
+
+function connKey(transport: Transport, address: string, port: number): string {
+  return `${transport}|${address}|${port}`;
+}
+
+function isWildcard(address: string): boolean {
+  return address === '0.0.0.0' || address === '::';
+}
+
+export class TransportLayer extends EventEmitter<TransportEvents> {
+  private readonly ifaces = new Map<string, BoundInterface>();
+  private readonly connsById = new Map<number, Connection>();
+  private readonly connsByKey = new Map<string, Connection>();
+  private nextConnId = 1;
+  private closing = false;
+  private readonly idleTimeoutMs: number;
+  private readonly connectTimeoutMs: number;
+  private readonly limits: ParseLimits;
+  private readonly udpSizeBudget: number;
+  private readonly tlsRejectUnauthorized: boolean;
+  private readonly maxConnections: number;
+  private readonly log: Logger | undefined;
+  private readonly counters: Omit<TransportStats, 'openConnections'> = {
+    udpReceived: 0,
+    streamReceived: 0,
+    sent: 0,
+    sendErrors: 0,
+    badRequestsAnswered: 0,
+    garbageDropped: 0,
+    keepAlivesAnswered: 0,
+    connectionsOpened: 0,
+    connectionsClosed: 0,
+    idleConnectionsClosed: 0,
+    streamFramingErrors: 0,
+    udpToTcpSwitches: 0,
+    udpToTcpFallbacks: 0,
+    listenerErrors: 0,
+    peakOpenConnections: 0,
+  };
+
+  constructor(opts: TransportOptions = {}) {
+    super();
+    this.idleTimeoutMs = opts.idleTimeoutMs ?? 120_000;
+    this.connectTimeoutMs = opts.connectTimeoutMs ?? 5_000;
+    this.limits = opts.limits ?? DEFAULT_PARSE_LIMITS;
+    this.udpSizeBudget = opts.udpSizeBudget ?? 1300;
+    this.tlsRejectUnauthorized = opts.tlsRejectUnauthorized ?? false;
+    this.maxConnections = opts.maxConnectionsPerListener ?? 10_000;
+    this.log = opts.logger;
+  }
+
+  stats(): TransportStats {
+    return { ...this.counters, openConnections: this.connsById.size };
+  }
+
+  /** The bound ports of an interface, or undefined when it is not listening. */
+  getInterface(name: string): ListenerInfo | undefined {
+    return this.ifaces.get(name)?.info;
+  }
+
+  /** Our listening address and port for an interface and transport (for Contact/Via); null when not listening. */
+  contactAddress(interfaceName: string, transport: Transport): { address: string; port: number } | null {
+    const info = this.ifaces.get(interfaceName)?.info;
+    if (info === undefined) return null;
+    const port = transport === 'udp' ? info.udpPort : transport === 'tcp' ? info.tcpPort : info.tlsPort;
+    return port === undefined ? null : { address: info.address, port };
+  }
+
+  /** Binds the listeners of one SIP Interface. Rejects (and unbinds what it bound) on any failure. */
+  async listen(iface: SipInterfaceSpec): Promise<ListenerInfo> {
+    if (this.ifaces.has(iface.name)) throw new Error(`SIP interface "${iface.name}" is already listening`);
+    if (net.isIP(iface.address) === 0) throw new Error(`SIP interface "${iface.name}": address "${iface.address}" is not an IP address`);
+    if (iface.udpPort === undefined && iface.tcpPort === undefined && iface.tlsPort === undefined) {
+      throw new Error(`SIP interface "${iface.name}" has no UDP, TCP or TLS port`);
+    }
+    const bi: BoundInterface = { info: { name: iface.name, address: iface.address }, udp: null, tcp: null, tls: null };
+    try {
+      if (iface.udpPort !== undefined) {
+        bi.udp = await this.bindUdp(bi, iface.address, iface.udpPort);
+        bi.info.udpPort = bi.udp.address().port;
+      }
+      if (iface.tcpPort !== undefined) {
+        const server = net.createServer((socket) => this.adoptInbound(socket, 'tcp', bi));
+        bi.tcp = server;
+        bi.info.tcpPort = await this.listenServer(server, iface.address, iface.tcpPort);
+      }
+      if (iface.tlsPort !== undefined) {
+        if (iface.tls === undefined) throw new Error(`SIP interface "${iface.name}" has a TLS port but no certificate/key files`);
+        const [cert, key] = await Promise.all([readFile(iface.tls.certFile), readFile(iface.tls.keyFile)]);
+        const server = tls.createServer({ cert, key });
+        server.on('secureConnection', (socket) => this.adoptInbound(socket, 'tls', bi));
+        server.on('tlsClientError', (err) => this.log?.debug({ err: err.message }, 'TLS handshake failed'));
+        bi.tls = server;
+        bi.info.tlsPort = await this.listenServer(server, iface.address, iface.tlsPort);
+      }
+    } catch (err) {
+      this.closeInterface(bi);
+      throw err;
+    }
+    this.ifaces.set(iface.name, bi);
+    return { ...bi.info };
+  }
+
+  /**
+   * Sends a message to `dest` from the interface. For a UDP request over
+   * the size budget, TCP is tried first when the interface has TCP and the
+   * top Via is rewritten to match; on TCP failure it goes over UDP after all.
+   * Resolves with the transport actually used.
+   */
+  async send(msg: SipMessage, dest: Endpoint, interfaceName: string): Promise<Transport> {
+    const bi = this.ifaces.get(interfaceName);
+    if (bi === undefined) throw new Error(`unknown SIP interface "${interfaceName}"`);
+    let data = serializeMessage(msg);
+    if (dest.transport !== 'udp') {
+      await this.sendStream({ address: dest.address, port: dest.port, transport: dest.transport }, bi, data);
+      return dest.transport;
+    }
+    if (msg.isRequest && data.length > this.udpSizeBudget && bi.tcp !== null && bi.info.tcpPort !== undefined) {
+      const oldVia = this.rewriteTopViaTransport(msg, 'TCP', bi.info.tcpPort);
+      try {
+        await this.sendStream({ address: dest.address, port: dest.port, transport: 'tcp' }, bi, serializeMessage(msg));
+        this.counters.udpToTcpSwitches++;
+        return 'tcp';
+      } catch (err) {
+        this.counters.udpToTcpFallbacks++;
+        this.log?.debug({ err: (err as Error).message, dest }, 'TCP for large request failed, falling back to UDP');
+        if (oldVia !== null) msg.setHeaderValueAt('via', 0, oldVia);
+        data = serializeMessage(msg);
+      }
+    }
+    await this.sendUdp(bi, data, dest.address, dest.port);
+    return 'udp';
+  }
+
+  /**
+   * Sends a response where §18.2.2 and RFC 3581 say: back over the
+   * connection the request came on for streams (a new connection to
+   * received/sent-by when it is gone), to received:rport for UDP.
+   */
+  async sendResponse(res: SipMessage, target: ResponseTarget): Promise<void> {
+    const bi = this.ifaces.get(target.interfaceName);
+    if (bi === undefined) throw new Error(`unknown SIP interface "${target.interfaceName}"`);
+    const via = res.topVia;
+    if (via === null) throw new Error('response has no Via');
+    const data = serializeMessage(res);
+    const received = via.params.get('received');
+    const rport = via.params.get('rport');
+    const rportNum = rport === undefined || rport === null ? NaN : Number(rport);
+    if (via.transport === 'TCP' || via.transport === 'TLS') {
+      const c = target.connectionId === null ? undefined : this.connsById.get(target.connectionId);
+      if (c !== undefined && !c.closed) {
+        await this.write(c, data);
+        return;
+      }
+      const transport: Transport = via.transport === 'TLS' ? 'tls' : 'tcp';
+      const address = received ?? bareHost(via.host);
+      const port = Number.isInteger(rportNum) ? rportNum : (via.port ?? (transport === 'tls' ? 5061 : 5060));
+      await this.sendStream({ address, port, transport }, bi, data);
+      return;
+    }
+    const maddr = via.params.get('maddr');
+    let address: string;
+    let port: number;
+    if (maddr !== undefined && maddr !== null) {
+      address = bareHost(maddr);
+      port = via.port ?? 5060;
+    } else if (Number.isInteger(rportNum) && rportNum > 0) {
+      address = received ?? target.remote.address;
+      port = rportNum;
+    } else if (received !== undefined && received !== null) {
+      address = received;
+      port = via.port ?? 5060;
+    } else {
+      address = bareHost(via.host);
+      port = via.port ?? 5060;
+    }
+    await this.sendUdp(bi, data, address, port);
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    for (const c of this.connsById.values()) c.socket.destroy();
+    const waits: Array<Promise<void>> = [];
+    for (const bi of this.ifaces.values()) waits.push(this.closeInterface(bi));
+    this.ifaces.clear();
+    await Promise.all(waits);
+  }
+
+  // --- listeners -----------------------------------------------------------
+
+  private bindUdp(bi: BoundInterface, address: string, port: number): Promise<dgram.Socket> {
+    const sock = dgram.createSocket({ type: net.isIPv6(address) ? 'udp6' : 'udp4' });
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error): void => {
+        sock.close();
+        reject(err);
+      };
+      sock.once('error', onError);
+      sock.bind(port, address, () => {
+        sock.off('error', onError);
+        sock.on('error', (err) => this.log?.warn({ err: err.message, iface: bi.info.name }, 'UDP socket error'));
+        sock.on('message', (buf, rinfo) => this.onDatagram(bi, sock, buf, rinfo));
+        try {
+          // Bursts of a few thousand calls per second overflow the default buffers.
+          sock.setRecvBufferSize(4 * 1024 * 1024);
+          sock.setSendBufferSize(4 * 1024 * 1024);
+        } catch {
+          /* the kernel may cap it; defaults still work */
+        }
+        resolve(sock);
+      });
+    });
+  }
+
+  private listenServer(server: net.Server, address: string, port: number): Promise<number> {
+    server.maxConnections = this.maxConnections;
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error): void => reject(err);
+      server.once('error', onError);
+      server.listen({ host: address, port }, () => {
+        server.off('error', onError);
+        server.on('error', (err) => this.log?.warn({ err: err.message }, 'listener error'));
+        const a = server.address();
+        resolve(typeof a === 'object' && a !== null ? a.port : port);
+      });
+    });
+  }
+
+  private closeInterface(bi: BoundInterface): Promise<void> {
+    const waits: Array<Promise<void>> = [];
+    if (bi.udp !== null) {
+      const u = bi.udp;
+      waits.push(new Promise((r) => { try { u.close(() => r()); } catch { r(); } }));
+    }
+    for (const s of [bi.tcp, bi.tls]) {
+      if (s !== null && s.listening) waits.push(new Promise((r) => s.close(() => r())));
+    }
+    return Promise.all(waits).then(() => undefined);
+  }
+
+  // --- inbound ---------------------------------------------------------------
+
+  private onDatagram(bi: BoundInterface, sock: dgram.Socket, buf: Buffer, rinfo: dgram.RemoteInfo): void {
+    try {
+      this.counters.udpReceived++;
+      // A datagram of only CR/LF is a NAT keep-alive; nothing to do.
+      if (buf.length <= 4 && (buf[0] === 13 || buf[0] === 10)) return;
+      const remote: Endpoint = { address: rinfo.address, port: rinfo.port, transport: 'udp' };
+      const local = { address: bi.info.address, port: sock.address().port, transport: 'udp' as Transport };
+      this.handleParsed(parseMessage(buf, this.limits), remote, local, bi.info.name, null);
+    } catch (err) {
+      this.counters.listenerErrors++;
+      this.log?.error({ err }, 'error handling datagram');
+    }
+  }
+
+  private adoptInbound(socket: net.Socket, transport: 'tcp' | 'tls', bi: BoundInterface): void {
+    try {
+      if (this.closing || socket.remoteAddress === undefined || socket.remotePort === undefined) {
+        socket.destroy();
+        return;
+      }
+      const remote: Endpoint = { address: socket.remoteAddress, port: socket.remotePort, transport };
+      const c = this.registerConnection(socket, transport, remote, bi);
+      c.ready = null;
+    } catch (err) {
+      this.log?.error({ err }, 'error accepting connection');
+      socket.destroy();
+    }
+  }
+
+  private registerConnection(socket: net.Socket, transport: 'tcp' | 'tls', remote: Endpoint, bi: BoundInterface): Connection {
+    const port = transport === 'tcp' ? bi.info.tcpPort : bi.info.tlsPort;
+    const c: Connection = {
+      id: this.nextConnId++,
+      transport,
+      socket,
+      framer: new StreamFramer(this.limits),
+      remote,
+      local: { address: bi.info.address, port: port ?? 0, transport },
+      interfaceName: bi.info.name,
+      key: connKey(transport, remote.address, remote.port),
+      ready: null,
+      closed: false,
+    };
+    this.counters.connectionsOpened++;
+    this.connsById.set(c.id, c);
+    if (this.connsById.size > this.counters.peakOpenConnections) this.counters.peakOpenConnections = this.connsById.size;
+    // The newest connection to a peer wins for reuse.
+    this.connsByKey.set(c.key, c);
+    socket.setNoDelay(true);
+    socket.setTimeout(this.idleTimeoutMs);
+    socket.on('timeout', () => {
+      this.counters.idleConnectionsClosed++;
+      socket.destroy();
+    });
+    socket.on('data', (chunk: Buffer) => this.onStreamData(c, chunk));
+    socket.on('error', (err) => this.log?.debug({ err: err.message, remote: c.remote }, 'connection error'));
+    socket.on('close', () => this.onStreamClosed(c));
+    return c;
+  }
+
+  private onStreamData(c: Connection, chunk: Buffer): void {
+    try {
+      const events = c.framer.push(chunk);
+      for (const ev of events) {
+        if (ev.kind === 'message') {
+          this.counters.streamReceived++;
+          this.handleParsed(ev.result, c.remote, c.local, c.interfaceName, c.id);
+        } else if (ev.kind === 'ping') {
+          // RFC 5626 §3.5.1: a CRLFCRLF ping is answered with a CRLF pong.
+          this.counters.keepAlivesAnswered++;
+          if (!c.closed) c.socket.write(CRLF);
+        } else {
+          this.counters.streamFramingErrors++;
+          this.log?.debug({ error: ev.error, remote: c.remote }, 'closing stream: framing error');
+          c.socket.destroy();
+          return;
+        }
+      }
+    } catch (err) {
+      this.counters.listenerErrors++;
+      this.log?.error({ err }, 'error handling stream data');
+    }
+  }
+
+  private onStreamClosed(c: Connection): void {
+    if (c.closed) return;
+    c.closed = true;
+    this.counters.connectionsClosed++;
+    this.connsById.delete(c.id);
+    if (this.connsByKey.get(c.key) === c) this.connsByKey.delete(c.key);
+    try {
+      this.emit('connectionClosed', { connectionId: c.id, remote: c.remote, interfaceName: c.interfaceName });
+    } catch (err) {
+      this.counters.listenerErrors++;
+      this.log?.error({ err }, 'connectionClosed listener threw');
+    }
+  }
+
+  private handleParsed(
+    result: ParseResult,
+    remote: Endpoint,
+    local: InboundMessage['local'],
+    interfaceName: string,
+    connectionId: number | null,
+  ): void {
+    if (!result.ok) {
+      const p = result.partial;
+      // A broken request we can address gets a 400 naming the problem (§21.4.1), or 505/513; ACK is never answered.
+      if (p !== null && p.isRequest && p.method !== 'ACK' && p.topVia !== null) {
+        this.stampVia(p, remote);
+        const status = result.error === 'Unsupported SIP Version' ? 505 : result.error === 'Message Too Large' ? 513 : 400;
+        const res = createResponse(p, status, status === 400 ? result.error : undefined);
+        this.counters.badRequestsAnswered++;
+        this.sendResponse(res, { interfaceName, connectionId, remote }).catch((err: Error) => {
+          this.log?.debug({ err: err.message }, 'could not send 400');
+        });
+      } else {
+        this.counters.garbageDropped++;
+      }
+      return;
+    }
+    const msg = result.message;
+    if (msg.isRequest) this.stampVia(msg, remote);
+    const inbound: InboundMessage = { message: msg, remote, local, interfaceName, connectionId };
+    try {
+      this.emit('message', inbound);
+    } catch (err) {
+      this.counters.listenerErrors++;
+      this.log?.error({ err }, 'message listener threw');
+    }
+  }
+
+  /** §18.2.1 `received` and RFC 3581 `rport` on the top Via of a request. */
+  private stampVia(msg: SipMessage, remote: Endpoint): void {
+    const via = msg.topVia;
+    if (via === null) return;
+    let changed = false;
+    if (bareHost(via.host) !== remote.address) {
+      via.params.set('received', remote.address);
+      changed = true;
+    }
+    if (via.params.get('rport') === null) {
+      via.params.set('rport', String(remote.port));
+      if (!via.params.has('received')) via.params.set('received', remote.address);
+      changed = true;
+    }
+    if (changed) msg.setHeaderValueAt('via', 0, formatVia(via));
+  }
+
+  // --- outbound --------------------------------------------------------------
+
+  private sendUdp(bi: BoundInterface, data: Buffer, address: string, port: number): Promise<void> {
+    const sock = bi.udp;
+    if (sock === null) return Promise.reject(new Error(`SIP interface "${bi.info.name}" has no UDP listener`));
+    return new Promise((resolve, reject) => {
+      try {
+        sock.send(data, port, address, (err) => {
+          if (err) {
+            this.counters.sendErrors++;
+            reject(err);
+          } else {
+            this.counters.sent++;
+            resolve();
+          }
+        });
+      } catch (err) {
+        this.counters.sendErrors++;
+        reject(err as Error);
+      }
+    });
+  }
+
+  private async sendStream(dest: Endpoint & { transport: 'tcp' | 'tls' }, bi: BoundInterface, data: Buffer): Promise<void> {
+    let c = this.connsByKey.get(connKey(dest.transport, dest.address, dest.port));
+    if (c === undefined || c.closed) c = this.connect(dest, bi);
+    if (c.ready !== null) await c.ready;
+    await this.write(c, data);
+  }
+
+  private write(c: Connection, data: Buffer): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (c.closed || c.socket.destroyed) {
+        this.counters.sendErrors++;
+        reject(new Error(`connection to ${c.remote.address}:${c.remote.port} is closed`));
+        return;
+      }
+      c.socket.write(data, (err) => {
+        if (err) {
+          this.counters.sendErrors++;
+          reject(err);
+        } else {
+          this.counters.sent++;
+          resolve();
+        }
+      });
+    });
+  }
+
+  private connect(dest: Endpoint & { transport: 'tcp' | 'tls' }, bi: BoundInterface): Connection {
+    if (this.closing) throw new Error('transport is closing');
+    const localAddress = isWildcard(bi.info.address) ? undefined : bi.info.address;
+    const socket =
+      dest.transport === 'tls'
+        ? tls.connect({
+            // A plain socket underneath so that the source address is the interface's.
+            socket: net.connect({ host: dest.address, port: dest.port, localAddress }),
+            rejectUnauthorized: this.tlsRejectUnauthorized,
+            servername: net.isIP(dest.address) === 0 ? dest.address : undefined,
+          })
+        : net.connect({ host: dest.address, port: dest.port, localAddress });
+    const c = this.registerConnection(socket, dest.transport, { ...dest }, bi);
+    c.ready = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        socket.destroy();
+        reject(new Error(`connect to ${dest.address}:${dest.port} timed out`));
+      }, this.connectTimeoutMs);
+      const onError = (err: Error): void => {
+        clearTimeout(timer);
+        reject(err);
+      };
+      socket.once('error', onError);
+      socket.once(dest.transport === 'tls' ? 'secureConnect' : 'connect', () => {
+        clearTimeout(timer);
+        socket.off('error', onError);
+        c.ready = null;
+        resolve();
+      });
+    });
+    // Several sends may wait on the same connect; a failure must not surface as unhandled.
+    c.ready.catch(() => undefined);
+    return c;
+  }
+
+  /** Rewrites transport and port of the top Via; returns the old value. */
+  private rewriteTopViaTransport(msg: SipMessage, transport: string, port: number): string | null {
+    const old = msg.getHeaderValues('via')[0];
+    const via = msg.topVia;
+    if (old === undefined || via === null) return null;
+    via.transport = transport;
+    via.port = port;
+    msg.setHeaderValueAt('via', 0, formatVia(via));
+    return old;
+  }
+}
