@@ -1,0 +1,286 @@
+import { describe, expect, it } from 'vitest';
+import { SipMessage } from '../sip/message.js';
+import { createResponse } from '../sip/response.js';
+import { MemoryCdrSink } from '../cdr/sinks.js';
+import { CallManager } from './call-manager.js';
+import type {
+  CallProfile, ClientTransactionHandler, ClientTransactionRef, Endpoint, InboundMessage, IpGroupRef, RoutingPort,
+  ServerTransactionRef, TransactionPort,
+} from './ports.js';
+
+const PROFILE: CallProfile = { prackMode: 'transparent', sessionExpiresSec: 0, minSeSec: 90, referMode: 'relay', redirect3xxMode: 'relay', maxCallDurationSec: 0 };
+const A_ADDR: Endpoint = { address: '10.0.0.1', port: 5060, transport: 'udp' };
+const B_ADDR: Endpoint = { address: '192.0.2.10', port: 5070, transport: 'udp' };
+
+interface Sent { req: SipMessage; dest: Endpoint; handler: ClientTransactionHandler; cancelled: boolean }
+
+class FakeTx implements TransactionPort {
+  sent: Sent[] = [];
+  stateless: SipMessage[] = [];
+  sendRequest(req: SipMessage, dest: Endpoint, _iface: string, handler: ClientTransactionHandler): ClientTransactionRef {
+    const s: Sent = { req, dest, handler, cancelled: false };
+    this.sent.push(s);
+    return s as unknown as ClientTransactionRef & Sent;
+  }
+  async sendStateless(msg: SipMessage): Promise<void> {
+    this.stateless.push(msg);
+  }
+  cancel(ctx: ClientTransactionRef): void {
+    (ctx as unknown as Sent).cancelled = true;
+  }
+  last(method: string): Sent {
+    const s = [...this.sent].reverse().find((x) => x.req.method === method);
+    if (s === undefined) throw new Error(`no ${method} sent`);
+    return s;
+  }
+}
+
+class FakeStx implements ServerTransactionRef {
+  responses: SipMessage[] = [];
+  onCancel?: (c: SipMessage) => void;
+  onAckTimeout?: () => void;
+  state = 'proceeding';
+  constructor(readonly request: SipMessage, readonly inbound: InboundMessage) {}
+  respond(res: SipMessage): void {
+    this.responses.push(res);
+  }
+  get final(): SipMessage | undefined {
+    return this.responses.find((r) => r.status >= 200);
+  }
+}
+
+function inbound(msg: SipMessage): InboundMessage {
+  return { message: msg, remote: A_ADDR, local: { address: '10.0.0.254', port: 5060, transport: 'udp' }, interfaceName: 'lan', connectionId: null };
+}
+
+function invite(extra: Array<[string, string]> = []): SipMessage {
+  const m = SipMessage.request('INVITE', 'sip:4321@sbc.example');
+  m.setHeader('via', 'SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKaaa');
+  m.setHeader('max-forwards', '70');
+  m.setHeader('from', '"Alice" <sip:1000@pbx.local>;tag=atag');
+  m.setHeader('to', '<sip:4321@sbc.example>');
+  m.setHeader('call-id', 'a-call-id@10.0.0.1');
+  m.setHeader('cseq', '10 INVITE');
+  m.setHeader('contact', '<sip:1000@10.0.0.1:5060>');
+  m.setHeader('record-route', '<sip:10.0.0.99;lr>');
+  for (const [k, v] of extra) m.setHeader(k, v);
+  m.setBody('v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n', 'application/sdp');
+  return m;
+}
+
+function responseFromB(req: SipMessage, status: number, toTag: string, sdp = false): SipMessage {
+  const r = createResponse(req, status, undefined, toTag);
+  r.setHeader('contact', '<sip:bob@192.0.2.10:5070>');
+  if (sdp) r.setBody('v=0\r\no=- 2 2 IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 192.0.2.10\r\nt=0 0\r\nm=audio 5000 RTP/AVP 0\r\n', 'application/sdp');
+  return r;
+}
+
+function setup(opts: { dstProfile?: Partial<CallProfile>; limit?: number | null; routes?: Endpoint[]; altOn?: Array<number | string> } = {}) {
+  const tx = new FakeTx();
+  const cdr = new MemoryCdrSink();
+  const src: IpGroupRef = { name: 'PBX', id: 1, type: 'server', keepOriginalCallId: false, sipGroupName: 'pbx.example', profile: PROFILE };
+  const dst: IpGroupRef = { name: 'ITSP', id: 2, type: 'server', keepOriginalCallId: false, sipGroupName: 'itsp.example', profile: { ...PROFILE, ...opts.dstProfile } };
+  const routes = opts.routes ?? [B_ADDR];
+  const altOn = opts.altOn ?? [503, 'timeout'];
+  const routing: RoutingPort = {
+    classify: () => ({ srcIpGroup: src }),
+    applyInbound: () => {},
+    route: (_req, _src, attempt, last) => {
+      if (attempt > 0 && !altOn.includes(last as number)) return null;
+      const d = routes[attempt];
+      return d === undefined ? null : { dstIpGroup: dst, dest: d, interfaceName: 'wan', requestUri: `sip:4321@${d.address}:${d.port}` };
+    },
+    applyOutbound: () => {},
+    credentialsFor: () => null,
+    maxConcurrentCalls: () => opts.limit ?? null,
+    maxRerouteAttemptsOn3xx: 2,
+  };
+  const mgr = new CallManager({
+    transactions: tx, routing, media: { create: () => null }, cdr,
+    local: { contactAddress: (iface) => (iface === 'wan' ? { address: '192.0.2.1', port: 5060 } : { address: '10.0.0.254', port: 5060 }) },
+  });
+  const call = (extra?: Array<[string, string]>): FakeStx => {
+    const inv = invite(extra);
+    const stx = new FakeStx(inv, inbound(inv));
+    mgr.handleRequest(inv, stx, inbound(inv));
+    return stx;
+  };
+  return { tx, cdr, mgr, call };
+}
+
+const tick = (): Promise<void> => new Promise((r) => setTimeout(r, 5));
+
+describe('CallManager (fake transaction layer)', () => {
+  it('builds leg B without any leg A topology and relays 180/200', async () => {
+    const { tx, mgr, call, cdr } = setup();
+    const stx = call([['x-foo', 'bar'], ['user-agent', 'pbx-secret-1.0']]);
+    await tick();
+    const b = tx.last('INVITE');
+    expect(b.dest).toEqual(B_ADDR);
+    const raw = b.req.headers.map((h) => `${h.name}: ${h.value}`).join('\n');
+    expect(raw).not.toContain('10.0.0.');
+    expect(raw).not.toContain('a-call-id');
+    expect(raw).not.toContain('atag');
+    expect(b.req.getHeader('user-agent')).toBeUndefined();
+    expect(b.req.getHeader('x-foo')).toBe('bar');
+    expect(b.req.getHeader('from')).toMatch(/^"?Alice"? <sip:1000@itsp.example>;tag=/);
+    expect(b.req.getHeader('max-forwards')).toBe('69');
+    b.handler.onProvisional!(responseFromB(b.req, 180, 'btag'));
+    await tick();
+    expect(stx.responses.map((r) => r.status)).toEqual([180]);
+    b.handler.onFinal(responseFromB(b.req, 200, 'btag', true));
+    await tick();
+    const ok = stx.final!;
+    expect(ok.status).toBe(200);
+    expect(ok.getHeader('contact')).toBe('<sip:4321@10.0.0.254:5060>');
+    expect(ok.body.toString()).toContain('192.0.2.10');
+    expect(tx.stateless.map((m) => m.method)).toEqual(['ACK']);
+    expect(mgr.stats().dialogs).toBe(2);
+
+    // Caller hangs up: 200 to A, BYE toward the Record-Route-less callee contact.
+    const bye = SipMessage.request('BYE', 'sip:4321@10.0.0.254:5060');
+    bye.setHeader('via', 'SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKbye');
+    bye.setHeader('from', '"Alice" <sip:1000@pbx.local>;tag=atag');
+    bye.setHeader('to', `${ok.getHeader('to')}`);
+    bye.setHeader('call-id', 'a-call-id@10.0.0.1');
+    bye.setHeader('cseq', '11 BYE');
+    const byeStx = new FakeStx(bye, inbound(bye));
+    mgr.handleRequest(bye, byeStx, inbound(bye));
+    await tick();
+    expect(byeStx.final!.status).toBe(200);
+    const bBye = tx.last('BYE');
+    expect(bBye.req.requestUri).toBe('sip:bob@192.0.2.10:5070');
+    expect(mgr.stats()).toMatchObject({ calls: 0, dialogs: 0, pendingTimers: 0 });
+    expect(mgr.registeredDialogs).toBe(0);
+    expect(cdr.records[0]).toMatchObject({ sipStatus: 200, terminationSide: 'A', srcIpGroup: 'PBX', dstIpGroup: 'ITSP', caller: '1000', callee: '4321' });
+  });
+
+  it('forking: the first 2xx wins, a later 2xx from another fork is ACKed and BYEd', async () => {
+    const { tx, call } = setup();
+    const stx = call();
+    await tick();
+    const b = tx.last('INVITE');
+    b.handler.onProvisional!(responseFromB(b.req, 180, 'fork1'));
+    b.handler.onProvisional!(responseFromB(b.req, 183, 'fork2', true));
+    await tick();
+    expect(stx.responses.map((r) => r.status)).toEqual([180, 183]);
+    b.handler.onFinal(responseFromB(b.req, 200, 'fork2', true));
+    b.handler.onAdditional2xx!(responseFromB(b.req, 200, 'fork1', true));
+    await tick();
+    expect(stx.final!.status).toBe(200);
+    const acks = tx.stateless.filter((m) => m.method === 'ACK');
+    expect(acks.map((a) => a.toTag).sort()).toEqual(['fork1', 'fork2']);
+    expect(tx.last('BYE').req.toTag).toBe('fork1');
+  });
+
+  it('CANCEL crossing the 200: 487 to A, ACK and BYE on leg B', async () => {
+    const { tx, call, mgr, cdr } = setup();
+    const stx = call();
+    await tick();
+    const b = tx.last('INVITE');
+    b.handler.onProvisional!(responseFromB(b.req, 180, 'btag'));
+    await tick();
+    stx.onCancel!(SipMessage.request('CANCEL', 'sip:x'));
+    b.handler.onFinal(responseFromB(b.req, 200, 'btag', true));
+    await tick();
+    expect(stx.final!.status).toBe(487);
+    expect((b as Sent).cancelled).toBe(true);
+    expect(tx.stateless.some((m) => m.method === 'ACK')).toBe(true);
+    expect(tx.last('BYE').req.toTag).toBe('btag');
+    expect(mgr.stats().calls).toBe(0);
+    expect(cdr.records[0]!.sipStatus).toBe(487);
+  });
+
+  it('timer B on the only route: 408 to A; on the first of two: alternative route', async () => {
+    const one = setup();
+    const stx1 = one.call();
+    await tick();
+    one.tx.last('INVITE').handler.onTimeout();
+    await tick();
+    expect(stx1.final!.status).toBe(408);
+
+    const two = setup({ routes: [B_ADDR, { address: '192.0.2.11', port: 5060, transport: 'udp' }], altOn: ['timeout'] });
+    const stx2 = two.call();
+    await tick();
+    const first = two.tx.last('INVITE');
+    first.handler.onTimeout();
+    await tick();
+    const second = two.tx.last('INVITE');
+    expect(second).not.toBe(first);
+    expect(second.dest.address).toBe('192.0.2.11');
+    expect(second.req.callId).not.toBe(first.req.callId);
+    expect(stx2.final).toBeUndefined();
+  });
+
+  it('per-IP-group call limit answers 503', async () => {
+    const { call, mgr } = setup({ limit: 1 });
+    call();
+    await tick();
+    const second = call();
+    expect(second.final!.status).toBe(503);
+    expect(mgr.stats().calls).toBe(1);
+  });
+
+  it('Max-Forwards 1 is answered 483; OPTIONS is answered by the SBC', () => {
+    const { call, mgr } = setup();
+    expect(call([['max-forwards', '1']]).final!.status).toBe(483);
+    const opt = SipMessage.request('OPTIONS', 'sip:sbc.example');
+    opt.setHeader('via', 'SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKopt');
+    opt.setHeader('from', '<sip:ping@pbx.local>;tag=p');
+    opt.setHeader('to', '<sip:sbc.example>');
+    opt.setHeader('call-id', 'opt-1');
+    opt.setHeader('cseq', '1 OPTIONS');
+    const stx = new FakeStx(opt, inbound(opt));
+    mgr.handleRequest(opt, stx, inbound(opt));
+    expect(stx.final!.status).toBe(200);
+    expect(stx.final!.getHeader('allow')).toContain('INVITE');
+    expect(stx.final!.getHeader('accept')).toBe('application/sdp');
+  });
+
+  it('3xx handled locally follows the Contact', async () => {
+    const { tx, call } = setup({ dstProfile: { redirect3xxMode: 'local' } });
+    call();
+    await tick();
+    const b = tx.last('INVITE');
+    const r = createResponse(b.req, 302, undefined, 'r');
+    r.setHeader('contact', '<sip:5555@192.0.2.77:5080>');
+    b.handler.onFinal(r);
+    await tick();
+    const next = tx.last('INVITE');
+    expect(next.req.requestUri).toBe('sip:5555@192.0.2.77:5080');
+    expect(next.dest).toEqual({ address: '192.0.2.77', port: 5080, transport: 'udp' });
+  });
+
+  it('reliable 1xx relayed with 100rel when both sides support it; PRACK from A maps to B', async () => {
+    const { tx, call, mgr } = setup();
+    const stx = call([['supported', '100rel']]);
+    await tick();
+    const b = tx.last('INVITE');
+    expect(b.req.getHeader('supported')).toContain('100rel');
+    const r183 = responseFromB(b.req, 183, 'btag', true);
+    r183.setHeader('require', '100rel');
+    r183.setHeader('rseq', '7');
+    b.handler.onProvisional!(r183);
+    await tick();
+    const toA = stx.responses[0]!;
+    expect(toA.getHeader('require')).toBe('100rel');
+    const aRSeq = toA.getHeader('rseq')!;
+    const prack = SipMessage.request('PRACK', 'sip:4321@10.0.0.254:5060');
+    prack.setHeader('via', 'SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKpr');
+    prack.setHeader('from', '"Alice" <sip:1000@pbx.local>;tag=atag');
+    prack.setHeader('to', toA.getHeader('to')!);
+    prack.setHeader('call-id', 'a-call-id@10.0.0.1');
+    prack.setHeader('cseq', '11 PRACK');
+    prack.setHeader('rack', `${aRSeq} 10 INVITE`);
+    const pstx = new FakeStx(prack, inbound(prack));
+    mgr.handleRequest(prack, pstx, inbound(prack));
+    await tick();
+    const bPrack = tx.last('PRACK');
+    expect(bPrack.req.getHeader('rack')).toBe(`7 ${b.req.cseq!.seq} INVITE`);
+    bPrack.handler.onFinal(createResponse(bPrack.req, 200));
+    await tick();
+    expect(pstx.final!.status).toBe(200);
+    mgr.shutdown();
+    expect(mgr.stats().pendingTimers).toBe(0);
+  });
+});

@@ -1,0 +1,298 @@
+/**
+ * The transaction user of the SBC: receives every request and stray
+ * response from the transaction layer, answers what the SBC answers itself
+ * (OPTIONS, unknown dialogs), creates calls for new INVITEs and hands
+ * in-dialog requests to their call.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import { dialogKey, type Dialog } from '../dialog/dialog.js';
+import type { CallDetailRecord } from '../cdr/record.js';
+import type { SipMessage } from '../sip/message.js';
+import { createResponse } from '../sip/response.js';
+import { silentLogger } from '../util/logger.js';
+import { Call, type Leg } from './call.js';
+import type { CallEnv } from './env.js';
+import { ALLOW, SUPPORTED_TAGS, maxForwards, unsupportedRequired } from './headers.js';
+import type {
+  CdrSink, InboundMessage, IpGroupRef, LocalAddressPort, MediaPort, RoutingPort, ServerTransactionRef, TransactionPort,
+} from './ports.js';
+
+export interface CallManagerOptions {
+  transactions: TransactionPort;
+  routing: RoutingPort;
+  media: MediaPort;
+  cdr: CdrSink;
+  local: LocalAddressPort;
+  logger?: Logger;
+  /** For reliable 1xx retransmission toward leg A (RFC 3262); defaults 500/4000 ms. */
+  t1Ms?: number;
+  t2Ms?: number;
+}
+
+export interface CallManagerStats {
+  calls: number;
+  dialogs: number;
+  pendingTimers: number;
+  callsByIpGroup: Record<string, number>;
+  totalCalls: number;
+  rejected: number;
+}
+
+interface DialogEntry {
+  call: Call;
+  leg: Leg;
+}
+
+/** The transaction layer's TU hooks, as the manager installs them. */
+export interface TuHooks<S extends ServerTransactionRef = ServerTransactionRef> {
+  onRequest: (req: SipMessage, stx: S | null, inbound: InboundMessage) => void;
+  onStrayResponse: (res: SipMessage, inbound: InboundMessage) => void;
+}
+
+export class CallManager implements CallEnv {
+  readonly tx: TransactionPort;
+  readonly routing: RoutingPort;
+  readonly media: MediaPort;
+  readonly local: LocalAddressPort;
+  readonly logger: Logger;
+  readonly t1Ms: number;
+  readonly t2Ms: number;
+  private readonly cdr: CdrSink;
+  private readonly calls = new Set<Call>();
+  private readonly dialogs = new Map<string, DialogEntry>();
+  private readonly groupCounts = new Map<string, number>();
+  private readonly idPrefix = randomBytes(3).toString('hex');
+  private seq = 0;
+  private totalCalls = 0;
+  private rejected = 0;
+  private closing = false;
+
+  constructor(opts: CallManagerOptions) {
+    this.tx = opts.transactions;
+    this.routing = opts.routing;
+    this.media = opts.media;
+    this.cdr = opts.cdr;
+    this.local = opts.local;
+    this.logger = (opts.logger ?? silentLogger()).child({ module: 'b2bua' });
+    this.t1Ms = opts.t1Ms ?? 500;
+    this.t2Ms = opts.t2Ms ?? 4000;
+  }
+
+  /** Installs the manager as the transaction layer's TU. */
+  attach<S extends ServerTransactionRef>(layer: TuHooks<S>): void {
+    layer.onRequest = (req, stx, inbound) => this.handleRequest(req, stx, inbound);
+    layer.onStrayResponse = (res, inbound) => this.handleStrayResponse(res, inbound);
+  }
+
+  handleRequest(req: SipMessage, stx: ServerTransactionRef | null, inbound: InboundMessage): void {
+    try {
+      this.dispatch(req, stx, inbound);
+    } catch (err) {
+      this.logger.error({ err, method: req.method }, 'request handling failed');
+      if (stx !== null && req.method !== 'ACK') {
+        try {
+          stx.respond(createResponse(req, 500));
+        } catch { /* the transaction is gone */ }
+      }
+    }
+  }
+
+  private dispatch(req: SipMessage, stx: ServerTransactionRef | null, inbound: InboundMessage): void {
+    const toTag = req.toTag;
+    if (stx === null) {
+      // ACK for a 2xx: it belongs to a dialog or to nothing.
+      if (req.method !== 'ACK' || toTag === null) return;
+      const e = this.dialogs.get(dialogKey(req.callId, toTag));
+      if (e === undefined) return;
+      if (e.leg === 'A') e.call.onAckFromA(req);
+      else e.call.onAckFromB(req);
+      return;
+    }
+    if (req.method === 'ACK') return;
+    if (toTag !== null) {
+      const e = this.dialogs.get(dialogKey(req.callId, toTag));
+      if (e === undefined) {
+        this.reply(stx, req, 481);
+        return;
+      }
+      e.call.onInDialogRequest(e.leg, req, stx);
+      return;
+    }
+    switch (req.method) {
+      case 'INVITE':
+        this.newCall(req, stx, inbound);
+        return;
+      case 'OPTIONS':
+        this.answerOptions(req, stx);
+        return;
+      case 'BYE':
+      case 'CANCEL':
+      case 'PRACK':
+      case 'UPDATE':
+      case 'INFO':
+      case 'NOTIFY':
+      case 'REFER':
+        this.reply(stx, req, 481);
+        return;
+      default:
+        this.reply(stx, req, 405, [['Allow', ALLOW]]);
+    }
+  }
+
+  private reply(stx: ServerTransactionRef, req: SipMessage, status: number, extra?: Array<[string, string]>, reason?: string): void {
+    const res = createResponse(req, status, reason, status >= 200 && status !== 100 ? randomBytes(4).toString('hex') : undefined);
+    if (extra !== undefined) for (const [k, v] of extra) res.setHeader(k, v);
+    stx.respond(res);
+  }
+
+  private answerOptions(req: SipMessage, stx: ServerTransactionRef): void {
+    this.reply(stx, req, 200, [
+      ['Allow', ALLOW],
+      ['Supported', [...SUPPORTED_TAGS].join(', ')],
+      ['Accept', 'application/sdp'],
+    ]);
+  }
+
+  private newCall(req: SipMessage, stx: ServerTransactionRef, inbound: InboundMessage): void {
+    const fromTag = req.fromTag;
+    if (fromTag !== null && this.dialogs.has(dialogKey(req.callId, fromTag))) {
+      // Our own leg B came back to us.
+      this.rejected++;
+      this.reply(stx, req, 482);
+      return;
+    }
+    if (this.closing) {
+      this.rejected++;
+      this.reply(stx, req, 503);
+      return;
+    }
+    if (maxForwards(req) <= 1) {
+      this.rejected++;
+      this.reply(stx, req, 483);
+      return;
+    }
+    const cls = this.routing.classify(req, inbound);
+    if ('reject' in cls) {
+      this.rejected++;
+      if (cls.reject !== 'drop') this.reply(stx, req, cls.reject);
+      return;
+    }
+    const src = cls.srcIpGroup;
+    const bad = unsupportedRequired(req, src.profile.prackMode !== 'disabled');
+    if (bad.length > 0) {
+      this.rejected++;
+      this.reply(stx, req, 420, [['Unsupported', bad.join(', ')]]);
+      return;
+    }
+    const se = req.getHeader('session-expires');
+    if (se !== undefined && src.profile.sessionExpiresSec > 0) {
+      const delta = Number.parseInt(se, 10);
+      if (Number.isFinite(delta) && delta < src.profile.minSeSec) {
+        this.rejected++;
+        this.reply(stx, req, 422, [['Min-SE', String(src.profile.minSeSec)]]);
+        return;
+      }
+    }
+    if (!this.claimGroup(src)) {
+      this.rejected++;
+      this.reply(stx, req, 503, undefined, 'Call Limit Reached');
+      return;
+    }
+    const aReq = req.clone();
+    try {
+      this.routing.applyInbound(aReq, src, inbound);
+    } catch (err) {
+      this.releaseGroup(src);
+      this.logger.error({ err }, 'inbound manipulation failed');
+      this.reply(stx, req, 500);
+      return;
+    }
+    const id = `${this.idPrefix}-${(++this.seq).toString(36)}`;
+    const call = new Call(this, id, req, stx, inbound, src, aReq);
+    this.calls.add(call);
+    this.totalCalls++;
+    call.log.info({ from: inbound.remote.address, srcIpGroup: src.name, legACallId: req.callId }, 'new call');
+    call.start();
+  }
+
+  handleStrayResponse(res: SipMessage, _inbound: InboundMessage): void {
+    // A 2xx retransmitted (or from another fork) after the INVITE transaction ended.
+    if (res.status < 200 || res.status >= 300 || res.cseq?.method !== 'INVITE') return;
+    const fromTag = res.fromTag;
+    if (fromTag === null) return;
+    const e = this.dialogs.get(dialogKey(res.callId, fromTag));
+    if (e === undefined || e.leg !== 'B') return;
+    e.call.onLate2xx(res);
+  }
+
+  // --- CallEnv -------------------------------------------------------------
+
+  registerDialog(d: Dialog, call: Call, leg: Leg): void {
+    this.dialogs.set(d.key, { call, leg });
+  }
+
+  unregisterDialog(d: Dialog): void {
+    const e = this.dialogs.get(d.key);
+    if (e !== undefined) this.dialogs.delete(d.key);
+  }
+
+  claimGroup(group: IpGroupRef | null): boolean {
+    if (group === null) return true;
+    const limit = this.routing.maxConcurrentCalls(group.name);
+    const n = this.groupCounts.get(group.name) ?? 0;
+    if (limit !== null && limit >= 0 && n >= limit) return false;
+    this.groupCounts.set(group.name, n + 1);
+    return true;
+  }
+
+  releaseGroup(group: IpGroupRef | null): void {
+    if (group === null) return;
+    const n = this.groupCounts.get(group.name) ?? 0;
+    if (n <= 1) this.groupCounts.delete(group.name);
+    else this.groupCounts.set(group.name, n - 1);
+  }
+
+  callEnded(call: Call, cdr: CallDetailRecord): void {
+    if (!this.calls.delete(call)) return;
+    this.releaseGroup(call.src);
+    try {
+      this.cdr.write(cdr);
+    } catch (err) {
+      call.log.error({ err }, 'CDR sink failed');
+    }
+  }
+
+  // --- operations ------------------------------------------------------------
+
+  stats(): CallManagerStats {
+    let timers = 0;
+    let dialogs = 0;
+    for (const c of this.calls) {
+      timers += c.pendingTimers;
+      dialogs += c.dialogCount;
+    }
+    const byGroup: Record<string, number> = {};
+    for (const [k, v] of this.groupCounts) byGroup[k] = v;
+    return {
+      calls: this.calls.size, dialogs, pendingTimers: timers, callsByIpGroup: byGroup,
+      totalCalls: this.totalCalls, rejected: this.rejected,
+    };
+  }
+
+  /** Registered dialog keys (for leak checks; should be 2 per connected call). */
+  get registeredDialogs(): number {
+    return this.dialogs.size;
+  }
+
+  /** Live calls, for the API and debugging. */
+  liveCalls(): Iterable<Call> {
+    return this.calls.values();
+  }
+
+  /** Ends every call (BYE/CANCEL/503) and refuses new ones. */
+  shutdown(): void {
+    this.closing = true;
+    for (const c of [...this.calls]) c.terminate('sbc', 'shutdown');
+  }
+}
