@@ -114,12 +114,15 @@ export function parseParams(s: string, start: number, end = s.length): Params | 
     i++;
     while (i < end && isWhitespaceCode(s.charCodeAt(i))) i++;
     const nameStart = i;
+    let upper = false;
     while (i < end) {
       const d = s.charCodeAt(i);
       if (d === 61 || d === 59 || isWhitespaceCode(d)) break;
+      if (d >= 65 && d <= 90) upper = true;
       i++;
     }
-    const name = s.slice(nameStart, i).toLowerCase();
+    // Parameter names are case-insensitive; most are already lower case.
+    const name = upper ? s.slice(nameStart, i).toLowerCase() : s.slice(nameStart, i);
     while (i < end && isWhitespaceCode(s.charCodeAt(i))) i++;
     let value: string | null = null;
     if (i < end && s.charCodeAt(i) === 61 /* = */) {
@@ -133,7 +136,9 @@ export function parseParams(s: string, start: number, end = s.length): Params | 
       } else {
         const vStart = i;
         while (i < end && s.charCodeAt(i) !== 59) i++;
-        value = s.slice(vStart, i).trim();
+        let vEnd = i;
+        while (vEnd > vStart && isWhitespaceCode(s.charCodeAt(vEnd - 1))) vEnd--;
+        value = s.slice(vStart, vEnd);
       }
     }
     if (name.length > 0) params.set(name, value);
@@ -190,6 +195,24 @@ export function parseNameAddr(value: string): NameAddr | null {
   const params = semi < 0 ? new Map<string, string | null>() : parseParams(s, semi);
   if (params === null) return null;
   return { displayName: null, uri, params, angle: false };
+}
+
+/**
+ * Index in `value` where the header parameters of a name-addr / addr-spec
+ * begin (just after `>`, or at the first `;` of an addr-spec; the length
+ * of the value when there are none); -1 when the value is malformed.
+ */
+export function nameAddrParamsStart(value: string): number {
+  let i = 0;
+  while (i < value.length && isWhitespaceCode(value.charCodeAt(i))) i++;
+  const lt = findAngle(value, i);
+  if (lt === -2) return -1;
+  if (lt >= 0) {
+    const gt = value.indexOf('>', lt + 1);
+    return gt < 0 ? -1 : gt + 1;
+  }
+  const semi = value.indexOf(';', i);
+  return semi < 0 ? value.length : semi;
 }
 
 /** Position of the `<` that opens the URI, -1 when none, -2 when a quote never closes. */

@@ -84,3 +84,37 @@ export function prettyHeaderName(canonical: string): string {
 export function isListHeader(canonical: string): boolean {
   return LIST_HEADERS.has(canonical);
 }
+
+/**
+ * Header names as they are usually spelled on the wire. The parser matches
+ * these in place in the decoded head, which saves slicing the name and a
+ * hash lookup for nearly every header line; anything else takes the
+ * generic path through canonicalHeaderName.
+ */
+const COMMON_SPELLINGS = [
+  'Via', 'v', 'From', 'f', 'To', 't', 'Call-ID', 'Call-Id', 'i', 'CSeq', 'Contact', 'm', 'Max-Forwards',
+  'Content-Type', 'c', 'Content-Length', 'l', 'Allow', 'Supported', 'k', 'User-Agent', 'Server', 'Route',
+  'Record-Route', 'Allow-Events', 'u', 'P-Asserted-Identity', 'P-Preferred-Identity', 'Session-Expires', 'x',
+  'Min-SE', 'Expires', 'Accept', 'Date', 'Require', 'Authorization', 'Proxy-Authorization', 'WWW-Authenticate',
+  'Proxy-Authenticate', 'Event', 'o', 'Subscription-State', 'Refer-To', 'r', 'Referred-By', 'b', 'RSeq', 'RAck',
+  'Reason', 'Privacy', 'Diversion', 'Timestamp', 'Organization', 'Accept-Language', 'Accept-Encoding',
+  'Content-Disposition', 'Warning', 'Proxy-Require', 'Unsupported', 'Path', 'Service-Route', 'History-Info',
+  'Subject', 's', 'MIME-Version', 'Remote-Party-ID', 'Replaces', 'Min-Expires', 'Retry-After',
+];
+
+export interface KnownHeaderName {
+  /** The spelling as written. */
+  readonly raw: string;
+  readonly canonical: string;
+  readonly firstChar: number;
+}
+
+/** Known spellings bucketed by length (index = name length). */
+export const KNOWN_HEADER_NAMES_BY_LENGTH: ReadonlyArray<ReadonlyArray<KnownHeaderName>> = (() => {
+  const byLen: KnownHeaderName[][] = [];
+  for (const raw of COMMON_SPELLINGS) {
+    while (byLen.length <= raw.length) byLen.push([]);
+    byLen[raw.length]!.push({ raw, canonical: canonicalHeaderName(raw), firstChar: raw.charCodeAt(0) });
+  }
+  return byLen;
+})();

@@ -7,3 +7,4 @@ export * from './uri.js';
 export * from './via.js';
 export * from './header-names.js';
 export * from './response.js';
+export * from './digest.js';

@@ -8,7 +8,8 @@
  * stay right and the serializer writes what was changed.
  */
 import { canonicalHeaderName, isListHeader, prettyHeaderName } from './header-names.js';
-import { parseNameAddr, splitList, type NameAddr } from './grammar.js';
+import { formatParams, nameAddrParamsStart, parseNameAddr, splitList, type NameAddr } from './grammar.js';
+import { parseUri, type SipUri } from './uri.js';
 import { parseCSeq, parseVia, type CSeq, type Via } from './via.js';
 
 export interface SipHeader {
@@ -21,6 +22,26 @@ export interface SipHeader {
 
 const EMPTY_BODY = Buffer.alloc(0);
 
+/**
+ * A value written by a layer above (a manipulation rule, a config string)
+ * must stay on its own header line: a CR or LF in it would let the value
+ * inject headers or end the head early. Line ends become spaces.
+ */
+export function sanitizeHeaderValue(value: string): string {
+  let i = 0;
+  for (; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c === 13 || c === 10 || c === 0) break;
+  }
+  if (i === value.length) return value;
+  let out = value.slice(0, i);
+  for (; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    out += c === 13 || c === 10 || c === 0 ? ' ' : value[i]!;
+  }
+  return out;
+}
+
 export class SipMessage {
   /** Request-line or status-line fields. For a response, `method` is the CSeq method. */
   isRequest: boolean;
@@ -31,7 +52,10 @@ export class SipMessage {
   readonly headers: SipHeader[];
   body: Buffer;
 
+  private cachedCallId: string | undefined;
   private cachedCSeq: CSeq | null | undefined;
+  private cachedRuriText: string | undefined;
+  private cachedRuri: SipUri | null = null;
   private cachedTopVia: Via | null | undefined;
   private cachedFromTag: string | null | undefined;
   private cachedToTag: string | null | undefined;
@@ -94,6 +118,7 @@ export class SipMessage {
 
   /** Replaces every line of this header with one line holding `value`, where the first one was. */
   setHeader(name: string, value: string): void {
+    value = sanitizeHeaderValue(value);
     const key = canonicalHeaderName(name);
     const idx = this.headers.findIndex((h) => h.name === key);
     if (idx < 0) {
@@ -111,6 +136,7 @@ export class SipMessage {
    * appended after the last line of that name, or at the end.
    */
   addHeader(name: string, value: string, top = false): void {
+    value = sanitizeHeaderValue(value);
     const key = canonicalHeaderName(name);
     const line: SipHeader = { name: key, rawName: prettyHeaderName(key), value };
     let at = -1;
@@ -145,6 +171,7 @@ export class SipMessage {
    * across lines as getHeaderValues does. Used to pop our own top Via.
    */
   removeHeaderValueAt(name: string, index: number): boolean {
+    if (!Number.isInteger(index) || index < 0) return false;
     const key = canonicalHeaderName(name);
     let seen = 0;
     for (let i = 0; i < this.headers.length; i++) {
@@ -165,6 +192,8 @@ export class SipMessage {
 
   /** Replaces the element at `index` of a header (counting as getHeaderValues does). */
   setHeaderValueAt(name: string, index: number, value: string): boolean {
+    if (!Number.isInteger(index) || index < 0) return false;
+    value = sanitizeHeaderValue(value);
     const key = canonicalHeaderName(name);
     let seen = 0;
     for (const h of this.headers) {
@@ -184,7 +213,22 @@ export class SipMessage {
   // --- the hot headers ---------------------------------------------------
 
   get callId(): string {
-    return this.getHeader('call-id') ?? '';
+    if (this.cachedCallId === undefined) this.cachedCallId = this.getHeader('call-id') ?? '';
+    return this.cachedCallId;
+  }
+
+  /**
+   * The Request-URI parsed (null for responses or when it does not parse).
+   * Cached against the text of `requestUri`, so assigning a new
+   * `requestUri` is picked up. Shared: treat it as read-only.
+   */
+  get parsedRequestUri(): Readonly<SipUri> | null {
+    if (!this.isRequest) return null;
+    if (this.cachedRuriText !== this.requestUri) {
+      this.cachedRuriText = this.requestUri;
+      this.cachedRuri = parseUri(this.requestUri);
+    }
+    return this.cachedRuri;
   }
 
   get cseq(): CSeq | null {
@@ -220,20 +264,44 @@ export class SipMessage {
     return v === undefined ? null : parseNameAddr(v);
   }
 
-  /** Sets a parameter on the first name-addr of From or To (e.g. our tag). */
+  /**
+   * Sets a parameter on the first name-addr of From or To (e.g. our tag);
+   * `value` null writes a flag parameter. Returns false when the header is
+   * absent or malformed.
+   */
   setNameAddrParam(name: 'from' | 'to', param: string, value: string | null): boolean {
     const raw = this.getHeader(name);
     if (raw === undefined) return false;
     const na = parseNameAddr(raw);
     if (na === null) return false;
-    na.params.set(param, value);
-    let out = raw;
-    // Rewrite only the parameter section so the rest stays byte-identical.
-    const tail = raw.lastIndexOf('>');
-    const base = na.angle ? raw.slice(0, tail + 1) : raw.split(';', 1)[0]!;
-    out = base;
-    for (const [k, v] of na.params) out += v === null ? `;${k}` : `;${k}=${v}`;
+    const key = param.toLowerCase();
+    let out: string;
+    if (!na.params.has(key)) {
+      // Appending leaves every byte that was there untouched.
+      out = value === null ? `${raw};${param}` : `${raw};${param}=${value}`;
+    } else {
+      const at = nameAddrParamsStart(raw);
+      if (at < 0) return false;
+      na.params.set(key, value);
+      out = raw.slice(0, at).trimEnd() + formatParams(na.params);
+    }
     this.setHeader(name, out);
+    return true;
+  }
+
+  /**
+   * Parses From or To once and caches its tag; false when the value is not
+   * a valid name-addr / addr-spec. The parser calls this while validating.
+   */
+  checkNameAddr(name: 'from' | 'to'): boolean {
+    const v = this.getHeader(name);
+    if (v === undefined) return false;
+    const na = parseNameAddr(v);
+    if (na === null) return false;
+    const t = na.params.get('tag');
+    const tag = t === undefined || t === null ? null : t;
+    if (name === 'from') this.cachedFromTag = tag;
+    else this.cachedToTag = tag;
     return true;
   }
 
@@ -268,6 +336,7 @@ export class SipMessage {
 
   /** Must be called after editing `headers[i].value` directly. */
   invalidate(canonical?: string): void {
+    if (canonical === undefined || canonical === 'call-id') this.cachedCallId = undefined;
     if (canonical === undefined || canonical === 'cseq') this.cachedCSeq = undefined;
     if (canonical === undefined || canonical === 'via') this.cachedTopVia = undefined;
     if (canonical === undefined || canonical === 'from') this.cachedFromTag = undefined;
@@ -288,10 +357,10 @@ export class SipMessage {
   private tagOf(key: string): string | null {
     const v = this.getHeader(key);
     if (v === undefined) return null;
-    // Fast path: find ';tag=' after the URI without a full parse.
-    const gt = v.lastIndexOf('>');
-    const idx = v.indexOf('tag=', gt < 0 ? 0 : gt);
-    if (idx < 0) return null;
+    // Fast path: no ';' after the URI means no parameters, so no tag.
+    // (The first '>' is at or before the one closing the URI.)
+    const gt = v.indexOf('>');
+    if (v.indexOf(';', gt < 0 ? 0 : gt) < 0) return null;
     const na = parseNameAddr(v);
     if (na === null) return null;
     const t = na.params.get('tag');

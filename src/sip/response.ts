@@ -2,7 +2,7 @@
  * Building responses (RFC 3261 §8.2.6) and fresh identifiers.
  */
 import { randomBytes } from 'node:crypto';
-import { SipMessage } from './message.js';
+import { sanitizeHeaderValue, SipMessage } from './message.js';
 import { BRANCH_MAGIC_COOKIE } from './via.js';
 
 /** Default reason phrases (§21) for the codes an SBC sends itself. */
@@ -32,7 +32,7 @@ export function reasonPhrase(status: number): string {
  * a To tag added when `toTag` is given and the request had none.
  */
 export function createResponse(req: SipMessage, status: number, reason?: string, toTag?: string | null): SipMessage {
-  const res = SipMessage.response(status, reason ?? reasonPhrase(status), req.method);
+  const res = SipMessage.response(status, sanitizeHeaderValue(reason ?? reasonPhrase(status)), req.method);
   for (const h of req.headers) {
     if (h.name === 'via' || h.name === 'from' || h.name === 'call-id' || h.name === 'cseq' || h.name === 'to') {
       res.pushParsedHeader(h.name, h.rawName, h.value);

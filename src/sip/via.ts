@@ -1,7 +1,7 @@
 /**
  * Via (RFC 3261 §20.42, §18.2.1; rport per RFC 3581) and CSeq (§20.16).
  */
-import { formatParams, isWhitespaceCode, parseParams, type Params } from './grammar.js';
+import { formatParams, isToken, isWhitespaceCode, parseParams, type Params } from './grammar.js';
 import { uriHost } from './uri.js';
 
 /** RFC 3261 §8.1.1.7: branches that start with this were made by an RFC 3261 element. */
@@ -112,6 +112,6 @@ export function parseCSeq(value: string): CSeq | null {
   if (i === 0 || i > 10 || seq > 0xffffffff) return null;
   if (i >= s.length || !isWhitespaceCode(s.charCodeAt(i))) return null;
   const method = s.slice(i).trim();
-  if (method.length === 0 || method.indexOf(' ') >= 0) return null;
+  if (!isToken(method)) return null;
   return { seq, method };
 }
