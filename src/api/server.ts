@@ -15,7 +15,8 @@ export interface ApiStatus {
 }
 
 export interface ApiBackend {
-  status(): ApiStatus;
+  /** `gc`: run a full garbage collection first when the process allows it (--expose-gc), for leak checks. */
+  status(opts: { gc: boolean }): ApiStatus;
   calls(): unknown[];
   proxySets(): unknown;
   reload(): Promise<{ ok: boolean; diagnostics: unknown[]; changes: string[] }>;
@@ -62,7 +63,7 @@ export async function startApiServer(opts: {
   const server = Fastify({ logger: false });
   const { backend, metrics } = opts;
   server.get('/api/v1/health', async () => ({ status: 'ok' }));
-  server.get('/api/v1/status', async () => backend.status());
+  server.get<{ Querystring: { gc?: string } }>('/api/v1/status', async (req) => backend.status({ gc: req.query.gc === '1' }));
   server.get('/api/v1/calls', async () => backend.calls());
   server.get('/api/v1/proxy-sets', async () => backend.proxySets());
   server.post('/api/v1/config/reload', async (_req, reply) => {

@@ -1,0 +1,176 @@
+/**
+ * Adapts the media module to the call engine's MediaPort: picks each leg's
+ * Media Realm and IP Profile policy from the configuration, owns the port
+ * pools, watches for media inactivity and turns relay counters into the
+ * QoE report that goes into the CDR.
+ */
+import type { SbcConfig } from '../config/sbc-config.js';
+import type { IpGroupRow, IpProfileRow, MediaRealmRow } from '../config/schema.js';
+import type { IpGroupRef, MediaHandle, MediaPort, SdpResult } from '../b2bua/ports.js';
+import { MediaSession, type LegMediaPolicy } from '../media/media-session.js';
+import { PortPool } from '../media/port-pool.js';
+import type { LegCounters, RelayEngine, SrtpSuite } from '../media/relay-types.js';
+import type { MediaSecurityMode } from '../media/sdp-types.js';
+import type { CoderPolicy } from '../media/coders.js';
+import { buildQoeReport } from '../qoe/index.js';
+import type { Logger } from '../util/logger.js';
+
+const SECURITY: Readonly<Record<IpProfileRow['sbcMediaSecurityBehaviour'], MediaSecurityMode>> = {
+  'as-is': 'as-is',
+  secured: 'srtp',
+  'not-secured': 'rtp',
+  both: 'both',
+};
+
+const SUITES: Readonly<Record<IpProfileRow['srtpOfferedSuites'], readonly SrtpSuite[]>> = {
+  all: ['AES_CM_128_HMAC_SHA1_80', 'AES_CM_128_HMAC_SHA1_32'],
+  'aes-cm-128-hmac-sha1-80': ['AES_CM_128_HMAC_SHA1_80'],
+  'aes-cm-128-hmac-sha1-32': ['AES_CM_128_HMAC_SHA1_32'],
+};
+
+/** How often relay counters are read for the inactivity check. */
+const INACTIVITY_POLL_MS = 500;
+
+export class ConfigMediaPort implements MediaPort {
+  /** Pools survive reloads while the realm's address and range stay the same, so live calls keep their ports. */
+  private readonly pools = new Map<string, PortPool>();
+
+  constructor(
+    private readonly currentConfig: () => SbcConfig,
+    private readonly engine: RelayEngine,
+    private readonly logger: Logger,
+  ) {}
+
+  create(callId: string, legA: IpGroupRef, legB: IpGroupRef | null): MediaHandle | null {
+    const config = this.currentConfig();
+    const gA = config.ipGroupByName(legA.name);
+    const gB = legB ? config.ipGroupByName(legB.name) : undefined;
+    const realmA = this.poolFor(config, gA);
+    const realmB = this.poolFor(config, gB) ?? realmA;
+    if (realmA === null || realmB === null) return null; // no Media Realm configured: SDP passes untouched
+    const profA = profileOf(config, gA);
+    const profB = profileOf(config, gB);
+    const session = new MediaSession({
+      engine: this.engine,
+      realmA,
+      realmB,
+      policyA: policyOf(config, profA),
+      policyB: policyOf(config, profB),
+      originUsername: 'sbc',
+    });
+    const timeoutMs = inactivityTimeoutMs(config, profA, profB);
+    return new CallMedia(callId, session, timeoutMs, this.logger);
+  }
+
+  private poolFor(config: SbcConfig, g: IpGroupRow | undefined): PortPool | null {
+    let realm: MediaRealmRow | undefined;
+    if (g?.mediaRealm) realm = config.mediaRealmByName(g.mediaRealm);
+    if (!realm && g?.proxySetName) {
+      const si = config.proxySetByName(g.proxySetName)?.sbcIpv4SipInterfaceName;
+      const siRealm = si ? config.sipInterfaceByName(si)?.mediaRealm : undefined;
+      if (siRealm) realm = config.mediaRealmByName(siRealm);
+    }
+    realm ??= config.mediaRealms.find((r) => r.isDefault) ?? config.mediaRealms[0];
+    if (!realm) return null;
+    const address = config.interfaceByName(realm.ipv4If)?.ipAddress ?? realm.ipv4If;
+    const [start, end] = config.mediaPortRange(realm);
+    const key = `${realm.mediaRealmName}|${address}|${start}|${end}`;
+    let pool = this.pools.get(key);
+    if (!pool) {
+      pool = new PortPool({ name: realm.mediaRealmName, address, portRangeStart: start, portRangeEnd: end });
+      this.pools.set(key, pool);
+    }
+    return pool;
+  }
+}
+
+function profileOf(config: SbcConfig, g: IpGroupRow | undefined): IpProfileRow | undefined {
+  return g?.profileName ? config.ipProfileByName(g.profileName) : undefined;
+}
+
+function policyOf(config: SbcConfig, p: IpProfileRow | undefined): Partial<LegMediaPolicy> {
+  if (!p) return {};
+  const policy: Partial<LegMediaPolicy> = {
+    security: SECURITY[p.sbcMediaSecurityBehaviour],
+    srtpSuites: SUITES[p.srtpOfferedSuites],
+  };
+  if (p.sbcAllowedAudioCodersGroupName) {
+    const coders = config.allowedAudioCodersOf(p.sbcAllowedAudioCodersGroupName).map((c) => c.coderId || c.userDefineCoder).filter((n) => n !== '');
+    if (coders.length > 0) policy.allowedCoders = { audio: coders } satisfies CoderPolicy;
+  }
+  return policy;
+}
+
+function inactivityTimeoutMs(config: SbcConfig, a: IpProfileRow | undefined, b: IpProfileRow | undefined): number {
+  for (const p of [a, b]) if (p && !p.disconnectOnBrokenConnection) return 0;
+  const fromProfile = Math.min(...[a, b].map((p) => (p && p.sbcMediaTimeout > 0 ? p.sbcMediaTimeout * 1000 : Infinity)));
+  return Number.isFinite(fromProfile) ? fromProfile : config.sip.brokenConnectionTimeoutMs;
+}
+
+class CallMedia implements MediaHandle {
+  private inactivityTimer: NodeJS.Timeout | null = null;
+  private lastReport: unknown = null;
+  private closed = false;
+
+  constructor(
+    private readonly callId: string,
+    private readonly session: MediaSession,
+    private readonly timeoutMs: number,
+    private readonly log: Logger,
+  ) {}
+
+  processOffer(fromLeg: 'A' | 'B', sdp: string): Promise<SdpResult> {
+    return this.session.processOffer(fromLeg, sdp);
+  }
+
+  processAnswer(fromLeg: 'A' | 'B', sdp: string): Promise<SdpResult> {
+    return this.session.processAnswer(fromLeg, sdp);
+  }
+
+  /**
+   * Media that flowed and then stopped for the configured time means a
+   * broken connection (a far end that vanished without BYE). A call that
+   * never carried RTP is left alone: signalling-only peers are legitimate.
+   */
+  onInactivity(cb: () => void): void {
+    if (this.timeoutMs <= 0 || this.closed) return;
+    this.inactivityTimer = setInterval(() => {
+      const audio = this.session.audioStats();
+      if (audio === null) return;
+      const last = Math.max(lastArrival(audio.stats.A), lastArrival(audio.stats.B));
+      if (last === 0) return;
+      const silentA = audio.stats.A.lastArrivalMs > 0 && Date.now() - audio.stats.A.lastArrivalMs > this.timeoutMs;
+      const silentB = audio.stats.B.lastArrivalMs > 0 && Date.now() - audio.stats.B.lastArrivalMs > this.timeoutMs;
+      if (silentA || silentB) {
+        this.log.warn({ callId: this.callId, silentA, silentB, timeoutMs: this.timeoutMs }, 'media inactivity: ending call');
+        this.stopWatch();
+        cb();
+      }
+    }, INACTIVITY_POLL_MS);
+    this.inactivityTimer.unref();
+  }
+
+  stats(): unknown {
+    if (this.closed) return this.lastReport;
+    const audio = this.session.audioStats();
+    if (audio === null) return null;
+    return buildQoeReport(this.callId, audio.stats, { A: audio.codec, B: audio.codec });
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.lastReport = this.stats();
+    this.closed = true;
+    this.stopWatch();
+    this.session.close();
+  }
+
+  private stopWatch(): void {
+    if (this.inactivityTimer) clearInterval(this.inactivityTimer);
+    this.inactivityTimer = null;
+  }
+}
+
+function lastArrival(c: LegCounters): number {
+  return c.lastArrivalMs;
+}

@@ -1,0 +1,568 @@
+import {
+  chooseAnswerCrypto, generateKeySalt, makeCryptoAttribute, SUPPORTED_SRTP_SUITES, toSrtpKeying, type CryptoAttribute,
+} from './crypto-attr.js';
+import { checkAnswerSubset, payloadCoderName, policyFor, restrictCoders, type CoderPolicy } from './coders.js';
+import type { PortPool } from './port-pool.js';
+import type {
+  LatchMode, LegConfig, LegId, LegSrtp, RelayEngine, RelaySession, RelaySessionStats, SrtpSuite,
+} from './relay-types.js';
+import { anchorSdp, parseSdpMedia, SdpOriginState, securedProtocol, type AnchorStreamOptions } from './sdp.js';
+import type { MediaSecurityMode, StreamInfo } from './sdp-types.js';
+
+/**
+ * One call's media: the two legs' SDP offer/answer exchanges, the ports taken
+ * from each leg's Media Realm, and one relay session per active m= line.
+ *
+ * The SBC terminates SDP per leg: each peer sees only the SBC's address,
+ * ports and keys. Offers are translated when they cross (processOffer), the
+ * relay is configured when the answer comes back (processAnswer), since only
+ * then both peers' addresses, keys and rtcp-mux choices are known.
+ */
+
+export interface LegMediaPolicy {
+  /** IP Profile media security mode of this leg. */
+  security: MediaSecurityMode;
+  /** SRTP suites we offer/accept on this leg, in preference order. */
+  srtpSuites: readonly SrtpSuite[];
+  /** IP Profile allowed coders group of this leg. */
+  allowedCoders?: CoderPolicy;
+  latch: LatchMode;
+  /** Offer rtcp-mux toward this leg and accept it from it. */
+  rtcpMux: boolean;
+}
+
+/** Maps the ini's SBCMediaSecurityBehaviour value to a security mode. */
+export function mediaSecurityModeFromIni(value: string): MediaSecurityMode {
+  switch (value.trim().toLowerCase()) {
+    case 'secured': case 'srtp': case '1': return 'srtp';
+    case 'not-secured': case 'not secured': case 'rtp': case '2': return 'rtp';
+    case 'both': case '3': return 'both';
+    default: return 'as-is';
+  }
+}
+
+/** Maps the ini's SRTPOfferedSuites value to the suites we offer/accept. */
+export function srtpSuitesFromIni(value: string): readonly SrtpSuite[] {
+  const v = value.trim().toLowerCase().replace(/_/g, '-');
+  if (v === 'aes-cm-128-hmac-sha1-80' || v === '1') return ['AES_CM_128_HMAC_SHA1_80'];
+  if (v === 'aes-cm-128-hmac-sha1-32' || v === '2') return ['AES_CM_128_HMAC_SHA1_32'];
+  return SUPPORTED_SRTP_SUITES;
+}
+
+export const DEFAULT_LEG_POLICY: LegMediaPolicy = {
+  security: 'rtp',
+  srtpSuites: SUPPORTED_SRTP_SUITES,
+  latch: 'first-packet',
+  rtcpMux: true,
+};
+
+export interface MediaSessionOptions {
+  engine: RelayEngine;
+  /** Media Realm of leg A (toward the caller). */
+  realmA: PortPool;
+  /** Media Realm of leg B (toward the callee). */
+  realmB: PortPool;
+  policyA?: Partial<LegMediaPolicy>;
+  policyB?: Partial<LegMediaPolicy>;
+  /** o= username of the SDP we send (both legs); "-" by default. */
+  originUsername?: string;
+}
+
+export type MediaFailureStatus = 488 | 491 | 500 | 503;
+export type MediaResult = { sdp: string } | { error: string; sipStatus: MediaFailureStatus };
+
+export interface StreamStats {
+  index: number;
+  media: string;
+  /** Name of the coder both legs use (first of the answer), null if unknown. */
+  codec: string | null;
+  stats: RelaySessionStats | null;
+}
+
+interface LegNegotiation {
+  remote: { address: string; rtpPort: number; rtcpPort: number } | null;
+  rtcpMux: boolean;
+  srtp: LegSrtp | null;
+  telephoneEventPt: number | null;
+}
+
+interface StreamState {
+  index: number;
+  media: string;
+  local: Record<LegId, number | null>;
+  /** Our SRTP master keys toward each leg, by suite; kept across re-offers so an unchanged SDP stays unchanged. */
+  keys: Record<LegId, Map<SrtpSuite, Buffer>>;
+  relay: RelaySession | null;
+  relayMux: Record<LegId, boolean> | null;
+  codec: string | null;
+}
+
+interface StreamPlan {
+  active: boolean;
+  reason: string | null;
+  /** The offerer's crypto we accepted and our answer crypto toward the offerer. */
+  offererSrtp: { theirs: CryptoAttribute; ours: CryptoAttribute } | null;
+  offererMux: boolean;
+  /** Our crypto in the offer toward the answerer. */
+  offeredCrypto: CryptoAttribute[];
+  offeredMux: boolean;
+}
+
+interface PendingOffer {
+  from: LegId;
+  to: LegId;
+  offer: StreamInfo[];
+  /** What we sent toward the answerer, parsed (for the subset check). */
+  sent: StreamInfo[];
+  plans: StreamPlan[];
+  /** Ports taken for this offer only; released if it fails. */
+  allocated: Array<{ index: number; leg: LegId }>;
+}
+
+const other = (leg: LegId): LegId => (leg === 'A' ? 'B' : 'A');
+
+function isZeroAddress(address: string): boolean {
+  return address === '0.0.0.0' || address === '::' || address === '0:0:0:0:0:0:0:0';
+}
+
+function firstCoder(s: StreamInfo): string | null {
+  for (const p of s.payloads) {
+    const n = payloadCoderName(p);
+    if (n !== 'telephone-event' && n !== 'cn') return p.name ?? n;
+  }
+  return s.transport === 'udptl' ? 't38' : null;
+}
+
+export class MediaSession {
+  private readonly engine: RelayEngine;
+  private readonly realms: Record<LegId, PortPool>;
+  private readonly policies: Record<LegId, LegMediaPolicy>;
+  private readonly origins: Record<LegId, SdpOriginState>;
+  private readonly streams: StreamState[] = [];
+  private pending: PendingOffer | null = null;
+  private closed = false;
+  /** Serialises offer/answer handling: relay creation is async. */
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(opts: MediaSessionOptions) {
+    this.engine = opts.engine;
+    this.realms = { A: opts.realmA, B: opts.realmB };
+    this.policies = {
+      A: { ...DEFAULT_LEG_POLICY, ...opts.policyA },
+      B: { ...DEFAULT_LEG_POLICY, ...opts.policyB },
+    };
+    const username = opts.originUsername ?? '-';
+    this.origins = { A: new SdpOriginState({ username }), B: new SdpOriginState({ username }) };
+  }
+
+  /** Whether an offer is waiting for its answer. */
+  get offerPending(): LegId | null {
+    return this.pending?.from ?? null;
+  }
+
+  /**
+   * An SDP offer arrived from `fromLeg`'s peer; returns the offer to send
+   * toward the other leg, or an error with the SIP status to reject it with.
+   */
+  processOffer(fromLeg: LegId, sdp: string): Promise<MediaResult> {
+    return this.serialise(() => this.doOffer(fromLeg, sdp));
+  }
+
+  /**
+   * The answer to our last offer arrived from `fromLeg`'s peer; configures
+   * the relay and returns the answer to send back to the offerer.
+   */
+  processAnswer(fromLeg: LegId, sdp: string): Promise<MediaResult> {
+    return this.serialise(() => this.doAnswer(fromLeg, sdp));
+  }
+
+  /** The offer was refused (4xx/5xx, CANCEL): forget it and give back the ports it took. */
+  rejectPendingOffer(): void {
+    const p = this.pending;
+    if (p === null) return;
+    this.pending = null;
+    this.releaseAllocated(p.allocated);
+  }
+
+  /** Counters of every stream that has a relay session. */
+  stats(): StreamStats[] {
+    return this.streams.map((s) => ({ index: s.index, media: s.media, codec: s.codec, stats: s.relay?.stats() ?? null }));
+  }
+
+  /** Counters and coder of the first relayed audio stream (what the QoE report is about). */
+  audioStats(): { stats: RelaySessionStats; codec: string } | null {
+    for (const s of this.streams) {
+      if (s.media === 'audio' && s.relay !== null) return { stats: s.relay.stats(), codec: s.codec ?? 'unknown' };
+    }
+    return null;
+  }
+
+  /** Local ports of a stream per leg (null when the stream is disabled). */
+  localPorts(index: number): Record<LegId, number | null> | null {
+    const s = this.streams[index];
+    return s ? { A: s.local.A, B: s.local.B } : null;
+  }
+
+  /** Stops all relaying and gives the ports back. Safe to call twice. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.pending = null;
+    for (const s of this.streams) this.disableStream(s);
+  }
+
+  private serialise(fn: () => Promise<MediaResult>): Promise<MediaResult> {
+    const run = this.queue.then(fn, fn).catch((err: unknown): MediaResult => ({
+      error: `media: ${err instanceof Error ? err.message : String(err)}`,
+      sipStatus: 500,
+    }));
+    this.queue = run;
+    return run;
+  }
+
+  private async doOffer(from: LegId, sdp: string): Promise<MediaResult> {
+    if (this.closed) return { error: 'media session is closed', sipStatus: 500 };
+    if (this.pending !== null) {
+      // RFC 3264 §4: no new offer while one is outstanding (glare on re-INVITE).
+      return { error: 'an SDP offer is already pending', sipStatus: 491 };
+    }
+    const to = other(from);
+    let offer: StreamInfo[];
+    try {
+      offer = parseSdpMedia(sdp);
+    } catch (err) {
+      return { error: `bad SDP offer: ${(err as Error).message}`, sipStatus: 488 };
+    }
+    if (offer.length < this.streams.length) {
+      return { error: `offer has ${offer.length} m= lines, the session had ${this.streams.length} (RFC 3264 §8)`, sipStatus: 488 };
+    }
+    const polFrom = this.policies[from];
+    const polTo = this.policies[to];
+    const plans: StreamPlan[] = [];
+    const allocated: PendingOffer['allocated'] = [];
+    const streamOpts: AnchorStreamOptions[] = [];
+    const ports: number[] = [];
+
+    for (const info of offer) {
+      const state = this.streamState(info.index, info.media);
+      const plan: StreamPlan = { active: false, reason: null, offererSrtp: null, offererMux: false, offeredCrypto: [], offeredMux: false };
+      const so: AnchorStreamOptions = {};
+      plans.push(plan);
+      streamOpts.push(so);
+      ports.push(0);
+
+      if (info.rejected) continue;
+      if (info.connectionAddress === null) {
+        plan.reason = `m= line ${info.index + 1}: no connection address`;
+        continue;
+      }
+      if (info.transport === 'other' || info.dtls) {
+        plan.reason = `m= line ${info.index + 1}: protocol ${info.protocol} is not relayed`;
+        continue;
+      }
+      if (info.transport === 'rtp') {
+        const listFrom = policyFor(polFrom.allowedCoders, info.media);
+        const listTo = policyFor(polTo.allowedCoders, info.media);
+        const step1 = restrictCoders(info.payloads, listFrom, listTo === undefined);
+        const step2 = restrictCoders(step1.kept, listTo, true);
+        if (!step2.usable) {
+          plan.reason = `m= line ${info.index + 1}: no allowed ${info.media} coder offered`;
+          continue;
+        }
+        so.payloadOrder = step2.kept.map((p) => p.pt);
+
+        // Security toward the offerer.
+        if (polFrom.security === 'rtp') {
+          if (info.secure) {
+            plan.reason = `m= line ${info.index + 1}: SRTP offered on an RTP-only leg`;
+            continue;
+          }
+        } else {
+          const chosen = chooseAnswerCrypto(info.crypto, polFrom.srtpSuites);
+          if (chosen !== null) {
+            const suite = chosen.suite as SrtpSuite;
+            plan.offererSrtp = { theirs: chosen, ours: makeCryptoAttribute(chosen.tag, suite, this.key(state, from, suite)) };
+          } else if (polFrom.security === 'srtp' || info.secure) {
+            plan.reason = `m= line ${info.index + 1}: no usable SRTP crypto offered (supported: ${polFrom.srtpSuites.join(', ')})`;
+            continue;
+          }
+        }
+        plan.offererMux = info.rtcpMux && polFrom.rtcpMux;
+
+        // Security toward the answerer ('as-is' follows what the offerer did).
+        const offerSrtp = polTo.security === 'srtp' || polTo.security === 'both'
+          || (polTo.security === 'as-is' && plan.offererSrtp !== null);
+        if (offerSrtp) {
+          plan.offeredCrypto = polTo.srtpSuites.map((suite, k) => makeCryptoAttribute(k + 1, suite, this.key(state, to, suite)));
+        }
+        so.crypto = plan.offeredCrypto;
+        so.protocol = securedProtocol(info.protocol, polTo.security === 'srtp' || (polTo.security === 'as-is' && info.secure && offerSrtp));
+        plan.offeredMux = polTo.rtcpMux;
+        so.rtcpMux = polTo.rtcpMux;
+      } else {
+        so.crypto = [];
+        so.rtcpMux = false;
+      }
+
+      for (const leg of [from, to] as const) {
+        if (state.local[leg] !== null) continue;
+        const port = this.realms[leg].allocatePair();
+        if (port === null) {
+          this.releaseAllocated(allocated);
+          return { error: `media realm ${this.realms[leg].name} has no free ports`, sipStatus: 503 };
+        }
+        state.local[leg] = port;
+        allocated.push({ index: info.index, leg });
+      }
+      plan.active = true;
+      ports[info.index] = state.local[to]!;
+    }
+
+    if (!plans.some((p) => p.active)) {
+      this.releaseAllocated(allocated);
+      const reasons = plans.map((p) => p.reason).filter((r): r is string => r !== null);
+      return { error: reasons.length > 0 ? reasons.join('; ') : 'offer has no active stream', sipStatus: 488 };
+    }
+
+    const origin = this.origins[to];
+    const out = anchorSdp(sdp, {
+      connectionAddress: this.realms[to].address,
+      ports,
+      originUsername: origin.username,
+      sessionId: origin.sessionId,
+      sessionVersion: 0,
+      streams: streamOpts,
+    });
+    const stamped = origin.stamp(out.sdp);
+    this.pending = { from, to, offer, sent: parseSdpMedia(stamped), plans, allocated };
+    return { sdp: stamped };
+  }
+
+  private async doAnswer(from: LegId, sdp: string): Promise<MediaResult> {
+    if (this.closed) return { error: 'media session is closed', sipStatus: 500 };
+    const p = this.pending;
+    if (p === null || p.to !== from) return { error: `no SDP offer is pending toward leg ${from}`, sipStatus: 488 };
+    const offerer = p.from;
+    let answer: StreamInfo[];
+    try {
+      answer = parseSdpMedia(sdp);
+    } catch (err) {
+      this.rejectPendingOffer();
+      return { error: `bad SDP answer: ${(err as Error).message}`, sipStatus: 488 };
+    }
+    const subsetError = checkAnswerSubset(p.sent, answer);
+    if (subsetError !== null) {
+      this.rejectPendingOffer();
+      return { error: `SDP answer does not match our offer: ${subsetError}`, sipStatus: 488 };
+    }
+    const polAnswerer = this.policies[from];
+
+    // First decide every stream, so a bad answer changes nothing.
+    const decisions: Array<{ enable: boolean; legs?: Record<LegId, LegNegotiation>; paused?: boolean; codec?: string | null }> = [];
+    for (let i = 0; i < answer.length; i++) {
+      const a = answer[i]!;
+      const plan = p.plans[i]!;
+      const o = p.offer[i]!;
+      if (!plan.active || a.rejected || a.connectionAddress === null) {
+        decisions.push({ enable: false });
+        continue;
+      }
+      let answererSrtp: LegSrtp | null = null;
+      if (a.transport === 'rtp') {
+        if (plan.offeredCrypto.length > 0) {
+          let match: { ours: CryptoAttribute; theirs: CryptoAttribute } | null = null;
+          for (const c of a.crypto) {
+            const ours = plan.offeredCrypto.find((x) => x.tag === c.tag && x.suite === c.suite);
+            if (ours !== undefined && toSrtpKeying(c) !== null) {
+              match = { ours, theirs: c };
+              break;
+            }
+          }
+          if (match !== null) {
+            answererSrtp = { inbound: toSrtpKeying(match.theirs)!, outbound: toSrtpKeying(match.ours)! };
+          } else if (polAnswerer.security === 'srtp' || a.secure || a.crypto.length > 0) {
+            this.rejectPendingOffer();
+            return { error: `m= line ${i + 1}: answer has no a=crypto matching our offer`, sipStatus: 488 };
+          }
+        } else if (a.secure) {
+          this.rejectPendingOffer();
+          return { error: `m= line ${i + 1}: answer is SRTP but we offered RTP`, sipStatus: 488 };
+        }
+      }
+      const offererSrtp: LegSrtp | null = plan.offererSrtp
+        ? { inbound: toSrtpKeying(plan.offererSrtp.theirs)!, outbound: toSrtpKeying(plan.offererSrtp.ours)! }
+        : null;
+      const isRtp = a.transport === 'rtp';
+      const answererMux = isRtp ? a.rtcpMux && plan.offeredMux : true;
+      const offererMux = isRtp ? plan.offererMux : true;
+      const te = isRtp && a.telephoneEventPt !== null && o.telephoneEventPt !== null;
+      const legs = {} as Record<LegId, LegNegotiation>;
+      legs[from] = {
+        remote: remoteOf(a, answererMux),
+        rtcpMux: answererMux,
+        srtp: answererSrtp,
+        telephoneEventPt: te ? a.telephoneEventPt : null,
+      };
+      legs[offerer] = {
+        remote: remoteOf(o, offererMux),
+        rtcpMux: offererMux,
+        srtp: offererSrtp,
+        telephoneEventPt: te ? o.telephoneEventPt : null,
+      };
+      decisions.push({
+        enable: true,
+        legs,
+        paused: a.direction === 'inactive' || o.direction === 'inactive',
+        codec: firstCoder(a),
+      });
+    }
+
+    // The answer toward the offerer mirrors its offer's protocol and carries our keys.
+    const ports: number[] = [];
+    const streamOpts: AnchorStreamOptions[] = [];
+    for (let i = 0; i < answer.length; i++) {
+      const d = decisions[i]!;
+      const plan = p.plans[i]!;
+      const o = p.offer[i]!;
+      ports.push(d.enable ? this.streams[i]!.local[offerer]! : 0);
+      streamOpts.push({
+        protocol: o.protocol,
+        crypto: d.enable && plan.offererSrtp ? [plan.offererSrtp.ours] : [],
+        rtcpMux: d.enable && o.transport === 'rtp' ? plan.offererMux : false,
+      });
+    }
+    const origin = this.origins[offerer];
+    const out = anchorSdp(sdp, {
+      connectionAddress: this.realms[offerer].address,
+      ports,
+      originUsername: origin.username,
+      sessionId: origin.sessionId,
+      sessionVersion: 0,
+      streams: streamOpts,
+    });
+
+    this.pending = null;
+    for (let i = 0; i < decisions.length; i++) {
+      const d = decisions[i]!;
+      const state = this.streams[i]!;
+      if (!d.enable) {
+        this.disableStream(state);
+        continue;
+      }
+      state.codec = d.codec ?? null;
+      state.media = answer[i]!.media;
+      try {
+        await this.applyRelay(state, d.legs!, d.paused ?? false);
+      } catch (err) {
+        return { error: `media relay for m= line ${i + 1} failed: ${(err as Error).message}`, sipStatus: 500 };
+      }
+    }
+    return { sdp: origin.stamp(out.sdp) };
+  }
+
+  private async applyRelay(state: StreamState, legs: Record<LegId, LegNegotiation>, paused: boolean): Promise<void> {
+    const mux = { A: legs.A.rtcpMux, B: legs.B.rtcpMux };
+    if (state.relay !== null && state.relayMux !== null && state.relayMux.A === mux.A && state.relayMux.B === mux.B) {
+      for (const leg of ['A', 'B'] as const) {
+        const n = legs[leg];
+        const update: Parameters<RelaySession['updateLeg']>[1] = {
+          srtp: n.srtp,
+          telephoneEventPt: n.telephoneEventPt,
+          latch: this.policies[leg].latch,
+        };
+        // A hold with c=0.0.0.0 says nothing about where the peer is: keep what we had.
+        if (n.remote !== null) update.remote = n.remote;
+        state.relay.updateLeg(leg, update);
+      }
+      state.relay.setPaused(paused);
+      return;
+    }
+    if (state.relay !== null) {
+      // rtcp-mux decides which sockets exist: rebuild on the same ports.
+      state.relay.close();
+      state.relay = null;
+      state.relayMux = null;
+    }
+    const cfg = (leg: LegId): LegConfig => ({
+      localAddress: this.realms[leg].address,
+      localRtpPort: state.local[leg]!,
+      rtcpMux: legs[leg].rtcpMux,
+      remote: legs[leg].remote,
+      latch: this.policies[leg].latch,
+      srtp: legs[leg].srtp,
+      telephoneEventPt: legs[leg].telephoneEventPt,
+    });
+    const relay = await this.engine.createSession(cfg('A'), cfg('B'));
+    if (this.closed) {
+      relay.close();
+      return;
+    }
+    state.relay = relay;
+    state.relayMux = mux;
+    if (paused) relay.setPaused(true);
+  }
+
+  private streamState(index: number, media: string): StreamState {
+    let s = this.streams[index];
+    if (s === undefined) {
+      s = {
+        index,
+        media,
+        local: { A: null, B: null },
+        keys: { A: new Map(), B: new Map() },
+        relay: null,
+        relayMux: null,
+        codec: null,
+      };
+      this.streams[index] = s;
+    }
+    // A changed media type (audio -> image for T.38, or a reused disabled
+    // m= line) keeps the ports; s.media follows once the answer accepts it.
+    return s;
+  }
+
+  private key(state: StreamState, leg: LegId, suite: SrtpSuite): Buffer {
+    let k = state.keys[leg].get(suite);
+    if (k === undefined) {
+      k = generateKeySalt();
+      state.keys[leg].set(suite, k);
+    }
+    return k;
+  }
+
+  private disableStream(s: StreamState): void {
+    if (s.relay !== null) {
+      s.relay.close();
+      s.relay = null;
+      s.relayMux = null;
+    }
+    for (const leg of ['A', 'B'] as const) {
+      const port = s.local[leg];
+      if (port !== null) {
+        this.realms[leg].release(port);
+        s.local[leg] = null;
+      }
+      // New ports, new keys: never reuse a key on a new stream.
+      s.keys[leg].clear();
+    }
+  }
+
+  private releaseAllocated(list: PendingOffer['allocated']): void {
+    for (const { index, leg } of list) {
+      const s = this.streams[index];
+      if (s === undefined || s.relay !== null) continue;
+      const port = s.local[leg];
+      if (port !== null) {
+        this.realms[leg].release(port);
+        s.local[leg] = null;
+      }
+    }
+    list.length = 0;
+  }
+}
+
+function remoteOf(s: StreamInfo, mux: boolean): LegNegotiation['remote'] {
+  if (s.connectionAddress === null || isZeroAddress(s.connectionAddress) || s.port === 0) return null;
+  const rtcpPort = mux || s.rtcpPort === null ? s.port : s.rtcpPort;
+  return { address: s.connectionAddress, rtpPort: s.port, rtcpPort };
+}

@@ -1,0 +1,259 @@
+/**
+ * Runs the real SBC (`node dist/src/cli/main.js start`) as a child process
+ * for integration tests, on a generated ini file, and reads its JSON log
+ * lines. `npm test` builds dist/ first; a missing build is a clear error.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const SBC_MAIN = fileURLToPath(new URL('../../../dist/src/cli/main.js', import.meta.url));
+
+export interface LogLine {
+  level: number;
+  msg: string;
+  [k: string]: unknown;
+}
+
+export interface SbcProcess {
+  readonly proc: ChildProcess;
+  readonly configPath: string;
+  readonly logs: LogLine[];
+  /** Resolves with the first log line (already seen or future) that matches. */
+  waitForLog(pred: (l: LogLine) => boolean, timeoutMs?: number): Promise<LogLine>;
+  /** GET a JSON document from the REST API (needs apiPort in the ini). */
+  api<T = unknown>(path: string, init?: { method?: string }): Promise<T>;
+  /** Writes a new configuration and sends SIGHUP. */
+  reload(iniText: string): Promise<void>;
+  stop(): Promise<number | null>;
+  stderr(): string;
+}
+
+export interface TestIniOptions {
+  /** SBC LAN side (toward the PBX) and WAN side (toward the trunk) UDP/TCP ports on 127.0.0.1. */
+  lanPort: number;
+  wanPort: number;
+  /** PBX: where calls to the PBX go, and the source address that classifies as PBX. */
+  pbx: { address: string; port: number };
+  /** Trunk servers in priority order. */
+  itsp: Array<{ address: string; port: number }>;
+  apiPort?: number;
+  /** Anchor media (Media Realms on 127.0.0.1) — default true. */
+  media?: boolean;
+  mediaPorts?: { lan: [number, number]; wan: [number, number] };
+  /** Extra scalar lines (`Name = Value`). */
+  scalars?: string[];
+  /** IP Profile column overrides, per side, as `Column = value` pairs. */
+  pbxProfile?: Record<string, string | number>;
+  itspProfile?: Record<string, string | number>;
+  /** Message manipulation rows (data part after `MessageManipulations N = `) and the sets each group uses. */
+  manipulations?: string[];
+  pbxInboundManSet?: number;
+  itspOutboundManSet?: number;
+  pbxOutboundManSet?: number;
+  itspInboundManSet?: number;
+  /** Extra tables appended as is. */
+  extra?: string;
+  keepAlive?: boolean;
+}
+
+/** A small two-sided configuration: PBX on the LAN interface, a trunk on the WAN interface. */
+export function testIni(o: TestIniOptions): string {
+  const media = o.media ?? true;
+  // Random realms so test files running in parallel don't collide.
+  const base = 20000 + Math.floor(Math.random() * 20) * 2000;
+  const mp = o.mediaPorts ?? { lan: [base, base + 999], wan: [base + 1000, base + 1999] };
+  const profileCols = ['ProfileName', 'SBCMediaSecurityBehaviour', 'SBCPrackMode', 'SBCRemoteReferBehavior', 'SBCRemote3xxBehavior', 'SBCMediaTimeout', 'DisconnectOnBrokenConnection'];
+  const profileRow = (name: string, over: Record<string, string | number> = {}): string => {
+    const base: Record<string, string | number> = {
+      ProfileName: `"${name}"`, SBCMediaSecurityBehaviour: 0, SBCPrackMode: 3, SBCRemoteReferBehavior: 0,
+      SBCRemote3xxBehavior: 0, SBCMediaTimeout: 0, DisconnectOnBrokenConnection: 1,
+    };
+    for (const [k, v] of Object.entries(over)) base[k] = v;
+    return profileCols.map((c) => String(base[c])).join(', ');
+  };
+  const lines: string[] = [
+    '[SIP Params]',
+    'SipT1Rtx = 100',
+    'SipT2Rtx = 400',
+    'SipT4Rtx = 500',
+    ...(o.scalars ?? []),
+    ...(o.apiPort ? [`SbcApiPort = ${o.apiPort}`, 'SbcApiAddress = 127.0.0.1'] : []),
+    '',
+    '[ InterfaceTable ]',
+    'FORMAT Index = ApplicationTypes, InterfaceMode, IPAddress, PrefixLength, Gateway, InterfaceName;',
+    'InterfaceTable 0 = 6, 10, 127.0.0.1, 8, 0.0.0.0, "LAN_IF";',
+    'InterfaceTable 1 = 6, 10, 127.0.0.1, 8, 0.0.0.0, "WAN_IF";',
+    '[ \\InterfaceTable ]',
+    '',
+  ];
+  if (media) {
+    lines.push(
+      '[ CpMediaRealm ]',
+      'FORMAT Index = MediaRealmName, IPv4IF, PortRangeStart, MediaSessionLeg, PortRangeEnd, IsDefault;',
+      `CpMediaRealm 0 = "LAN", "LAN_IF", ${mp.lan[0]}, 100, ${mp.lan[1]}, 1;`,
+      `CpMediaRealm 1 = "WAN", "WAN_IF", ${mp.wan[0]}, 100, ${mp.wan[1]}, 0;`,
+      '[ \\CpMediaRealm ]',
+      '',
+    );
+  }
+  lines.push(
+    '[ SIPInterface ]',
+    'FORMAT Index = InterfaceName, NetworkInterface, ApplicationType, UDPPort, TCPPort, TLSPort, MediaRealm, ClassificationFailureResponseType;',
+    `SIPInterface 0 = "LAN", "LAN_IF", 2, ${o.lanPort}, ${o.lanPort}, 0, "${media ? 'LAN' : ''}", 403;`,
+    `SIPInterface 1 = "WAN", "WAN_IF", 2, ${o.wanPort}, ${o.wanPort}, 0, "${media ? 'WAN' : ''}", 403;`,
+    '[ \\SIPInterface ]',
+    '',
+    '[ ProxySet ]',
+    'FORMAT Index = ProxyName, EnableProxyKeepAlive, ProxyKeepAliveTime, ProxyLoadBalancingMethod, IsProxyHotSwap, ProxyRedundancyMode, SBCIPv4SIPInterfaceName, SuccessDetectionRetries, FailureDetectionRetransmissions;',
+    'ProxySet 0 = "PBX", 0, 60, 0, 0, -1, "LAN", 1, -1;',
+    `ProxySet 1 = "ITSP", ${o.keepAlive ? 1 : 0}, 5, 0, 1, 1, "WAN", 1, 1;`,
+    '[ \\ProxySet ]',
+    '',
+    '[ ProxyIp ]',
+    'FORMAT Index = ProxySetId, ProxyIpIndex, IpAddress, TransportType, Priority, Weight;',
+    `ProxyIp 0 = "0", 0, "${o.pbx.address}:${o.pbx.port}", 0, 0, 0;`,
+    ...o.itsp.map((s, i) => `ProxyIp ${i + 1} = "1", ${i}, "${s.address}:${s.port}", 0, ${i}, 0;`),
+    '[ \\ProxyIp ]',
+    '',
+    '[ IpProfile ]',
+    `FORMAT Index = ${profileCols.join(', ')};`,
+    `IpProfile 0 = ${profileRow('PBX-Profile', o.pbxProfile)};`,
+    `IpProfile 1 = ${profileRow('ITSP-Profile', o.itspProfile)};`,
+    '[ \\IpProfile ]',
+    '',
+    '[ IPGroup ]',
+    'FORMAT Index = Type, Name, ProxySetName, SIPGroupName, MediaRealm, ClassifyByProxySet, ProfileName, InboundManSet, OutboundManSet;',
+    `IPGroup 0 = 0, "PBX", "PBX", "pbx.test", "${media ? 'LAN' : ''}", 0, "PBX-Profile", ${o.pbxInboundManSet ?? -1}, ${o.pbxOutboundManSet ?? -1};`,
+    `IPGroup 1 = 0, "ITSP", "ITSP", "itsp.test", "${media ? 'WAN' : ''}", 0, "ITSP-Profile", ${o.itspInboundManSet ?? -1}, ${o.itspOutboundManSet ?? -1};`,
+    '[ \\IPGroup ]',
+    '',
+    '[ Classification ]',
+    'FORMAT Index = ClassificationName, SrcSIPInterfaceName, SrcAddress, ActionType, SrcIPGroupName;',
+    `Classification 0 = "from PBX", "LAN", "${o.pbx.address}", 1, "PBX";`,
+    ...o.itsp.map((s, i) => `Classification ${i + 1} = "from ITSP ${i}", "WAN", "${s.address}", 1, "ITSP";`),
+    '[ \\Classification ]',
+    '',
+    '[ IP2IPRouting ]',
+    'FORMAT Index = RouteName, SrcIPGroupName, SrcUsernamePrefix, DestUsernamePrefix, DestType, DestIPGroupName;',
+    'IP2IPRouting 0 = "PBX to ITSP", "PBX", "*", "*", 0, "ITSP";',
+    'IP2IPRouting 1 = "ITSP to PBX", "ITSP", "*", "*", 0, "PBX";',
+    '[ \\IP2IPRouting ]',
+    '',
+  );
+  if (o.manipulations && o.manipulations.length > 0) {
+    lines.push(
+      '[ MessageManipulations ]',
+      'FORMAT Index = ManipulationName, ManSetID, MessageType, Condition, ActionSubject, ActionType, ActionValue, RowRole;',
+      ...o.manipulations.map((r, i) => `MessageManipulations ${i} = ${r};`),
+      '[ \\MessageManipulations ]',
+      '',
+    );
+  }
+  if (o.extra) lines.push(o.extra);
+  return lines.join('\r\n');
+}
+
+export async function startSbc(iniText: string, opts: { relay?: 'native' | 'js'; exposeGc?: boolean; startTimeoutMs?: number } = {}): Promise<SbcProcess> {
+  if (!existsSync(SBC_MAIN)) throw new Error(`${SBC_MAIN} not found: run 'npm run build' first (npm test does)`);
+  const dir = await mkdtemp(join(tmpdir(), 'sbc-test-'));
+  const configPath = join(dir, 'sbc.ini');
+  await writeFile(configPath, iniText);
+  const args = [...(opts.exposeGc ? ['--expose-gc'] : []), SBC_MAIN, 'start', '--config', configPath, '--log-level', 'info'];
+  if (opts.relay) args.push('--relay', opts.relay);
+  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const logs: LogLine[] = [];
+  const waiters: Array<{ pred: (l: LogLine) => boolean; resolve: (l: LogLine) => void }> = [];
+  let stderr = '';
+  let buf = '';
+  proc.stdout!.setEncoding('utf8');
+  proc.stdout!.on('data', (chunk: string) => {
+    buf += chunk;
+    let nl: number;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      let parsed: LogLine;
+      try {
+        parsed = JSON.parse(line) as LogLine;
+      } catch {
+        continue;
+      }
+      logs.push(parsed);
+      for (let i = waiters.length - 1; i >= 0; i--) {
+        if (waiters[i]!.pred(parsed)) {
+          waiters[i]!.resolve(parsed);
+          waiters.splice(i, 1);
+        }
+      }
+    }
+  });
+  proc.stderr!.setEncoding('utf8');
+  proc.stderr!.on('data', (c: string) => {
+    stderr = (stderr + c).slice(-8000);
+  });
+  let exited: number | null | undefined;
+  const exitPromise = new Promise<number | null>((res) => proc.on('exit', (code) => {
+    exited = code;
+    res(code);
+  }));
+
+  const waitForLog = (pred: (l: LogLine) => boolean, timeoutMs = 10_000): Promise<LogLine> => {
+    const seen = logs.find(pred);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((res, rej) => {
+      const t = setTimeout(() => {
+        const i = waiters.findIndex((w) => w.resolve === done);
+        if (i >= 0) waiters.splice(i, 1);
+        rej(new Error(`log line not seen within ${timeoutMs} ms; stderr: ${stderr}\nlast logs: ${logs.slice(-5).map((l) => JSON.stringify(l)).join('\n')}`));
+      }, timeoutMs);
+      const done = (l: LogLine): void => {
+        clearTimeout(t);
+        res(l);
+      };
+      waiters.push({ pred, resolve: done });
+    });
+  };
+
+  const apiPort = /SbcApiPort\s*=\s*(\d+)/.exec(iniText)?.[1];
+  const handle: SbcProcess = {
+    proc,
+    configPath,
+    logs,
+    waitForLog,
+    async api<T>(path: string, init?: { method?: string }): Promise<T> {
+      if (!apiPort) throw new Error('the test ini has no SbcApiPort');
+      const r = await fetch(`http://127.0.0.1:${apiPort}${path}`, { method: init?.method ?? 'GET' });
+      return (await r.json()) as T;
+    },
+    async reload(text: string): Promise<void> {
+      await writeFile(configPath, text);
+      proc.kill('SIGHUP');
+    },
+    async stop(): Promise<number | null> {
+      if (exited !== undefined) return exited;
+      proc.kill('SIGTERM');
+      const killer = setTimeout(() => proc.kill('SIGKILL'), 5000);
+      const code = await exitPromise;
+      clearTimeout(killer);
+      await rm(dir, { recursive: true, force: true });
+      return code;
+    },
+    stderr: () => stderr,
+  };
+  try {
+    await Promise.race([
+      waitForLog((l) => l.msg === 'SBC started', opts.startTimeoutMs ?? 15_000),
+      exitPromise.then((code) => {
+        throw new Error(`SBC exited with ${code} before starting: ${stderr}`);
+      }),
+    ]);
+  } catch (err) {
+    await handle.stop();
+    throw err;
+  }
+  return handle;
+}
