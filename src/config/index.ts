@@ -4,7 +4,7 @@ export { parseIni } from './ini-reader.js';
 export type { IniCell, IniDocument, IniRow, IniScalar, IniTable } from './ini-reader.js';
 export * from './schema.js';
 export { cellColumn, makeRow } from './convert.js';
-export type { SbcConfig, SipSettings, ApiSettings, ScalarSpec } from './sbc-config.js';
+export type { SbcConfig, SipSettings, ApiSettings, ScalarSpec, AdmissionDirection, AdmissionEntity } from './sbc-config.js';
 export { SCALARS } from './sbc-config.js';
 export { loadConfigText, loadConfigFile, type LoadResult } from './load.js';
 export { writeIni, MASK, type WriteOptions } from './writer.js';

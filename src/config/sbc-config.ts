@@ -7,8 +7,9 @@ import type { Diagnostic } from './diagnostics.js';
 import type { IniScalar } from './ini-reader.js';
 import { parseCodes } from './convert.js';
 import type { CompiledManipulation } from './manipulation-rows.js';
+import { isAnyName } from './schema.js';
 import type {
-  AccountRow, AllowedAudioCoderRow, AudioCoderRow, InterfaceRow, IpGroupRow, IpProfileRow, MediaRealmRow,
+  AccountRow, AdmissionControlRow, AllowedAudioCoderRow, AudioCoderRow, InterfaceRow, IpGroupRow, IpProfileRow, MediaRealmRow,
   MessageConditionRow, MessageManipulationRow, ProxyIpRow, ProxySetRow, SbcTables, SipInterfaceRow,
 } from './schema.js';
 
@@ -54,6 +55,15 @@ export interface ApiSettings {
   readonly address: string;
 }
 
+/**
+ * Direction of a dialog relative to the limited entity: inbound = it sends us the request,
+ * outbound = we send it. 'both' asks for every rule whatever its direction (the strictest view).
+ */
+export type AdmissionDirection = 'inbound' | 'outbound' | 'both';
+
+/** What SBCAdmissionControl rules are asked about: an IP Group or a SIP Interface, by name. */
+export type AdmissionEntity = { readonly ipGroupName: string } | { readonly sipInterfaceName: string };
+
 export interface SbcConfig extends SbcTables {
   /** Scalar parameters by lower-cased name. */
   readonly scalars: ReadonlyMap<string, string>;
@@ -83,6 +93,19 @@ export interface SbcConfig extends SbcTables {
   mediaPortRange(realm: MediaRealmRow): readonly [number, number];
   /** Local IP address of a SIP Interface (through its NetworkInterface). */
   sipInterfaceAddress(name: string): string | undefined;
+  /**
+   * SBCAdmissionControl rows applying to dialogs started by `method` (INVITE, SUBSCRIBE, anything
+   * else = "other") of this entity in this direction, by index: rows naming it and Any rows;
+   * RequestType all or the method's type; RequestDirection both or the one asked ('both' asked =
+   * every direction). SRD rows never apply. Each row keeps its own counters (an Any row counts each
+   * entity on its own).
+   */
+  admissionRulesFor(entity: AdmissionEntity, method: string, direction: AdmissionDirection): readonly AdmissionControlRow[];
+  /**
+   * Smallest concurrent-dialog Limit of the rules applying to INVITE dialogs of this IP Group in
+   * this direction; null when none limits them (no rule, or every Limit is -1). 0 means blocked.
+   */
+  admissionLimitFor(ipGroupName: string, direction: AdmissionDirection): number | null;
 }
 
 export interface ScalarSpec {
@@ -202,7 +225,7 @@ class SbcConfigImpl implements SbcConfig {
   readonly classifications; readonly ip2ipRouting; readonly inboundManipulations; readonly outboundManipulations;
   readonly messageConditions; readonly messageManipulations; readonly ipProfiles; readonly mediaRealms;
   readonly audioCodersGroups; readonly audioCoders; readonly allowedAudioCodersGroups; readonly allowedAudioCoders;
-  readonly accounts; readonly alternativeRoutingReasons;
+  readonly accounts; readonly alternativeRoutingReasons; readonly admissionControl;
 
   readonly #ipGroups: Map<string, IpGroupRow>;
   readonly #proxySets: Map<string, ProxySetRow>;
@@ -216,6 +239,9 @@ class SbcConfigImpl implements SbcConfig {
   readonly #coders: Map<string, readonly AudioCoderRow[]>;
   readonly #allowed: Map<string, readonly AllowedAudioCoderRow[]>;
   readonly #accounts: Map<string, readonly AccountRow[]>;
+  /** Admission rows by lower-cased entity name; '' holds the Any rows. Table order is kept. */
+  readonly #admissionByGroup: Map<string, readonly AdmissionControlRow[]>;
+  readonly #admissionByInterface: Map<string, readonly AdmissionControlRow[]>;
 
   constructor(tables: SbcTables, scalars: ReadonlyMap<string, string>, sip: SipSettings, api: ApiSettings, manipulation: CompiledManipulation) {
     Object.defineProperty(this, 'manipulation', { value: manipulation, enumerable: false });
@@ -241,6 +267,7 @@ class SbcConfigImpl implements SbcConfig {
     this.allowedAudioCoders = tables.allowedAudioCoders;
     this.accounts = tables.accounts;
     this.alternativeRoutingReasons = tables.alternativeRoutingReasons;
+    this.admissionControl = tables.admissionControl;
 
     this.#ipGroups = indexByName(tables.ipGroups, (r) => r.name);
     this.#proxySets = indexByName(tables.proxySets, (r) => r.proxyName);
@@ -270,6 +297,15 @@ class SbcConfigImpl implements SbcConfig {
     this.#coders = groupBy(tables.audioCoders, (r) => coderGroupOf(r.audioCodersGroupId), (r) => r.audioCodersIndex);
     this.#allowed = groupBy(tables.allowedAudioCoders, (r) => lower(r.allowedAudioCodersGroupName), (r) => r.allowedAudioCodersIndex);
     this.#accounts = groupBy(tables.accounts, (r) => lower(r.servingIpGroupName), (r) => r.index);
+    const byPosition = (r: AdmissionControlRow): number => r.index;
+    this.#admissionByGroup = groupBy(
+      tables.admissionControl.filter((r) => r.limitType === 'ip-group'),
+      (r) => (isAnyName(r.ipGroupName) ? '' : lower(r.ipGroupName)), byPosition,
+    );
+    this.#admissionByInterface = groupBy(
+      tables.admissionControl.filter((r) => r.limitType === 'sip-interface'),
+      (r) => (isAnyName(r.sipInterfaceName) ? '' : lower(r.sipInterfaceName)), byPosition,
+    );
     Object.freeze(this);
   }
 
@@ -294,6 +330,51 @@ class SbcConfigImpl implements SbcConfig {
     if (!si) return undefined;
     return this.interfaceByName(si.networkInterface)?.ipAddress;
   }
+
+  admissionRulesFor(entity: AdmissionEntity, method: string, direction: AdmissionDirection): readonly AdmissionControlRow[] {
+    const byName = 'ipGroupName' in entity ? this.#admissionByGroup : this.#admissionByInterface;
+    if (byName.size === 0) return EMPTY;
+    const name = 'ipGroupName' in entity ? entity.ipGroupName : entity.sipInterfaceName;
+    const type = admissionTypeOf(method);
+    const out: AdmissionControlRow[] = [];
+    const named = byName.get(lower(name));
+    const any = byName.get('');
+    if (named) for (const r of named) if (admissionApplies(r, type, direction)) out.push(r);
+    if (any) for (const r of any) if (admissionApplies(r, type, direction)) out.push(r);
+    if (out.length === 0) return EMPTY;
+    if (named && any) out.sort((a, b) => a.index - b.index);
+    return out;
+  }
+
+  admissionLimitFor(ipGroupName: string, direction: AdmissionDirection): number | null {
+    // Called for every new call: two short lists walked without building anything.
+    if (this.#admissionByGroup.size === 0) return null;
+    const a = smallestInviteLimit(this.#admissionByGroup.get(lower(ipGroupName)), direction);
+    const b = smallestInviteLimit(this.#admissionByGroup.get(''), direction);
+    if (a < 0) return b < 0 ? null : b;
+    return b < 0 ? a : Math.min(a, b);
+  }
+}
+
+/** Smallest non-negative INVITE Limit in the list, -1 when none. */
+function smallestInviteLimit(list: readonly AdmissionControlRow[] | undefined, direction: AdmissionDirection): number {
+  let min = -1;
+  if (!list) return min;
+  for (const r of list) {
+    if (r.limit < 0 || !admissionApplies(r, 'invite', direction)) continue;
+    if (min < 0 || r.limit < min) min = r.limit;
+  }
+  return min;
+}
+
+function admissionTypeOf(method: string): 'invite' | 'subscribe' | 'other' {
+  const m = method.toUpperCase();
+  return m === 'INVITE' ? 'invite' : m === 'SUBSCRIBE' ? 'subscribe' : 'other';
+}
+
+function admissionApplies(r: AdmissionControlRow, type: 'invite' | 'subscribe' | 'other', direction: AdmissionDirection): boolean {
+  if (r.requestType !== 'all' && r.requestType !== type) return false;
+  return direction === 'both' || r.requestDirection === 'both' || r.requestDirection === direction;
 }
 
 export function buildConfig(

@@ -105,6 +105,25 @@ export const TRIGGER_ENUM = e<'any' | '3xx' | 'refer' | '3xx-or-refer' | 'initia
   [5, 'broken-connection', 'broken connection'],
 );
 
+/** SBCAdmissionControl RequestType: dialog-initiating request kinds (Mediant 7.x codes). */
+export const ADMISSION_REQUEST_TYPE_ENUM = e<'all' | 'invite' | 'subscribe' | 'other'>(
+  [0, 'all', 'any'],
+  [1, 'invite'],
+  [2, 'subscribe'],
+  [3, 'other'],
+);
+export const REQUEST_DIRECTION_ENUM = e<'both' | 'inbound' | 'outbound'>(
+  [0, 'both'],
+  [1, 'inbound', 'in'],
+  [2, 'outbound', 'out'],
+);
+/** SBCAdmissionControl LimitType; 1 (SRD) is Mediant's and is accepted but not enforced. */
+export const ADMISSION_LIMIT_TYPE_ENUM = e<'ip-group' | 'srd' | 'sip-interface'>(
+  [0, 'ip-group', 'ip group', 'ipgroup'],
+  [1, 'srd'],
+  [2, 'sip-interface', 'sip interface', 'sipinterface'],
+);
+
 // ---------------------------------------------------------------- column helpers
 
 const str = (ini: string, key: string, doc: string, def = '', extra: Partial<ColumnDef> = {}): ColumnDef => ({
@@ -352,6 +371,32 @@ export interface AltRoutingReasonRow extends RowBase {
   readonly releaseCause: number;
 }
 
+export type AdmissionRequestType = 'all' | 'invite' | 'subscribe' | 'other';
+export type RequestDirection = 'both' | 'inbound' | 'outbound';
+
+export interface AdmissionControlRow extends RowBase {
+  readonly admissionControlName: string;
+  readonly limitType: 'ip-group' | 'srd' | 'sip-interface';
+  /** IP Group name, or Any for every IP Group (each counted on its own); used when limitType is ip-group. */
+  readonly ipGroupName: string;
+  /** Stored only: we have no SRDs. */
+  readonly srdName: string;
+  /** SIP Interface name, or Any; used when limitType is sip-interface. */
+  readonly sipInterfaceName: string;
+  readonly requestType: AdmissionRequestType;
+  readonly requestDirection: RequestDirection;
+  /** Concurrent dialogs; -1 = unlimited, 0 = block. */
+  readonly limit: number;
+  /** Concurrent dialogs per user; -1 = unlimited, 0 = block. */
+  readonly limitPerUser: number;
+  /** Token-bucket refill, dialogs per second; 0 = no rate limit. */
+  readonly rate: number;
+  /** Token-bucket size; 0 = unlimited. */
+  readonly maxBurst: number;
+  /** Guaranteed concurrent dialogs (IP Groups only); 0 = none. */
+  readonly reservation: number;
+}
+
 /** Rows of every supported table, as held in SbcConfig. */
 export interface SbcTables {
   readonly interfaces: readonly InterfaceRow[];
@@ -373,6 +418,7 @@ export interface SbcTables {
   readonly allowedAudioCoders: readonly AllowedAudioCoderRow[];
   readonly accounts: readonly AccountRow[];
   readonly alternativeRoutingReasons: readonly AltRoutingReasonRow[];
+  readonly admissionControl: readonly AdmissionControlRow[];
 }
 
 export type TableKey = keyof SbcTables;
@@ -646,6 +692,24 @@ export const TABLES: readonly TableDef[] = [
     name: 'SBCAlternativeRoutingReasons', configKey: 'alternativeRoutingReasons',
     doc: 'Responses that trigger alternative routing (408 and no response always do).',
     columns: [int('ReleaseCause', 'releaseCause', 503, 'SIP response code.', 300, 699)],
+  },
+  {
+    name: 'SBCAdmissionControl', configKey: 'admissionControl',
+    doc: 'Call admission control: limits on concurrent dialogs and dialog rate per IP Group or SIP Interface.',
+    columns: [
+      str('AdmissionControlName', 'admissionControlName', 'Free name.'),
+      en('LimitType', 'limitType', ADMISSION_LIMIT_TYPE_ENUM, 'ip-group', 'What is limited: an IP Group or a SIP Interface (srd is accepted but not enforced).'),
+      str('IPGroupName', 'ipGroupName', 'IP Group limited (LimitType ip-group); Any = every IP Group, each on its own.'),
+      str('SRDName', 'srdName', 'Stored only (no SRDs here).'),
+      str('SIPInterfaceName', 'sipInterfaceName', 'SIP Interface limited (LimitType sip-interface); Any = every SIP Interface, each on its own.'),
+      en('RequestType', 'requestType', ADMISSION_REQUEST_TYPE_ENUM, 'all', 'Dialog-initiating requests counted: all, INVITE, SUBSCRIBE, or other (everything but INVITE and SUBSCRIBE).'),
+      en('RequestDirection', 'requestDirection', REQUEST_DIRECTION_ENUM, 'both', 'Dialogs counted: both directions, inbound (from the entity) or outbound (toward it).'),
+      int('Limit', 'limit', -1, 'Maximum concurrent dialogs; -1 = unlimited, 0 = block.', -1),
+      int('LimitPerUser', 'limitPerUser', -1, 'Maximum concurrent dialogs per user; -1 = unlimited, 0 = block.', -1),
+      int('Rate', 'rate', 0, 'Dialogs per second added to the token bucket; 0 = no rate limit.', 0),
+      int('MaxBurst', 'maxBurst', 0, 'Token bucket size (dialogs accepted at once); 0 = unlimited.', 0),
+      int('Reservation', 'reservation', 0, 'Concurrent dialogs guaranteed to this IP Group; 0 = none.', 0),
+    ],
   },
 ];
 

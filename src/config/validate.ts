@@ -231,5 +231,30 @@ export function validateTables(t: SbcTables, file: string): Diagnostic[] {
     ref(r, 'Account', 'servedIpGroupName', 'ipGroups', 'IPGroup', r.servedIpGroupName, true);
     ref(r, 'Account', 'servingIpGroupName', 'ipGroups', 'IPGroup', r.servingIpGroupName, true);
   }
+
+  for (const r of t.admissionControl) {
+    const T = 'SBCAdmissionControl';
+    const anyGroup = isAnyName(r.ipGroupName);
+    if (r.limitType === 'ip-group') {
+      // An empty name would silently limit every IP Group; Mediant wants "Any" spelled out.
+      if (r.ipGroupName.trim() === '') err(r, 'ipGroupName', T, 'IPGroupName is required with LimitType ip-group (Any = every IP Group)');
+      else groupRef(r, T, 'ipGroupName', r.ipGroupName);
+      if (r.sipInterfaceName.trim() !== '') warn(r, T, `SIPInterfaceName '${r.sipInterfaceName}' is ignored with LimitType ip-group`);
+    } else if (r.limitType === 'sip-interface') {
+      const name = r.sipInterfaceName;
+      if (name.trim() === '') err(r, 'sipInterfaceName', T, 'SIPInterfaceName is required with LimitType sip-interface (Any = every SIP Interface)');
+      else if (!isAnyName(name)) ref(r, T, 'sipInterfaceName', 'sipInterfaces', 'SIPInterface', name);
+      if (r.ipGroupName.trim() !== '') warn(r, T, `IPGroupName '${r.ipGroupName}' is ignored with LimitType sip-interface`);
+    } else {
+      warn(r, T, 'LimitType srd is not supported (there are no SRDs); the rule is ignored');
+    }
+    if (r.rate > 0 && r.maxBurst === 0) err(r, 'maxBurst', T, `Rate ${r.rate} needs a MaxBurst above 0 (the size of the token bucket)`);
+    if (r.reservation > 0) {
+      if (r.limitType !== 'ip-group') warn(r, T, 'Reservation applies only to IP Groups; ignored');
+      else if (anyGroup) err(r, 'reservation', T, 'Reservation needs a named IP Group, not Any');
+      if (r.limit >= 0 && r.reservation >= r.limit) err(r, 'reservation', T, `Reservation ${r.reservation} must be below Limit ${r.limit}`);
+      if (r.requestType === 'other') warn(r, T, 'Reservation applies only to INVITE and SUBSCRIBE dialogs; ignored for RequestType other');
+    }
+  }
   return out;
 }
