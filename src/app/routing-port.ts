@@ -288,9 +288,7 @@ export class ConfigRoutingPort implements RoutingPort {
   }
 
   maxConcurrentCalls(ipGroupName: string): number | null {
-    const v = this.currentConfig().scalars.get(`sbcmaxcallsperipgroup.${ipGroupName.toLowerCase()}`);
-    if (v === undefined) return null;
-    const n = Number.parseInt(v, 10);
-    return Number.isFinite(n) ? n : null;
+    // The call engine counts a call once per IP Group, whichever leg it is on.
+    return this.currentConfig().admissionLimitFor(ipGroupName, 'both');
   }
 }
