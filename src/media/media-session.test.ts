@@ -13,6 +13,10 @@ class FakeRelaySession implements RelaySession {
   paused = false;
   closed = false;
   constructor(readonly id: number, public a: LegConfig, public b: LegConfig) {}
+  get localPorts(): RelaySession['localPorts'] {
+    const ports = (c: LegConfig) => ({ rtp: c.localRtpPort, rtcp: c.rtcpMux ? c.localRtpPort : c.localRtpPort + 1 });
+    return { A: ports(this.a), B: ports(this.b) };
+  }
   updateLeg(leg: LegId, config: LegUpdate): void {
     this.updates.push({ leg, config });
     const target = leg === 'A' ? this.a : this.b;

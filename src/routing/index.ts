@@ -10,5 +10,5 @@ export { applyNumberManipulation, manipulateUser } from './number-manipulation.j
 export { explainRoute, type RouteExplanation } from './explain.js';
 export {
   ProxySetManager, systemResolver,
-  type KeepAliveProber, type DnsResolver, type SrvRecord, type ProxySetManagerOptions, type ServerStatus, type ServerEvent, type ProxyLogger,
+  type KeepAliveProber, type DnsResolver, type SrvRecord, type ProxySetManagerOptions, type ProxySetManagerEvents, type ServerStatus, type ServerEvent, type ProxyLogger,
 } from './proxy-set.js';
