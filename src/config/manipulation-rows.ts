@@ -32,6 +32,7 @@ export function compileConfigManipulations(
     actionType: ACTION_CODES[r.actionType] ?? r.actionType,
     actionValue: r.actionValue,
     rowRole: r.rowRole === 'use-previous-condition' ? '1' : '0',
+    activate: r.activate,
     line: r.line,
     file: r.file,
   }));

@@ -300,6 +300,7 @@ export interface MessageManipulationRow extends RowBase {
   readonly actionType: 'add' | 'remove' | 'modify' | 'add-prefix' | 'add-suffix' | 'remove-suffix' | 'remove-prefix' | 'normalize';
   readonly actionValue: string;
   readonly rowRole: 'use-current-condition' | 'use-previous-condition';
+  readonly activate: boolean;
 }
 
 export interface IpProfileRow extends RowBase {
@@ -608,6 +609,7 @@ export const TABLES: readonly TableDef[] = [
       ), 'add', 'Mediant order: 0 Add, 1 Remove, 2 Modify, 3 Add Prefix, 4 Add Suffix, 5 Remove Suffix, 6 Remove Prefix, 7 Normalize.'),
       str('ActionValue', 'actionValue', 'Value expression.'),
       en('RowRole', 'rowRole', e([0, 'use-current-condition', 'use current condition'], [1, 'use-previous-condition', 'use previous condition']), 'use-current-condition', 'Use this row\'s or the previous row\'s condition.'),
+      bool('Activate', 'activate', true, 'Switches the rule on (1) or off (0) without deleting it.'),
     ],
   },
   {

@@ -41,3 +41,20 @@ describe('MessageManipulations compiled at load', () => {
     expect(err!.message).toMatch(/actionValue/);
   });
 });
+
+describe('MessageManipulations Activate column', () => {
+  it('a row with Activate = 0 is loaded but does not run', () => {
+    const text = BASE.replace('VALUE', `"'itsp.example.com'"`)
+      .replace('FORMAT Index = ManipulationName, ManSetID, MessageType, Condition, ActionSubject, ActionType, ActionValue, RowRole;',
+        'FORMAT Index = ManipulationName, ManSetID, MessageType, Condition, ActionSubject, ActionType, ActionValue, RowRole, Activate;')
+      .replace(`"header.x-internal", 1, "", 0;`, `"header.x-internal", 1, "", 0, 0;`)
+      .replace(`"'itsp.example.com'", 0;`, `"'itsp.example.com'", 0, 1;`);
+    const r = loadConfigText(text, 'c.ini');
+    expect(r.diagnostics.filter((d) => d.severity === 'error')).toEqual([]);
+    const parsed = parseMessage(Buffer.from(INVITE));
+    if (!parsed.ok) throw new Error(parsed.error);
+    r.config!.manipulation.sets.apply(1, parsed.message, {});
+    expect(parsed.message.getHeader('x-internal')).toBe('yes');
+    expect(parsed.message.getHeader('from')).toBe('<sip:200@itsp.example.com>;tag=a');
+  });
+});
