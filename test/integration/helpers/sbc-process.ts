@@ -63,8 +63,11 @@ export interface TestIniOptions {
 /** A small two-sided configuration: PBX on the LAN interface, a trunk on the WAN interface. */
 export function testIni(o: TestIniOptions): string {
   const media = o.media ?? true;
-  // Random realms so test files running in parallel don't collide.
-  const base = 20000 + Math.floor(Math.random() * 20) * 2000;
+  // Media realms stay below the kernel's ephemeral range (32768+, where
+  // sipp, baresip and every client socket live) and each vitest worker
+  // gets its own region, so test files running in parallel don't collide.
+  const pool = Number(process.env['VITEST_POOL_ID'] ?? '1');
+  const base = 10000 + ((pool - 1) % 4) * 5000 + Math.floor(Math.random() * 2) * 2000;
   const mp = o.mediaPorts ?? { lan: [base, base + 999], wan: [base + 1000, base + 1999] };
   const profileCols = ['ProfileName', 'SBCMediaSecurityBehaviour', 'SBCPrackMode', 'SBCRemoteReferBehavior', 'SBCRemote3xxBehavior', 'SBCMediaTimeout', 'DisconnectOnBrokenConnection'];
   const profileRow = (name: string, over: Record<string, string | number> = {}): string => {
