@@ -1,0 +1,212 @@
+/**
+ * The whole bench run: signalling scenarios, concurrent calls, media, HTTP,
+ * then the JSON, Markdown and PNG outputs. Every phase has a share of one
+ * time budget, and every process started is stopped before this returns
+ * (and by the exit handlers if it never does).
+ */
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { installCleanupHandlers, killAllSync, repoRoot } from './procs.js';
+import { runConcurrent, runSignallingScenario, scenarios, MAX_FAILED_RATIO, MAX_RETRANS_RATIO, type ConcurrentResult, type ScenarioId, type ScenarioResult } from './signalling.js';
+import { runMediaBench, LATENCY_P99_LIMIT_MS, LATE_RATIO_LIMIT, LOSS_RATIO_LIMIT, type MediaEngineName, type MediaEngineResult } from './media.js';
+import { runHttpBench, type HttpResult } from './http.js';
+import { failureChart, markdownSummary, type BenchReport } from './report.js';
+import type { TargetName } from './targets.js';
+
+const execFileP = promisify(execFile);
+
+export interface BenchOptions {
+  quick: boolean;
+  targets: TargetName[];
+  scenarios: ScenarioId[];
+  rates: number[];
+  callsPerStep: number;
+  /** Minimum duration of a rate step (more calls at high rates). */
+  minStepSeconds: number;
+  refine: boolean;
+  concurrentLevels: number[];
+  concurrentRate: number;
+  mediaEngines: MediaEngineName[];
+  mediaSessions: number[];
+  mediaDurationMs: number;
+  mediaWarmupMs: number;
+  httpUrl?: string;
+  heapUrl?: string;
+  httpDurationS: number;
+  /** Where bench.json, summary.md and failures.png go. */
+  outDir: string;
+  /** Total wall-clock budget in seconds. */
+  budgetS: number;
+  keepWorkDir: boolean;
+  log: (msg: string) => void;
+}
+
+export function defaultOptions(quick: boolean): BenchOptions {
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  return {
+    quick,
+    targets: ['sbc', 'kamailio'],
+    scenarios: ['udp-basic', 'tcp-basic', 'udp-media-anchor'],
+    rates: quick ? [100, 200, 400, 800, 1600] : [100, 200, 400, 800, 1600, 3200],
+    callsPerStep: quick ? 300 : 1000,
+    minStepSeconds: quick ? 3 : 5,
+    refine: !quick,
+    concurrentLevels: quick ? [200, 500] : [500, 1000, 2000, 4000],
+    // Well below either target's clean rate on a small machine: this phase measures memory, not rate.
+    concurrentRate: quick ? 100 : 200,
+    mediaEngines: ['direct', 'rtpengine', 'sbc-native', 'sbc-js'],
+    mediaSessions: quick ? [50, 100, 200, 400] : [50, 100, 200, 400, 800, 1600],
+    mediaDurationMs: quick ? 2000 : 5000,
+    mediaWarmupMs: quick ? 500 : 1000,
+    httpDurationS: quick ? 5 : 10,
+    outDir: join(repoRoot(), 'bench', 'results', stamp),
+    budgetS: quick ? 360 : 840,
+    keepWorkDir: false,
+    log: (m) => console.log(m),
+  };
+}
+
+async function version(cmd: string, args: string[]): Promise<string> {
+  let text: string;
+  try {
+    const { stdout, stderr } = await execFileP(cmd, args, { timeout: 5000 });
+    text = `${stdout}\n${stderr}`;
+  } catch (e) {
+    // sipp -v exits non-zero but still prints its version.
+    const err = e as { stdout?: string; stderr?: string };
+    text = `${err.stdout ?? ''}\n${err.stderr ?? ''}`;
+  }
+  const line = text.split('\n').map((l) => l.trim()).find((l) => /\d+\.\d+/.test(l));
+  if (line === undefined) return 'not found';
+  return /v?(\d+\.\d+[\w.+~-]*)/.exec(line)?.[1] ?? line.slice(0, 40);
+}
+
+export interface BenchOutput {
+  report: BenchReport;
+  jsonPath: string;
+  markdownPath: string;
+  pngPath: string;
+  markdown: string;
+}
+
+export async function runBench(o: BenchOptions): Promise<BenchOutput> {
+  installCleanupHandlers();
+  const started = Date.now();
+  const budgetEnd = started + o.budgetS * 1000;
+  // Phase deadlines: a phase that overruns its share cannot starve the next one.
+  const share = (frac: number): number => started + o.budgetS * 1000 * frac;
+  const work = mkdtempSync(join(tmpdir(), 'sbc-bench-'));
+  const notes: string[] = [];
+  const signalling: ScenarioResult[] = [];
+  let concurrent: ConcurrentResult[] = [];
+  let media: MediaEngineResult[] = [];
+  let http: HttpResult = { ran: false, reason: 'not run' };
+  const all = scenarios();
+  try {
+    const wantSignalling = o.scenarios.length > 0 && o.targets.length > 0;
+    for (const [i, id] of o.scenarios.entries()) {
+      const sc = all[id];
+      o.log(`== signalling: ${sc.title}`);
+      signalling.push(
+        await runSignallingScenario({
+          scenario: sc,
+          targets: o.targets,
+          rates: o.rates,
+          callsPerStep: o.callsPerStep,
+          minStepSeconds: o.minStepSeconds,
+          refine: o.refine,
+          workDir: join(work, id),
+          log: o.log,
+          deadline: share(wantSignalling ? 0.5 * ((i + 1) / o.scenarios.length) : 0),
+          ...(o.heapUrl !== undefined ? { heapUrl: o.heapUrl } : {}),
+        }),
+      );
+    }
+    if (o.concurrentLevels.length > 0 && o.targets.length > 0) {
+      o.log('== concurrent calls');
+      concurrent = await runConcurrent({
+        targets: o.targets,
+        levels: o.concurrentLevels,
+        rate: o.concurrentRate,
+        workDir: join(work, 'concurrent'),
+        log: o.log,
+        deadline: share(0.7),
+        ...(o.heapUrl !== undefined ? { heapUrl: o.heapUrl } : {}),
+      });
+    }
+    if (o.mediaEngines.length > 0 && o.mediaSessions.length > 0) {
+      o.log('== media');
+      media = await runMediaBench({
+        engines: o.mediaEngines,
+        sessionSteps: o.mediaSessions,
+        durationMs: o.mediaDurationMs,
+        warmupMs: o.mediaWarmupMs,
+        workDir: join(work, 'media'),
+        log: o.log,
+        deadline: share(0.95),
+      });
+    }
+    o.log('== http');
+    http = Date.now() < budgetEnd ? await runHttpBench(o.httpUrl, o.httpDurationS) : { ran: false, reason: 'time budget used up' };
+    if (!http.ran) o.log(`http: ${http.reason}`);
+  } catch (e) {
+    notes.push(`bench aborted: ${(e as Error).stack ?? String(e)}`);
+    o.log(`bench aborted: ${(e as Error).message}`);
+  } finally {
+    killAllSync();
+    if (!o.keepWorkDir) rmSync(work, { recursive: true, force: true });
+    else notes.push(`work directory kept: ${work}`);
+  }
+  if (Date.now() > budgetEnd) notes.push(`time budget of ${o.budgetS} s exceeded; later steps were skipped`);
+  const report: BenchReport = {
+    tool: 'sbc-bench',
+    version: 1,
+    startedAt: new Date(started).toISOString(),
+    finishedAt: new Date().toISOString(),
+    wallSeconds: (Date.now() - started) / 1000,
+    quick: o.quick,
+    host: {
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model ?? '?',
+      node: process.version,
+      loadAverage: loadavg(),
+      versions: {
+        sipp: await version('sipp', ['-v']),
+        kamailio: await version('/usr/sbin/kamailio', ['-v']),
+        rtpengine: await version('/usr/bin/rtpengine', ['--version']),
+      },
+    },
+    criteria: {
+      maxFailedRatio: MAX_FAILED_RATIO,
+      maxRetransRatio: MAX_RETRANS_RATIO,
+      mediaP99Ms: LATENCY_P99_LIMIT_MS,
+      mediaLateRatio: LATE_RATIO_LIMIT,
+      mediaLossRatio: LOSS_RATIO_LIMIT,
+    },
+    signalling,
+    concurrent,
+    media,
+    http,
+    notes,
+  };
+  mkdirSync(o.outDir, { recursive: true });
+  const jsonPath = join(o.outDir, 'bench.json');
+  const markdownPath = join(o.outDir, 'summary.md');
+  const pngPath = join(o.outDir, 'failures.png');
+  const markdown = markdownSummary(report);
+  writeFileSync(jsonPath, JSON.stringify(report, null, 2));
+  writeFileSync(markdownPath, markdown);
+  writeFileSync(pngPath, failureChart(report));
+  return { report, jsonPath, markdownPath, pngPath, markdown };
+}
+
+/** Copies a run's outputs to bench/results/latest.* for convenience. */
+export function publishLatest(out: BenchOutput, resultsDir: string): void {
+  mkdirSync(resultsDir, { recursive: true });
+  copyFileSync(out.jsonPath, join(resultsDir, 'latest.json'));
+  copyFileSync(out.markdownPath, join(resultsDir, 'latest.md'));
+  copyFileSync(out.pngPath, join(resultsDir, 'latest.png'));
+}

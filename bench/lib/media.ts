@@ -1,0 +1,407 @@
+/**
+ * Media bench: N relayed sessions (2 G.711 streams each, 50 pps per stream)
+ * through each engine, generated and checked by bench/native/rtpgen.c.
+ * Capacity is the largest session count whose p99 added latency is <= 10 ms
+ * with < 0.1% of packets over 20 ms and < 0.1% loss: on loopback an
+ * overloaded relay queues (socket buffers hold seconds of audio) long before
+ * it drops.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { GroupMeter } from './procstat.js';
+import { repoRoot, sleep, spawnManaged, stopManaged, type ManagedProcess } from './procs.js';
+import { startRtpengine } from './rtpengine.js';
+import type { RelayChildReply, RelayChildRequest } from '../relay-child.js';
+
+const execFileP = promisify(execFile);
+
+export type MediaEngineName = 'direct' | 'rtpengine' | 'sbc-native' | 'sbc-js';
+
+export interface RtpgenResult {
+  sessions: number;
+  streams: number;
+  durationMs: number;
+  sent: number;
+  received: number;
+  lost: number;
+  late20: number;
+  p50Us: number;
+  p99Us: number;
+  p999Us: number;
+  maxUs: number;
+  misrouted: number;
+  bad: number;
+  sendErrors: number;
+  silentStreams: number;
+  generatorMaxLagUs: number;
+}
+
+export interface MediaStep {
+  engine: MediaEngineName;
+  sessions: number;
+  streams: number;
+  /** Packets per second offered to the relay (all streams). */
+  offeredPps: number;
+  /** Packets per second that came back out of the relay. */
+  relayedPps: number;
+  sent: number;
+  received: number;
+  lossRatio: number;
+  late20Ratio: number;
+  p50Ms: number;
+  p99Ms: number;
+  p999Ms: number;
+  maxMs: number;
+  /** Relay CPU, 100 = one core; null for 'direct'. */
+  cpuPercent: number | null;
+  cpuPer10kPps: number | null;
+  generatorCpuPercent: number;
+  generatorMaxLagMs: number;
+  clean: boolean;
+  /** Why the step is not clean, or a generator warning. */
+  note: string;
+}
+
+export interface MediaEngineResult {
+  engine: MediaEngineName;
+  available: boolean;
+  reason?: string;
+  /** What the SBC factory actually returned ('native' may fall back to 'js'). */
+  kind?: string;
+  steps: MediaStep[];
+  maxCleanSessions: number | null;
+  maxCleanPps: number | null;
+  cpuPer10kPpsAtMax: number | null;
+  p99MsAtMax: number | null;
+}
+
+interface RelayUnderTest {
+  /** Process group to measure, null = nothing to measure (direct). */
+  pgid: number | null;
+  kind?: string;
+  allocate(genPorts: readonly number[]): Promise<number[]>;
+  release(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export const LATENCY_P99_LIMIT_MS = 10;
+export const LATE_RATIO_LIMIT = 0.001;
+export const LOSS_RATIO_LIMIT = 0.001;
+
+/** Compiles rtpgen.c into buildDir (skipped when the binary is newer than the source). */
+export async function buildRtpgen(buildDir: string): Promise<string> {
+  const src = join(repoRoot(), 'bench', 'native', 'rtpgen.c');
+  const bin = join(buildDir, 'rtpgen');
+  mkdirSync(buildDir, { recursive: true });
+  if (existsSync(bin) && statSync(bin).mtimeMs >= statSync(src).mtimeMs) return bin;
+  await execFileP('cc', ['-O2', '-Wall', '-pthread', '-o', bin, src], { timeout: 60_000 });
+  return bin;
+}
+
+function directRelay(): RelayUnderTest {
+  return {
+    pgid: null,
+    allocate: async (g) => g.map((_, i) => g[i ^ 1]!),
+    release: async () => {},
+    stop: async () => {},
+  };
+}
+
+class RelayChild implements RelayUnderTest {
+  readonly pgid: number;
+  kind?: string;
+  private readonly proc: ManagedProcess;
+  private waiter: ((r: RelayChildReply) => void) | null = null;
+
+  constructor(proc: ManagedProcess) {
+    this.proc = proc;
+    this.pgid = proc.pid;
+    proc.child.on('message', (m: RelayChildReply) => {
+      const w = this.waiter;
+      this.waiter = null;
+      w?.(m);
+    });
+  }
+
+  request(m: RelayChildRequest, timeoutMs: number): Promise<RelayChildReply> {
+    return new Promise((resolve) => {
+      const t = setTimeout(() => {
+        this.waiter = null;
+        resolve({ type: 'error', message: `relay child: no reply to ${m.type} within ${timeoutMs} ms` });
+      }, timeoutMs);
+      void this.proc.exited.then((e) => {
+        clearTimeout(t);
+        resolve({ type: 'error', message: `relay child exited (code ${String(e.code)}): ${this.proc.stderrTail().slice(-400)}` });
+      });
+      this.waiter = (r) => {
+        clearTimeout(t);
+        resolve(r);
+      };
+      try {
+        this.proc.child.send(m);
+      } catch (e) {
+        clearTimeout(t);
+        resolve({ type: 'error', message: (e as Error).message });
+      }
+    });
+  }
+
+  async allocate(genPorts: readonly number[]): Promise<number[]> {
+    const r = await this.request({ type: 'create', genPorts: [...genPorts] }, 30_000);
+    if (r.type !== 'created') throw new Error(r.type === 'error' ? r.message : `unexpected ${r.type}`);
+    return r.targets;
+  }
+
+  async release(): Promise<void> {
+    await this.request({ type: 'close' }, 10_000);
+  }
+
+  async stop(): Promise<void> {
+    if (this.proc.exitInfo() === null) {
+      try {
+        this.proc.child.send({ type: 'shutdown' } satisfies RelayChildRequest);
+      } catch {
+        /* channel closed */
+      }
+    }
+    await stopManaged(this.proc, 2000);
+  }
+}
+
+export function sbcRelayPaths(): { child: string; module: string } {
+  const root = repoRoot();
+  // SBC_BENCH_RELAY_MODULE points the bench at another build of the relay module.
+  const override = process.env.SBC_BENCH_RELAY_MODULE;
+  return {
+    child: join(root, 'dist', 'bench', 'relay-child.js'),
+    module: override !== undefined && override !== '' ? override : join(root, 'dist', 'src', 'media', 'relay.js'),
+  };
+}
+
+async function startSbcRelay(prefer: 'native' | 'js'): Promise<{ ok: true; relay: RelayChild } | { ok: false; reason: string }> {
+  const p = sbcRelayPaths();
+  if (!existsSync(p.module)) return { ok: false, reason: `not available: ${p.module} not found (src/media/relay.ts not written or not built yet)` };
+  if (!existsSync(p.child)) return { ok: false, reason: `not available: ${p.child} not found (run npm run build)` };
+  const proc = spawnManaged(`relay-${prefer}`, process.execPath, [p.child], { ipc: true, cwd: repoRoot() });
+  const relay = new RelayChild(proc);
+  const r = await relay.request({ type: 'init', prefer, modulePath: p.module }, 15_000);
+  if (r.type !== 'ready') {
+    await relay.stop();
+    return { ok: false, reason: `not available: ${r.type === 'error' ? r.message : r.type}` };
+  }
+  relay.kind = r.kind;
+  if (r.kind !== prefer) {
+    await relay.stop();
+    return { ok: false, reason: `not available: asked for the ${prefer} engine, the factory returned '${r.kind}'` };
+  }
+  return { ok: true, relay };
+}
+
+/** Runs rtpgen once against a relay. */
+async function runGenerator(
+  bin: string,
+  relay: RelayUnderTest,
+  sessions: number,
+  durationMs: number,
+  warmupMs: number,
+  workDir: string,
+): Promise<{ result: RtpgenResult; relayCpu: number | null; genCpu: number }> {
+  let buf = '';
+  let onLine: ((l: string) => void) | null = null;
+  const gen = spawnManaged('rtpgen', bin, ['-n', String(sessions), '-d', String(durationMs), '-w', String(warmupMs), '-r', '300'], {
+    stdin: 'pipe',
+    cwd: workDir,
+    tailBytes: 256 * 1024,
+    onStdout: (c) => {
+      buf += c;
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        onLine?.(line);
+      }
+    },
+  });
+  const lines: string[] = [];
+  const nextLine = (prefix: string, timeoutMs: number): Promise<string> =>
+    new Promise((resolve, reject) => {
+      const found = lines.find((l) => l.startsWith(prefix));
+      if (found !== undefined) return resolve(found);
+      const t = setTimeout(() => reject(new Error(`rtpgen: no ${prefix} line within ${timeoutMs} ms; ${gen.stderrTail().slice(-300)}`)), timeoutMs);
+      void gen.exited.then(() => {
+        setTimeout(() => {
+          clearTimeout(t);
+          const f = lines.find((l) => l.startsWith(prefix));
+          if (f !== undefined) resolve(f);
+          else reject(new Error(`rtpgen exited: ${gen.stderrTail().slice(-300)}`));
+        }, 50);
+      });
+      onLine = (l) => {
+        lines.push(l);
+        if (l.startsWith(prefix)) {
+          clearTimeout(t);
+          resolve(l);
+        }
+      };
+    });
+  try {
+    const portsLine = await nextLine('PORTS', 10_000);
+    const genPorts = portsLine.split(' ').slice(1).map(Number);
+    if (genPorts.length !== 2 * sessions || genPorts.some((p) => !Number.isInteger(p) || p <= 0)) {
+      throw new Error(`rtpgen: bad PORTS line (${genPorts.length} ports)`);
+    }
+    const targets = await relay.allocate(genPorts);
+    const relayMeter = relay.pgid === null ? null : new GroupMeter(relay.pgid);
+    const genMeter = new GroupMeter(gen.pid);
+    gen.child.stdin?.write(`TARGETS ${targets.join(' ')}\n`);
+    // Measure CPU over the counted window only (after warm-up, before drain).
+    await sleep(warmupMs + 5);
+    relayMeter?.start(1000);
+    genMeter.start(1000);
+    await sleep(durationMs);
+    const relayCpu = relayMeter?.stop().cpuPercent ?? null;
+    const genCpu = genMeter.stop().cpuPercent;
+    const resultLine = await nextLine('RESULT', 15_000 + durationMs);
+    const result = JSON.parse(resultLine.slice('RESULT '.length)) as RtpgenResult;
+    return { result, relayCpu, genCpu };
+  } finally {
+    await stopManaged(gen, 1000);
+    await relay.release().catch(() => undefined);
+  }
+}
+
+function toStep(engine: MediaEngineName, r: RtpgenResult, relayCpu: number | null, genCpu: number): MediaStep {
+  const seconds = r.durationMs / 1000;
+  const lossRatio = r.sent > 0 ? r.lost / r.sent : 1;
+  const late20Ratio = r.received > 0 ? r.late20 / r.received : 0;
+  const relayedPps = r.received / seconds;
+  const reasons: string[] = [];
+  if (r.p99Us / 1000 > LATENCY_P99_LIMIT_MS) reasons.push(`p99 ${(r.p99Us / 1000).toFixed(1)} ms > ${LATENCY_P99_LIMIT_MS} ms`);
+  if (late20Ratio >= LATE_RATIO_LIMIT) reasons.push(`${(late20Ratio * 100).toFixed(2)}% > 20 ms`);
+  if (lossRatio >= LOSS_RATIO_LIMIT) reasons.push(`loss ${(lossRatio * 100).toFixed(2)}%`);
+  if (r.silentStreams > 0) reasons.push(`${r.silentStreams} streams never arrived`);
+  if (r.misrouted > 0) reasons.push(`${r.misrouted} packets arrived on the wrong socket`);
+  if (r.sendErrors > 0) reasons.push(`${r.sendErrors} send errors`);
+  const clean = reasons.length === 0;
+  if (r.generatorMaxLagUs > 10_000) reasons.push(`generator tick late by up to ${(r.generatorMaxLagUs / 1000).toFixed(1)} ms (machine busy)`);
+  return {
+    engine,
+    sessions: r.sessions,
+    streams: r.streams,
+    offeredPps: r.streams * 50,
+    relayedPps: Math.round(relayedPps),
+    sent: r.sent,
+    received: r.received,
+    lossRatio,
+    late20Ratio,
+    p50Ms: r.p50Us / 1000,
+    p99Ms: r.p99Us / 1000,
+    p999Ms: r.p999Us / 1000,
+    maxMs: r.maxUs / 1000,
+    cpuPercent: relayCpu,
+    cpuPer10kPps: relayCpu === null || relayedPps <= 0 ? null : (relayCpu * 10_000) / relayedPps,
+    generatorCpuPercent: genCpu,
+    generatorMaxLagMs: r.generatorMaxLagUs / 1000,
+    clean,
+    note: reasons.join('; '),
+  };
+}
+
+export interface MediaBenchOptions {
+  engines: MediaEngineName[];
+  /** Session counts to step through (2 streams, 100 pps per session). */
+  sessionSteps: number[];
+  durationMs: number;
+  warmupMs: number;
+  workDir: string;
+  log: (msg: string) => void;
+  /** Stop starting new steps after this wall-clock time (ms since epoch). */
+  deadline?: number;
+}
+
+async function startEngine(name: MediaEngineName, workDir: string, maxSessions: number): Promise<{ ok: true; relay: RelayUnderTest } | { ok: false; reason: string }> {
+  if (name === 'direct') return { ok: true, relay: directRelay() };
+  if (name === 'rtpengine') {
+    const r = await startRtpengine(join(workDir, 'rtpengine'), maxSessions);
+    if (!r.ok) return r;
+    const h = r.handle;
+    return { ok: true, relay: { pgid: h.proc.pid, allocate: (g) => h.allocate(g), release: () => h.release(), stop: () => h.stop() } };
+  }
+  return startSbcRelay(name === 'sbc-native' ? 'native' : 'js');
+}
+
+/**
+ * Steps every engine through the session counts, alternating engines at each
+ * step so machine drift affects all of them; an engine stops at its first
+ * step that misses the criterion.
+ */
+export async function runMediaBench(o: MediaBenchOptions): Promise<MediaEngineResult[]> {
+  mkdirSync(o.workDir, { recursive: true });
+  const bin = await buildRtpgen(join(o.workDir, 'build'));
+  const maxSessions = Math.max(...o.sessionSteps);
+  const results: MediaEngineResult[] = [];
+  const relays = new Map<MediaEngineName, RelayUnderTest>();
+  try {
+    for (const e of o.engines) {
+      const res: MediaEngineResult = { engine: e, available: false, steps: [], maxCleanSessions: null, maxCleanPps: null, cpuPer10kPpsAtMax: null, p99MsAtMax: null };
+      results.push(res);
+      const s = await startEngine(e, o.workDir, maxSessions).catch((err: Error) => ({ ok: false as const, reason: err.message }));
+      if (!s.ok) {
+        res.reason = s.reason;
+        o.log(`media ${e}: ${s.reason}`);
+        continue;
+      }
+      res.available = true;
+      if (s.relay.kind !== undefined) res.kind = s.relay.kind;
+      relays.set(e, s.relay);
+    }
+    const stopped = new Set<MediaEngineName>();
+    for (const sessions of o.sessionSteps) {
+      for (const res of results) {
+        const relay = relays.get(res.engine);
+        if (relay === undefined || stopped.has(res.engine)) continue;
+        if (o.deadline !== undefined && Date.now() > o.deadline) {
+          o.log(`media ${res.engine}: time budget used up, stopping at ${sessions} sessions`);
+          stopped.add(res.engine);
+          continue;
+        }
+        let step: MediaStep;
+        try {
+          const r = await runGenerator(bin, relay, sessions, o.durationMs, o.warmupMs, o.workDir);
+          step = toStep(res.engine, r.result, r.relayCpu, r.genCpu);
+          if (!step.clean) {
+            // One retry: on a shared machine a single scheduling hiccup should not end the ladder.
+            o.log(`media ${res.engine} @ ${sessions} sessions not clean (${step.note}); repeating once`);
+            const again = await runGenerator(bin, relay, sessions, o.durationMs, o.warmupMs, o.workDir);
+            const s2 = toStep(res.engine, again.result, again.relayCpu, again.genCpu);
+            if (s2.clean || s2.p99Ms < step.p99Ms) step = { ...s2, note: s2.note + (s2.note ? '; ' : '') + 'second attempt' };
+          }
+        } catch (err) {
+          o.log(`media ${res.engine} @ ${sessions} sessions: ${(err as Error).message}`);
+          res.reason = (err as Error).message;
+          stopped.add(res.engine);
+          continue;
+        }
+        res.steps.push(step);
+        o.log(
+          `media ${res.engine.padEnd(10)} ${String(sessions).padStart(5)} sessions ${String(step.offeredPps).padStart(7)} pps: ` +
+            `p50 ${step.p50Ms.toFixed(2)} ms p99 ${step.p99Ms.toFixed(2)} ms loss ${(step.lossRatio * 100).toFixed(3)}% ` +
+            `cpu ${step.cpuPercent === null ? '-' : step.cpuPercent.toFixed(0) + '%'} ${step.clean ? 'clean' : 'NOT clean'}${step.note ? ` (${step.note})` : ''}`,
+        );
+        if (step.clean) {
+          res.maxCleanSessions = step.sessions;
+          res.maxCleanPps = step.relayedPps;
+          res.cpuPer10kPpsAtMax = step.cpuPer10kPps;
+          res.p99MsAtMax = step.p99Ms;
+        } else {
+          stopped.add(res.engine);
+        }
+      }
+    }
+  } finally {
+    for (const r of relays.values()) await r.stop().catch(() => undefined);
+  }
+  return results;
+}

@@ -1,0 +1,149 @@
+/**
+ * The bench's outputs: the JSON document, the Markdown summary and the chart.
+ */
+import type { ConcurrentResult, ScenarioResult, StepResult, TargetScenarioResult } from './signalling.js';
+import type { MediaEngineResult } from './media.js';
+import type { HttpResult } from './http.js';
+import { lineChart, type Rgb, type Series } from './png.js';
+
+export interface BenchReport {
+  tool: 'sbc-bench';
+  version: 1;
+  startedAt: string;
+  finishedAt: string;
+  wallSeconds: number;
+  quick: boolean;
+  host: { cpus: number; cpuModel: string; node: string; loadAverage: number[]; versions: Record<string, string> };
+  criteria: { maxFailedRatio: number; maxRetransRatio: number; mediaP99Ms: number; mediaLateRatio: number; mediaLossRatio: number };
+  signalling: ScenarioResult[];
+  concurrent: ConcurrentResult[];
+  media: MediaEngineResult[];
+  http: HttpResult;
+  notes: string[];
+}
+
+const f1 = (v: number | null | undefined, d = 1): string => (v === null || v === undefined || !Number.isFinite(v) ? '-' : v.toFixed(d));
+
+function stepAt(t: TargetScenarioResult, rate: number | null): StepResult | undefined {
+  if (rate === null) return undefined;
+  return t.steps.find((s) => s.rate === rate && s.clean);
+}
+
+function unavailableText(t: { available: boolean; reason?: string }): string {
+  const why = (t.reason ?? 'unknown').replace(/\|/g, '/').replace(/\s+/g, ' ').slice(0, 160);
+  return why.startsWith('not available') ? why : `not available: ${why}`;
+}
+
+export function markdownSummary(r: BenchReport): string {
+  const out: string[] = [];
+  out.push(`# SBC bench ${r.quick ? '(quick) ' : ''}${r.startedAt}`);
+  out.push('');
+  out.push(`Host: ${r.host.cpus} x ${r.host.cpuModel}, Node ${r.host.node}, load average at start ${r.host.loadAverage.map((l) => l.toFixed(2)).join(' ')}. Wall time ${r.wallSeconds.toFixed(0)} s.`);
+  out.push(`Versions: ${Object.entries(r.host.versions).map(([k, v]) => `${k} ${v}`).join(', ')}.`);
+  out.push('');
+  out.push('## Signalling (sipp UAC -> target -> sipp UAS, loopback)');
+  out.push('');
+  out.push(`Clean = <= ${r.criteria.maxFailedRatio * 100}% failed calls and retransmissions <= ${r.criteria.maxRetransRatio * 100}% of messages. Rates step up (alternating targets) until a step is not clean.`);
+  out.push('');
+  out.push('| scenario | target | highest clean CPS | SBC / Kamailio | setup p50 / p99 ms | CPU % per 100 CPS | peak memory MiB | first failing step |');
+  out.push('| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |');
+  for (const sc of r.signalling) {
+    const kam = sc.targets.find((t) => t.target === 'kamailio');
+    for (const t of sc.targets) {
+      if (!t.available) {
+        out.push(`| ${sc.scenario} | ${t.target} | ${unavailableText(t)} | | | | | |`);
+        continue;
+      }
+      const s = stepAt(t, t.maxCleanRate);
+      const ratio =
+        t.target === 'sbc' && kam?.maxCleanRate && t.maxCleanRate !== null ? (t.maxCleanRate / kam.maxCleanRate).toFixed(2) : t.target === 'sbc' ? '-' : '';
+      const fail = t.steps.find((x) => !x.clean);
+      const failText = fail
+        ? `${fail.rate} cps: ${fail.failed}/${fail.calls} failed, retrans ${(fail.retransRatio * 100).toFixed(1)}%${fail.note ? ` (${fail.note.replace(/\|/g, '/').slice(0, 140)})` : ''}`
+        : t.steps.length
+          ? 'none (ran out of steps)'
+          : '-';
+      out.push(
+        `| ${sc.scenario} | ${t.target} | ${t.maxCleanRate ?? 'none'} | ${ratio} | ${s ? `${f1(s.setupMs.p50, 0)} / ${f1(s.setupMs.p99, 0)}` : '-'} | ${f1(s?.cpuPer100Cps)} | ${s ? f1(s.memPeakKb / 1024) : '-'} | ${failText} |`,
+      );
+    }
+  }
+  out.push('');
+  out.push('The highest clean CPS is a lower bound set by the step ladder; on a small shared machine sipp itself may be the first to saturate (check the CPU column: a target far from 100% per core when failures start was not the bottleneck).');
+  out.push('');
+  out.push('## Concurrent calls (UDP, calls held open)');
+  out.push('');
+  out.push('| target | highest clean concurrent calls | memory per call KiB | JS heap per call KiB | note |');
+  out.push('| --- | ---: | ---: | ---: | --- |');
+  for (const c of r.concurrent) {
+    if (!c.available) {
+      out.push(`| ${c.target} | ${unavailableText(c)} | | | |`);
+      continue;
+    }
+    out.push(`| ${c.target} | ${c.maxCleanConcurrent ?? 'none'} | ${f1(c.memPerCallKb, 2)} | ${c.heapPerCallBytes === null ? '-' : f1(c.heapPerCallBytes / 1024, 2)} | ${c.heapNote} |`);
+  }
+  out.push('');
+  out.push('Memory is PSS summed over the target\'s process group (RSS where PSS is unreadable), growth from idle to all calls up, divided by the number of calls.');
+  out.push('');
+  out.push('## Media (G.711 20 ms, 2 streams per session, loopback)');
+  out.push('');
+  out.push(`Clean = p99 added latency <= ${r.criteria.mediaP99Ms} ms, < ${r.criteria.mediaLateRatio * 100}% of packets over 20 ms, < ${r.criteria.mediaLossRatio * 100}% loss. "direct" is the generator talking to itself: the floor of the measurement on this machine.`);
+  out.push('');
+  let anyStar = false;
+  out.push('| engine | highest clean sessions | relayed pps | CPU % per 10k pps | latency p50 / p99 / max ms | first failing step |');
+  out.push('| --- | ---: | ---: | ---: | ---: | --- |');
+  for (const m of r.media) {
+    if (!m.available) {
+      out.push(`| ${m.engine} | ${unavailableText(m)} | | | | |`);
+      continue;
+    }
+    const best = m.steps.find((s) => s.clean && s.sessions === m.maxCleanSessions);
+    const fail = m.steps.find((s) => !s.clean);
+    // With no clean step, still show what the first step measured, marked with '*'.
+    const shown = best ?? m.steps[0];
+    const star = best === undefined && shown !== undefined ? '*' : '';
+    if (star) anyStar = true;
+    out.push(
+      `| ${m.engine}${m.kind && m.engine.startsWith('sbc') ? ` (${m.kind})` : ''} | ${m.maxCleanSessions ?? 'none'} | ${shown ? `${shown.relayedPps}${star}` : '-'} | ${shown ? `${f1(shown.cpuPer10kPps)}${star}` : '-'} | ${shown ? `${f1(shown.p50Ms, 2)} / ${f1(shown.p99Ms, 2)} / ${f1(shown.maxMs, 1)}${star}` : '-'} | ${fail ? `${fail.sessions} sessions: ${fail.note}` : m.reason ? `error: ${m.reason.slice(0, 120)}` : 'none (ran out of steps)'} |`,
+    );
+  }
+  if (anyStar) {
+    out.push('');
+    out.push('\\* no clean step: figures of the smallest step, which missed the criterion.');
+  }
+  out.push('');
+  out.push('## HTTP');
+  out.push('');
+  out.push(r.http.ran ? `${r.http.url}: ${f1(r.http.requestsPerSecond, 0)} req/s, p99 ${f1(r.http.p99Ms)} ms, ${r.http.errors} errors (${r.http.tool}).` : `Not run: ${r.http.reason}`);
+  if (r.notes.length) {
+    out.push('');
+    out.push('## Notes');
+    out.push('');
+    for (const n of r.notes) out.push(`- ${n}`);
+  }
+  out.push('');
+  return out.join('\n');
+}
+
+const COLORS: Record<string, Rgb> = { sbc: [220, 60, 40], kamailio: [40, 90, 200] };
+const SCENARIO_SHADE: Record<string, number> = { 'udp-basic': 0, 'tcp-basic': 1, 'udp-media-anchor': 2, 'udp-hold30': 3 };
+
+/** Rate vs failed calls (%) for every target and scenario. */
+export function failureChart(r: BenchReport): Buffer {
+  const series: Series[] = [];
+  for (const sc of r.signalling) {
+    for (const t of sc.targets) {
+      if (!t.available || t.steps.length === 0) continue;
+      const base = COLORS[t.target] ?? [0, 0, 0];
+      const shade = SCENARIO_SHADE[sc.scenario] ?? 0;
+      const color: Rgb = [Math.min(255, base[0] + shade * 45), Math.min(255, base[1] + shade * 45), Math.min(255, base[2] + shade * 20)];
+      series.push({
+        label: `${t.target} ${sc.scenario}`,
+        color,
+        dashed: shade % 2 === 1,
+        points: t.steps.map((s) => ({ x: s.rate, y: 100 * (s.failedRatio + s.retransRatio) })),
+      });
+    }
+  }
+  return lineChart({ title: 'Call rate vs failures', xLabel: 'offered calls/s', yLabel: 'failed + retrans %', series, yMin: 1 });
+}

@@ -1,0 +1,395 @@
+/**
+ * Signalling bench: sipp UAC -> target -> sipp UAS, stepping the call rate
+ * with a fixed number of calls per step, alternating targets at every step
+ * so machine drift hits all of them alike. A target stops at its first step
+ * with > 0.1% failed calls or retransmissions above 1% of messages.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { freePort, repoRoot, sleep } from './procs.js';
+import { GroupMeter, groupPids, memKb, memory } from './procstat.js';
+import { percentile, readErrors, readRtts, readStats, startUac, startUas, stopSipp, summariseErrors, type SipTransport } from './sipp.js';
+import { startTarget, type StartedTarget, type TargetName } from './targets.js';
+
+export type ScenarioId = 'udp-basic' | 'udp-hold30' | 'tcp-basic' | 'udp-media-anchor';
+
+export interface Scenario {
+  id: ScenarioId;
+  title: string;
+  transport: SipTransport;
+  holdMs: number;
+  uacXml: string;
+  uasXml: string;
+  /** Targets the scenario makes sense for. */
+  targets: TargetName[];
+}
+
+export function scenarios(): Record<ScenarioId, Scenario> {
+  const dir = join(repoRoot(), 'bench', 'scenarios');
+  const basic = { uacXml: join(dir, 'uac.xml'), uasXml: join(dir, 'uas.xml') };
+  return {
+    'udp-basic': { id: 'udp-basic', title: 'UDP basic call, 0 s hold', transport: 'udp', holdMs: 0, ...basic, targets: ['sbc', 'kamailio'] },
+    'udp-hold30': { id: 'udp-hold30', title: 'UDP basic call, 30 s hold', transport: 'udp', holdMs: 30_000, ...basic, targets: ['sbc', 'kamailio'] },
+    'tcp-basic': { id: 'tcp-basic', title: 'TCP basic call, 0 s hold', transport: 'tcp', holdMs: 0, ...basic, targets: ['sbc', 'kamailio'] },
+    'udp-media-anchor': {
+      id: 'udp-media-anchor',
+      title: 'UDP call with SDP, media anchored (no RTP)',
+      transport: 'udp',
+      holdMs: 0,
+      uacXml: join(dir, 'uac-sdp.xml'),
+      uasXml: join(dir, 'uas-sdp.xml'),
+      // Kamailio as configured here does not touch SDP, so it has no comparable row.
+      targets: ['sbc'],
+    },
+  };
+}
+
+/** Messages per call crossing the target (INVITE, 180, 200, ACK, BYE, 200), the base for the retransmission ratio. */
+export const MESSAGES_PER_CALL = 6;
+export const MAX_FAILED_RATIO = 0.001;
+export const MAX_RETRANS_RATIO = 0.01;
+
+export interface StepResult {
+  target: TargetName;
+  rate: number;
+  calls: number;
+  successful: number;
+  /** Failed or never completed. */
+  failed: number;
+  failedRatio: number;
+  uacRetransmissions: number;
+  uasRetransmissions: number;
+  retransRatio: number;
+  setupMs: { p50: number | null; p90: number | null; p99: number | null; max: number | null };
+  cpuPercent: number;
+  /** CPU% per 100 calls/s achieved. */
+  cpuPer100Cps: number | null;
+  memPeakKb: number;
+  wallSeconds: number;
+  clean: boolean;
+  note: string;
+}
+
+export interface TargetScenarioResult {
+  target: TargetName;
+  available: boolean;
+  reason?: string;
+  steps: StepResult[];
+  maxCleanRate: number | null;
+}
+
+export interface ScenarioResult {
+  scenario: ScenarioId;
+  title: string;
+  callsPerStep: number;
+  minStepSeconds: number;
+  targets: TargetScenarioResult[];
+}
+
+export interface SignallingOptions {
+  scenario: Scenario;
+  targets: TargetName[];
+  rates: number[];
+  callsPerStep: number;
+  /**
+   * A step lasts at least this long (calls = max(callsPerStep, rate x this)):
+   * a burst shorter than the 500 ms retransmission timer is absorbed by
+   * queues and would look clean at any rate.
+   */
+  minStepSeconds: number;
+  /** After the first failing step, try the midpoint once. */
+  refine: boolean;
+  workDir: string;
+  log: (msg: string) => void;
+  heapUrl?: string;
+  deadline?: number;
+}
+
+interface Running {
+  res: TargetScenarioResult;
+  target: StartedTarget;
+  uasPort: number;
+  stopped: boolean;
+  lastClean: number | null;
+  firstFail: number | null;
+}
+
+async function runStep(r: Running, sc: Scenario, rate: number, calls: number, workDir: string): Promise<StepResult> {
+  const dir = join(workDir, `${r.res.target}-${rate}-${Date.now()}`);
+  const expectS = calls / rate + sc.holdMs / 1000;
+  const timeoutS = Math.ceil(expectS + 15);
+  // The UAS bounds itself too, in case the harness dies without cleaning up.
+  const uas = startUas({ scenarioFile: sc.uasXml, transport: sc.transport, port: r.uasPort, calls, timeoutS: timeoutS + 10, workDir: join(dir, 'uas') });
+  await sleep(300);
+  const meter = new GroupMeter(r.target.pgid);
+  meter.start(500);
+  const uac = startUac({
+    scenarioFile: sc.uacXml,
+    transport: sc.transport,
+    target: r.target.sipAddress,
+    rate,
+    calls,
+    holdMs: sc.holdMs,
+    timeoutS,
+    workDir: join(dir, 'uac'),
+  });
+  // sipp's own -timeout bounds it; this is the backstop if sipp itself wedges.
+  const backstop = sleep((timeoutS + 5) * 1000).then(() => 'timeout' as const);
+  const how = await Promise.race([uac.proc.exited.then(() => 'exited' as const), backstop]);
+  if (how === 'timeout') await stopSipp(uac, 500);
+  const m = meter.stop();
+  // The UAS exits by itself after `calls` calls; give late BYEs a moment.
+  await Promise.race([uas.proc.exited, sleep(1500)]);
+  await stopSipp(uas, 1000);
+  const us = readStats(uac.workDir);
+  const ss = readStats(uas.workDir);
+  const rtts = readRtts(uac.workDir).sort((a, b) => a - b);
+  const successful = us?.successful ?? 0;
+  const failed = Math.max(0, calls - successful);
+  const uacRetrans = us?.retransmissions ?? 0;
+  const uasRetrans = ss?.retransmissions ?? 0;
+  const retransRatio = (uacRetrans + uasRetrans) / (calls * MESSAGES_PER_CALL);
+  const failedRatio = failed / calls;
+  const clean = failedRatio <= MAX_FAILED_RATIO && retransRatio <= MAX_RETRANS_RATIO;
+  const notes: string[] = [];
+  if (us === null) notes.push(`sipp UAC wrote no statistics: ${uac.proc.stderrTail().slice(-300).trim()}`);
+  if (how === 'timeout') notes.push('UAC did not finish in time');
+  if (failed > 0) {
+    const why = summariseErrors(uac.workDir);
+    const err = why !== '' ? why : readErrors(uac.workDir, 300).replace(/\s+/g, ' ').trim();
+    if (err) notes.push(`sipp UAC: ${err}`);
+  }
+  const achievedCps = successful / Math.max(0.001, m.wallSeconds - sc.holdMs / 1000);
+  return {
+    target: r.res.target,
+    rate,
+    calls,
+    successful,
+    failed,
+    failedRatio,
+    uacRetransmissions: uacRetrans,
+    uasRetransmissions: uasRetrans,
+    retransRatio,
+    setupMs: { p50: percentile(rtts, 50), p90: percentile(rtts, 90), p99: percentile(rtts, 99), max: rtts.length ? rtts[rtts.length - 1]! : null },
+    cpuPercent: m.cpuPercent,
+    cpuPer100Cps: achievedCps > 0 ? (m.cpuPercent * 100) / achievedCps : null,
+    memPeakKb: memKb(m.peak),
+    wallSeconds: m.wallSeconds,
+    clean,
+    note: notes.join('; '),
+  };
+}
+
+function logStep(log: (m: string) => void, sc: Scenario, s: StepResult): void {
+  log(
+    `${sc.id} ${s.target.padEnd(8)} ${String(s.rate).padStart(5)} cps: ${s.successful}/${s.calls} ok, ` +
+      `retrans ${(s.retransRatio * 100).toFixed(2)}%, setup p50 ${s.setupMs.p50 ?? '-'} ms p99 ${s.setupMs.p99 ?? '-'} ms, ` +
+      `cpu ${s.cpuPercent.toFixed(0)}%, mem ${(s.memPeakKb / 1024).toFixed(1)} MiB ${s.clean ? 'clean' : 'NOT clean'}` +
+      (s.note ? ` (${s.note.slice(0, 200)})` : ''),
+  );
+}
+
+async function startAll(o: { targets: TargetName[]; sc: Scenario; workDir: string; log: (m: string) => void; heapUrl?: string }): Promise<{ results: TargetScenarioResult[]; running: Running[] }> {
+  const results: TargetScenarioResult[] = [];
+  const running: Running[] = [];
+  for (const name of o.targets) {
+    const res: TargetScenarioResult = { target: name, available: false, steps: [], maxCleanRate: null };
+    results.push(res);
+    if (!o.sc.targets.includes(name)) {
+      res.reason = 'not applicable to this scenario';
+      continue;
+    }
+    const uasPort = await freePort();
+    const started = await startTarget(name, {
+      transport: o.sc.transport,
+      uasPort,
+      workDir: join(o.workDir, `${name}-target`),
+      ...(o.heapUrl !== undefined ? { heapUrl: o.heapUrl } : {}),
+    });
+    if (!started.ok) {
+      res.reason = started.reason;
+      o.log(`${o.sc.id} ${name}: unavailable: ${started.reason}`);
+      continue;
+    }
+    res.available = true;
+    running.push({ res, target: started.target, uasPort, stopped: false, lastClean: null, firstFail: null });
+  }
+  return { results, running };
+}
+
+export async function runSignallingScenario(o: SignallingOptions): Promise<ScenarioResult> {
+  const sc = o.scenario;
+  mkdirSync(o.workDir, { recursive: true });
+  const { results, running } = await startAll({ targets: o.targets, sc, workDir: o.workDir, log: o.log, ...(o.heapUrl !== undefined ? { heapUrl: o.heapUrl } : {}) });
+  const callsFor = (rate: number): number => Math.max(o.callsPerStep, Math.ceil(rate * o.minStepSeconds));
+  try {
+    const record = (r: Running, s: StepResult): void => {
+      r.res.steps.push(s);
+      logStep(o.log, sc, s);
+      if (s.clean) {
+        r.lastClean = Math.max(r.lastClean ?? 0, s.rate);
+        r.res.maxCleanRate = r.lastClean;
+      } else if (r.firstFail === null) {
+        r.firstFail = s.rate;
+      }
+    };
+    for (const rate of o.rates) {
+      for (const r of running) {
+        if (r.stopped) continue;
+        if (o.deadline !== undefined && Date.now() > o.deadline) {
+          o.log(`${sc.id} ${r.res.target}: time budget used up, stopping before ${rate} cps`);
+          r.stopped = true;
+          continue;
+        }
+        if (r.target.proc.exitInfo() !== null) {
+          r.res.reason = `${r.res.target} exited during the run: ${r.target.proc.stderrTail().slice(-400)}`;
+          r.stopped = true;
+          continue;
+        }
+        const s = await runStep(r, sc, rate, callsFor(rate), o.workDir);
+        record(r, s);
+        if (!s.clean) r.stopped = true;
+      }
+    }
+    if (o.refine) {
+      for (const r of running) {
+        if (r.firstFail === null || r.lastClean === null || r.target.proc.exitInfo() !== null) continue;
+        if (o.deadline !== undefined && Date.now() > o.deadline) continue;
+        const mid = Math.round((r.firstFail + r.lastClean) / 2);
+        if (mid <= r.lastClean || mid >= r.firstFail) continue;
+        record(r, await runStep(r, sc, mid, callsFor(mid), o.workDir));
+      }
+    }
+  } finally {
+    for (const r of running) await r.target.stop();
+  }
+  return { scenario: sc.id, title: sc.title, callsPerStep: o.callsPerStep, minStepSeconds: o.minStepSeconds, targets: results };
+}
+
+export interface ConcurrentLevel {
+  calls: number;
+  rate: number;
+  successful: number;
+  failed: number;
+  memBeforeKb: number;
+  memAtPeakKb: number;
+  memPerCallKb: number;
+  heapPerCallBytes: number | null;
+  clean: boolean;
+  note: string;
+}
+
+export interface ConcurrentResult {
+  target: TargetName;
+  available: boolean;
+  reason?: string;
+  levels: ConcurrentLevel[];
+  maxCleanConcurrent: number | null;
+  /** Memory per call at the highest clean level. */
+  memPerCallKb: number | null;
+  heapPerCallBytes: number | null;
+  heapNote: string;
+}
+
+export interface ConcurrentOptions {
+  targets: TargetName[];
+  levels: number[];
+  rate: number;
+  workDir: string;
+  log: (m: string) => void;
+  heapUrl?: string;
+  deadline?: number;
+}
+
+/**
+ * Holds `level` calls open at once (UAC hold long enough for the ramp to
+ * finish), measures the target's memory with all of them up, and divides
+ * the growth by the number of calls.
+ */
+export async function runConcurrent(o: ConcurrentOptions): Promise<ConcurrentResult[]> {
+  const sc = scenarios()['udp-basic'];
+  const { results, running } = await startAll({ targets: o.targets, sc, workDir: o.workDir, log: o.log, ...(o.heapUrl !== undefined ? { heapUrl: o.heapUrl } : {}) });
+  const out: ConcurrentResult[] = results.map((r) => ({
+    target: r.target,
+    available: r.available,
+    ...(r.reason !== undefined ? { reason: r.reason } : {}),
+    levels: [],
+    maxCleanConcurrent: null,
+    memPerCallKb: null,
+    heapPerCallBytes: null,
+    heapNote: r.target === 'kamailio' ? 'not a JS process' : 'JS heap not available (the SBC exposes no heap figure yet; pass --heap-url when it does): RSS/PSS only',
+  }));
+  try {
+    for (const level of o.levels) {
+      for (const r of running) {
+        if (r.stopped) continue;
+        const res = out.find((x) => x.target === r.res.target)!;
+        if (o.deadline !== undefined && Date.now() > o.deadline) {
+          o.log(`concurrent ${r.res.target}: time budget used up before ${level} calls`);
+          r.stopped = true;
+          continue;
+        }
+        const rampS = level / o.rate;
+        const holdMs = Math.round((rampS + 3) * 1000);
+        const dir = join(o.workDir, `conc-${r.res.target}-${level}`);
+        const pids = (): number[] => groupPids(r.target.pgid);
+        await sleep(500);
+        const before = memKb(memory(pids()));
+        const heapBefore = await r.target.heapUsedBytes();
+        const uas = startUas({
+          scenarioFile: sc.uasXml, transport: 'udp', port: r.uasPort, calls: level,
+          timeoutS: Math.ceil(rampS + holdMs / 1000 + 30), workDir: join(dir, 'uas'),
+        });
+        await sleep(300);
+        const uac = startUac({
+          scenarioFile: sc.uacXml, transport: 'udp', target: r.target.sipAddress, rate: o.rate, calls: level, holdMs,
+          timeoutS: Math.ceil(rampS + holdMs / 1000 + 15), workDir: join(dir, 'uac'),
+        });
+        // All calls are up between the end of the ramp and the first BYE.
+        await Promise.race([uac.proc.exited, sleep(Math.round(rampS * 1000) + 1500)]);
+        let peak = 0;
+        for (let i = 0; i < 3; i++) {
+          peak = Math.max(peak, memKb(memory(pids())));
+          await sleep(200);
+        }
+        const heapPeak = await r.target.heapUsedBytes();
+        await Promise.race([uac.proc.exited, sleep((rampS + holdMs / 1000 + 20) * 1000)]);
+        await stopSipp(uac, 500);
+        await Promise.race([uas.proc.exited, sleep(1500)]);
+        await stopSipp(uas, 1000);
+        const st = readStats(uac.workDir);
+        const successful = st?.successful ?? 0;
+        const failed = level - successful;
+        const clean = failed / level <= MAX_FAILED_RATIO;
+        const lv: ConcurrentLevel = {
+          calls: level,
+          rate: o.rate,
+          successful,
+          failed,
+          memBeforeKb: before,
+          memAtPeakKb: peak,
+          memPerCallKb: Math.max(0, peak - before) / level,
+          heapPerCallBytes: heapBefore !== null && heapPeak !== null ? Math.max(0, heapPeak - heapBefore) / level : null,
+          clean,
+          note: clean ? '' : summariseErrors(uac.workDir) || readErrors(uac.workDir, 300).replace(/\s+/g, ' ').trim(),
+        };
+        res.levels.push(lv);
+        o.log(
+          `concurrent ${r.res.target.padEnd(8)} ${String(level).padStart(6)} calls: ${successful} ok, mem ${(before / 1024).toFixed(1)} -> ${(peak / 1024).toFixed(1)} MiB ` +
+            `(${lv.memPerCallKb.toFixed(2)} KiB/call)${lv.heapPerCallBytes !== null ? `, heap ${(lv.heapPerCallBytes / 1024).toFixed(2)} KiB/call` : ''} ${clean ? 'clean' : 'NOT clean'}`,
+        );
+        if (clean) {
+          res.maxCleanConcurrent = level;
+          res.memPerCallKb = lv.memPerCallKb;
+          res.heapPerCallBytes = lv.heapPerCallBytes;
+          if (lv.heapPerCallBytes !== null) res.heapNote = '';
+        } else {
+          r.stopped = true;
+        }
+      }
+    }
+  } finally {
+    for (const r of running) await r.target.stop();
+  }
+  return out;
+}

@@ -1,0 +1,109 @@
+/**
+ * `npm run bench` (node dist/bench/run.js): the SBC side by side with
+ * Kamailio (signalling) and rtpengine (media). See docs/bench.md.
+ */
+import { join } from 'node:path';
+import { defaultOptions, publishLatest, runBench, type BenchOptions } from './lib/bench.js';
+import { repoRoot } from './lib/procs.js';
+import type { ScenarioId } from './lib/signalling.js';
+import type { MediaEngineName } from './lib/media.js';
+import type { TargetName } from './lib/targets.js';
+
+const USAGE = `usage: node dist/bench/run.js [options]
+  --quick                   smaller ladder, short media runs (about 5 minutes)
+  --targets LIST            sbc,kamailio (default both)
+  --scenarios LIST          udp-basic,tcp-basic,udp-media-anchor,udp-hold30
+  --hold30                  add the 30 s hold scenario (slow)
+  --rates LIST              call rates to step through, e.g. 100,200,400
+  --calls N                 calls per step (at least)
+  --min-step S              minimum seconds per step: calls = max(N, rate x S)
+  --no-refine               do not bisect between the last clean and first failing rate
+  --concurrent LIST         concurrent-call levels, e.g. 500,1000 ("none" to skip)
+  --concurrent-rate N       call rate used to ramp the concurrent calls
+  --media LIST              direct,rtpengine,sbc-native,sbc-js ("none" to skip)
+  --media-sessions LIST     relayed session counts (2 streams each)
+  --media-duration MS       measured time per media step
+  --no-signalling           skip the signalling scenarios
+  --http-url URL            load this loopback URL (REST/metrics) with autocannon
+  --heap-url URL            where the SBC reports its JS heap (JSON heapUsed or Prometheus)
+  --budget S                total time budget in seconds
+  --out DIR                 output directory (default bench/results/<timestamp>)
+  --keep                    keep the temp work directory (sipp logs, configs)`;
+
+function list(v: string): string[] {
+  return v === 'none' ? [] : v.split(',').map((s) => s.trim()).filter((s) => s !== '');
+}
+
+function nums(v: string, flag: string): number[] {
+  const out = list(v).map(Number);
+  if (out.some((n) => !Number.isFinite(n) || n <= 0)) throw new Error(`${flag}: expected positive numbers, got ${v}`);
+  return out;
+}
+
+function oneOf<T extends string>(values: string[], allowed: readonly T[], flag: string): T[] {
+  for (const v of values) if (!(allowed as readonly string[]).includes(v)) throw new Error(`${flag}: unknown ${v} (known: ${allowed.join(', ')})`);
+  return values as T[];
+}
+
+function parseArgs(argv: string[]): BenchOptions {
+  const quick = argv.includes('--quick');
+  const o = defaultOptions(quick);
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const val = (): string => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${a} needs a value`);
+      return v;
+    };
+    switch (a) {
+      case '--quick': break;
+      case '--targets': o.targets = oneOf<TargetName>(list(val()), ['sbc', 'kamailio'], a); break;
+      case '--scenarios': o.scenarios = oneOf<ScenarioId>(list(val()), ['udp-basic', 'tcp-basic', 'udp-media-anchor', 'udp-hold30'], a); break;
+      case '--hold30': if (!o.scenarios.includes('udp-hold30')) o.scenarios.push('udp-hold30'); break;
+      case '--rates': o.rates = nums(val(), a); break;
+      case '--calls': o.callsPerStep = nums(val(), a)[0] ?? o.callsPerStep; break;
+      case '--min-step': o.minStepSeconds = Number(val()); if (!(o.minStepSeconds >= 0)) throw new Error('--min-step: expected seconds >= 0'); break;
+      case '--no-refine': o.refine = false; break;
+      case '--concurrent': o.concurrentLevels = nums(val(), a); break;
+      case '--concurrent-rate': o.concurrentRate = nums(val(), a)[0] ?? o.concurrentRate; break;
+      case '--media': o.mediaEngines = oneOf<MediaEngineName>(list(val()), ['direct', 'rtpengine', 'sbc-native', 'sbc-js'], a); break;
+      case '--media-sessions': o.mediaSessions = nums(val(), a).map(Math.round); break;
+      case '--media-duration': o.mediaDurationMs = nums(val(), a)[0] ?? o.mediaDurationMs; break;
+      case '--no-signalling': o.scenarios = []; break;
+      case '--http-url': o.httpUrl = val(); break;
+      case '--heap-url': o.heapUrl = val(); break;
+      case '--budget': o.budgetS = nums(val(), a)[0] ?? o.budgetS; break;
+      case '--out': o.outDir = val(); break;
+      case '--keep': o.keepWorkDir = true; break;
+      case '-h':
+      case '--help':
+        console.log(USAGE);
+        process.exit(0);
+        break;
+      default:
+        throw new Error(`unknown option ${a}\n${USAGE}`);
+    }
+  }
+  return o;
+}
+
+async function main(): Promise<void> {
+  let opts: BenchOptions;
+  try {
+    opts = parseArgs(process.argv.slice(2));
+  } catch (e) {
+    console.error((e as Error).message);
+    process.exit(2);
+  }
+  const out = await runBench(opts);
+  const resultsDir = join(repoRoot(), 'bench', 'results');
+  if (out.jsonPath.startsWith(resultsDir)) publishLatest(out, resultsDir);
+  console.log('');
+  console.log(out.markdown);
+  console.log(`results: ${out.jsonPath}\n         ${out.markdownPath}\n         ${out.pngPath}`);
+}
+
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exit(1);
+});

@@ -1,0 +1,147 @@
+/**
+ * A tiny version of the bench (one low-rate signalling step per target, one
+ * short media run through rtpengine) so the harness cannot rot. It asserts
+ * that the harness works and reports honestly, not how fast anything is.
+ */
+import { describe, it, expect, afterAll } from 'vitest';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { defaultOptions, runBench, type BenchOutput } from '../../bench/lib/bench.js';
+import { bdecode, bencode } from '../../bench/lib/bencode.js';
+import { crc32, lineChart } from '../../bench/lib/png.js';
+import { liveProcessCount, repoRoot } from '../../bench/lib/procs.js';
+import { percentile, summariseErrors } from '../../bench/lib/sipp.js';
+import { renderBenchIni } from '../../bench/lib/sbc-ini.js';
+import { sbcMainPath } from '../../bench/lib/targets.js';
+import { sdpAudioPort } from '../../bench/lib/rtpengine.js';
+
+describe('bench helpers', () => {
+  it('bench/configs/bench-sbc.ini is the rendered default configuration', () => {
+    const file = readFileSync(join(repoRoot(), 'bench', 'configs', 'bench-sbc.ini'), 'utf8');
+    expect(file).toBe(renderBenchIni());
+  });
+
+  it('bench ini uses Mediant tables and classifies the caller by SIP Interface', () => {
+    const ini = renderBenchIni();
+    for (const t of ['InterfaceTable', 'SIPInterface', 'ProxySet', 'ProxyIp', 'IPGroup', 'Classification', 'IP2IPRouting', 'CpMediaRealm']) {
+      expect(ini).toContain(`[ ${t} ]`);
+      expect(ini).toContain(`[ \\${t} ]`);
+    }
+    expect(ini).toMatch(/Classification 0 = "From-UAC", "UAC-If"/);
+    expect(ini).toMatch(/IP2IPRouting 0 = "UAC-to-UAS", "UAC",/);
+  });
+
+  it('bencode round-trips what the ng protocol uses', () => {
+    const msg = { command: 'offer', 'call-id': 'x', replace: ['origin'], n: 5 };
+    expect(bencode(msg).toString()).toBe('d7:call-id1:x7:command5:offer1:ni5e7:replacel6:originee');
+    expect(bdecode(bencode(msg))).toEqual(msg);
+    expect(() => bdecode(Buffer.from('d3:abc'))).toThrow();
+  });
+
+  it('reads the audio port from an SDP and computes percentiles', () => {
+    expect(sdpAudioPort('v=0\r\nm=audio 30004 RTP/AVP 0\r\n')).toBe(30004);
+    expect(sdpAudioPort('v=0\r\n')).toBeNull();
+    expect(percentile([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 50)).toBe(5);
+    expect(percentile([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 99)).toBe(10);
+    expect(percentile([], 50)).toBeNull();
+  });
+
+  it('summarises why sipp failed calls', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bench-err-'));
+    try {
+      writeFileSync(
+        join(dir, 'uac_1_errors.log'),
+        "t: Aborting call on unexpected message for Call-Id '1-1@h': while pausing (index 6), received 'SIP/2.0 180 Ringing\nVia: x\n'\n" +
+          "t: Aborting call on unexpected message for Call-Id '2-1@h': while pausing (index 6), received 'SIP/2.0 180 Ringing\nVia: x\n'\n" +
+          't: Call-Id: 3-1@h, receive timeout on message Response 200 without default behaviour\n',
+      );
+      expect(summariseErrors(dir)).toBe("2x unexpected 'SIP/2.0 180 Ringing' while pausing; 1x receive timeout");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('writes a valid PNG', () => {
+    const png = lineChart({ title: 't', xLabel: 'x', yLabel: 'y', series: [{ label: 'a', color: [255, 0, 0], points: [{ x: 10, y: 0 }, { x: 20, y: 3 }] }] });
+    expect(png.subarray(0, 8)).toEqual(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]));
+    expect(crc32(Buffer.from('IEND'))).toBe(0xae426082);
+    expect(png.subarray(png.length - 12).toString('latin1', 4, 8)).toBe('IEND');
+  });
+});
+
+describe('bench smoke run', () => {
+  const out = mkdtempSync(join(tmpdir(), 'bench-smoke-'));
+  let result: BenchOutput | null = null;
+  afterAll(() => rmSync(out, { recursive: true, force: true }));
+
+  it('runs one low-rate step per target and a short rtpengine media run, then cleans up', async () => {
+    const o = defaultOptions(true);
+    const logs: string[] = [];
+    Object.assign(o, {
+      targets: ['sbc', 'kamailio'],
+      scenarios: ['udp-basic'],
+      rates: [10],
+      callsPerStep: 20,
+      minStepSeconds: 0,
+      refine: false,
+      concurrentLevels: [],
+      mediaEngines: ['rtpengine'],
+      mediaSessions: [1],
+      mediaDurationMs: 2000,
+      mediaWarmupMs: 300,
+      outDir: out,
+      budgetS: 100,
+      log: (m: string) => logs.push(m),
+    });
+    result = await runBench(o);
+    const r = result.report;
+
+    // Kamailio: the reference must always run.
+    const sc = r.signalling.find((s) => s.scenario === 'udp-basic');
+    expect(sc).toBeDefined();
+    const kam = sc!.targets.find((t) => t.target === 'kamailio')!;
+    expect(kam.available, kam.reason).toBe(true);
+    expect(kam.steps).toHaveLength(1);
+    const ks = kam.steps[0]!;
+    expect(ks.calls).toBe(20);
+    expect(ks.successful + ks.failed).toBe(20);
+    expect(ks.successful, logs.join('\n')).toBeGreaterThanOrEqual(18);
+    expect(ks.setupMs.p50).not.toBeNull();
+    expect(ks.memPeakKb).toBeGreaterThan(0);
+
+    // The SBC: unavailable is acceptable only while it has not been built.
+    const sbc = sc!.targets.find((t) => t.target === 'sbc')!;
+    if (!existsSync(sbcMainPath())) {
+      expect(sbc.available).toBe(false);
+      expect(sbc.reason).toContain('main.js');
+      expect(result.markdown).toMatch(/\| udp-basic \| sbc \| not available: .*main\.js/);
+    } else {
+      expect(sbc.available, sbc.reason).toBe(true);
+      expect(sbc.steps).toHaveLength(1);
+      expect(sbc.steps[0]!.successful, logs.join('\n')).toBeGreaterThanOrEqual(18);
+    }
+
+    // Media through rtpengine: everything sent comes back (latency depends on the machine).
+    const rtpe = r.media.find((m) => m.engine === 'rtpengine')!;
+    expect(rtpe.available, rtpe.reason).toBe(true);
+    expect(rtpe.steps).toHaveLength(1);
+    const ms = rtpe.steps[0]!;
+    expect(ms.streams).toBe(2);
+    expect(ms.sent).toBeGreaterThan(100);
+    expect(ms.lossRatio).toBeLessThan(0.01);
+    expect(ms.p50Ms).toBeGreaterThanOrEqual(0);
+
+    // HTTP is a no-op with a reason until the SBC exposes an API.
+    expect(r.http.ran).toBe(false);
+    expect(r.http.reason).toMatch(/--http-url/);
+
+    // Outputs.
+    expect(JSON.parse(readFileSync(result.jsonPath, 'utf8'))).toMatchObject({ tool: 'sbc-bench' });
+    expect(readFileSync(result.markdownPath, 'utf8')).toContain('| udp-basic | kamailio |');
+    expect(readFileSync(result.pngPath).subarray(1, 4).toString('latin1')).toBe('PNG');
+
+    // Nothing left running.
+    expect(liveProcessCount()).toBe(0);
+  }, 120_000);
+});
