@@ -4,7 +4,7 @@ import { createResponse } from '../sip/response.js';
 import { MemoryCdrSink } from '../cdr/sinks.js';
 import { CallManager } from './call-manager.js';
 import type {
-  CallProfile, ClientTransactionHandler, ClientTransactionRef, Endpoint, InboundMessage, IpGroupRef, RoutingPort,
+  CallProfile, ClientTransactionHandler, ClientTransactionRef, Endpoint, InboundMessage, IpGroupRef, MediaPort, RoutingPort,
   ServerTransactionRef, TransactionPort,
 } from './ports.js';
 
@@ -75,7 +75,7 @@ function responseFromB(req: SipMessage, status: number, toTag: string, sdp = fal
   return r;
 }
 
-function setup(opts: { dstProfile?: Partial<CallProfile>; limit?: number | null; routes?: Endpoint[]; altOn?: Array<number | string> } = {}) {
+function setup(opts: { dstProfile?: Partial<CallProfile>; limit?: number | null; routes?: Endpoint[]; altOn?: Array<number | string>; media?: MediaPort } = {}) {
   const tx = new FakeTx();
   const cdr = new MemoryCdrSink();
   const src: IpGroupRef = { name: 'PBX', id: 1, type: 'server', keepOriginalCallId: false, sipGroupName: 'pbx.example', profile: PROFILE };
@@ -96,7 +96,7 @@ function setup(opts: { dstProfile?: Partial<CallProfile>; limit?: number | null;
     maxRerouteAttemptsOn3xx: 2,
   };
   const mgr = new CallManager({
-    transactions: tx, routing, media: { create: () => null }, cdr,
+    transactions: tx, routing, media: opts.media ?? { create: () => null }, cdr,
     local: { contactAddress: (iface) => (iface === 'wan' ? { address: '192.0.2.1', port: 5060 } : { address: '10.0.0.254', port: 5060 }) },
   });
   const call = (extra?: Array<[string, string]>): FakeStx => {
@@ -282,5 +282,201 @@ describe('CallManager (fake transaction layer)', () => {
     expect(pstx.final!.status).toBe(200);
     mgr.shutdown();
     expect(mgr.stats().pendingTimers).toBe(0);
+  });
+
+  it('local REFER from the callee: bad Refer-To 400, a failed target NOTIFYed, a blind transfer survives the referrer\'s BYE', async () => {
+    const { tx, call, mgr, cdr } = setup({ dstProfile: { referMode: 'local' } });
+    const stx = call();
+    await tick();
+    const b = tx.last('INVITE');
+    b.handler.onFinal(responseFromB(b.req, 200, 'btag', true));
+    await tick();
+    const toA = stx.final!;
+    let bSeq = 20;
+    const fromB = (method: string, extra: Array<[string, string]> = []): FakeStx => {
+      const m = SipMessage.request(method, 'sip:1000@192.0.2.1:5060');
+      m.setHeader('via', `SIP/2.0/UDP 192.0.2.10:5070;branch=z9hG4bKb${bSeq}`);
+      m.setHeader('from', `<sip:4321@itsp.example>;tag=btag`);
+      m.setHeader('to', `${b.req.getHeader('from')}`);
+      m.setHeader('call-id', b.req.callId);
+      m.setHeader('cseq', `${++bSeq} ${method}`);
+      m.setHeader('contact', '<sip:bob@192.0.2.10:5070>');
+      for (const [k, v] of extra) m.setHeader(k, v);
+      const bIn: InboundMessage = { message: m, remote: B_ADDR, local: { address: '192.0.2.1', port: 5060, transport: 'udp' }, interfaceName: 'wan', connectionId: null };
+      const st = new FakeStx(m, bIn);
+      mgr.handleRequest(m, st, bIn);
+      return st;
+    };
+    expect((await (async () => { const r = fromB('REFER', [['refer-to', '<tel:+123>']]); await tick(); return r; })()).final!.status).toBe(400);
+
+    // The target is busy: NOTIFY 486, the call goes on.
+    const refer1 = fromB('REFER', [['refer-to', '<sip:5555@example.net>']]);
+    await tick();
+    expect(refer1.final!.status).toBe(202);
+    const trying = tx.last('NOTIFY');
+    expect(trying.req.body.toString()).toBe('SIP/2.0 100 Trying\r\n');
+    expect(trying.req.getHeader('subscription-state')).toMatch(/^active/);
+    const t1 = tx.last('INVITE');
+    expect(t1.req.requestUri).toBe('sip:4321@192.0.2.10:5070');
+    expect(t1.req.body.length).toBe(0);
+    t1.handler.onFinal(createResponse(t1.req, 486, undefined, 'busy'));
+    await tick();
+    const failed = tx.last('NOTIFY');
+    expect(failed.req.body.toString()).toBe('SIP/2.0 486 Busy Here\r\n');
+    expect(failed.req.getHeader('subscription-state')).toMatch(/^terminated/);
+    expect(mgr.stats()).toMatchObject({ calls: 1, dialogs: 2 });
+
+    // Blind transfer: the referrer hangs up at once; the transferee is connected to the target anyway.
+    const refer2 = fromB('REFER', [['refer-to', '<sip:5555@example.net>']]);
+    await tick();
+    expect(refer2.final!.status).toBe(202);
+    const t2 = tx.last('INVITE');
+    const bye = fromB('BYE');
+    await tick();
+    expect(bye.final!.status).toBe(200);
+    expect(mgr.stats().calls).toBe(1);
+    const notifies = tx.sent.filter((x) => x.req.method === 'NOTIFY').length;
+    t2.handler.onFinal(responseFromB(t2.req, 200, 'target', true));
+    await tick();
+    const reinvite = tx.last('INVITE');
+    expect(reinvite.dest).toEqual(A_ADDR);
+    expect(reinvite.req.callId).toBe('a-call-id@10.0.0.1');
+    expect(reinvite.req.body.toString()).toContain('192.0.2.10');
+    const ans = createResponse(reinvite.req, 200);
+    ans.setBody('v=0\r\no=- 1 2 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n', 'application/sdp');
+    reinvite.handler.onFinal(ans);
+    await tick();
+    const targetAck = tx.stateless.filter((m) => m.method === 'ACK' && m.toTag === 'target');
+    expect(targetAck).toHaveLength(1);
+    expect(targetAck[0]!.body.toString()).toContain('10.0.0.1');
+    expect(tx.sent.filter((x) => x.req.method === 'NOTIFY').length).toBe(notifies);
+    expect(mgr.stats()).toMatchObject({ calls: 1, dialogs: 2 });
+    expect(mgr.registeredDialogs).toBe(2);
+
+    // The caller hangs up toward the target.
+    const aBye = SipMessage.request('BYE', 'sip:4321@10.0.0.254:5060');
+    aBye.setHeader('via', 'SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKbye2');
+    aBye.setHeader('from', '"Alice" <sip:1000@pbx.local>;tag=atag');
+    aBye.setHeader('to', `${toA.getHeader('to')}`);
+    aBye.setHeader('call-id', 'a-call-id@10.0.0.1');
+    aBye.setHeader('cseq', '12 BYE');
+    const aByeStx = new FakeStx(aBye, inbound(aBye));
+    mgr.handleRequest(aBye, aByeStx, inbound(aBye));
+    await tick();
+    expect(aByeStx.final!.status).toBe(200);
+    expect(tx.last('BYE').req.toTag).toBe('target');
+    expect(mgr.stats()).toMatchObject({ calls: 0, dialogs: 0, pendingTimers: 0, callsByIpGroup: {} });
+    expect(mgr.registeredDialogs).toBe(0);
+    expect(cdr.records[0]!.timeline.some((e) => e.note === 'transfer complete')).toBe(true);
+  });
+
+  it('422 is retried once with the callee\'s Min-SE; a second 422 fails the call', async () => {
+    const { tx, call } = setup({ dstProfile: { sessionExpiresSec: 90, minSeSec: 90 } });
+    const stx = call();
+    await tick();
+    const first = tx.last('INVITE');
+    const r422 = createResponse(first.req, 422, undefined, 'x');
+    r422.setHeader('min-se', '1800');
+    first.handler.onFinal(r422);
+    await tick();
+    const second = tx.last('INVITE');
+    expect(second).not.toBe(first);
+    expect(second.req.getHeader('session-expires')).toBe('1800');
+    expect(second.req.getHeader('min-se')).toBe('1800');
+    const again = createResponse(second.req, 422, undefined, 'x');
+    again.setHeader('min-se', '3600');
+    second.handler.onFinal(again);
+    await tick();
+    expect(stx.final!.status).toBe(422);
+    expect(stx.final!.getHeader('min-se')).toBe('3600');
+  });
+
+  it('no-answer timer: CANCEL on leg B, 408 to A; a 200 crossing the CANCEL is ACKed and BYEd', async () => {
+    const { tx, call, mgr } = setup({ dstProfile: { noAnswerTimeoutSec: 0.02 } });
+    const stx = call();
+    await tick();
+    const b = tx.last('INVITE');
+    b.handler.onProvisional!(responseFromB(b.req, 180, 'btag'));
+    await new Promise((r) => setTimeout(r, 40));
+    expect(stx.final!.status).toBe(408);
+    expect((b as Sent).cancelled).toBe(true);
+    expect(mgr.stats().calls).toBe(1);
+    b.handler.onFinal(responseFromB(b.req, 200, 'btag', true));
+    await tick();
+    expect(tx.stateless.some((m) => m.method === 'ACK')).toBe(true);
+    expect(tx.last('BYE').req.toTag).toBe('btag');
+    expect(mgr.stats()).toMatchObject({ calls: 0, dialogs: 0, pendingTimers: 0 });
+  });
+
+  it('prackMode local does not offer 100rel on leg B when A sends no SDP and lacks 100rel', async () => {
+    const { tx, mgr } = setup({ dstProfile: { prackMode: 'local' } });
+    const inv = invite();
+    inv.setBody('', undefined);
+    inv.removeHeader('content-type');
+    const stx = new FakeStx(inv, inbound(inv));
+    mgr.handleRequest(inv, stx, inbound(inv));
+    await tick();
+    expect(tx.last('INVITE').req.getHeader('supported') ?? '').not.toContain('100rel');
+    mgr.shutdown();
+  });
+
+  it('local REFER with anchored media: the target\'s offer and the transferee\'s answer go through the media handle as leg B and leg A', async () => {
+    const calls: string[] = [];
+    let closed = 0;
+    const media: MediaPort = {
+      create: () => ({
+        processOffer: async (leg, sdp) => {
+          calls.push(`offer ${leg} ${/c=IN IP4 (\S+)/.exec(sdp)?.[1]}`);
+          return { sdp: sdp.replace(/c=IN IP4 \S+/, `c=IN IP4 203.0.113.${leg === 'A' ? 2 : 1}`) };
+        },
+        processAnswer: async (leg, sdp) => {
+          calls.push(`answer ${leg} ${/c=IN IP4 (\S+)/.exec(sdp)?.[1]}`);
+          return { sdp: sdp.replace(/c=IN IP4 \S+/, `c=IN IP4 203.0.113.${leg === 'A' ? 2 : 1}`) };
+        },
+        stats: () => ({}),
+        close: () => { closed++; },
+      }),
+    };
+    const { tx, call, mgr } = setup({ dstProfile: { referMode: 'local' }, media });
+    call();
+    await tick();
+    const b = tx.last('INVITE');
+    b.handler.onFinal(responseFromB(b.req, 200, 'btag', true));
+    await tick();
+    const refer = SipMessage.request('REFER', 'sip:1000@192.0.2.1:5060');
+    refer.setHeader('via', 'SIP/2.0/UDP 192.0.2.10:5070;branch=z9hG4bKref');
+    refer.setHeader('from', '<sip:4321@itsp.example>;tag=btag');
+    refer.setHeader('to', `${b.req.getHeader('from')}`);
+    refer.setHeader('call-id', b.req.callId);
+    refer.setHeader('cseq', '30 REFER');
+    refer.setHeader('contact', '<sip:bob@192.0.2.10:5070>');
+    refer.setHeader('refer-to', '<sip:5555@example.net?Replaces=abc%40h%3Bto-tag%3D1%3Bfrom-tag%3D2>');
+    const bIn: InboundMessage = { message: refer, remote: B_ADDR, local: { address: '192.0.2.1', port: 5060, transport: 'udp' }, interfaceName: 'wan', connectionId: null };
+    const rstx = new FakeStx(refer, bIn);
+    mgr.handleRequest(refer, rstx, bIn);
+    await tick();
+    expect(rstx.final!.status).toBe(202);
+    const t = tx.last('INVITE');
+    expect(t.req.getHeader('replaces')).toBe('abc@h;to-tag=1;from-tag=2');
+    expect(t.req.requestUri).not.toContain('?');
+    calls.length = 0;
+    const t200 = createResponse(t.req, 200, undefined, 'target');
+    t200.setHeader('contact', '<sip:carol@192.0.2.20:5060>');
+    t200.setBody('v=0\r\no=- 5 5 IN IP4 192.0.2.20\r\ns=-\r\nc=IN IP4 192.0.2.20\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0\r\n', 'application/sdp');
+    t.handler.onFinal(t200);
+    await tick();
+    const reinvite = tx.last('INVITE');
+    expect(reinvite.req.body.toString()).toContain('203.0.113.1');
+    const ans = createResponse(reinvite.req, 200);
+    ans.setBody('v=0\r\no=- 1 2 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n', 'application/sdp');
+    reinvite.handler.onFinal(ans);
+    await tick();
+    expect(calls).toEqual(['offer B 192.0.2.20', 'answer A 10.0.0.1']);
+    const ack = tx.stateless.find((m) => m.method === 'ACK' && m.toTag === 'target')!;
+    expect(ack.body.toString()).toContain('203.0.113.2');
+    // In-dialog requests now go to the target's Contact.
+    mgr.shutdown();
+    expect(tx.sent.filter((x) => x.req.method === 'BYE').map((x) => x.dest.address).sort()).toEqual(['10.0.0.1', '192.0.2.10', '192.0.2.20']);
+    expect(closed).toBe(1);
   });
 });

@@ -10,10 +10,10 @@
 import type { Logger } from 'pino';
 import { Dialog } from '../dialog/dialog.js';
 import { buildDigestAuthorization, pickDigestChallenge } from '../sip/digest.js';
-import { parseNameAddr } from '../sip/grammar.js';
+import { formatNameAddr, parseNameAddr } from '../sip/grammar.js';
 import { SipMessage } from '../sip/message.js';
 import { createResponse, newCallId, newTag } from '../sip/response.js';
-import { bareHost, parseUri, uriHost } from '../sip/uri.js';
+import { bareHost, formatUri, parseUri, uriHost } from '../sip/uri.js';
 import type { CallDetailRecord, TerminationSide, TimelineEvent } from '../cdr/record.js';
 import {
   ALLOW, contactValue, copyEndToEndHeaders, hasOptionTag, maxForwards, parseSessionExpires, rehomeNameAddr, userOf,
@@ -48,6 +48,31 @@ interface RelayedReliable {
   timer: NodeJS.Timeout | null;
   interval: number;
   deadline: number;
+}
+
+/** A REFER the SBC handles itself (referMode 'local'): the new call toward the Refer-To target. */
+interface LocalTransfer {
+  /** The leg whose party sent the REFER; the new call replaces it. */
+  referrer: Leg;
+  referDialog: Dialog;
+  /** The referrer hung up before the transfer completed. */
+  referrerGone: boolean;
+  target: RouteTarget;
+  groupClaimed: boolean;
+  req: SipMessage;
+  ctx: ClientTransactionRef | null;
+  finalReceived: boolean;
+  /** The target's 2xx, once it came. */
+  answered: SipMessage | null;
+  ack: SipMessage | null;
+  ackDest: Endpoint | null;
+}
+
+/** Where requests of a dialog go when the leg's own addressing does not apply (transfers). */
+interface DialogRoute {
+  dest: Endpoint;
+  iface: string;
+  transport: Transport;
 }
 
 interface SessionTimerState {
@@ -122,6 +147,20 @@ export class Call {
   /** Allow of each peer (A's INVITE, B's 2xx): whether a refresh may use UPDATE. */
   private readonly peerAllow: { A: string[]; B: string[] } = { A: [], B: [] };
   private readonly sessionTimers: { A: SessionTimerState | null; B: SessionTimerState | null } = { A: null, B: null };
+  /** Session-Expires/Min-SE toward leg B after a 422 (RFC 4028 §7.4); null = the profile's. */
+  private bSessionExpires: number | null = null;
+  private bMinSe: number | null = null;
+  private noAnswerTimer: NodeJS.Timeout | null = null;
+  /** Leg-B forks whose reliable 1xx carried the offer (INVITE without SDP): later SDP from them is no new offer. */
+  private readonly earlyOfferFrom = new Set<string>();
+  private transfer: LocalTransfer | null = null;
+  /** Dialogs a local transfer replaced: still registered until their BYE completes. */
+  private readonly retired = new Map<Dialog, Leg>();
+  private readonly dialogRoutes = new Map<Dialog, DialogRoute>();
+  /** Leg A after a local transfer replaced the caller with a call the SBC placed. */
+  private aReplacement: RouteTarget | null = null;
+  /** Groups counted for transfer targets that took leg A's place. */
+  private readonly extraGroups: Array<IpGroupRef | null> = [];
 
   // outcome
   cancelled = false;
@@ -161,7 +200,7 @@ export class Call {
   }
 
   get dialogCount(): number {
-    return (this.aDialog !== null ? 1 : 0) + (this.bDialog !== null ? 1 : this.bEarly.size);
+    return (this.aDialog !== null ? 1 : 0) + (this.bDialog !== null ? 1 : this.bEarly.size) + this.retired.size;
   }
 
   record(leg: Leg | '-', dir: 'in' | 'out' | 'event', msg: SipMessage | null, note?: string): void {
@@ -212,7 +251,11 @@ export class Call {
     let iface: string;
     let transport: Transport;
     let fallback: { address: string; port: number };
-    if (leg === 'A') {
+    if (leg === 'A' && this.aReplacement !== null) {
+      iface = this.aReplacement.interfaceName;
+      transport = this.aReplacement.dest.transport;
+      fallback = { address: '127.0.0.1', port: 5060 };
+    } else if (leg === 'A') {
       iface = this.aInbound.interfaceName;
       transport = this.aInbound.local.transport;
       fallback = this.aInbound.local;
@@ -348,8 +391,12 @@ export class Call {
     if (!req.hasHeader('allow')) req.setHeader('allow', ALLOW);
     const supported: string[] = [];
     const prack = this.dst?.profile.prackMode ?? this.src.profile.prackMode;
-    if (prack === 'local' || (prack === 'transparent' && this.aSupports100rel)) supported.push('100rel');
-    const se = this.dst?.profile.sessionExpiresSec ?? 0;
+    // Local PRACK cannot answer an offer in a reliable 1xx when A can get
+    // that offer only in the 2xx (no SDP in A's INVITE, no 100rel on A):
+    // the PRACK must carry the answer (RFC 3262 §5) and B holds its 2xx until PRACK.
+    const localPrackOk = this.inviteHadOffer || this.aSupports100rel;
+    if ((prack === 'local' && localPrackOk) || (prack === 'transparent' && this.aSupports100rel)) supported.push('100rel');
+    const se = this.bSessionExpires ?? this.dst?.profile.sessionExpiresSec ?? 0;
     if (se > 0 || this.aInvite.hasHeader('session-expires')) supported.push('timer');
     if (supported.length > 0) req.setHeader('supported', supported.join(', '));
     if (prack === 'transparent' && this.aInvite.getHeaderValues('require').some((t) => t.trim().toLowerCase() === '100rel')) {
@@ -357,7 +404,7 @@ export class Call {
     }
     if (se > 0) {
       req.setHeader('session-expires', String(se));
-      req.setHeader('min-se', String(this.dst?.profile.minSeSec ?? 90));
+      req.setHeader('min-se', String(this.bMinSe ?? this.dst?.profile.minSeSec ?? 90));
     }
     if (this.bOffer !== null) req.setBody(this.bOffer, 'application/sdp');
     return req;
@@ -382,6 +429,38 @@ export class Call {
     };
     this.record('B', 'out', req);
     attempt.ctx = this.env.tx.sendRequest(req, target.dest, target.interfaceName, handler);
+    this.armNoAnswerTimer();
+  }
+
+  /** Each new leg-B INVITE (alternative route, redirect) gets the full no-answer time. */
+  private armNoAnswerTimer(): void {
+    const sec = this.dst?.profile.noAnswerTimeoutSec ?? 0;
+    this.clearTimer(this.noAnswerTimer);
+    this.noAnswerTimer = null;
+    if (!(sec > 0)) return;
+    this.noAnswerTimer = this.setTimer(sec * 1000, () => {
+      this.noAnswerTimer = null;
+      this.enqueue('no-answer', () => this.onNoAnswer(sec));
+    });
+  }
+
+  /**
+   * Like a CANCEL from the caller: 408 to A at once, CANCEL on leg B, and
+   * the call ends when B's final response arrives (a 2xx crossing the
+   * CANCEL is ACKed and BYEd). A B that never answers the CANCEL does not
+   * keep the call alive beyond 64*T1.
+   */
+  private onNoAnswer(sec: number): void {
+    if (this.state === 'confirmed' || this.aStx === null || this.aFinalStatus !== 0) return;
+    this.record('B', 'event', null, `no answer within ${sec} s`);
+    this.cancelled = true;
+    this.terminationSide = 'sbc';
+    this.terminationReason = 'no answer';
+    this.rejectA(408, 'No Answer');
+    const inv = this.invite;
+    if (inv === null || inv.finalReceived) return this.finish('no answer');
+    this.sendCancelB();
+    this.setTimer(64 * this.env.t1Ms, () => this.enqueue('cancel-timeout', () => this.finish('no answer')));
   }
 
   private earlyDialogFor(attempt: InviteAttempt, res: SipMessage): Dialog | null {
@@ -420,7 +499,10 @@ export class Call {
     const reliable = rseqRaw !== undefined && res.getHeaderValues('require').some((t) => t.trim().toLowerCase() === '100rel');
     const bRSeq = reliable ? Number.parseInt(rseqRaw!.trim(), 10) : 0;
     const prack = this.dst?.profile.prackMode ?? 'transparent';
-    const relayReliably = reliable && d !== null && prack === 'transparent' && this.aSupports100rel;
+    const tag = d?.remoteTag ?? '';
+    // Without SDP in A's INVITE the first SDP in a reliable 1xx is B's offer; only A can answer it.
+    const carriesOffer = reliable && !this.inviteHadOffer && hasSdp(res) && !this.earlyOfferFrom.has(tag);
+    const relayReliably = reliable && d !== null && this.aSupports100rel && (prack === 'transparent' || (prack === 'local' && carriesOffer));
 
     let body: Buffer | null = null;
     if (hasSdp(res)) {
@@ -436,9 +518,12 @@ export class Call {
             this.lastAnswerFromB = { raw, out: out.sdp };
           }
         }
-      } else if (relayReliably) {
+      } else if (relayReliably && carriesOffer) {
+        this.earlyOfferFrom.add(tag);
         const out = await this.processSdp('offer', 'B', res.body);
         if (!('error' in out)) body = out.sdp;
+      } else if (carriesOffer) {
+        this.log.warn('offer in a reliable 1xx that leg A cannot answer; PRACKed without answer');
       }
       if (this.ended || this.cancelled || this.aStx === null) return;
     }
@@ -513,6 +598,7 @@ export class Call {
     if (this.cancelled) return this.finish('cancelled by caller');
     const status = res.status;
     if ((status === 401 || status === 407) && this.answerChallenge(attempt, res)) return;
+    if (status === 422 && this.retryWithMinSe(attempt, res)) return;
     if (status >= 300 && status < 400) {
       const mode = this.dst?.profile.redirect3xxMode ?? this.src.profile.redirect3xxMode;
       if (mode === 'local' && this.followRedirect(attempt, res)) return;
@@ -543,6 +629,21 @@ export class Call {
     this.record('B', 'event', null, `answering ${res.status} challenge (${ch.algorithm})`);
     this.bSeq++;
     this.sendInviteB(attempt.target, attempt.req.requestUri, [proxy ? 'proxy-authorization' : 'authorization', value]);
+    return true;
+  }
+
+  /** RFC 4028 §7.4: once, with Session-Expires and Min-SE raised to the callee's Min-SE. */
+  private retryWithMinSe(attempt: InviteAttempt, res: SipMessage): boolean {
+    if (this.bMinSe !== null) return false;
+    const minSe = Number.parseInt((res.getHeader('min-se') ?? '').trim(), 10);
+    if (!Number.isFinite(minSe) || minSe <= 0 || minSe > 86_400) return false;
+    const current = this.bSessionExpires ?? this.dst?.profile.sessionExpiresSec ?? 0;
+    const ourMin = this.dst?.profile.minSeSec ?? 90;
+    this.bMinSe = Math.max(minSe, ourMin);
+    this.bSessionExpires = Math.max(current, this.bMinSe);
+    this.record('B', 'event', null, `422: retrying with Session-Expires ${this.bSessionExpires}`);
+    this.bSeq++;
+    this.sendInviteB(attempt.target, attempt.req.requestUri, null);
     return true;
   }
 
@@ -582,8 +683,11 @@ export class Call {
     }
     this.bDialog = d;
     this.bEarly.clear();
+    this.clearTimer(this.noAnswerTimer);
+    this.noAnswerTimer = null;
     this.bSeq = attempt.req.cseq?.seq ?? this.bSeq;
-    d.localSeq = this.bSeq;
+    // PRACKs in the early dialog already used numbers above the INVITE's.
+    d.localSeq = Math.max(d.localSeq, this.bSeq);
     if (this.cancelled || this.aStx === null) {
       // CANCEL crossed the 200: confirm and hang up leg B.
       this.ackB(null);
@@ -591,7 +695,8 @@ export class Call {
       return this.finish('cancelled by caller');
     }
     let body: Buffer | null = null;
-    if (hasSdp(res)) {
+    // After an offer/answer in a reliable 1xx and PRACK, SDP in the 2xx is no new offer (RFC 3262 §5).
+    if (hasSdp(res) && !this.earlyOfferFrom.has(d.remoteTag)) {
       const raw = res.body.toString('utf8');
       if (this.inviteHadOffer) {
         if (this.lastAnswerFromB !== null && this.lastAnswerFromB.raw === raw) body = this.lastAnswerFromB.out;
@@ -638,7 +743,7 @@ export class Call {
     this.peerAllow.A = this.aInvite.getHeaderValues('allow');
     this.peerAllow.B = res.getHeaderValues('allow');
     this.negotiateSessionTimerA(out);
-    this.negotiateSessionTimerB(res);
+    this.negotiateSessionTimerUac('B', res, this.bSessionExpires ?? this.dst?.profile.sessionExpiresSec ?? 0);
     this.aFinalStatus = res.status;
     this.stopReliableRetransmissions();
     const aDialog = this.ensureADialog();
@@ -654,7 +759,7 @@ export class Call {
   private ackB(body: Buffer | null): void {
     const d = this.bDialog;
     if (d === null) return;
-    const ack = d.createRequest('ACK', d.localSeq);
+    const ack = d.createRequest('ACK', this.bSeq);
     ack.setHeader('contact', this.ourContact('B'));
     if (body !== null) ack.setBody(body, 'application/sdp');
     this.env.routing.applyOutbound(ack, this.dst, { leg: 'B', peerIpGroup: this.src, relayedFrom: null });
@@ -680,17 +785,17 @@ export class Call {
     this.ackAndBye(inv, res);
   }
 
-  private ackAndBye(attempt: InviteAttempt, res: SipMessage): void {
+  private ackAndBye(attempt: { req: SipMessage; target: RouteTarget }, res: SipMessage, leg: Leg = 'B', what = 'a losing fork'): void {
     const d = Dialog.fromResponse(attempt.req, res);
     if (d === null) return;
     const ack = d.createRequest('ACK', attempt.req.cseq?.seq ?? 1);
-    this.record('B', 'out', ack, 'ACK for a losing fork');
-    const dest = this.destFor('B', d, attempt.target.dest);
+    this.record(leg, 'out', ack, `ACK for ${what}`);
+    const dest = endpointOfUri(d.nextHopUri, attempt.target.dest);
     void this.env.tx.sendStateless(ack, dest, attempt.target.interfaceName).catch(() => {});
     const bye = d.createRequest('BYE');
-    this.record('B', 'out', bye, 'BYE for a losing fork');
+    this.record(leg, 'out', bye, `BYE for ${what}`);
     this.env.tx.sendRequest(bye, dest, attempt.target.interfaceName, {
-      onFinal: (r) => this.record('B', 'in', r), onTimeout: () => {}, onTransportError: () => {},
+      onFinal: (r) => this.record(leg, 'in', r), onTimeout: () => {}, onTransportError: () => {},
     });
   }
 
@@ -769,7 +874,7 @@ export class Call {
     this.env.routing.applyOutbound(ack, leg === 'A' ? this.src : this.dst, { leg, peerIpGroup: leg === 'A' ? this.dst : this.src, relayedFrom: null });
     this.record(leg, 'out', ack);
     if (leg === 'B') this.bAck = ack;
-    void this.env.tx.sendStateless(ack, this.destFor(leg, d), this.ifaceFor(leg)).catch(() => {});
+    void this.env.tx.sendStateless(ack, this.destFor(leg, d), this.ifaceFor(leg, d)).catch(() => {});
   }
 
   // --- in-dialog requests ------------------------------------------------------
@@ -800,12 +905,16 @@ export class Call {
 
   private async handleInDialog(leg: Leg, req: SipMessage, stx: ServerTransactionRef): Promise<void> {
     this.record(leg, 'in', req);
+    const retired = this.retiredDialogFor(req);
+    if (retired !== null) return this.onRetiredRequest(leg, retired, req, stx);
     const from = leg === 'A' ? this.aDialog : this.bDialogFor(req);
     if (from === null) return this.respondLocal(leg, stx, 481);
     if (!from.acceptRemoteSeq(req)) return this.respondLocal(leg, stx, 500, 'CSeq Out of Order');
     const method = req.method;
     if (method === 'BYE') {
       this.respondLocal(leg, stx, 200);
+      const t = this.transfer;
+      if (t !== null && t.referrer === leg && t.referDialog === from) return this.onReferrerGone(t);
       return this.terminate(leg, 'BYE');
     }
     if (method === 'PRACK' && leg === 'A') return this.onPrackFromA(req, stx);
@@ -817,10 +926,7 @@ export class Call {
       from.refreshTarget(req);
       this.noteSessionRefresh(leg, req);
     }
-    if (method === 'REFER' && (leg === 'A' ? this.src : this.dst)?.profile.referMode === 'local') {
-      // Local REFER handling is not implemented yet: the relay is the safe fallback.
-      this.record(leg, 'event', null, 'referMode=local not implemented; relaying');
-    }
+    if (method === 'REFER' && this.groupOf(leg)?.profile.referMode === 'local') return this.onLocalRefer(leg, from, req, stx);
     const to = other(leg);
     const target = to === 'A' ? this.aDialog : this.bDialog ?? (this.bEarly.size === 1 ? this.bEarly.values().next().value! : null);
     if (target === null) return this.respondLocal(leg, stx, method === 'UPDATE' ? 491 : 481);
@@ -969,7 +1075,7 @@ export class Call {
       this.env.routing.applyOutbound(req, leg === 'A' ? this.src : this.dst, { leg, peerIpGroup: leg === 'A' ? this.dst : this.src, relayedFrom: null });
     }
     this.record(leg, 'out', req);
-    return this.env.tx.sendRequest(req, this.destFor(leg, d), this.ifaceFor(leg), handler);
+    return this.env.tx.sendRequest(req, this.destFor(leg, d), this.ifaceFor(leg, d), handler);
   }
 
   private onPrackFromA(req: SipMessage, stx: ServerTransactionRef): void {
@@ -1030,15 +1136,17 @@ export class Call {
     this.armSessionTimer('A');
   }
 
-  /** Leg B: we are the UAC; the 2xx says who refreshes, and without an answer we refresh ourselves. */
-  private negotiateSessionTimerB(res: SipMessage): void {
-    const ours = this.dst?.profile.sessionExpiresSec ?? 0;
+  /**
+   * A leg where we are the UAC (leg B, or a transfer target): the 2xx says
+   * who refreshes; without Session-Expires in it we refresh what we asked for.
+   */
+  private negotiateSessionTimerUac(leg: Leg, res: SipMessage, askedSec: number): void {
     const got = parseSessionExpires(res);
-    if (got === null && ours <= 0) return;
-    const delta = got?.delta ?? ours;
+    if (got === null && askedSec <= 0) return;
+    const delta = got?.delta ?? askedSec;
     const weRefresh = got === null || got.refresher !== 'uas';
-    this.sessionTimers.B = { deltaSec: delta, weRefresh, timer: null };
-    this.armSessionTimer('B');
+    this.sessionTimers[leg] = { deltaSec: delta, weRefresh, timer: null };
+    this.armSessionTimer(leg);
   }
 
   private armSessionTimer(leg: Leg): void {
@@ -1110,6 +1218,309 @@ export class Call {
     this.setTimer(Math.min(...limits) * 1000, () => this.enqueue('max-duration', () => this.terminate('sbc', 'max call duration')));
   }
 
+  // --- REFER handled by the SBC (referMode 'local') ----------------------------
+
+  /**
+   * RFC 3515 with the SBC as the transferee's agent: 202 to the referrer,
+   * a new call (without SDP) toward the Refer-To target through routing,
+   * the target's offer sent to the transferee in a re-INVITE and its answer
+   * in the target's ACK, then the target's dialog takes the referrer's
+   * place. NOTIFY (sipfrag) reports 100 Trying and the outcome; on success
+   * the referrer's dialog is BYEd, on failure the call stays as it was.
+   */
+  private onLocalRefer(leg: Leg, d: Dialog, req: SipMessage, stx: ServerTransactionRef): void {
+    if (this.state !== 'confirmed') return this.respondLocal(leg, stx, 403, 'Not Connected');
+    if (this.transfer !== null || this.offerInProgress) return this.respondLocal(leg, stx, 491);
+    const values = req.getHeaderValues('refer-to');
+    const na = values.length === 1 ? parseNameAddr(values[0]!) : null;
+    const u = na === null ? null : parseUri(na.uri);
+    if (na === null || u === null || (u.scheme !== 'sip' && u.scheme !== 'sips') || u.host.length === 0) {
+      return this.respondLocal(leg, stx, 400, 'Bad Refer-To');
+    }
+    const embedded = uriHeaders(u.headers);
+    const requestUri = formatUri({ ...u, headers: '' });
+    const y = other(leg);
+    // The transferee calls the target: its identity as the other leg saw it.
+    const routeReq = SipMessage.request('INVITE', requestUri);
+    routeReq.setHeader('from', (y === 'A' ? this.aReq.getHeader('from') : this.aReq.getHeader('to')) ?? `<${requestUri}>`);
+    routeReq.setHeader('to', formatNameAddr({ displayName: na.displayName, uri: requestUri, params: new Map(), angle: true }));
+    routeReq.setHeader('call-id', newCallId());
+    routeReq.setHeader('cseq', '1 INVITE');
+    copyEndToEndHeaders(req, routeReq);
+    let r: ReturnType<CallEnv['routing']['route']>;
+    try {
+      r = this.env.routing.route(routeReq, this.groupOf(y) ?? this.src, 0, null);
+    } catch (err) {
+      this.log.error({ err }, 'routing of the REFER target failed');
+      r = { reject: 500 };
+    }
+    if (r === null) return this.respondLocal(leg, stx, 404, 'No Route');
+    if ('reject' in r) return this.respondLocal(leg, stx, r.reject);
+    if (!this.env.claimGroup(r.dstIpGroup)) return this.respondLocal(leg, stx, 503, 'Call Limit Reached');
+    this.record(leg, 'event', null, `REFER handled locally: ${requestUri} -> ${r.dstIpGroup?.name ?? '-'} ${r.dest.address}:${r.dest.port}/${r.dest.transport}`);
+
+    const accepted = createResponse(req, 202, 'Accepted');
+    accepted.setHeader('contact', this.ourContact(leg));
+    this.sendResponse(leg, stx, accepted, null);
+
+    const host = r.dstIpGroup?.sipGroupName ?? uriHost(r.dest.address);
+    const inv = SipMessage.request('INVITE', r.requestUri);
+    inv.setHeader('max-forwards', '70');
+    inv.setHeader('from', `${rehomeNameAddr(routeReq.getHeader('from'), host)};tag=${newTag()}`);
+    inv.setHeader('to', rehomeNameAddr(routeReq.getHeader('to'), host));
+    inv.setHeader('call-id', newCallId());
+    inv.setHeader('cseq', '1 INVITE');
+    const addr = this.env.local.contactAddress(r.interfaceName, r.dest.transport) ?? { address: '127.0.0.1', port: 5060 };
+    inv.setHeader('contact', contactValue(userOf(routeReq.getHeader('from')), addr.address, addr.port, r.dest.transport));
+    copyEndToEndHeaders(routeReq, inv);
+    inv.removeHeader('refer-to');
+    for (const [name, value] of embedded) if (name === 'replaces' || name === 'require') inv.setHeader(name, value);
+    if (!inv.hasHeader('allow')) inv.setHeader('allow', ALLOW);
+    this.env.routing.applyOutbound(inv, r.dstIpGroup, { leg, peerIpGroup: this.groupOf(y), relayedFrom: routeReq });
+
+    const t: LocalTransfer = {
+      referrer: leg, referDialog: d, referrerGone: false, target: r, groupClaimed: true, req: inv, ctx: null,
+      finalReceived: false, answered: null, ack: null, ackDest: null,
+    };
+    this.transfer = t;
+    this.sendNotify(leg, d, '100 Trying', false);
+    this.record(leg, 'out', inv, 'INVITE to the transfer target');
+    t.ctx = this.env.tx.sendRequest(inv, r.dest, r.interfaceName, {
+      onProvisional: (res) => this.enqueue('transfer-1xx', () => this.record(leg, 'in', res, 'transfer target')),
+      // 'late': a 2xx after the call ended must still be ACKed and BYEd.
+      onFinal: (res) => this.enqueue('late', () => this.onTransferFinal(t, res)),
+      onAdditional2xx: (res) => this.enqueue('late', () => this.onTransferLate2xx(t, res)),
+      onTimeout: () => this.enqueue('transfer-timeout', () => {
+        t.finalReceived = true;
+        this.transferFailed(t, 408, 'Request Timeout');
+      }),
+      onTransportError: () => this.enqueue('transfer-error', () => {
+        t.finalReceived = true;
+        this.transferFailed(t, 503, 'Service Unavailable');
+      }),
+    });
+  }
+
+  private sendNotify(leg: Leg, d: Dialog, sipfrag: string, final: boolean, done?: () => void): void {
+    const n = d.createRequest('NOTIFY');
+    n.setHeader('contact', this.contactFor(leg, d));
+    n.setHeader('event', 'refer');
+    n.setHeader('subscription-state', final ? 'terminated;reason=noresource' : 'active;expires=60');
+    n.setBody(Buffer.from(`SIP/2.0 ${sipfrag}\r\n`, 'utf8'), 'message/sipfrag;version=2.0');
+    const after = (): void => {
+      if (done !== undefined) this.enqueue('late', done);
+    };
+    this.sendInDialog(leg, d, n, {
+      onFinal: (res) => {
+        this.record(leg, 'in', res);
+        after();
+      },
+      onTimeout: after,
+      onTransportError: after,
+    });
+  }
+
+  /** Our Contact on a dialog that a transfer retired keeps the address that dialog used. */
+  private contactFor(leg: Leg, d: Dialog): string {
+    const r = this.dialogRoutes.get(d);
+    if (r === undefined) return this.ourContact(leg);
+    const addr = this.env.local.contactAddress(r.iface, r.transport) ?? { address: '127.0.0.1', port: 5060 };
+    const user = d.role === 'uas' ? userOf(this.aInvite.getHeader('to')) : userOf(this.aReq.getHeader('from'));
+    return contactValue(user, addr.address, addr.port, r.transport);
+  }
+
+  private onTransferLate2xx(t: LocalTransfer, res: SipMessage): void {
+    this.record(t.referrer, 'in', res, 'additional 2xx from the transfer target');
+    if (t.answered !== null && res.toTag === t.answered.toTag) {
+      // A retransmission: the ACK again, to where the first one went.
+      if (t.ack !== null && t.ackDest !== null) void this.env.tx.sendStateless(t.ack, t.ackDest, t.target.interfaceName).catch(() => {});
+      return;
+    }
+    this.ackAndBye(t, res, t.referrer, 'a second transfer target fork');
+  }
+
+  private async onTransferFinal(t: LocalTransfer, res: SipMessage): Promise<void> {
+    const x = t.referrer;
+    this.record(x, 'in', res, 'transfer target');
+    const ok = res.status >= 200 && res.status < 300;
+    if (t !== this.transfer || this.ended) {
+      if (ok) this.ackAndBye(t, res, x, 'an abandoned transfer');
+      return;
+    }
+    t.finalReceived = true;
+    if (!ok) return this.transferFailed(t, res.status, res.reason);
+    t.answered = res;
+    const td = Dialog.fromResponse(t.req, res);
+    if (td === null || !hasSdp(res)) {
+      this.ackAndBye(t, res, x, 'an unusable transfer answer');
+      return this.transferFailed(t, td === null ? 502 : 488, td === null ? 'Bad Gateway' : 'Not Acceptable Here');
+    }
+    const offer = await this.processSdp('offer', x, res.body);
+    if (this.ended || t !== this.transfer) {
+      this.ackAndBye(t, res, x, 'an abandoned transfer');
+      return;
+    }
+    if ('error' in offer) {
+      this.ackAndBye(t, res, x, 'a transfer target with unusable media');
+      return this.transferFailed(t, offer.sipStatus, offer.error);
+    }
+    const y = other(x);
+    const yd = this.dialogOf(y);
+    if (yd === null || this.offerInProgress) {
+      this.ackAndBye(t, res, x, 'a transfer that met another offer');
+      return this.transferFailed(t, 491, 'Request Pending');
+    }
+    // The transferee gets the target's offer; its answer goes into the target's ACK.
+    this.offerInProgress = true;
+    const reinvite = yd.createRequest('INVITE');
+    reinvite.setHeader('contact', this.ourContact(y));
+    this.addSessionTimerHeaders(y, reinvite);
+    reinvite.setBody(offer.sdp, 'application/sdp');
+    this.lastSdpSent[y] = offer.sdp;
+    const fail = (status: number, reason: string): void => {
+      this.offerInProgress = false;
+      this.ackAndBye(t, res, x, 'a transfer the transferee refused');
+      this.transferFailed(t, status, reason);
+    };
+    this.sendInDialog(y, yd, reinvite, {
+      onFinal: (r) => this.enqueue('transfer-reinvite', () => this.onTransferReinviteFinal(t, td, yd, reinvite, r, fail)),
+      onTimeout: () => this.enqueue('transfer-reinvite', () => {
+        fail(408, 'Request Timeout');
+        this.terminate(y, 're-INVITE timeout');
+      }),
+      onTransportError: () => this.enqueue('transfer-reinvite', () => {
+        fail(503, 'Service Unavailable');
+        this.terminate(y, 're-INVITE transport error');
+      }),
+    });
+  }
+
+  private async onTransferReinviteFinal(
+    t: LocalTransfer, td: Dialog, yd: Dialog, reinvite: SipMessage, r: SipMessage, fail: (status: number, reason: string) => void,
+  ): Promise<void> {
+    const x = t.referrer;
+    const y = other(x);
+    this.record(y, 'in', r);
+    if (r.status < 200 || r.status >= 300) return fail(r.status, r.reason);
+    const ack = yd.createRequest('ACK', reinvite.cseq?.seq ?? yd.localSeq);
+    ack.setHeader('contact', this.ourContact(y));
+    this.sendAck(y, yd, ack);
+    yd.refreshTarget(r);
+    if (!hasSdp(r)) return fail(488, 'Not Acceptable Here');
+    const answer = await this.processSdp('answer', y, r.body);
+    if (this.ended || t !== this.transfer) return;
+    if ('error' in answer) return fail(answer.sipStatus, answer.error);
+    this.offerInProgress = false;
+    const tack = td.createRequest('ACK', t.req.cseq?.seq ?? 1);
+    tack.setHeader('contact', this.ourContact(x));
+    tack.setBody(answer.sdp, 'application/sdp');
+    this.completeTransfer(t, td, tack, answer.sdp);
+  }
+
+  private completeTransfer(t: LocalTransfer, td: Dialog, tack: SipMessage, answer: Buffer): void {
+    const x = t.referrer;
+    const old = t.referDialog;
+    // The old dialog keeps its own addressing for the NOTIFY and BYE still to come.
+    const oldRoute: DialogRoute = {
+      dest: this.destFor(x, old), iface: this.ifaceFor(x, old),
+      transport: this.dialogRoutes.get(old)?.transport ?? (x === 'A' ? this.aInbound.local.transport : this.target!.dest.transport),
+    };
+    this.dialogRoutes.set(td, { dest: t.target.dest, iface: t.target.interfaceName, transport: t.target.dest.transport });
+    if (t.referrerGone) this.env.unregisterDialog(old);
+    else {
+      this.dialogRoutes.set(old, oldRoute);
+      this.retired.set(old, x);
+    }
+    if (x === 'A') {
+      this.aDialog = td;
+      this.aReplacement = t.target;
+      this.extraGroups.push(t.target.dstIpGroup);
+    } else {
+      this.bDialog = td;
+      if (this.dstCounted) this.env.releaseGroup(this.dst);
+      this.dst = t.target.dstIpGroup;
+      this.dstCounted = true;
+      this.target = t.target;
+    }
+    t.groupClaimed = false;
+    this.env.registerDialog(td, this, x);
+    t.ack = tack;
+    t.ackDest = this.destFor(x, td);
+    this.sendAck(x, td, tack);
+    this.lastSdpSent[x] = answer;
+    const st = this.sessionTimers[x];
+    if (st !== null) this.clearTimer(st.timer);
+    this.sessionTimers[x] = null;
+    this.negotiateSessionTimerUac(x, t.answered!, 0);
+    this.peerAllow[x] = t.answered!.getHeaderValues('allow');
+    this.transfer = null;
+    this.record(x, 'event', null, 'transfer complete');
+    if (!t.referrerGone) this.sendNotify(x, old, '200 OK', true, () => this.byeRetired(x, old));
+  }
+
+  private transferFailed(t: LocalTransfer, status: number, reason: string): void {
+    if (this.transfer !== t) return;
+    this.transfer = null;
+    if (t.groupClaimed) this.env.releaseGroup(t.target.dstIpGroup);
+    t.groupClaimed = false;
+    this.record(t.referrer, 'event', null, `transfer failed: ${status}`);
+    if (t.referrerGone) return this.terminate('sbc', `transfer failed (${status}) after the referrer hung up`);
+    this.sendNotify(t.referrer, t.referDialog, `${status} ${reason}`, true);
+  }
+
+  /** The referrer hung up before the transfer completed (blind transfer): the call lives on. */
+  private onReferrerGone(t: LocalTransfer): void {
+    t.referrerGone = true;
+    t.referDialog.state = 'terminated';
+    this.record(t.referrer, 'event', null, 'referrer hung up during the transfer');
+  }
+
+  /** The call ends while a transfer is under way. */
+  private abortTransfer(): void {
+    const t = this.transfer;
+    if (t === null) return;
+    this.transfer = null;
+    if (!t.finalReceived && t.ctx !== null) this.env.tx.cancel(t.ctx, [['Reason', 'SIP;cause=487;text="Request Terminated"']]);
+    else if (t.answered !== null) this.ackAndBye(t, t.answered, t.referrer, 'an abandoned transfer');
+    if (t.groupClaimed) this.env.releaseGroup(t.target.dstIpGroup);
+    t.groupClaimed = false;
+  }
+
+  private retiredDialogFor(req: SipMessage): Dialog | null {
+    if (this.retired.size === 0) return null;
+    const tag = req.toTag;
+    for (const d of this.retired.keys()) if (d.callId === req.callId && d.localTag === tag) return d;
+    return null;
+  }
+
+  private onRetiredRequest(leg: Leg, d: Dialog, req: SipMessage, stx: ServerTransactionRef): void {
+    if (req.method !== 'BYE') return this.respondLocal(leg, stx, 481);
+    this.respondLocal(leg, stx, 200);
+    d.state = 'terminated';
+    this.dropRetired(d);
+  }
+
+  private byeRetired(leg: Leg, d: Dialog): void {
+    if (!this.retired.has(d) || d.state !== 'confirmed') return;
+    d.state = 'terminated';
+    const bye = d.createRequest('BYE');
+    const done = (): void => this.dropRetired(d);
+    this.sendInDialog(leg, d, bye, {
+      onFinal: (res) => {
+        this.record(leg, 'in', res);
+        done();
+      },
+      onTimeout: done,
+      onTransportError: done,
+    });
+  }
+
+  private dropRetired(d: Dialog): void {
+    if (!this.retired.delete(d)) return;
+    this.dialogRoutes.delete(d);
+    this.env.unregisterDialog(d);
+  }
+
   // --- ending -----------------------------------------------------------------
 
   private sendBye(leg: Leg): void {
@@ -1164,6 +1575,13 @@ export class Call {
     this.stopReliableRetransmissions();
     this.sessionTimers.A = null;
     this.sessionTimers.B = null;
+    this.abortTransfer();
+    for (const [d, leg] of [...this.retired]) {
+      if (d.state === 'confirmed') this.byeRetired(leg, d);
+      else this.dropRetired(d);
+    }
+    for (const g of this.extraGroups) this.env.releaseGroup(g);
+    this.extraGroups.length = 0;
     if (this.aStx !== null && this.aFinalStatus === 0) this.rejectA(500);
     if (this.aDialog !== null) this.env.unregisterDialog(this.aDialog);
     if (this.bDialog !== null) this.env.unregisterDialog(this.bDialog);
@@ -1215,8 +1633,15 @@ export class Call {
 
   // --- where requests go --------------------------------------------------------
 
-  private ifaceFor(leg: Leg): string {
-    return leg === 'A' ? this.aInbound.interfaceName : this.target!.interfaceName;
+  private ifaceFor(leg: Leg, d?: Dialog | null): string {
+    const r = d === undefined || d === null ? undefined : this.dialogRoutes.get(d);
+    if (r !== undefined) return r.iface;
+    if (leg === 'A') return this.aReplacement?.interfaceName ?? this.aInbound.interfaceName;
+    return this.target!.interfaceName;
+  }
+
+  private groupOf(leg: Leg): IpGroupRef | null {
+    return leg === 'A' ? this.src : this.dst;
   }
 
   /**
@@ -1225,9 +1650,27 @@ export class Call {
    * target when it is an address, otherwise the routed destination.
    */
   private destFor(leg: Leg, d: Dialog, fallback?: Endpoint): Endpoint {
+    const r = this.dialogRoutes.get(d);
+    if (r !== undefined) return d.role === 'uas' ? r.dest : endpointOfUri(d.nextHopUri, r.dest);
     if (leg === 'A') return this.aInbound.remote;
     return endpointOfUri(d.nextHopUri, fallback ?? this.target!.dest);
   }
+}
+
+/** The `name=value` pairs of a URI's headers part (RFC 3261 §19.1.1), names lower-case, values unescaped. */
+function uriHeaders(headers: string): Array<[string, string]> {
+  const out: Array<[string, string]> = [];
+  if (headers.length === 0) return out;
+  for (const part of headers.split('&')) {
+    const eq = part.indexOf('=');
+    if (eq <= 0) continue;
+    try {
+      out.push([decodeURIComponent(part.slice(0, eq)).toLowerCase(), decodeURIComponent(part.slice(eq + 1))]);
+    } catch {
+      // A broken escape: that header is left out.
+    }
+  }
+  return out;
 }
 
 function qOf(na: { params: Map<string, string | null> }): number {

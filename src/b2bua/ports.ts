@@ -64,6 +64,12 @@ export interface CallProfile {
   redirect3xxMode: 'relay' | 'local';
   /** 0 = no limit. */
   maxCallDurationSec: number;
+  /**
+   * Seconds leg B may ring without answering (Mediant `SBCAlertTimeout`):
+   * then leg B is CANCELled and A gets 408. Absent or 0 = only the
+   * transaction timers apply.
+   */
+  noAnswerTimeoutSec?: number;
 }
 
 export interface IpGroupRef {

@@ -6,7 +6,11 @@
  * sink. Also reads sipp `-trace_msg` logs so tests can check what each
  * side saw.
  */
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect } from 'vitest';
+import { findFreePort, startSipp, type SippResult } from './sipp.js';
 import { CallManager } from '../../../src/b2bua/call-manager.js';
 import type {
   CallProfile, Endpoint, IpGroupRef, MediaPort, RouteTarget, RoutingPort,
@@ -24,6 +28,8 @@ export const DEFAULT_PROFILE: CallProfile = {
 export interface HarnessOptions {
   /** Destinations in order: [0] first route, then alternatives on failure. */
   uas: Endpoint[];
+  /** Request-URI users routed to a given destination index (e.g. a REFER target); others go by attempt. */
+  routeByUser?: Record<string, number>;
   /** Failures that move to the next destination (default 503, 'timeout'). */
   altRouteOn?: Array<number | 'timeout'>;
   srcProfile?: Partial<CallProfile>;
@@ -65,9 +71,10 @@ export async function startB2bua(opts: HarnessOptions): Promise<Harness> {
     applyInbound: () => {},
     route: (req: SipMessage, _src, attempt, lastFailure): RouteTarget | { reject: number } | null => {
       if (attempt > 0 && !altOn.includes(lastFailure as number | 'timeout')) return null;
-      const dest = opts.uas[attempt];
-      if (dest === undefined) return null;
       const user = userPart(req.requestUri);
+      const byUser = opts.routeByUser?.[user];
+      const dest = opts.uas[byUser !== undefined && attempt === 0 ? byUser : attempt];
+      if (dest === undefined) return null;
       const host = dest.address;
       return {
         dstIpGroup: dst, dest, interfaceName: 'lan', ruleName: `static-${attempt}`,
@@ -163,4 +170,114 @@ export function topologyOf(msgs: Array<{ dir: 'sent' | 'received'; msg: SipMessa
   }
   for (const e of exclude) out.delete(e);
   return [...out];
+}
+
+// --- one call through the SBC with sipp on both sides ------------------------
+
+export const SCENARIOS = join(import.meta.dirname, '..', '..', 'scenarios');
+
+export type SippTrace = Awaited<ReturnType<typeof readSippTrace>>;
+
+export interface FlowResult {
+  uac: SippResult;
+  uas: SippResult[];
+  uacTrace: SippTrace;
+  uasTrace: SippTrace[];
+  sbc: Harness;
+}
+
+export interface FlowOptions {
+  harness?: Partial<HarnessOptions>;
+  transport?: 'u1' | 't1';
+  /** Request-URI user the UAC calls (`-s`). */
+  service?: string;
+  /** How long a UAS that got no call (or never finished) may run after the UAC ended. */
+  uasGraceMs?: number;
+  /** Extra sipp arguments for the UAC (e.g. `-key name value`). */
+  uacArgs?: string[];
+}
+
+let flowSeq = 0;
+let traceDir: string | null = null;
+
+/**
+ * Runs one call: the UAS sipps listen first, then the UAC calls through the
+ * SBC. Waits until the SBC has released the call, and closes the SBC.
+ */
+export async function runFlow(uac: string, uas: string[], opts: FlowOptions = {}): Promise<FlowResult> {
+  traceDir ??= await mkdtemp(join(tmpdir(), 'b2bua-flow-'));
+  const n = ++flowSeq;
+  const transport = opts.transport ?? 'u1';
+  const ports = await Promise.all(uas.map(() => findFreePort()));
+  const tp = transport === 't1' ? 'tcp' : 'udp';
+  const dests: Endpoint[] = ports.map((port) => ({ address: '127.0.0.1', port, transport: tp }));
+  const sbc = await startB2bua({ uas: dests, tcp: transport === 't1', ...opts.harness });
+  const files = { uac: join(traceDir, `uac-${process.pid}-${n}.log`), uas: uas.map((_, i) => join(traceDir!, `uas-${process.pid}-${n}-${i}.log`)) };
+  try {
+    const uasProcs = uas.map((sc, i) => startSipp({
+      scenario: join(SCENARIOS, sc), calls: 1, localPort: ports[i]!, transport, timeoutMs: 20_000,
+      extraArgs: ['-trace_msg', '-message_file', files.uas[i]!],
+    }));
+    // Let the UAS bind before the call arrives.
+    await new Promise((r) => setTimeout(r, 300));
+    const uacRes = await startSipp({
+      scenario: join(SCENARIOS, uac), target: `127.0.0.1:${transport === 't1' ? sbc.tcpPort : sbc.udpPort}`, calls: 1, transport,
+      service: opts.service ?? '4321', timeoutMs: 20_000,
+      extraArgs: ['-trace_msg', '-message_file', files.uac, ...(opts.uacArgs ?? [])],
+    }).done;
+    const uasRes = await Promise.all(uasProcs.map(async (p) => {
+      const t = setTimeout(() => void p.stop(), opts.uasGraceMs ?? 3000);
+      const r = await p.done;
+      clearTimeout(t);
+      return r;
+    }));
+    const uacTrace = await readSippTrace(files.uac);
+    const uasTrace = await Promise.all(files.uas.map((f) => readSippTrace(f)));
+    // BYE/ACK handling is asynchronous on our side: wait for the call to be released.
+    for (let i = 0; i < 60 && (sbc.manager.stats().calls > 0 || sbc.manager.registeredDialogs > 0); i++) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    return { uac: uacRes, uas: uasRes, uacTrace, uasTrace, sbc };
+  } finally {
+    await sbc.close();
+    await Promise.all([files.uac, ...files.uas].map((f) => rm(f, { force: true })));
+  }
+}
+
+/** Both sipps counted their call as successful. */
+export function expectSuccess(r: FlowResult, uasIndexes: number[] = r.uas.map((_, i) => i)): void {
+  expect(r.uac.successful, `UAC: ${r.uac.output}${r.uac.errors}`).toBe(1);
+  for (const i of uasIndexes) expect(r.uas[i]!.successful, `UAS ${i}: ${r.uas[i]!.output}${r.uas[i]!.errors}`).toBe(1);
+}
+
+/** Nothing one side put into its messages (Call-ID, tags, Via, Contact, addresses) reached the other. */
+export function expectNoLeak(r: FlowResult): void {
+  const own = [`127.0.0.1:${r.sbc.udpPort}`, `127.0.0.1:${r.sbc.tcpPort}`];
+  const aSide = topologyOf(r.uacTrace, own);
+  const bSide = r.uasTrace.flatMap((t) => topologyOf(t, own));
+  const bText = r.uasTrace.flatMap((t) => t.filter((m) => m.dir === 'received').map((m) => m.raw)).join('\n');
+  const aText = r.uacTrace.filter((m) => m.dir === 'received').map((m) => m.raw).join('\n');
+  for (const v of aSide) expect(bText, `leg A value ${v} leaked to leg B`).not.toContain(v);
+  for (const v of bSide) expect(aText, `leg B value ${v} leaked to leg A`).not.toContain(v);
+}
+
+/** The SBC holds no call, dialog or timer any more. */
+export function expectClean(r: FlowResult): void {
+  const s = r.sbc.manager.stats();
+  expect(s.calls).toBe(0);
+  expect(s.dialogs).toBe(0);
+  expect(s.pendingTimers).toBe(0);
+  expect(r.sbc.manager.registeredDialogs).toBe(0);
+  expect(s.callsByIpGroup).toEqual({});
+}
+
+/** Messages a side received (or sent): a request method or a response status. */
+export function received(trace: SippTrace, what: string | number, dir: 'sent' | 'received' = 'received'): SippTrace {
+  return trace.filter((m) => m.dir === dir && (typeof what === 'number'
+    ? !m.msg.isRequest && m.msg.status === what
+    : m.msg.isRequest && m.msg.method === what));
+}
+
+export function sent(trace: SippTrace, what: string | number): SippTrace {
+  return received(trace, what, 'sent');
 }
