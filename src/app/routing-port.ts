@@ -28,10 +28,18 @@ const DEFAULT_PROFILE: CallProfile = {
   prackMode: 'transparent', sessionExpiresSec: 0, minSeSec: 90, referMode: 'relay', redirect3xxMode: 'relay', maxCallDurationSec: 0,
 };
 
+/** Mediant's SBCAlertTimeout: seconds to wait for an answer once the callee rings; 0 = transaction timers only. */
+function alertTimeoutSec(config: SbcConfig): number {
+  const n = Number.parseInt(config.scalars.get('sbcalerttimeout') ?? '', 10);
+  return Number.isFinite(n) && n > 0 ? n : 0;
+}
+
 export function callProfileOf(config: SbcConfig, profile: IpProfileRow | undefined): CallProfile {
   const maxMin = profile && profile.sbcMaxCallDuration > 0 ? profile.sbcMaxCallDuration : config.sip.maxCallDurationMin;
-  if (profile === undefined) return { ...DEFAULT_PROFILE, minSeSec: config.sip.minSeSec, maxCallDurationSec: maxMin * 60 };
+  const noAnswerTimeoutSec = alertTimeoutSec(config);
+  if (profile === undefined) return { ...DEFAULT_PROFILE, minSeSec: config.sip.minSeSec, maxCallDurationSec: maxMin * 60, noAnswerTimeoutSec };
   return {
+    noAnswerTimeoutSec,
     prackMode: profile.sbcPrackMode === 'transparent' ? 'transparent' : 'local',
     sessionExpiresSec: profile.sbcSessionExpiresMode === 'supported' ? config.sip.sessionExpiresSec : 0,
     minSeSec: config.sip.minSeSec,
@@ -103,6 +111,13 @@ function setRequestUriUser(msg: SipMessage, user: string): void {
 export class ConfigRoutingPort implements RoutingPort {
   private readonly calls = new WeakMap<SipMessage, CallRouting>();
   private readonly pending = new WeakMap<SipMessage, SbcConfig>();
+  /**
+   * The configuration each IP Group reference was made from. A call holds
+   * its references for its whole life, so in-dialog requests and responses
+   * (which carry no link to the INVITE) still find the call's configuration
+   * after a reload.
+   */
+  private readonly refConfig = new WeakMap<IpGroupRef, SbcConfig>();
 
   constructor(
     private readonly currentConfig: () => SbcConfig,
@@ -149,11 +164,15 @@ export class ConfigRoutingPort implements RoutingPort {
       return { reject: r.responseCode };
     }
     this.pending.set(req, config);
-    return { srcIpGroup: ipGroupRefOf(config, r.ipGroup, r.ipProfile) };
+    const ref = ipGroupRefOf(config, r.ipGroup, r.ipProfile);
+    this.refConfig.set(ref, config);
+    return { srcIpGroup: ref };
   }
 
   applyInbound(req: SipMessage, src: IpGroupRef, inbound: InboundMessage): void {
-    const config = this.currentConfig();
+    // The configuration that classified the request, even if a reload came in between.
+    const config = this.pending.get(req) ?? this.refConfig.get(src) ?? this.currentConfig();
+    this.pending.delete(req);
     this.calls.set(req, { config, decision: null });
     const row = config.ipGroupByName(src.name);
     if (row && row.inboundManSet >= 0 && config.manipulation.sets.has(row.inboundManSet)) {
@@ -175,7 +194,8 @@ export class ConfigRoutingPort implements RoutingPort {
   route(req: SipMessage, src: IpGroupRef, attempt: number, lastFailure: RouteFailure): RouteTarget | { reject: number } | null {
     let state = this.calls.get(req);
     if (state === undefined) {
-      state = { config: this.currentConfig(), decision: null };
+      // A request the SBC makes for a call in progress (REFER, 3xx) routes with that call's configuration.
+      state = { config: this.refConfig.get(src) ?? this.currentConfig(), decision: null };
       this.calls.set(req, state);
     }
     const { config } = state;
@@ -199,6 +219,7 @@ export class ConfigRoutingPort implements RoutingPort {
   private targetOf(config: SbcConfig, req: SipMessage, d: Extract<RouteDecision, { kind: 'route' }>): RouteTarget | { reject: number } {
     const dest = d.destination;
     const dstRef = d.dstIpGroup ? ipGroupRefOf(config, d.dstIpGroup) : null;
+    if (dstRef !== null) this.refConfig.set(dstRef, config);
     const ruri = parseUri(req.requestUri);
     const user = ruri?.user ?? '';
     let address: string;
@@ -254,7 +275,8 @@ export class ConfigRoutingPort implements RoutingPort {
   applyOutbound(msg: SipMessage, dst: IpGroupRef | null, ctx: OutboundContext): void {
     if (dst === null) return;
     const call = ctx.relayedFrom ? this.calls.get(ctx.relayedFrom) : undefined;
-    const config = call?.config ?? this.currentConfig();
+    const config = this.refConfig.get(dst) ?? (ctx.peerIpGroup ? this.refConfig.get(ctx.peerIpGroup) : undefined)
+      ?? call?.config ?? this.currentConfig();
     // Number manipulation concerns the request that creates leg B, not in-dialog traffic.
     if (msg.isRequest && msg.toTag === null && ctx.leg === 'B' && ctx.peerIpGroup) {
       const from = userHostOf(msg, 'from');
@@ -279,7 +301,7 @@ export class ConfigRoutingPort implements RoutingPort {
 
   credentialsFor(dst: IpGroupRef | null): { username: string; password: string } | null {
     if (dst === null) return null;
-    const config = this.currentConfig();
+    const config = this.refConfig.get(dst) ?? this.currentConfig();
     const acc = config.accountsServedBy(dst.name)[0];
     if (acc && acc.username) return { username: acc.username, password: acc.password };
     const g = config.ipGroupByName(dst.name);

@@ -130,6 +130,7 @@ export const SCALARS: readonly ScalarSpec[] = [
   { name: 'SBCSessionExpires', def: 180, kind: 'int', min: 90, max: 86400, doc: 'Session-Expires in s.' },
   { name: 'SBCMinSE', def: 90, kind: 'int', min: 90, max: 86400, doc: 'Min-SE in s.' },
   { name: 'SBCMaxCallDuration', def: 0, kind: 'int', min: 0, max: 35791, doc: 'Maximum call duration in minutes; 0 = unlimited.' },
+  { name: 'SBCAlertTimeout', def: 0, kind: 'int', min: 0, max: 3600, doc: 'Seconds to wait for an answer after the callee starts ringing; then CANCEL and 408 (0 = transaction timers only).' },
   { name: 'BrokenConnectionEventTimeout', def: 100, kind: 'int', min: 1, max: 65535, doc: 'Media silence before a call is broken, in 100 ms units.' },
   { name: 'UserAgentDisplayInfo', def: 'sbc', kind: 'string', doc: 'User-Agent / Server header value.' },
   { name: 'SbcApiPort', def: 0, kind: 'int', min: 0, max: 65535, doc: 'REST API and Prometheus metrics port; 0 = disabled.' },
