@@ -250,8 +250,12 @@ export class ConfigRoutingPort implements RoutingPort {
         break;
     }
     const interfaceName = d.sipInterfaceName ?? this.defaultInterface(config, d.dstIpGroup);
+    // An IP Group's SIP Group Name is the host it is addressed by (as on a Mediant); the
+    // request still goes to the proxy set's server.
+    const groupHost = dest.kind === 'ip-group' && d.dstIpGroup?.sipGroupName ? d.dstIpGroup.sipGroupName : null;
     const uri: SipUri = {
-      scheme: 'sip', user, password: null, host: uriHost(host), port, params: new Map(), headers: '', opaque: null,
+      scheme: 'sip', user, password: null, host: groupHost ?? uriHost(host), port: groupHost === null ? port : null,
+      params: new Map(), headers: '', opaque: null,
     };
     if (transport !== 'udp') uri.params.set('transport', transport);
     if (ruri && ruri.params.get('user') === 'phone') uri.params.set('user', 'phone');
