@@ -132,7 +132,8 @@ export class SipMessage {
 
   /**
    * Adds a header line. `top` puts it before the first line of the same
-   * name (the place for a new Via or Record-Route), otherwise it is
+   * name (the place for a new Via or Record-Route; at the head of the
+   * message when there is none), otherwise it is
    * appended after the last line of that name, or at the end.
    */
   addHeader(name: string, value: string, top = false): void {
@@ -142,6 +143,9 @@ export class SipMessage {
     let at = -1;
     if (top) {
       at = this.headers.findIndex((h) => h.name === key);
+      // A first Via (or Record-Route) goes to the head of the message, where
+      // proxies and humans expect to find it.
+      if (at < 0) at = 0;
     } else {
       for (let i = this.headers.length - 1; i >= 0; i--) {
         if (this.headers[i]!.name === key) { at = i + 1; break; }

@@ -229,3 +229,16 @@ describe('message edits', () => {
     expect(reasonPhrase(499)).toBe('Error');
   });
 });
+
+describe('addHeader at the top', () => {
+  it('puts the first Via of a message we build at the head of the headers', async () => {
+    const { SipMessage } = await import('../../src/sip/message.js');
+    const m = SipMessage.request('OPTIONS', 'sip:a@b');
+    m.addHeader('call-id', 'x');
+    m.addHeader('content-length', '0');
+    m.addHeader('via', 'SIP/2.0/UDP h;branch=z9hG4bK1', true);
+    m.addHeader('via', 'SIP/2.0/UDP g;branch=z9hG4bK2', true);
+    expect(m.headers.map((h) => h.name)).toEqual(['via', 'via', 'call-id', 'content-length']);
+    expect(m.topVia?.host).toBe('g');
+  });
+});
