@@ -26,7 +26,7 @@ export const ALLOW = 'INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE, PRACK, RE
 export function copyEndToEndHeaders(from: SipMessage, to: SipMessage): void {
   for (const h of from.headers) {
     if (END_TO_END.has(h.name) || (h.name.length > 2 && h.name.charCodeAt(0) === 120 /* x */ && h.name.charCodeAt(1) === 45)) {
-      to.addHeader(h.name, h.value);
+      to.addHeader(h.rawName, h.value);
     }
   }
 }

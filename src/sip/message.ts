@@ -122,7 +122,7 @@ export class SipMessage {
     const key = canonicalHeaderName(name);
     const idx = this.headers.findIndex((h) => h.name === key);
     if (idx < 0) {
-      this.headers.push({ name: key, rawName: prettyHeaderName(key), value });
+      this.headers.push({ name: key, rawName: spellingOf(name, key), value });
     } else {
       this.headers[idx]!.value = value;
       for (let i = this.headers.length - 1; i > idx; i--) if (this.headers[i]!.name === key) this.headers.splice(i, 1);
@@ -139,7 +139,7 @@ export class SipMessage {
   addHeader(name: string, value: string, top = false): void {
     value = sanitizeHeaderValue(value);
     const key = canonicalHeaderName(name);
-    const line: SipHeader = { name: key, rawName: prettyHeaderName(key), value };
+    const line: SipHeader = { name: key, rawName: spellingOf(name, key), value };
     let at = -1;
     if (top) {
       at = this.headers.findIndex((h) => h.name === key);
@@ -370,4 +370,13 @@ export class SipMessage {
     const t = na.params.get('tag');
     return t === undefined || t === null ? null : t;
   }
+}
+
+/**
+ * The name to write for a header we add: the caller's own spelling when it
+ * has one (a relayed `X-PBX-Trace` keeps its case), else the usual form.
+ */
+function spellingOf(name: string, canonical: string): string {
+  if (name.length > 1 && name !== canonical && name.toLowerCase() === canonical) return name;
+  return prettyHeaderName(canonical);
 }

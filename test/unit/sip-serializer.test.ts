@@ -242,3 +242,15 @@ describe('addHeader at the top', () => {
     expect(m.topVia?.host).toBe('g');
   });
 });
+
+describe('spelling of added header names', () => {
+  it('keeps the caller\'s spelling and pretty-prints lower-case or compact names', async () => {
+    const { SipMessage } = await import('../../src/sip/message.js');
+    const m = SipMessage.request('OPTIONS', 'sip:a@b');
+    m.addHeader('X-PBX-Trace', '1');
+    m.addHeader('x-custom-id', '2');
+    m.addHeader('f', '<sip:a@b>;tag=1');
+    m.setHeader('P-Asserted-Identity', '<sip:1@b>');
+    expect(m.headers.map((h) => h.rawName)).toEqual(['X-PBX-Trace', 'X-Custom-Id', 'From', 'P-Asserted-Identity']);
+  });
+});
