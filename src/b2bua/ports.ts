@@ -11,15 +11,9 @@ export type { Endpoint, InboundMessage, Transport };
 
 // --- transaction layer (RFC 3261 §17), as the TU sees it -------------------
 
-export interface ClientTransactionHandler {
-  onProvisional?(res: SipMessage): void;
-  onFinal(res: SipMessage): void;
-  /** A 2xx to an INVITE after the first one (forking, or a retransmission). */
-  onAdditional2xx?(res: SipMessage): void;
-  /** Timer B or F fired. */
-  onTimeout(): void;
-  onTransportError(err: Error): void;
-}
+/** Same contract as the transaction layer's; the engine sees nothing else of it. */
+export type { ClientTransactionHandler } from '../transaction/types.js';
+import type { ClientTransactionHandler } from '../transaction/types.js';
 
 /** Opaque handle of a client transaction; only given back to `cancel`. */
 export interface ClientTransactionRef {
