@@ -136,6 +136,12 @@ bool SrtpContext::sameKeys(const uint8_t keySalt[30], int rtpTagLen) const {
   return std::memcmp(keySalt_, keySalt, 30) == 0 && tagLen_ == (rtpTagLen == 4 ? 4 : 10);
 }
 
+const SrtpStream* SrtpContext::find(uint32_t ssrc) const {
+  for (const auto& s : streams_)
+    if (s.used && s.ssrc == ssrc) return &s;
+  return nullptr;
+}
+
 SrtpStream& SrtpContext::stream(uint32_t ssrc) {
   useClock_++;
   SrtpStream* victim = &streams_[0];
@@ -234,10 +240,14 @@ SrtpStatus SrtpContext::unprotectRtp(uint8_t* pkt, size_t& len) {
   if (!h) return SrtpStatus::Malformed;
   uint16_t seq = uint16_t((pkt[2] << 8) | pkt[3]);
   uint32_t ssrc = rd32(pkt + 8);
-  SrtpStream& s = stream(ssrc);
+  // State is taken (and a slot recycled) only once the packet authenticates:
+  // forged packets with made-up SSRCs must not evict a real stream's ROC and
+  // replay window (which would reopen the door to replays).
+  const SrtpStream* known = find(ssrc);
+  const SrtpStream fresh{};
   uint32_t v;
-  uint64_t index = estimateIndex(s, seq, v);
-  if (s.rtpWindow.seen(index)) return SrtpStatus::Replay;
+  uint64_t index = estimateIndex(known ? *known : fresh, seq, v);
+  if (known && known->rtpWindow.seen(index)) return SrtpStatus::Replay;
   uint8_t roc[4], tag[20];
   wr32(roc, v);
   rtpAuth_.mac(pkt, body, roc, 4, tag);
@@ -245,6 +255,7 @@ SrtpStatus SrtpContext::unprotectRtp(uint8_t* pkt, size_t& len) {
   uint8_t iv[16];
   makeIv(rtpSalt_, ssrc, index, iv);
   if (!rtpCipher_.apply(iv, pkt + h, pkt + h, body - h)) return SrtpStatus::CryptoError;
+  SrtpStream& s = stream(ssrc);
   updateIndex(s, seq, v);
   s.rtpWindow.accept(index);
   len = body;
@@ -275,8 +286,8 @@ SrtpStatus SrtpContext::unprotectRtcp(uint8_t* pkt, size_t& len) {
   uint32_t eIndex = rd32(pkt + tagPos - 4);
   uint32_t index = eIndex & 0x7fffffffu;
   uint32_t ssrc = rd32(pkt + 4);
-  SrtpStream& s = stream(ssrc);
-  if (s.rtcpWindow.seen(index)) return SrtpStatus::Replay;
+  const SrtpStream* known = find(ssrc);  // see unprotectRtp: no state for unauthenticated packets
+  if (known && known->rtcpWindow.seen(index)) return SrtpStatus::Replay;
   uint8_t tag[20];
   rtcpAuth_.mac(pkt, tagPos, nullptr, 0, tag);
   if (!tagEqual(tag, pkt + tagPos, kSrtcpTagLen)) return SrtpStatus::AuthFail;
@@ -286,7 +297,7 @@ SrtpStatus SrtpContext::unprotectRtcp(uint8_t* pkt, size_t& len) {
     makeIv(rtcpSalt_, ssrc, index, iv);
     if (!rtcpCipher_.apply(iv, pkt + 8, pkt + 8, body - 8)) return SrtpStatus::CryptoError;
   }
-  s.rtcpWindow.accept(index);
+  stream(ssrc).rtcpWindow.accept(index);
   len = body;
   return SrtpStatus::Ok;
 }

@@ -79,6 +79,9 @@ class SrtpContext {
   SrtpStatus unprotectRtcp(uint8_t* pkt, size_t& len);
 
  private:
+  // Existing state of an SSRC, or null; never allocates.
+  const SrtpStream* find(uint32_t ssrc) const;
+  // Existing state, or a new one in a free/least recently used slot.
   SrtpStream& stream(uint32_t ssrc);
   static uint64_t estimateIndex(const SrtpStream& s, uint16_t seq, uint32_t& v);
   static void updateIndex(SrtpStream& s, uint16_t seq, uint32_t v);

@@ -9,7 +9,7 @@ import type { IpGroupRow, IpProfileRow, MediaRealmRow } from '../config/schema.j
 import type { IpGroupRef, MediaHandle, MediaPort, SdpResult } from '../b2bua/ports.js';
 import { MediaSession, type LegMediaPolicy } from '../media/media-session.js';
 import { PortPool } from '../media/port-pool.js';
-import type { LegCounters, RelayEngine, SrtpSuite } from '../media/relay-types.js';
+import type { LegId, RelayEngine, SrtpSuite } from '../media/relay-types.js';
 import type { MediaSecurityMode } from '../media/sdp-types.js';
 import type { CoderPolicy } from '../media/coders.js';
 import { buildQoeReport } from '../qoe/index.js';
@@ -28,8 +28,11 @@ const SUITES: Readonly<Record<IpProfileRow['srtpOfferedSuites'], readonly SrtpSu
   'aes-cm-128-hmac-sha1-32': ['AES_CM_128_HMAC_SHA1_32'],
 };
 
-/** How often relay counters are read for the inactivity check. */
+/** How often relay counters are read for the inactivity check while no leg has sent RTP yet. */
 const INACTIVITY_POLL_MS = 500;
+/** Shortest wait between two checks (also the margin past a leg's deadline). */
+const MIN_CHECK_MS = 20;
+const LEGS = ['A', 'B'] as const;
 
 export class ConfigMediaPort implements MediaPort {
   /** Pools survive reloads while the realm's address and range stay the same, so live calls keep their ports. */
@@ -109,6 +112,11 @@ function inactivityTimeoutMs(config: SbcConfig, a: IpProfileRow | undefined, b: 
 
 class CallMedia implements MediaHandle {
   private inactivityTimer: NodeJS.Timeout | null = null;
+  private onInactive: (() => void) | null = null;
+  /** Whether each leg's peer is expected to send, per the last offer/answer (hold: no). */
+  private readonly expected: Record<LegId, boolean> = { A: true, B: true };
+  /** When each leg's peer last became expected to send again (0: from the start). */
+  private readonly expectedSince: Record<LegId, number> = { A: 0, B: 0 };
   private lastReport: unknown = null;
   private closed = false;
 
@@ -123,31 +131,23 @@ class CallMedia implements MediaHandle {
     return this.session.processOffer(fromLeg, sdp);
   }
 
-  processAnswer(fromLeg: 'A' | 'B', sdp: string): Promise<SdpResult> {
-    return this.session.processAnswer(fromLeg, sdp);
+  async processAnswer(fromLeg: 'A' | 'B', sdp: string): Promise<SdpResult> {
+    const result = await this.session.processAnswer(fromLeg, sdp);
+    this.noteDirections();
+    return result;
   }
 
   /**
    * Media that flowed and then stopped for the configured time means a
    * broken connection (a far end that vanished without BYE). A call that
-   * never carried RTP is left alone: signalling-only peers are legitimate.
+   * never carried RTP is left alone: signalling-only peers are legitimate;
+   * so is a peer on hold (sendonly/inactive toward it, or c=0.0.0.0), whose
+   * clock starts again when it is expected to send again.
    */
   onInactivity(cb: () => void): void {
-    if (this.timeoutMs <= 0 || this.closed) return;
-    this.inactivityTimer = setInterval(() => {
-      const audio = this.session.audioStats();
-      if (audio === null) return;
-      const last = Math.max(lastArrival(audio.stats.A), lastArrival(audio.stats.B));
-      if (last === 0) return;
-      const silentA = audio.stats.A.lastArrivalMs > 0 && Date.now() - audio.stats.A.lastArrivalMs > this.timeoutMs;
-      const silentB = audio.stats.B.lastArrivalMs > 0 && Date.now() - audio.stats.B.lastArrivalMs > this.timeoutMs;
-      if (silentA || silentB) {
-        this.log.warn({ callId: this.callId, silentA, silentB, timeoutMs: this.timeoutMs }, 'media inactivity: ending call');
-        this.stopWatch();
-        cb();
-      }
-    }, INACTIVITY_POLL_MS);
-    this.inactivityTimer.unref();
+    if (this.timeoutMs <= 0 || this.closed || this.onInactive !== null) return;
+    this.onInactive = cb;
+    this.schedule(INACTIVITY_POLL_MS);
   }
 
   stats(): unknown {
@@ -165,12 +165,59 @@ class CallMedia implements MediaHandle {
     this.session.close();
   }
 
+  private noteDirections(): void {
+    if (this.closed) return;
+    const senders = this.session.expectedSenders();
+    const now = Date.now();
+    for (const leg of LEGS) {
+      const e = senders === null ? true : senders[leg];
+      if (e && !this.expected[leg]) this.expectedSince[leg] = now;
+      this.expected[leg] = e;
+    }
+  }
+
+  private schedule(delayMs: number): void {
+    this.stopWatch();
+    this.inactivityTimer = setTimeout(() => this.check(), Math.max(MIN_CHECK_MS, Math.min(delayMs, this.timeoutMs)));
+    this.inactivityTimer.unref();
+  }
+
+  /**
+   * Checks when the earliest leg could go over the limit rather than on a
+   * fixed tick: the call ends close to the configured time, and a call whose
+   * media flows is looked at about once per timeout period.
+   */
+  private check(): void {
+    this.inactivityTimer = null;
+    if (this.closed || this.onInactive === null) return;
+    const audio = this.session.audioStats();
+    if (audio === null) {
+      this.schedule(INACTIVITY_POLL_MS);
+      return;
+    }
+    const now = Date.now();
+    const silent: Record<LegId, boolean> = { A: false, B: false };
+    let nextDue = Infinity;
+    for (const leg of LEGS) {
+      const last = audio.stats[leg].lastArrivalMs;
+      if (!this.expected[leg] || last <= 0) continue;
+      const due = Math.max(last, this.expectedSince[leg]) + this.timeoutMs;
+      if (now >= due) silent[leg] = true;
+      else nextDue = Math.min(nextDue, due);
+    }
+    if (silent.A || silent.B) {
+      this.log.warn({ callId: this.callId, silentA: silent.A, silentB: silent.B, timeoutMs: this.timeoutMs }, 'media inactivity: ending call');
+      const cb = this.onInactive;
+      this.onInactive = null;
+      cb();
+      return;
+    }
+    this.schedule(nextDue === Infinity ? INACTIVITY_POLL_MS : nextDue - now + MIN_CHECK_MS);
+  }
+
   private stopWatch(): void {
-    if (this.inactivityTimer) clearInterval(this.inactivityTimer);
+    if (this.inactivityTimer) clearTimeout(this.inactivityTimer);
     this.inactivityTimer = null;
   }
 }
 
-function lastArrival(c: LegCounters): number {
-  return c.lastArrivalMs;
-}

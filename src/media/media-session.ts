@@ -95,6 +95,8 @@ interface StreamState {
   relay: RelaySession | null;
   relayMux: Record<LegId, boolean> | null;
   codec: string | null;
+  /** Whether each leg's peer may send on this stream, per the last offer/answer (see `expectedSenders`). */
+  sends: Record<LegId, boolean>;
 }
 
 interface StreamPlan {
@@ -193,6 +195,20 @@ export class MediaSession {
   audioStats(): { stats: RelaySessionStats; codec: string } | null {
     for (const s of this.streams) {
       if (s.media === 'audio' && s.relay !== null) return { stats: s.relay.stats(), codec: s.codec ?? 'unknown' };
+    }
+    return null;
+  }
+
+  /**
+   * For the first relayed audio stream: whether each leg's peer is expected
+   * to send RTP after the last offer/answer (its direction is sendrecv or
+   * sendonly, it has an address, and the stream is not inactive). A peer
+   * on hold legitimately sends nothing, which is not a dead connection.
+   * Null when no audio is relayed.
+   */
+  expectedSenders(): Record<LegId, boolean> | null {
+    for (const s of this.streams) {
+      if (s.media === 'audio' && s.relay !== null) return { A: s.sends.A, B: s.sends.B };
     }
     return null;
   }
@@ -358,7 +374,13 @@ export class MediaSession {
     const polAnswerer = this.policies[from];
 
     // First decide every stream, so a bad answer changes nothing.
-    const decisions: Array<{ enable: boolean; legs?: Record<LegId, LegNegotiation>; paused?: boolean; codec?: string | null }> = [];
+    const decisions: Array<{
+      enable: boolean;
+      legs?: Record<LegId, LegNegotiation>;
+      paused?: boolean;
+      codec?: string | null;
+      sends?: Record<LegId, boolean>;
+    }> = [];
     for (let i = 0; i < answer.length; i++) {
       const a = answer[i]!;
       const plan = p.plans[i]!;
@@ -409,12 +431,11 @@ export class MediaSession {
         srtp: offererSrtp,
         telephoneEventPt: te ? o.telephoneEventPt : null,
       };
-      decisions.push({
-        enable: true,
-        legs,
-        paused: a.direction === 'inactive' || o.direction === 'inactive',
-        codec: firstCoder(a),
-      });
+      const paused = a.direction === 'inactive' || o.direction === 'inactive';
+      const sends = {} as Record<LegId, boolean>;
+      sends[from] = !paused && peerSends(a);
+      sends[offerer] = !paused && peerSends(o);
+      decisions.push({ enable: true, legs, paused, codec: firstCoder(a), sends });
     }
 
     // The answer toward the offerer mirrors its offer's protocol and carries our keys.
@@ -451,6 +472,7 @@ export class MediaSession {
       }
       state.codec = d.codec ?? null;
       state.media = answer[i]!.media;
+      state.sends = d.sends ?? { A: true, B: true };
       try {
         await this.applyRelay(state, d.legs!, d.paused ?? false);
       } catch (err) {
@@ -513,6 +535,7 @@ export class MediaSession {
         relay: null,
         relayMux: null,
         codec: null,
+        sends: { A: true, B: true },
       };
       this.streams[index] = s;
     }
@@ -559,6 +582,12 @@ export class MediaSession {
     }
     list.length = 0;
   }
+}
+
+/** The author of this SDP may send on the stream: sendrecv/sendonly, and not an RFC 2543 hold (c=0.0.0.0). */
+function peerSends(s: StreamInfo): boolean {
+  if (s.direction !== 'sendrecv' && s.direction !== 'sendonly') return false;
+  return !(s.connectionAddress !== null && isZeroAddress(s.connectionAddress) && !s.ice);
 }
 
 function remoteOf(s: StreamInfo, mux: boolean): LegNegotiation['remote'] {

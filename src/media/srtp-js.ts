@@ -74,6 +74,16 @@ interface StreamState {
   rtcpSendIndex: number;
 }
 
+/** SSRCs with state per direction, as in the native relay. */
+const MAX_STREAMS = 4;
+
+function newStreamState(): StreamState {
+  return { seqStarted: false, roc: 0, sl: 0, rtpWindow: new ReplayWindow(), rtcpWindow: new ReplayWindow(), rtcpSendIndex: 0 };
+}
+
+/** Index estimation for an SSRC not seen yet (never stored, never updated). */
+const UNSEEN: Readonly<StreamState> = newStreamState();
+
 function rtpHeaderLength(pkt: Buffer, len: number): number {
   if (len < 12 || (pkt[0]! >> 6) !== 2) return 0;
   let h = 12 + 4 * (pkt[0]! & 0x0f);
@@ -109,20 +119,30 @@ export class SrtpContext {
     this.rtcpSalt = srtpKdf(mk, ms, 5, 14);
   }
 
+  /**
+   * The state of `ssrc`, created if needed; the least recently used one is
+   * recycled beyond MAX_STREAMS. Inbound, only called once a packet has
+   * authenticated, so forged SSRCs cannot evict a real stream's ROC and
+   * replay window.
+   */
   private stream(ssrc: number): StreamState {
     let s = this.streams.get(ssrc);
-    if (!s) {
-      if (this.streams.size >= 16) {
-        const first = this.streams.keys().next().value;
-        if (first !== undefined) this.streams.delete(first);
-      }
-      s = { seqStarted: false, roc: 0, sl: 0, rtpWindow: new ReplayWindow(), rtcpWindow: new ReplayWindow(), rtcpSendIndex: 0 };
+    if (s) {
+      // Map order is the recency order: move to the end.
+      this.streams.delete(ssrc);
       this.streams.set(ssrc, s);
+      return s;
     }
+    if (this.streams.size >= MAX_STREAMS) {
+      const oldest = this.streams.keys().next().value;
+      if (oldest !== undefined) this.streams.delete(oldest);
+    }
+    s = newStreamState();
+    this.streams.set(ssrc, s);
     return s;
   }
 
-  private static estimate(s: StreamState, seq: number): number {
+  private static estimate(s: Readonly<StreamState>, seq: number): number {
     if (!s.seqStarted) return 0;
     if (s.sl < 32768) return seq - s.sl > 32768 && s.roc > 0 ? s.roc - 1 : s.roc;
     return s.sl - 32768 > seq ? (s.roc + 1) >>> 0 : s.roc;
@@ -185,16 +205,17 @@ export class SrtpContext {
     if (!h) return 'malformed';
     const seq = pkt.readUInt16BE(2);
     const ssrc = pkt.readUInt32BE(8);
-    const s = this.stream(ssrc);
-    const v = SrtpContext.estimate(s, seq);
+    const known = this.streams.get(ssrc);
+    const v = SrtpContext.estimate(known ?? UNSEEN, seq);
     const index = (BigInt(v) << 16n) | BigInt(seq);
-    if (s.rtpWindow.seen(index)) return 'replay';
+    if (known?.rtpWindow.seen(index)) return 'replay';
     const roc = Buffer.alloc(4);
     roc.writeUInt32BE(v >>> 0);
     const body = pkt.subarray(0, bodyLen);
     const tag = SrtpContext.mac(this.rtpAuth, body, roc).subarray(0, this.tagLen);
     if (!timingSafeEqual(tag, pkt.subarray(bodyLen))) return 'auth';
     const dec = SrtpContext.crypt(this.rtpKey, this.iv(this.rtpSalt, ssrc, index), body.subarray(h));
+    const s = this.stream(ssrc);
     SrtpContext.update(s, seq, v);
     s.rtpWindow.accept(index);
     return Buffer.concat([body.subarray(0, h), dec]);
@@ -220,15 +241,14 @@ export class SrtpContext {
     const eIndex = pkt.readUInt32BE(tagPos - 4);
     const index = BigInt(eIndex & 0x7fffffff);
     const ssrc = pkt.readUInt32BE(4);
-    const s = this.stream(ssrc);
-    if (s.rtcpWindow.seen(index)) return 'replay';
+    if (this.streams.get(ssrc)?.rtcpWindow.seen(index)) return 'replay';
     const tag = SrtpContext.mac(this.rtcpAuth, pkt.subarray(0, tagPos), null).subarray(0, SRTCP_TAG_LEN);
     if (!timingSafeEqual(tag, pkt.subarray(tagPos))) return 'auth';
     let payload = pkt.subarray(8, tagPos - 4);
     if (eIndex & 0x80000000) {
       payload = SrtpContext.crypt(this.rtcpKey, this.iv(this.rtcpSalt, ssrc, index), payload);
     }
-    s.rtcpWindow.accept(index);
+    this.stream(ssrc).rtcpWindow.accept(index);
     return Buffer.concat([pkt.subarray(0, 8), payload]);
   }
 }

@@ -1,0 +1,195 @@
+/**
+ * Issue 6 acceptance, media inactivity through the real SBC process: with
+ * SBCMediaTimeout = 2 s on the IP Profiles, a callee that stops sending
+ * RTP (while the caller keeps sending) makes the SBC end the call within
+ * the configured time plus one second, with a BYE to each leg and
+ * 'media inactivity' in the CDR.
+ *
+ * Caller: sipp playing g711a.pcap (7 s) and waiting for the SBC's BYE.
+ * Callee: sipp UAS (signalling, waits for the BYE) with its media on a UDP
+ * socket of this test, which answers the caller's packets for a second and
+ * then goes silent.
+ *
+ * A call on hold is not a dead connection: with both sides silent on an
+ * inactive stream for longer than the timeout the call stays up; once it is
+ * resumed the clock runs again and silence ends it.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { assertSippInstalled, findFreePort, runSipp, startSipp, type SippProcess } from './helpers/sipp.js';
+import { startSbc, testIni, type LogLine, type SbcProcess } from './helpers/sbc-process.js';
+import { MediaPeer, delay, freeMediaPort, nextCdr, rtpPacket, waitUntil } from './helpers/media-peer.js';
+
+const UAC_SCENARIO = 'test/scenarios/media-uac-pcap-wait-bye.xml';
+const UAS_SCENARIO = 'test/scenarios/media-uas-answer.xml';
+const MEDIA_TIMEOUT_SEC = 2;
+/** Callee packets before it goes silent: about one second at ptime 30. */
+const CALLEE_PACKETS = 33;
+
+describe('SBC process: media inactivity ends the call', () => {
+  let sbc: SbcProcess;
+  let uas: SippProcess;
+  let callee: MediaPeer;
+  let lanPort: number;
+  const seen = new Set<LogLine>();
+
+  beforeAll(async () => {
+    assertSippInstalled();
+    lanPort = await findFreePort();
+    const wanPort = await findFreePort();
+    const uasPort = await findFreePort('127.0.0.3');
+    callee = await MediaPeer.open('127.0.0.3');
+    const uasMediaPort = await freeMediaPort('127.0.0.3');
+    uas = startSipp({
+      scenario: UAS_SCENARIO, calls: 1, localAddress: '127.0.0.3', localPort: uasPort, timeoutMs: 40_000,
+      extraArgs: ['-mi', '127.0.0.3', '-mp', String(uasMediaPort), '-key', 'rtp_ip', '127.0.0.3', '-key', 'rtp_port', String(callee.port)],
+    });
+    sbc = await startSbc(testIni({
+      lanPort, wanPort,
+      pbx: { address: '127.0.0.2', port: 5060 },
+      itsp: [{ address: '127.0.0.3', port: uasPort }],
+      pbxProfile: { SBCMediaTimeout: MEDIA_TIMEOUT_SEC },
+      itspProfile: { SBCMediaTimeout: MEDIA_TIMEOUT_SEC },
+    }));
+  });
+
+  afterAll(async () => {
+    await uas?.stop();
+    await sbc?.stop();
+    callee?.close();
+  });
+
+  it('sends BYE to both legs within the timeout plus one second after the callee goes silent', async () => {
+    const uacMediaPort = await freeMediaPort('127.0.0.2');
+    const uacRun = runSipp({
+      scenario: UAC_SCENARIO, target: `127.0.0.1:${lanPort}`, localAddress: '127.0.0.2', calls: 1, timeoutMs: 40_000,
+      extraArgs: ['-mi', '127.0.0.2', '-mp', String(uacMediaPort)],
+    });
+
+    const first = await callee.firstPacket(15_000);
+    let silentSince = 0;
+    for (let i = 0; i < CALLEE_PACKETS; i++) {
+      await callee.send(rtpPacket({ pt: 8, seq: 200 + i, timestamp: 240 * i, ssrc: 0x7100_0001, payload: Buffer.alloc(240, 0xd5) }), first.port, first.address);
+      silentSince = Date.now();
+      if (i < CALLEE_PACKETS - 1) await delay(30);
+    }
+
+    // Both sipp scenarios pass only if the SBC's BYE reached them and they answered it.
+    const uac = await uacRun;
+    expect(uac.failed, `${uac.errors}\n${uac.output}`).toBe(0);
+    expect(uac.successful).toBe(1);
+    const uasResult = await uas.done;
+    expect(uasResult.failed, `${uasResult.errors}\n${uasResult.output}`).toBe(0);
+    expect(uasResult.successful).toBe(1);
+
+    const cdr = await nextCdr(sbc, seen);
+    expect(cdr.terminationReason).toBe('media inactivity');
+    expect(cdr.terminationSide).toBe('sbc');
+    const endedAfterMs = Date.parse(cdr.endTime) - silentSince;
+    const { A, B } = cdr.qoe!.legs;
+    process.stdout.write(`media timeout: call ended ${endedAfterMs} ms after the callee's last packet (timeout ${MEDIA_TIMEOUT_SEC} s); callee sent ${CALLEE_PACKETS}, B received ${B.received.packets}; caller packets A received ${A.received.packets}\n`);
+    expect(B.received.packets).toBe(CALLEE_PACKETS);
+    // The caller was still sending: the call ended before the pcap (7 s) did.
+    expect(A.received.packets).toBeGreaterThan(CALLEE_PACKETS);
+    expect(A.received.packets).toBeLessThan(236);
+    // Not before the timeout, not later than one second after it.
+    expect(endedAfterMs).toBeGreaterThanOrEqual(MEDIA_TIMEOUT_SEC * 1000 - 50);
+    expect(endedAfterMs).toBeLessThanOrEqual(MEDIA_TIMEOUT_SEC * 1000 + 1000);
+  }, 45_000);
+});
+
+describe('SBC process: media inactivity and hold', () => {
+  let sbc: SbcProcess;
+  let uas: SippProcess;
+  let caller: MediaPeer;
+  let callee: MediaPeer;
+  let lanPort: number;
+  let dir: string;
+  const seen = new Set<LogLine>();
+
+  beforeAll(async () => {
+    assertSippInstalled();
+    dir = await mkdtemp(join(tmpdir(), 'media-hold-'));
+    lanPort = await findFreePort();
+    const wanPort = await findFreePort();
+    const uasPort = await findFreePort('127.0.0.3');
+    caller = await MediaPeer.open('127.0.0.2');
+    callee = await MediaPeer.open('127.0.0.3');
+    const uasMediaPort = await freeMediaPort('127.0.0.3');
+    uas = startSipp({
+      scenario: 'test/scenarios/media-uas-hold.xml', calls: 1, localAddress: '127.0.0.3', localPort: uasPort, timeoutMs: 40_000,
+      extraArgs: ['-mi', '127.0.0.3', '-mp', String(uasMediaPort), '-key', 'rtp_ip', '127.0.0.3', '-key', 'rtp_port', String(callee.port)],
+    });
+    sbc = await startSbc(testIni({
+      lanPort, wanPort,
+      pbx: { address: '127.0.0.2', port: 5060 },
+      itsp: [{ address: '127.0.0.3', port: uasPort }],
+      pbxProfile: { SBCMediaTimeout: MEDIA_TIMEOUT_SEC },
+      itspProfile: { SBCMediaTimeout: MEDIA_TIMEOUT_SEC },
+    }));
+  });
+
+  afterAll(async () => {
+    await uas?.stop();
+    await sbc?.stop();
+    caller?.close();
+    callee?.close();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('keeps a silent call on hold, and ends it when it stays silent after the resume', async () => {
+    const messages = join(dir, 'uac-messages.log');
+    const uacMediaPort = await freeMediaPort('127.0.0.2');
+    const uacRun = runSipp({
+      scenario: 'test/scenarios/media-uac-hold.xml', target: `127.0.0.1:${lanPort}`, localAddress: '127.0.0.2', calls: 1, timeoutMs: 40_000,
+      extraArgs: ['-mi', '127.0.0.2', '-mp', String(uacMediaPort), '-key', 'rtp_ip', '127.0.0.2', '-key', 'rtp_port', String(caller.port),
+        '-trace_msg', '-message_file', messages],
+    });
+    const count = (text: string, needle: string): number => text.split(needle).length - 1;
+    let text = '';
+    const poll = async (pred: (t: string) => boolean, timeoutMs: number, what: string): Promise<void> => {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        text = await readFile(messages, 'latin1').catch(() => '');
+        if (pred(text)) return;
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}:\n${text}`);
+        await delay(25);
+      }
+    };
+
+    // Media both ways for a second, right after the answer (the scenario holds after 1.5 s).
+    await poll((t) => /SIP\/2\.0 200 OK[\s\S]*m=audio \d+/.test(t), 15_000, 'the 200 OK');
+    const sbcLanRtp = Number(/SIP\/2\.0 200 OK[\s\S]*?m=audio (\d+)/.exec(text)![1]);
+    for (let i = 0; i < 40; i++) {
+      await caller.send(rtpPacket({ pt: 8, seq: i, timestamp: 160 * i, ssrc: 0xa0a0a0a0, payload: Buffer.alloc(160, 0xd5) }), sbcLanRtp, '127.0.0.1');
+      const from = callee.received[0];
+      if (from) await callee.send(rtpPacket({ pt: 8, seq: i, timestamp: 160 * i, ssrc: 0xb0b0b0b0, payload: Buffer.alloc(160, 0xd5) }), from.port, from.address);
+      await delay(20);
+    }
+    expect(callee.received.length).toBeGreaterThan(0);
+    expect(caller.received.length).toBeGreaterThan(0);
+
+    // Hold (a=inactive both ways), then resume: count the ACKs the caller sent (1 call + 2 re-INVITEs).
+    await poll((t) => count(t, '\nACK sip:') >= 3, 15_000, 'the resume');
+    const resumedAt = Date.now();
+
+    const uac = await uacRun;
+    expect(uac.failed, `${uac.errors}\n${uac.output}`).toBe(0);
+    expect(uac.successful).toBe(1);
+    const uasResult = await uas.done;
+    expect(uasResult.failed, `${uasResult.errors}\n${uasResult.output}`).toBe(0);
+    expect(uasResult.successful).toBe(1);
+
+    const cdr = await nextCdr(sbc, seen);
+    const endedAfterResumeMs = Date.parse(cdr.endTime) - resumedAt;
+    process.stdout.write(`hold: call lasted ${Date.parse(cdr.endTime) - Date.parse(cdr.connectTime!)} ms (3.5 s of it on hold, silent); ended ${endedAfterResumeMs} ms after the resume\n`);
+    expect(cdr.terminationReason).toBe('media inactivity');
+    // It survived the silent hold (1.5 s + 3.5 s) ...
+    expect(Date.parse(cdr.endTime) - Date.parse(cdr.connectTime!)).toBeGreaterThan(5000);
+    // ... and after the resume the clock ran again from the resume, not from the last packet.
+    expect(endedAfterResumeMs).toBeGreaterThanOrEqual(MEDIA_TIMEOUT_SEC * 1000 - 200);
+    expect(endedAfterResumeMs).toBeLessThanOrEqual(MEDIA_TIMEOUT_SEC * 1000 + 1000);
+  }, 45_000);
+});
