@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import { dialogKey, type Dialog } from '../dialog/dialog.js';
 import type { CallDetailRecord } from '../cdr/record.js';
 import type { SipMessage } from '../sip/message.js';
-import { createResponse } from '../sip/response.js';
+import { createResponse, newTag } from '../sip/response.js';
 import { silentLogger } from '../util/logger.js';
 import { Call, type Leg } from './call.js';
 import type { CallEnv } from './env.js';
@@ -141,7 +141,7 @@ export class CallManager implements CallEnv {
   }
 
   private reply(stx: ServerTransactionRef, req: SipMessage, status: number, extra?: Array<[string, string]>, reason?: string): void {
-    const res = createResponse(req, status, reason, status >= 200 && status !== 100 ? randomBytes(4).toString('hex') : undefined);
+    const res = createResponse(req, status, reason, status >= 200 && status !== 100 ? newTag() : undefined);
     if (extra !== undefined) for (const [k, v] of extra) res.setHeader(k, v);
     stx.respond(res);
   }

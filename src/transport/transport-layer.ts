@@ -323,7 +323,8 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
       // A datagram of only CR/LF is a NAT keep-alive; nothing to do.
       if (buf.length <= 4 && (buf[0] === 13 || buf[0] === 10)) return;
       const remote: Endpoint = { address: rinfo.address, port: rinfo.port, transport: 'udp' };
-      const local = { address: bi.info.address, port: sock.address().port, transport: 'udp' as Transport };
+      // Bound once at listen time: socket.address() is a syscall per call.
+      const local = { address: bi.info.address, port: bi.info.udpPort ?? sock.address().port, transport: 'udp' as Transport };
       this.handleParsed(parseMessage(buf, this.limits), remote, local, bi.info.name, null);
     } catch (err) {
       this.counters.listenerErrors++;
