@@ -24,8 +24,13 @@ const USAGE = `usage: node dist/bench/run.js [options]
   --media-sessions LIST     relayed session counts (2 streams each)
   --media-duration MS       measured time per media step
   --no-signalling           skip the signalling scenarios
-  --http-url URL            load this loopback URL (REST/metrics) with autocannon
-  --heap-url URL            where the SBC reports its JS heap (JSON heapUsed or Prometheus)
+  --http LIST               SBC API paths loaded by autocannon while calls run
+                            (default /metrics,/api/v1/status; "none" to skip)
+  --http-duration S         seconds per path
+  --http-connections N      autocannon connections
+  --http-call-rate N        call rate of the sipp load during the HTTP bench
+  --heap-url URL            read the SBC's JS heap here instead of its /api/v1/status?gc=1
+                            (JSON heapUsed or Prometheus nodejs_heap_size_used_bytes)
   --budget S                total time budget in seconds
   --out DIR                 output directory (default bench/results/<timestamp>)
   --keep                    keep the temp work directory (sipp logs, configs)`;
@@ -70,7 +75,10 @@ function parseArgs(argv: string[]): BenchOptions {
       case '--media-sessions': o.mediaSessions = nums(val(), a).map(Math.round); break;
       case '--media-duration': o.mediaDurationMs = nums(val(), a)[0] ?? o.mediaDurationMs; break;
       case '--no-signalling': o.scenarios = []; break;
-      case '--http-url': o.httpUrl = val(); break;
+      case '--http': o.httpPaths = list(val()); break;
+      case '--http-duration': o.httpDurationS = nums(val(), a)[0] ?? o.httpDurationS; break;
+      case '--http-connections': o.httpConnections = Math.round(nums(val(), a)[0] ?? o.httpConnections); break;
+      case '--http-call-rate': o.httpCallRate = nums(val(), a)[0] ?? o.httpCallRate; break;
       case '--heap-url': o.heapUrl = val(); break;
       case '--budget': o.budgetS = nums(val(), a)[0] ?? o.budgetS; break;
       case '--out': o.outDir = val(); break;

@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 import { installCleanupHandlers, killAllSync, repoRoot } from './procs.js';
 import { runConcurrent, runSignallingScenario, scenarios, MAX_FAILED_RATIO, MAX_RETRANS_RATIO, type ConcurrentResult, type ScenarioId, type ScenarioResult } from './signalling.js';
 import { runMediaBench, LATENCY_P99_LIMIT_MS, LATE_RATIO_LIMIT, LOSS_RATIO_LIMIT, type MediaEngineName, type MediaEngineResult } from './media.js';
-import { runHttpBench, type HttpResult } from './http.js';
+import { runHttpBench, DEFAULT_HTTP_PATHS, type HttpResult } from './http.js';
 import { failureChart, markdownSummary, type BenchReport } from './report.js';
 import type { TargetName } from './targets.js';
 
@@ -33,9 +33,17 @@ export interface BenchOptions {
   mediaSessions: number[];
   mediaDurationMs: number;
   mediaWarmupMs: number;
-  httpUrl?: string;
+  /** REST/metrics paths loaded by the HTTP bench; empty skips it. */
+  httpPaths: string[];
+  /** Overrides where the SBC's heap is read (default: its own /api/v1/status?gc=1). */
   heapUrl?: string;
   httpDurationS: number;
+  /** Fixed number of requests per path instead of httpDurationS (smoke test). */
+  httpRequests?: number;
+  httpConnections: number;
+  /** Background call load during the HTTP bench. */
+  httpCallRate: number;
+  httpHoldMs: number;
   /** Where bench.json, summary.md and failures.png go. */
   outDir: string;
   /** Total wall-clock budget in seconds. */
@@ -61,7 +69,12 @@ export function defaultOptions(quick: boolean): BenchOptions {
     mediaSessions: quick ? [50, 100, 200, 400] : [50, 100, 200, 400, 800, 1600],
     mediaDurationMs: quick ? 2000 : 5000,
     mediaWarmupMs: quick ? 500 : 1000,
+    httpPaths: [...DEFAULT_HTTP_PATHS],
     httpDurationS: quick ? 5 : 10,
+    httpConnections: 10,
+    // Moderate: well inside either target's clean rate, so the calls are steady background work.
+    httpCallRate: quick ? 50 : 100,
+    httpHoldMs: 3000,
     outDir: join(repoRoot(), 'bench', 'results', stamp),
     budgetS: quick ? 360 : 840,
     keepWorkDir: false,
@@ -103,7 +116,7 @@ export async function runBench(o: BenchOptions): Promise<BenchOutput> {
   const signalling: ScenarioResult[] = [];
   let concurrent: ConcurrentResult[] = [];
   let media: MediaEngineResult[] = [];
-  let http: HttpResult = { ran: false, reason: 'not run' };
+  let http: HttpResult = { ran: false, reason: 'not run', endpoints: [] };
   const all = scenarios();
   try {
     const wantSignalling = o.scenarios.length > 0 && o.targets.length > 0;
@@ -133,10 +146,30 @@ export async function runBench(o: BenchOptions): Promise<BenchOutput> {
         rate: o.concurrentRate,
         workDir: join(work, 'concurrent'),
         log: o.log,
-        deadline: share(0.7),
+        deadline: share(0.68),
         ...(o.heapUrl !== undefined ? { heapUrl: o.heapUrl } : {}),
       });
     }
+    if (o.httpPaths.length === 0) {
+      http = { ran: false, reason: 'skipped (--http none)', endpoints: [] };
+    } else if (!o.targets.includes('sbc')) {
+      http = { ran: false, reason: 'skipped: the SBC is not among the targets', endpoints: [] };
+    } else if (Date.now() > share(0.8)) {
+      http = { ran: false, reason: 'time budget used up', endpoints: [] };
+    } else {
+      o.log('== http');
+      http = await runHttpBench({
+        paths: o.httpPaths,
+        durationS: o.httpDurationS,
+        ...(o.httpRequests !== undefined ? { requests: o.httpRequests } : {}),
+        connections: o.httpConnections,
+        callRate: o.httpCallRate,
+        holdMs: o.httpHoldMs,
+        workDir: join(work, 'http'),
+        log: o.log,
+      });
+    }
+    if (!http.ran) o.log(`http: ${http.reason}`);
     if (o.mediaEngines.length > 0 && o.mediaSessions.length > 0) {
       o.log('== media');
       media = await runMediaBench({
@@ -149,9 +182,6 @@ export async function runBench(o: BenchOptions): Promise<BenchOutput> {
         deadline: share(0.95),
       });
     }
-    o.log('== http');
-    http = Date.now() < budgetEnd ? await runHttpBench(o.httpUrl, o.httpDurationS) : { ran: false, reason: 'time budget used up' };
-    if (!http.ran) o.log(`http: ${http.reason}`);
   } catch (e) {
     notes.push(`bench aborted: ${(e as Error).stack ?? String(e)}`);
     o.log(`bench aborted: ${(e as Error).message}`);

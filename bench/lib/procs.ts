@@ -190,6 +190,23 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
+/**
+ * Waits for `p` at most `ms`; 'timeout' if the time ran out. The timer is
+ * cleared as soon as `p` settles: a long backstop left pending would keep
+ * the harness alive after its work is done.
+ */
+export async function waitAtMost<T>(p: Promise<T>, ms: number): Promise<T | 'timeout'> {
+  let timer: NodeJS.Timeout | undefined;
+  const t = new Promise<'timeout'>((r) => {
+    timer = setTimeout(() => r('timeout'), ms);
+  });
+  try {
+    return await Promise.race([p, t]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** The repository root: the nearest ancestor with a package.json (works from bench/ and dist/bench/). */
 export function repoRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));

@@ -80,10 +80,17 @@ export function markdownSummary(r: BenchReport): string {
       out.push(`| ${c.target} | ${unavailableText(c)} | | | |`);
       continue;
     }
-    out.push(`| ${c.target} | ${c.maxCleanConcurrent ?? 'none'} | ${f1(c.memPerCallKb, 2)} | ${c.heapPerCallBytes === null ? '-' : f1(c.heapPerCallBytes / 1024, 2)} | ${c.heapNote} |`);
+    const lv = c.levels.find((l) => l.clean && l.calls === c.maxCleanConcurrent);
+    const heapText =
+      lv && lv.heapIdleBytes !== null && lv.heapAtPeakBytes !== null
+        ? `heap ${f1(lv.heapIdleBytes / 1048576)} -> ${f1(lv.heapAtPeakBytes / 1048576)} MiB${c.heapNote ? ` ${c.heapNote}` : ''}${lv.callsHeldAtPeak !== null ? `, ${lv.callsHeldAtPeak} calls held` : ''}`
+        : c.heapNote;
+    const failed = c.levels.find((l) => !l.clean);
+    const failText = failed ? `; ${failed.calls} calls: ${failed.failed} failed${failed.note ? ` (${failed.note.replace(/\|/g, '/').slice(0, 100)})` : ''}` : '';
+    out.push(`| ${c.target} | ${c.maxCleanConcurrent ?? 'none'} | ${f1(c.memPerCallKb, 2)} | ${c.heapPerCallBytes === null ? '-' : f1(c.heapPerCallBytes / 1024, 2)} | ${heapText}${failText} |`);
   }
   out.push('');
-  out.push('Memory is PSS summed over the target\'s process group (RSS where PSS is unreadable), growth from idle to all calls up, divided by the number of calls.');
+  out.push('Memory is PSS summed over the target\'s process group (RSS where PSS is unreadable): growth per call up (as the SBC reports them; the level for Kamailio), from idle at the first level and from the previous level\'s peak after that, since process memory is not given back between levels. JS heap: the SBC\'s `/api/v1/status?gc=1` (a full GC first, node `--expose-gc`) with the calls held minus the same reading idle, per call. Kamailio as configured (tm + rr, no dialog module) keeps no state for an established call, so its figure is the floor of a stateless-after-setup proxy, not a B2BUA\'s.');
   out.push('');
   out.push('## Media (G.711 20 ms, 2 streams per session, loopback)');
   out.push('');
@@ -114,7 +121,7 @@ export function markdownSummary(r: BenchReport): string {
   out.push('');
   out.push('## HTTP');
   out.push('');
-  out.push(r.http.ran ? `${r.http.url}: ${f1(r.http.requestsPerSecond, 0)} req/s, p99 ${f1(r.http.p99Ms)} ms, ${r.http.errors} errors (${r.http.tool}).` : `Not run: ${r.http.reason}`);
+  out.push(...httpSection(r.http));
   if (r.notes.length) {
     out.push('');
     out.push('## Notes');
@@ -123,6 +130,38 @@ export function markdownSummary(r: BenchReport): string {
   }
   out.push('');
   return out.join('\n');
+}
+
+function httpSection(h: HttpResult): string[] {
+  const out: string[] = [];
+  if (!h.ran && h.endpoints.length === 0) {
+    out.push(`Not run: ${h.reason ?? 'unknown'}`);
+    return out;
+  }
+  const l = h.load;
+  const how = h.requestsPerEndpoint !== undefined ? `${h.requestsPerEndpoint} requests per endpoint` : `${h.durationS ?? '?'} s per endpoint`;
+  out.push(
+    `autocannon (${h.connections ?? '?'} connections, ${how}) on the SBC's REST API while it carries ` +
+      (l ? `a sipp load of ${l.rate} calls/s with ${l.holdMs / 1000} s hold (${l.successful}/${l.offered} calls ok)` : 'calls') +
+      '. The load generator, the SBC and sipp share the same cores.',
+  );
+  out.push('');
+  out.push('| endpoint | requests/s | latency p50 / p99 / max ms | requests | errors + non-2xx | SBC CPU % | calls held before / after |');
+  out.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+  for (const e of h.endpoints) {
+    out.push(
+      `| GET ${e.path} | ${f1(e.requestsPerSecond, 0)} | ${f1(e.p50Ms, 1)} / ${f1(e.p99Ms, 1)} / ${f1(e.maxMs, 1)} | ${e.requests} | ${e.errors + e.non2xx} | ${f1(e.sbcCpuPercent, 0)} | ${e.callsHeldBefore ?? '-'} / ${e.callsHeldAfter ?? '-'} |`,
+    );
+  }
+  if (h.endpoints.some((e) => e.tool !== 'autocannon')) {
+    out.push('');
+    out.push(`Tool: ${h.endpoints.find((e) => e.tool !== 'autocannon')!.tool}.`);
+  }
+  if (!h.ran && h.reason) {
+    out.push('');
+    out.push(`Stopped: ${h.reason}`);
+  }
+  return out;
 }
 
 const COLORS: Record<string, Rgb> = { sbc: [220, 60, 40], kamailio: [40, 90, 200] };

@@ -24,6 +24,8 @@ export interface BenchIniPorts {
   mediaUasStart: number;
   mediaPortsPerRealm: number;
   transport: SipTransport;
+  /** REST API and metrics (SbcApiPort): the bench reads the SBC's heap and loads it over HTTP. */
+  apiPort: number;
 }
 
 export const DEFAULT_BENCH_PORTS: BenchIniPorts = {
@@ -35,6 +37,7 @@ export const DEFAULT_BENCH_PORTS: BenchIniPorts = {
   mediaUasStart: 44000,
   mediaPortsPerRealm: 4000,
   transport: 'udp',
+  apiPort: 18088,
 };
 
 export function renderBenchIni(p: BenchIniPorts = DEFAULT_BENCH_PORTS): string {
@@ -48,6 +51,10 @@ export function renderBenchIni(p: BenchIniPorts = DEFAULT_BENCH_PORTS): string {
 
 [SIP Params]
 SBCDirectMedia = 0
+;; REST API and Prometheus metrics: the bench reads /api/v1/status (JS heap,
+;; active calls) and loads /metrics and /api/v1/status with autocannon.
+SbcApiPort = ${p.apiPort}
+SbcApiAddress = 127.0.0.1
 
 [ InterfaceTable ]
 FORMAT InterfaceTable_Index = InterfaceTable_ApplicationTypes, InterfaceTable_InterfaceMode, InterfaceTable_IPAddress, InterfaceTable_PrefixLength, InterfaceTable_Gateway, InterfaceTable_InterfaceName, InterfaceTable_PrimaryDNSServerIPAddress, InterfaceTable_SecondaryDNSServerIPAddress, InterfaceTable_UnderlyingDevice;

@@ -6,10 +6,11 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { freePort, repoRoot, sleep } from './procs.js';
+import { freePort, repoRoot, sleep, waitAtMost } from './procs.js';
 import { GroupMeter, groupPids, memKb, memory } from './procstat.js';
 import { percentile, readErrors, readRtts, readStats, startUac, startUas, stopSipp, summariseErrors, type SipTransport } from './sipp.js';
 import { startTarget, type StartedTarget, type TargetName } from './targets.js';
+import { fetchStatus, waitIdle } from './sbc-api.js';
 
 export type ScenarioId = 'udp-basic' | 'udp-hold30' | 'tcp-basic' | 'udp-media-anchor';
 
@@ -134,12 +135,11 @@ async function runStep(r: Running, sc: Scenario, rate: number, calls: number, wo
     workDir: join(dir, 'uac'),
   });
   // sipp's own -timeout bounds it; this is the backstop if sipp itself wedges.
-  const backstop = sleep((timeoutS + 5) * 1000).then(() => 'timeout' as const);
-  const how = await Promise.race([uac.proc.exited.then(() => 'exited' as const), backstop]);
+  const how = (await waitAtMost(uac.proc.exited, (timeoutS + 5) * 1000)) === 'timeout' ? 'timeout' : 'exited';
   if (how === 'timeout') await stopSipp(uac, 500);
   const m = meter.stop();
   // The UAS exits by itself after `calls` calls; give late BYEs a moment.
-  await Promise.race([uas.proc.exited, sleep(1500)]);
+  await waitAtMost(uas.proc.exited, 1500);
   await stopSipp(uas, 1000);
   const us = readStats(uac.workDir);
   const ss = readStats(uas.workDir);
@@ -274,7 +274,12 @@ export interface ConcurrentLevel {
   memBeforeKb: number;
   memAtPeakKb: number;
   memPerCallKb: number;
+  /** JS heap after a full GC, idle and with the calls held (SBC only). */
+  heapIdleBytes: number | null;
+  heapAtPeakBytes: number | null;
   heapPerCallBytes: number | null;
+  /** Calls the target itself reported in progress at the peak reading (null: it cannot say). */
+  callsHeldAtPeak: number | null;
   clean: boolean;
   note: string;
 }
@@ -317,8 +322,12 @@ export async function runConcurrent(o: ConcurrentOptions): Promise<ConcurrentRes
     maxCleanConcurrent: null,
     memPerCallKb: null,
     heapPerCallBytes: null,
-    heapNote: r.target === 'kamailio' ? 'not a JS process' : 'JS heap not available (the SBC exposes no heap figure yet; pass --heap-url when it does): RSS/PSS only',
+    heapNote: r.target === 'kamailio' ? 'not a JS process' : '',
   }));
+  for (const r of running) {
+    const res = out.find((x) => x.target === r.res.target)!;
+    if (r.res.target === 'sbc' && r.target.apiUrl === null && o.heapUrl === undefined) res.heapNote = `JS heap not available: ${r.target.apiNote}; RSS/PSS only`;
+  }
   try {
     for (const level of o.levels) {
       for (const r of running) {
@@ -330,9 +339,13 @@ export async function runConcurrent(o: ConcurrentOptions): Promise<ConcurrentRes
           continue;
         }
         const rampS = level / o.rate;
-        const holdMs = Math.round((rampS + 3) * 1000);
+        // The margin covers the peak readings (three memory samples, a GC and the status request) before the first BYE.
+        const holdMs = Math.round((rampS + 5) * 1000);
         const dir = join(o.workDir, `conc-${r.res.target}-${level}`);
         const pids = (): number[] => groupPids(r.target.pgid);
+        const apiUrl = r.target.apiUrl;
+        // The previous level's calls must be gone, or "idle" would include them.
+        if (apiUrl !== null) await waitIdle(apiUrl, 15_000);
         await sleep(500);
         const before = memKb(memory(pids()));
         const heapBefore = await r.target.heapUsedBytes();
@@ -346,21 +359,36 @@ export async function runConcurrent(o: ConcurrentOptions): Promise<ConcurrentRes
           timeoutS: Math.ceil(rampS + holdMs / 1000 + 15), workDir: join(dir, 'uac'),
         });
         // All calls are up between the end of the ramp and the first BYE.
-        await Promise.race([uac.proc.exited, sleep(Math.round(rampS * 1000) + 1500)]);
+        await waitAtMost(uac.proc.exited, Math.round(rampS * 1000) + 1500);
         let peak = 0;
         for (let i = 0; i < 3; i++) {
           peak = Math.max(peak, memKb(memory(pids())));
           await sleep(200);
         }
         const heapPeak = await r.target.heapUsedBytes();
-        await Promise.race([uac.proc.exited, sleep((rampS + holdMs / 1000 + 20) * 1000)]);
+        const held = apiUrl !== null ? ((await fetchStatus(apiUrl, false))?.activeCalls ?? null) : null;
+        await waitAtMost(uac.proc.exited, (rampS + holdMs / 1000 + 20) * 1000);
         await stopSipp(uac, 500);
-        await Promise.race([uas.proc.exited, sleep(1500)]);
+        await waitAtMost(uas.proc.exited, 1500);
         await stopSipp(uas, 1000);
         const st = readStats(uac.workDir);
         const successful = st?.successful ?? 0;
         const failed = level - successful;
         const clean = failed / level <= MAX_FAILED_RATIO;
+        // Divide by the calls really up at the reading when the target can tell (a call that failed early holds nothing).
+        const perCallDivisor = held !== null && held > 0 ? held : level;
+        // Process memory does not shrink back after a level (malloc arenas, V8 old space,
+        // Kamailio's shm pages stay touched), so from the second level on the growth is
+        // taken from the previous level's peak: the marginal memory of the extra calls.
+        const prev = res.levels[res.levels.length - 1];
+        const prevHeld = prev === undefined ? 0 : (prev.callsHeldAtPeak ?? prev.calls);
+        const memPerCallKb =
+          prev === undefined || perCallDivisor <= prevHeld
+            ? Math.max(0, peak - before) / perCallDivisor
+            : Math.max(0, peak - prev.memAtPeakKb) / (perCallDivisor - prevHeld);
+        const notes: string[] = [];
+        if (!clean) notes.push(summariseErrors(uac.workDir) || readErrors(uac.workDir, 300).replace(/\s+/g, ' ').trim());
+        if (held !== null && held !== level) notes.push(`${held} of ${level} calls up at the peak reading`);
         const lv: ConcurrentLevel = {
           calls: level,
           rate: o.rate,
@@ -368,10 +396,13 @@ export async function runConcurrent(o: ConcurrentOptions): Promise<ConcurrentRes
           failed,
           memBeforeKb: before,
           memAtPeakKb: peak,
-          memPerCallKb: Math.max(0, peak - before) / level,
-          heapPerCallBytes: heapBefore !== null && heapPeak !== null ? Math.max(0, heapPeak - heapBefore) / level : null,
+          memPerCallKb,
+          heapIdleBytes: heapBefore,
+          heapAtPeakBytes: heapPeak,
+          heapPerCallBytes: heapBefore !== null && heapPeak !== null ? Math.max(0, heapPeak - heapBefore) / perCallDivisor : null,
+          callsHeldAtPeak: held,
           clean,
-          note: clean ? '' : summariseErrors(uac.workDir) || readErrors(uac.workDir, 300).replace(/\s+/g, ' ').trim(),
+          note: notes.filter((n) => n !== '').join('; '),
         };
         res.levels.push(lv);
         o.log(
@@ -382,7 +413,8 @@ export async function runConcurrent(o: ConcurrentOptions): Promise<ConcurrentRes
           res.maxCleanConcurrent = level;
           res.memPerCallKb = lv.memPerCallKb;
           res.heapPerCallBytes = lv.heapPerCallBytes;
-          if (lv.heapPerCallBytes !== null) res.heapNote = '';
+          if (lv.heapPerCallBytes !== null) res.heapNote = o.heapUrl !== undefined ? `heap read from ${o.heapUrl}` : 'after GC';
+          else if (r.res.target === 'sbc' && res.heapNote === '') res.heapNote = 'JS heap not available: the status request failed; RSS/PSS only';
         } else {
           r.stopped = true;
         }

@@ -11,6 +11,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { commandExists, freePort, repoRoot, spawnManaged, stopManaged, type ManagedProcess } from './procs.js';
 import { renderBenchIni, DEFAULT_BENCH_PORTS } from './sbc-ini.js';
+import { fetchStatus, waitApiReady } from './sbc-api.js';
 import type { SipTransport } from './sipp.js';
 
 export type TargetName = 'sbc' | 'kamailio';
@@ -31,7 +32,14 @@ export interface StartedTarget {
   /** Process group to measure. */
   readonly pgid: number;
   readonly proc: ManagedProcess;
-  /** Per-process JS heap in bytes, if the target exposes it; null = not available. */
+  /**
+   * Base URL of the target's REST API (http://127.0.0.1:PORT), null when it
+   * has none (Kamailio) or it did not answer (see apiNote).
+   */
+  readonly apiUrl: string | null;
+  /** Why apiUrl is null, for the report. */
+  readonly apiNote: string;
+  /** JS heap in bytes after a full GC, if the target exposes it; null = not available. */
   heapUsedBytes(): Promise<number | null>;
   stop(): Promise<void>;
 }
@@ -184,6 +192,8 @@ export async function startKamailio(o: TargetStartOptions): Promise<StartResult>
       sipAddress: `127.0.0.1:${port}`,
       pgid: proc.pid,
       proc,
+      apiUrl: null,
+      apiNote: 'not a JS process',
       heapUsedBytes: async () => null,
       stop: async () => {
         await stopManaged(proc, 2000);
@@ -203,7 +213,7 @@ export async function startSbc(o: TargetStartOptions & { heapUrl?: string }): Pr
   if (!existsSync(main)) return { ok: false, reason: `${main} not found (the SBC is not built yet: run npm run build)` };
   if (!commandExists(process.execPath)) return { ok: false, reason: 'node executable not found' };
   mkdirSync(o.workDir, { recursive: true });
-  const [uacSidePort, uasSidePort, uacPort] = [await freePort(), await freePort(), await freePort()];
+  const [uacSidePort, uasSidePort, uacPort, apiPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
   // Media ports stay below the kernel's ephemeral range (32768+), where sipp's and
   // everyone else's client sockets would collide with them (EADDRINUSE).
   const mediaBase = 10000 + 2 * Math.floor(Math.random() * 3000);
@@ -219,9 +229,11 @@ export async function startSbc(o: TargetStartOptions & { heapUrl?: string }): Pr
       mediaUacStart: mediaBase,
       mediaUasStart: mediaBase + 4000,
       transport: o.transport,
+      apiPort: apiPort!,
     }),
   );
-  const proc = spawnManaged('sbc', process.execPath, [main, 'start', '--config', ini], {
+  // --expose-gc: /api/v1/status?gc=1 collects garbage first, so heap readings count live objects only.
+  const proc = spawnManaged('sbc', process.execPath, ['--expose-gc', main, 'start', '--config', ini], {
     cwd: repoRoot(),
     env: { ...process.env, NODE_ENV: 'production', LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' },
   });
@@ -231,6 +243,10 @@ export async function startSbc(o: TargetStartOptions & { heapUrl?: string }): Pr
     await stopManaged(proc, 1000);
     return { ok: false, reason: `SBC ${err}${tail}` };
   }
+  // The API starts after the SIP listeners; a build without it still benches SIP.
+  const apiUrl = `http://127.0.0.1:${apiPort!}`;
+  const apiUp = await waitApiReady(apiUrl, 5000);
+  const apiNote = apiUp ? '' : `the SBC's REST API did not answer on ${apiUrl} (SbcApiPort)`;
   const heapUrl = o.heapUrl;
   return {
     ok: true,
@@ -239,7 +255,13 @@ export async function startSbc(o: TargetStartOptions & { heapUrl?: string }): Pr
       sipAddress: `127.0.0.1:${uacSidePort!}`,
       pgid: proc.pid,
       proc,
-      heapUsedBytes: async () => (heapUrl === undefined ? null : fetchHeapUsed(heapUrl)),
+      apiUrl: apiUp ? apiUrl : null,
+      apiNote,
+      heapUsedBytes: async () => {
+        if (heapUrl !== undefined) return fetchHeapUsed(heapUrl);
+        if (!apiUp) return null;
+        return (await fetchStatus(apiUrl, true))?.heapUsedBytes ?? null;
+      },
       stop: async () => {
         await stopManaged(proc, 3000);
       },
@@ -257,7 +279,8 @@ export async function fetchHeapUsed(url: string): Promise<number | null> {
     const res = await fetch(url, { signal: ctl });
     if (!res.ok) return null;
     const text = await res.text();
-    const prom = /^nodejs_heap_size_used_bytes(?:\{[^}]*\})?\s+([0-9.eE+]+)/m.exec(text);
+    // The SBC registers default metrics with a prefix (sbc_process_nodejs_...).
+    const prom = /^(?:[a-z_]*_)?nodejs_heap_size_used_bytes(?:\{[^}]*\})?\s+([0-9.eE+]+)/m.exec(text);
     if (prom !== null) return Number(prom[1]);
     const j = JSON.parse(text) as { heapUsed?: unknown; memory?: { heapUsed?: unknown } };
     const v = typeof j.heapUsed === 'number' ? j.heapUsed : typeof j.memory?.heapUsed === 'number' ? j.memory.heapUsed : null;

@@ -15,6 +15,9 @@ import { percentile, summariseErrors } from '../../bench/lib/sipp.js';
 import { renderBenchIni } from '../../bench/lib/sbc-ini.js';
 import { sbcMainPath } from '../../bench/lib/targets.js';
 import { sdpAudioPort } from '../../bench/lib/rtpengine.js';
+import { parseStatus } from '../../bench/lib/sbc-api.js';
+import { checkHttpPath } from '../../bench/lib/http.js';
+import { markdownSummary, type BenchReport } from '../../bench/lib/report.js';
 
 describe('bench helpers', () => {
   it('bench/configs/bench-sbc.ini is the rendered default configuration', () => {
@@ -62,6 +65,47 @@ describe('bench helpers', () => {
     }
   });
 
+  it('reads the SBC status document and rejects a wrong shape', () => {
+    const body = { activeCalls: 3, calls: { calls: 3, dialogs: 6 }, memory: { rss: 1000, heapUsed: 500 }, transactions: {} };
+    expect(parseStatus(body)).toEqual({ activeCalls: 3, dialogs: 6, heapUsedBytes: 500, rssBytes: 1000 });
+    expect(parseStatus({ activeCalls: 1, memory: { heapUsed: 7 } })).toEqual({ activeCalls: 1, dialogs: null, heapUsedBytes: 7, rssBytes: null });
+    expect(parseStatus({ activeCalls: '3', memory: { heapUsed: 1 } })).toBeNull();
+    expect(parseStatus({ activeCalls: 3 })).toBeNull();
+    expect(parseStatus(null)).toBeNull();
+    expect(parseStatus('x')).toBeNull();
+  });
+
+  it('only loads absolute paths on the SBC API', () => {
+    expect(checkHttpPath('/metrics')).toBeNull();
+    expect(checkHttpPath('/api/v1/status')).toBeNull();
+    expect(checkHttpPath('metrics')).toMatch(/bad HTTP path/);
+    expect(checkHttpPath('//evil.example/x')).toMatch(/bad HTTP path/);
+    expect(checkHttpPath('/a b')).toMatch(/bad HTTP path/);
+  });
+
+  it('puts the HTTP figures and the JS heap in the summary', () => {
+    const report: BenchReport = {
+      tool: 'sbc-bench', version: 1, startedAt: 't', finishedAt: 't', wallSeconds: 1, quick: true,
+      host: { cpus: 2, cpuModel: 'x', node: 'v20', loadAverage: [0, 0, 0], versions: {} },
+      criteria: { maxFailedRatio: 0.001, maxRetransRatio: 0.01, mediaP99Ms: 10, mediaLateRatio: 0.001, mediaLossRatio: 0.001 },
+      signalling: [],
+      concurrent: [{
+        target: 'sbc', available: true, maxCleanConcurrent: 100, memPerCallKb: 8, heapPerCallBytes: 4096, heapNote: 'after GC',
+        levels: [{ calls: 100, rate: 50, successful: 100, failed: 0, memBeforeKb: 1, memAtPeakKb: 2, memPerCallKb: 8, heapIdleBytes: 10 * 1048576, heapAtPeakBytes: 11 * 1048576, heapPerCallBytes: 4096, callsHeldAtPeak: 100, clean: true, note: '' }],
+      }],
+      media: [],
+      http: {
+        ran: true, connections: 10, durationS: 5, load: { rate: 50, holdMs: 3000, offered: 400, successful: 400, failed: 0 },
+        endpoints: [{ path: '/metrics', url: 'http://127.0.0.1:1/metrics', tool: 'autocannon', requests: 5000, durationS: 5, requestsPerSecond: 1000, p50Ms: 3, p99Ms: 12, maxMs: 20, errors: 0, non2xx: 0, sbcCpuPercent: 90, callsHeldBefore: 150, callsHeldAfter: 148 }],
+      },
+      notes: [],
+    };
+    const md = markdownSummary(report);
+    expect(md).toContain('| sbc | 100 | 8.00 | 4.00 | heap 10.0 -> 11.0 MiB after GC, 100 calls held |');
+    expect(md).toContain('| GET /metrics | 1000 | 3.0 / 12.0 / 20.0 | 5000 | 0 | 90 | 150 / 148 |');
+    expect(md).toContain('a sipp load of 50 calls/s with 3 s hold (400/400 calls ok)');
+  });
+
   it('writes a valid PNG', () => {
     const png = lineChart({ title: 't', xLabel: 'x', yLabel: 'y', series: [{ label: 'a', color: [255, 0, 0], points: [{ x: 10, y: 0 }, { x: 20, y: 3 }] }] });
     expect(png.subarray(0, 8)).toEqual(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]));
@@ -75,7 +119,7 @@ describe('bench smoke run', () => {
   let result: BenchOutput | null = null;
   afterAll(() => rmSync(out, { recursive: true, force: true }));
 
-  it('runs one low-rate step per target and a short rtpengine media run, then cleans up', async () => {
+  it('runs one low-rate step per target, a few held calls, a short rtpengine media run and a few hundred HTTP requests, then cleans up', async () => {
     const o = defaultOptions(true);
     const logs: string[] = [];
     Object.assign(o, {
@@ -85,13 +129,18 @@ describe('bench smoke run', () => {
       callsPerStep: 20,
       minStepSeconds: 0,
       refine: false,
-      concurrentLevels: [],
+      concurrentLevels: [20],
+      concurrentRate: 20,
       mediaEngines: ['rtpengine'],
       mediaSessions: [1],
       mediaDurationMs: 2000,
       mediaWarmupMs: 300,
+      httpRequests: 200,
+      httpConnections: 4,
+      httpCallRate: 10,
+      httpHoldMs: 1000,
       outDir: out,
-      budgetS: 100,
+      budgetS: 150,
       log: (m: string) => logs.push(m),
     });
     result = await runBench(o);
@@ -132,9 +181,40 @@ describe('bench smoke run', () => {
     expect(ms.lossRatio).toBeLessThan(0.01);
     expect(ms.p50Ms).toBeGreaterThanOrEqual(0);
 
-    // HTTP is a no-op with a reason until the SBC exposes an API.
-    expect(r.http.ran).toBe(false);
-    expect(r.http.reason).toMatch(/--http-url/);
+    // Concurrent calls: both targets hold 20 calls; the SBC also reports its JS heap (after GC) idle and held.
+    const kc = r.concurrent.find((c) => c.target === 'kamailio')!;
+    expect(kc.available, kc.reason).toBe(true);
+    expect(kc.levels).toHaveLength(1);
+    expect(kc.heapPerCallBytes).toBeNull();
+    const sbcBuilt = existsSync(sbcMainPath());
+    const scc = r.concurrent.find((c) => c.target === 'sbc')!;
+    if (sbcBuilt) {
+      expect(scc.available, scc.reason).toBe(true);
+      const lv = scc.levels[0]!;
+      expect(lv.successful, logs.join('\n')).toBeGreaterThanOrEqual(19);
+      expect(lv.heapIdleBytes, scc.heapNote).toBeGreaterThan(0);
+      expect(lv.heapAtPeakBytes).toBeGreaterThan(0);
+      expect(lv.heapPerCallBytes).not.toBeNull();
+      expect(lv.callsHeldAtPeak).not.toBeNull();
+    }
+
+    // HTTP: a few hundred requests to each SBC endpoint while sipp calls run through it.
+    if (sbcBuilt) {
+      expect(r.http.ran, r.http.reason).toBe(true);
+      expect(r.http.endpoints.map((e) => e.path)).toEqual(['/metrics', '/api/v1/status']);
+      for (const e of r.http.endpoints) {
+        expect(e.tool).toBe('autocannon');
+        expect(e.requests).toBe(200);
+        expect(e.errors + e.non2xx).toBe(0);
+        expect(e.requestsPerSecond).toBeGreaterThan(0);
+        expect(e.p99Ms).toBeGreaterThanOrEqual(e.p50Ms);
+      }
+      expect(r.http.load!.successful, logs.join('\n')).toBeGreaterThan(0);
+      expect(result.markdown).toContain('| GET /metrics |');
+    } else {
+      expect(r.http.ran).toBe(false);
+      expect(r.http.reason).toContain('main.js');
+    }
 
     // Outputs.
     expect(JSON.parse(readFileSync(result.jsonPath, 'utf8'))).toMatchObject({ tool: 'sbc-bench' });
@@ -143,5 +223,5 @@ describe('bench smoke run', () => {
 
     // Nothing left running.
     expect(liveProcessCount()).toBe(0);
-  }, 120_000);
+  }, 170_000);
 });
