@@ -11,6 +11,7 @@ command -v kamailio >/dev/null 2>&1 || [ -x /usr/sbin/kamailio ] || need_apt+=(k
 command -v rtpengine >/dev/null 2>&1 || [ -x /usr/bin/rtpengine ] || need_apt+=(rtpengine-daemon)
 command -v baresip >/dev/null 2>&1 || need_apt+=(baresip-core)
 command -v sipsak >/dev/null 2>&1 || need_apt+=(sipsak)
+command -v svmap >/dev/null 2>&1 || need_apt+=(sipvicious)
 command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
 command -v cc >/dev/null 2>&1 || need_apt+=(build-essential)
 

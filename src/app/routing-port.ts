@@ -160,7 +160,8 @@ export class ConfigRoutingPort implements RoutingPort {
     const view = requestViewOf(req, inbound, (name) => conds.evaluate(name, req, this.contextFor(config, req, inbound, null, null)));
     const r = classify(config, view, this.proxyState);
     if (r.rejected) {
-      this.logger.info({ src: `${inbound.remote.address}:${inbound.remote.port}`, method: req.method, reason: r.reason }, 'request not classified');
+      // Debug, not info: a scanner would otherwise write one log line per probe.
+      this.logger.debug({ src: `${inbound.remote.address}:${inbound.remote.port}`, method: req.method, reason: r.reason }, 'request not classified');
       return { reject: r.responseCode };
     }
     this.pending.set(req, config);

@@ -113,16 +113,22 @@ export class CallManager implements CallEnv {
     if (toTag !== null) {
       const e = this.dialogs.get(dialogKey(req.callId, toTag));
       if (e === undefined) {
+        // Unknown dialog: only a known peer learns that (scanners probe with fake tags).
+        if (this.refusedByClassification(req, stx, inbound)) return;
         this.reply(stx, req, 481);
         return;
       }
       e.call.onInDialogRequest(e.leg, req, stx);
       return;
     }
+    if (req.method === 'INVITE') {
+      this.newCall(req, stx, inbound);
+      return;
+    }
+    // Out-of-dialog OPTIONS, REGISTER, ...: answered only to classified sources,
+    // so that silent drop really tells a scanner nothing.
+    if (this.refusedByClassification(req, stx, inbound)) return;
     switch (req.method) {
-      case 'INVITE':
-        this.newCall(req, stx, inbound);
-        return;
       case 'OPTIONS':
         this.answerOptions(req, stx);
         return;
@@ -138,6 +144,20 @@ export class CallManager implements CallEnv {
       default:
         this.reply(stx, req, 405, [['Allow', ALLOW]]);
     }
+  }
+
+  /** True when the request came from no known IP Group and has been answered or dropped per policy. */
+  private refusedByClassification(req: SipMessage, stx: ServerTransactionRef, inbound: InboundMessage): boolean {
+    const cls = this.routing.classify(req, inbound);
+    if (!('reject' in cls)) return false;
+    this.rejectUnclassified(req, stx, cls.reject);
+    return true;
+  }
+
+  private rejectUnclassified(req: SipMessage, stx: ServerTransactionRef, reject: number | 'drop'): void {
+    this.rejected++;
+    if (reject === 'drop') stx.discard?.();
+    else this.reply(stx, req, reject);
   }
 
   private reply(stx: ServerTransactionRef, req: SipMessage, status: number, extra?: Array<[string, string]>, reason?: string): void {
@@ -174,8 +194,7 @@ export class CallManager implements CallEnv {
     }
     const cls = this.routing.classify(req, inbound);
     if ('reject' in cls) {
-      this.rejected++;
-      if (cls.reject !== 'drop') this.reply(stx, req, cls.reject);
+      this.rejectUnclassified(req, stx, cls.reject);
       return;
     }
     const src = cls.srcIpGroup;

@@ -300,6 +300,12 @@ export class Call {
     const stx = this.aStx!;
     stx.onCancel = (cancel) => this.enqueue('cancel', () => this.onCancelFromA(cancel));
     stx.onAckTimeout = () => this.enqueue('ack-timeout', () => this.terminate('A', 'no ACK for 2xx', 408));
+    // The transaction ends when its final cannot be sent, so timer L never fires: without this a 2xx
+    // lost to a closed TCP connection would leave leg B connected for good.
+    stx.onTransportError = (err) => this.enqueue('transport-error-a', () => {
+      this.log.warn({ err: err.message }, 'leg A transport error');
+      this.terminate('A', 'final response to caller could not be sent', 503);
+    });
     this.record('A', 'in', this.aInvite);
     this.enqueue('route', () => this.routeAttempt(null));
   }

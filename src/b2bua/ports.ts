@@ -28,6 +28,10 @@ export interface ServerTransactionRef {
   onCancel?: (cancel: SipMessage) => void;
   /** Set by the TU: a 2xx to INVITE was never acknowledged. */
   onAckTimeout?: () => void;
+  /** Set by the TU: the final response could not be sent (§17.2.4), e.g. the caller's TCP connection is gone. */
+  onTransportError?: (err: Error) => void;
+  /** Drop the request without any answer (silent drop toward unknown sources). */
+  discard?(): void;
   readonly state: string;
 }
 

@@ -79,6 +79,16 @@ abstract class ServerTransactionBase implements ServerTransaction {
     this.endTimer = null;
   }
 
+  discard(): void {
+    if (this.state === 'terminated' || this.finalSent) return;
+    this.clearTimers();
+    this.state = 'discarded';
+    this.lastResponse = null;
+    this.env.counters.requestsDiscarded++;
+    // Kept (silent) for the retransmission window so repeats are absorbed, not re-delivered to the TU.
+    this.endTimer = setTimeout(fireTerminate, 64 * this.env.t1, this);
+  }
+
   terminate(): void {
     if (this.state === 'terminated') return;
     this.state = 'terminated';
@@ -103,14 +113,19 @@ function fireTerminate(tx: ServerTransactionBase): void {
 export class InviteServerTransaction extends ServerTransactionBase {
   private ackReceived = false;
 
-  /**
-   * Sends 100 Trying at once rather than after 200 ms (§17.2.1 allows both):
-   * an SBC routes, manipulates and opens a second leg before it can answer,
-   * which usually takes longer than that, and the 100 stops the caller's
-   * INVITE retransmissions early.
-   */
   start(): void {
     this.state = 'proceeding';
+  }
+
+  /**
+   * Sends 100 Trying as soon as the TU has seen the INVITE, rather than
+   * after 200 ms (§17.2.1 allows both): an SBC routes, manipulates and opens
+   * a second leg before it can answer, and the 100 stops the caller's
+   * retransmissions early. Not before the TU has seen it, so that a
+   * request the TU drops silently gets no answer at all.
+   */
+  sendTryingIfIdle(): void {
+    if (this.state !== 'proceeding' || this.lastResponse !== null) return;
     const trying = createResponse(this.request, 100);
     this.lastResponse = trying;
     this.send(trying, false);
@@ -176,6 +191,7 @@ export class InviteServerTransaction extends ServerTransactionBase {
   receiveRetransmission(): void {
     this.env.counters.retransmissionsAbsorbed++;
     // Proceeding: repeat the last provisional; Completed: the final. Accepted: the 2xx timer covers it.
+    // Discarded: nothing.
     if (this.state === 'proceeding' || this.state === 'completed') this.resendLast();
   }
 

@@ -387,8 +387,28 @@ describe('TransactionLayer', () => {
         throw new Error('bug');
       };
       fake.inject(invite());
-      expect(fake.take().map((s) => s.msg.status)).toEqual([100, 500]);
+      // The 100 goes out only after the TU has seen the INVITE; a TU that fails gets its 500 alone.
+      expect(fake.take().map((s) => s.msg.status)).toEqual([500]);
       expect(layer.stats().tuErrors).toBe(1);
+    });
+
+    it('sends 100 Trying once the TU has seen the INVITE without answering it', () => {
+      fake.inject(invite());
+      expect(fake.take().map((s) => s.msg.status)).toEqual([100]);
+    });
+
+    it('discard: nothing is ever sent, retransmissions are absorbed, the transaction ends after 64*T1', () => {
+      layer.onRequest = (_req, stx) => stx?.discard();
+      fake.inject(invite());
+      fake.inject(invite());
+      expect(fake.take()).toEqual([]);
+      expect(layer.stats().serverTransactions).toBe(1);
+      expect(layer.stats().requestsDiscarded).toBe(1);
+      fake.inject(invite('z9hG4bKinv1', { method: 'CANCEL' }));
+      expect(fake.take()).toEqual([]);
+      vi.advanceTimersByTime(64 * 500 + 1);
+      expect(fake.take()).toEqual([]);
+      expect(layer.stats().serverTransactions).toBe(0);
     });
   });
 
@@ -460,7 +480,7 @@ describe('TransactionLayer', () => {
       fake.take();
       fake.inject(invite('z9hG4bKpath2', { via: 'SIP/2.0/UDP 203.0.113.9:5060;branch=z9hG4bKpath2' }));
       const sent = fake.take();
-      expect(sent.map((s) => s.msg.status)).toEqual([100, 482]);
+      expect(sent.map((s) => s.msg.status)).toEqual([482]);
       expect(tuRequests).toHaveLength(1);
       expect(layer.stats().loopsOrMerges482).toBe(1);
     });

@@ -65,6 +65,7 @@ export class TransactionLayer {
     responsesReceived: 0,
     retransmissionsSent: 0,
     retransmissionsAbsorbed: 0,
+    requestsDiscarded: 0,
     clientTimeouts: 0,
     transportErrors: 0,
     ackTimeouts: 0,
@@ -269,6 +270,7 @@ export class TransactionLayer {
   private deliver(req: SipMessage, stx: AnyServerTransaction | null, inbound: InboundMessage): void {
     try {
       this.onRequest(req, stx, inbound);
+      if (stx instanceof InviteServerTransaction) stx.sendTryingIfIdle();
     } catch (err) {
       this.counters.tuErrors++;
       this.log?.error({ err, method: req.method }, 'transaction user threw on a request');
@@ -313,6 +315,11 @@ export class TransactionLayer {
     const cstx = this.createServer(cancel, inbound, key);
     const inviteKey = serverTransactionKey(cancel, 'INVITE');
     const inv = inviteKey === null ? undefined : this.servers.get(inviteKey);
+    if (inv instanceof InviteServerTransaction && inv.state === 'discarded') {
+      // The INVITE was dropped silently: so is its CANCEL.
+      cstx.discard();
+      return;
+    }
     if (!(inv instanceof InviteServerTransaction)) {
       this.counters.cancelsUnmatched481++;
       cstx.respond(createResponse(cancel, 481, undefined, newTag()));

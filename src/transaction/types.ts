@@ -54,6 +54,12 @@ export interface ServerTransaction {
   readonly state: string;
   /** True once a final response was handed to respond(). */
   readonly finalSent: boolean;
+  /**
+   * The TU drops the request without any answer (e.g. an unclassified
+   * source with silent drop): nothing is sent, retransmissions are
+   * absorbed silently until 64*T1, then the transaction ends.
+   */
+  discard(): void;
 }
 
 export interface TransactionStats {
@@ -63,6 +69,8 @@ export interface TransactionStats {
   responsesReceived: number;
   retransmissionsSent: number;
   retransmissionsAbsorbed: number;
+  /** Requests the TU dropped without an answer. */
+  requestsDiscarded: number;
   clientTimeouts: number;
   transportErrors: number;
   ackTimeouts: number;
