@@ -118,6 +118,22 @@ describe('TransportLayer over UDP', () => {
     expect(res).toContain(`rport=${peer.port}`);
   });
 
+  it('never trusts received/rport/maddr written by the sender: responses go to the real source', async () => {
+    const t = layer();
+    const info = await t.listen({ name: 'lan', address: '127.0.0.1', udpPort: 0 });
+    const peer = await udpPeer();
+    const got = nextMessage(t);
+    // A forger points our response at 127.0.0.99:9 (received/rport) and at maddr.
+    const via = `SIP/2.0/UDP 127.0.0.1:${peer.port};received=127.0.0.99;rport=9;maddr=127.0.0.98;branch=z9hG4bKf`;
+    peer.sock.send(request('OPTIONS', via), info.udpPort!, '127.0.0.1');
+    const inbound = await got;
+    const top = inbound.message.topVia!;
+    expect(top.params.get('received')).toBe('127.0.0.1');
+    expect(top.params.get('rport')).toBe(String(peer.port));
+    await t.sendResponse(createResponse(inbound.message, 200), inbound);
+    expect((await peer.next()).startsWith('SIP/2.0 200 OK')).toBe(true);
+  });
+
   it('answers a broken but addressable request with 400 naming the problem, drops garbage', async () => {
     const t = layer();
     const info = await t.listen({ name: 'lan', address: '127.0.0.1', udpPort: 0 });

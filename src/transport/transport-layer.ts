@@ -235,13 +235,11 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
       await this.sendStream({ address, port, transport }, bi, data);
       return;
     }
-    const maddr = via.params.get('maddr');
+    // Via maddr (§18.2.2) is deliberately not honoured: at the network edge it
+    // would let anyone point our responses at a third party.
     let address: string;
     let port: number;
-    if (maddr !== undefined && maddr !== null) {
-      address = bareHost(maddr);
-      port = via.port ?? 5060;
-    } else if (Number.isInteger(rportNum) && rportNum > 0) {
+    if (Number.isInteger(rportNum) && rportNum > 0) {
       address = received ?? target.remote.address;
       port = rportNum;
     } else if (received !== undefined && received !== null) {
@@ -455,11 +453,15 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
     const via = msg.topVia;
     if (via === null) return;
     let changed = false;
-    if (bareHost(via.host) !== remote.address) {
+    // A received/rport value written by the sender is never trusted: responses
+    // go where the request really came from, not where a forger points them.
+    const received = via.params.get('received');
+    if (bareHost(via.host) !== remote.address || (received !== undefined && received !== remote.address)) {
       via.params.set('received', remote.address);
       changed = true;
     }
-    if (via.params.get('rport') === null) {
+    const rport = via.params.get('rport');
+    if (rport !== undefined && rport !== String(remote.port)) {
       via.params.set('rport', String(remote.port));
       if (!via.params.has('received')) via.params.set('received', remote.address);
       changed = true;
