@@ -20,6 +20,12 @@ const EMPTY = Buffer.alloc(0);
 
 export class StreamFramer {
   private buf: Buffer = EMPTY;
+  /**
+   * Storage we own behind `buf` (null while `buf` is a socket chunk): bytes
+   * are appended in place and the capacity doubles, so a peer trickling a
+   * message in tiny segments costs linear, not quadratic, copying.
+   */
+  private store: Buffer | null = null;
   private readonly limits: ParseLimits;
   /** Bytes of `buf` already searched for the end of the headers. */
   private scanned = 0;
@@ -46,7 +52,7 @@ export class StreamFramer {
   /** Feeds bytes; returns the events they complete. Never throws. */
   push(chunk: Buffer): FramerEvent[] {
     if (this.fatalError !== null) return [{ kind: 'fatal', error: this.fatalError }];
-    if (chunk.length > 0) this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
+    if (chunk.length > 0) this.append(chunk);
     const events: FramerEvent[] = [];
     for (;;) {
       if (this.total < 0 && !this.skipLineEnds(events)) break;
@@ -113,9 +119,33 @@ export class StreamFramer {
     return true;
   }
 
+  private append(chunk: Buffer): void {
+    if (this.buf.length === 0) {
+      this.buf = chunk;
+      this.store = null;
+      return;
+    }
+    const store = this.store;
+    if (store !== null) {
+      const end = this.buf.byteOffset - store.byteOffset + this.buf.length;
+      if (end + chunk.length <= store.length) {
+        chunk.copy(store, end);
+        this.buf = store.subarray(end - this.buf.length, end + chunk.length);
+        return;
+      }
+    }
+    const needed = this.buf.length + chunk.length;
+    const next = Buffer.allocUnsafe(Math.max(needed, Math.min(Math.max(needed * 2, 4096), this.limits.maxMessageBytes * 2)));
+    this.buf.copy(next, 0);
+    chunk.copy(next, this.buf.length);
+    this.store = next;
+    this.buf = next.subarray(0, needed);
+  }
+
   private fail(events: FramerEvent[], error: string): FramerEvent[] {
     this.fatalError = error;
     this.buf = EMPTY;
+    this.store = null;
     events.push({ kind: 'fatal', error });
     return events;
   }
