@@ -704,20 +704,11 @@ export class Call {
     // After an offer/answer in a reliable 1xx and PRACK, SDP in the 2xx is no new offer (RFC 3262 §5).
     if (hasSdp(res) && !this.earlyOfferFrom.has(d.remoteTag)) {
       const raw = res.body.toString('utf8');
-      if (this.inviteHadOffer) {
-        if (this.lastAnswerFromB !== null && this.lastAnswerFromB.raw === raw) body = this.lastAnswerFromB.out;
-        else {
-          const out = await this.processSdp('answer', 'B', res.body);
-          if ('error' in out) {
-            this.ackB(null);
-            this.sendBye('B');
-            this.rejectA(out.sipStatus, out.error);
-            return this.finish(`media: ${out.error}`);
-          }
-          body = out.sdp;
-        }
+      if (this.inviteHadOffer && this.lastAnswerFromB !== null && this.lastAnswerFromB.raw === raw) {
+        body = this.lastAnswerFromB.out;
       } else {
-        const out = await this.processSdp('offer', 'B', res.body);
+        // Our INVITE carried an offer: this is B's answer; a late-offer INVITE gets B's offer here.
+        const out = await this.processSdp(this.inviteHadOffer ? 'answer' : 'offer', 'B', res.body);
         if ('error' in out) {
           this.ackB(null);
           this.sendBye('B');
