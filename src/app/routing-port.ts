@@ -67,7 +67,7 @@ function userHostOf(msg: SipMessage, header: 'from' | 'to'): { user: string; hos
   return { user: uri?.user ?? '', host: uri?.host ?? '' };
 }
 
-export function requestViewOf(msg: SipMessage, inbound: InboundMessage, matches?: (name: string) => boolean): RequestView {
+export function requestViewOf(msg: SipMessage, inbound: Pick<InboundMessage, 'remote' | 'interfaceName'>, matches?: (name: string) => boolean): RequestView {
   const from = userHostOf(msg, 'from');
   const to = userHostOf(msg, 'to');
   const ruri = parseUri(msg.requestUri);
@@ -107,6 +107,12 @@ function setRequestUriUser(msg: SipMessage, user: string): void {
   uri.user = user;
   msg.requestUri = formatUri(uri);
 }
+
+/** Routing rows do not match on where the request came from (classification did that). */
+const NO_SOURCE: Pick<InboundMessage, 'remote' | 'interfaceName'> = {
+  remote: { address: '', port: 0, transport: 'udp' },
+  interfaceName: '',
+};
 
 export class ConfigRoutingPort implements RoutingPort {
   private readonly calls = new WeakMap<SipMessage, CallRouting>();
@@ -202,8 +208,7 @@ export class ConfigRoutingPort implements RoutingPort {
     const { config } = state;
     let decision: RouteDecision | null;
     if (attempt === 0 || state.decision === null) {
-      const inboundLike = { remote: { address: '', port: 0, transport: 'udp' as const }, interfaceName: '' };
-      const view = requestViewOf(req, inboundLike as InboundMessage, (name) =>
+      const view = requestViewOf(req, NO_SOURCE, (name) =>
         config.manipulation.conditions.evaluate(name, req, this.contextFor(config, req, null, src, null)));
       decision = routeRequest(config, { ...view, srcIpGroupName: src.name }, this.proxyState);
     } else {
