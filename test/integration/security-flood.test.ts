@@ -34,8 +34,9 @@ interface Status {
   memory: { rss: number; heapUsed: number };
 }
 
-const PBX = '127.0.0.2';
-const ITSP = '127.0.0.3';
+// Own addresses: responses to forged Vias must not land on other test files' sipps (127.0.0.2/.3).
+const PBX = '127.0.0.12';
+const ITSP = '127.0.0.13';
 const STRANGER = '127.0.0.77';
 const FLOODER = '127.0.0.66';
 
@@ -78,7 +79,7 @@ interface Ctx {
 }
 
 const SDP = [
-  'v=0', 'o=- 1 1 IN IP4 127.0.0.2', 's=-', 'c=IN IP4 127.0.0.2', 't=0 0',
+  'v=0', 'o=- 1 1 IN IP4 127.0.0.12', 's=-', 'c=IN IP4 127.0.0.12', 't=0 0',
   'm=audio 40000 RTP/AVP 8 0 101', 'a=rtpmap:8 PCMA/8000', 'a=rtpmap:101 telephone-event/8000', 'a=fmtp:101 0-15', 'a=sendrecv', '',
 ].join('\r\n');
 
@@ -233,8 +234,8 @@ const MUTATIONS: Array<(rnd: () => number, c: Ctx) => Buffer> = [
     const sdps = [
       'v=0\r\n', 'garbage', 'v=0\r\nm=audio 99999999 RTP/AVP 8\r\n', 'v=0\r\nc=IN IP4 999.1.1.1\r\nm=audio 4000 RTP/AVP 8\r\n',
       'v=0\r\nc=IN IP6 zz::\r\nm=audio 4000 RTP/AVP\r\n', `v=0\r\n${'m=audio 4000 RTP/AVP 8\r\n'.repeat(200)}`,
-      'v=0\r\nc=IN IP4 127.0.0.2\r\nm=audio 0 RTP/SAVP 8\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:!!!!\r\n',
-      'v=0\r\nc=IN IP4 127.0.0.2\r\nm=audio 4000 RTP/AVP 8\r\na=rtpmap:8\r\na=fmtp:\r\na=ptime:-1\r\na=rtcp:abc\r\n',
+      'v=0\r\nc=IN IP4 127.0.0.12\r\nm=audio 0 RTP/SAVP 8\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:!!!!\r\n',
+      'v=0\r\nc=IN IP4 127.0.0.12\r\nm=audio 4000 RTP/AVP 8\r\na=rtpmap:8\r\na=fmtp:\r\na=ptime:-1\r\na=rtcp:abc\r\n',
       SDP.replace('m=audio 40000 RTP/AVP 8 0 101', 'm=audio -4 RTP/AVP x y z'), SDP.replace('v=0', 'v=9'),
     ];
     const body = sdps[Math.floor(rnd() * sdps.length)]!;
