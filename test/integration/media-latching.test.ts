@@ -9,9 +9,9 @@
  * Once latched, packets from elsewhere (even from X) are refused.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { assertSippInstalled, findFreePort, runSipp, startSipp, type SippProcess } from './helpers/sipp.js';
+import { assertSippInstalled, findFreePort, runSipp, type SippProcess } from './helpers/sipp.js';
 import { startSbc, testIni, type LogLine, type SbcProcess } from './helpers/sbc-process.js';
-import { MediaPeer, delay, freeMediaPort, nextCdr, rtpPacket, waitUntil } from './helpers/media-peer.js';
+import { MediaPeer, delay, freeMediaPort, nextCdr, rtpPacket, startCalleeUas, waitUntil } from './helpers/media-peer.js';
 
 const UAC_SCENARIO = 'test/scenarios/media-uac-pcap.xml';
 const UAS_SCENARIO = 'test/scenarios/media-uas-answer.xml';
@@ -30,14 +30,10 @@ describe('SBC process: latching onto the source of the callee media', () => {
     assertSippInstalled();
     lanPort = await findFreePort();
     const wanPort = await findFreePort();
-    const uasPort = await findFreePort('127.0.0.3');
     x = await MediaPeer.open('127.0.0.3');
     y = await MediaPeer.open('127.0.0.3');
-    const uasMediaPort = await freeMediaPort('127.0.0.3');
-    uas = startSipp({
-      scenario: UAS_SCENARIO, calls: 1, localAddress: '127.0.0.3', localPort: uasPort, timeoutMs: 40_000,
-      extraArgs: ['-mi', '127.0.0.3', '-mp', String(uasMediaPort), '-key', 'rtp_ip', '127.0.0.3', '-key', 'rtp_port', String(x.port)],
-    });
+    let uasPort: number;
+    ({ uas, uasPort } = await startCalleeUas(UAS_SCENARIO, x.port));
     sbc = await startSbc(testIni({
       lanPort, wanPort,
       pbx: { address: '127.0.0.2', port: 5060 },

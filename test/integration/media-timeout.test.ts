@@ -18,9 +18,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { assertSippInstalled, findFreePort, runSipp, startSipp, type SippProcess } from './helpers/sipp.js';
+import { assertSippInstalled, findFreePort, runSipp, type SippProcess } from './helpers/sipp.js';
 import { startSbc, testIni, type LogLine, type SbcProcess } from './helpers/sbc-process.js';
-import { MediaPeer, delay, freeMediaPort, nextCdr, rtpPacket, waitUntil } from './helpers/media-peer.js';
+import { MediaPeer, delay, freeMediaPort, nextCdr, rtpPacket, startCalleeUas, waitUntil } from './helpers/media-peer.js';
 
 const UAC_SCENARIO = 'test/scenarios/media-uac-pcap-wait-bye.xml';
 const UAS_SCENARIO = 'test/scenarios/media-uas-answer.xml';
@@ -39,13 +39,9 @@ describe('SBC process: media inactivity ends the call', () => {
     assertSippInstalled();
     lanPort = await findFreePort();
     const wanPort = await findFreePort();
-    const uasPort = await findFreePort('127.0.0.3');
     callee = await MediaPeer.open('127.0.0.3');
-    const uasMediaPort = await freeMediaPort('127.0.0.3');
-    uas = startSipp({
-      scenario: UAS_SCENARIO, calls: 1, localAddress: '127.0.0.3', localPort: uasPort, timeoutMs: 40_000,
-      extraArgs: ['-mi', '127.0.0.3', '-mp', String(uasMediaPort), '-key', 'rtp_ip', '127.0.0.3', '-key', 'rtp_port', String(callee.port)],
-    });
+    let uasPort: number;
+    ({ uas, uasPort } = await startCalleeUas(UAS_SCENARIO, callee.port));
     sbc = await startSbc(testIni({
       lanPort, wanPort,
       pbx: { address: '127.0.0.2', port: 5060 },
@@ -114,14 +110,10 @@ describe('SBC process: media inactivity and hold', () => {
     dir = await mkdtemp(join(tmpdir(), 'media-hold-'));
     lanPort = await findFreePort();
     const wanPort = await findFreePort();
-    const uasPort = await findFreePort('127.0.0.3');
     caller = await MediaPeer.open('127.0.0.2');
     callee = await MediaPeer.open('127.0.0.3');
-    const uasMediaPort = await freeMediaPort('127.0.0.3');
-    uas = startSipp({
-      scenario: 'test/scenarios/media-uas-hold.xml', calls: 1, localAddress: '127.0.0.3', localPort: uasPort, timeoutMs: 40_000,
-      extraArgs: ['-mi', '127.0.0.3', '-mp', String(uasMediaPort), '-key', 'rtp_ip', '127.0.0.3', '-key', 'rtp_port', String(callee.port)],
-    });
+    let uasPort: number;
+    ({ uas, uasPort } = await startCalleeUas('test/scenarios/media-uas-hold.xml', callee.port));
     sbc = await startSbc(testIni({
       lanPort, wanPort,
       pbx: { address: '127.0.0.2', port: 5060 },

@@ -9,6 +9,8 @@ import dgram from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import type { LogLine, SbcProcess } from './sbc-process.js';
 
+import { findFreePort, startSipp, type SippProcess } from './sipp.js';
+
 export function delay(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
@@ -245,4 +247,18 @@ export async function nextCdr(sbc: SbcProcess, seen: Set<LogLine>, timeoutMs = 1
   const line = await sbc.waitForLog((l) => l.msg === 'call detail record' && !seen.has(l), timeoutMs);
   seen.add(line);
   return line['cdr'] as CdrView;
+}
+
+/**
+ * A sipp UAS on 127.0.0.3 doing the callee's signalling while its SDP names
+ * `rtpPort` (a MediaPeer of the test) as the callee's media address.
+ */
+export async function startCalleeUas(scenario: string, rtpPort: number): Promise<{ uas: SippProcess; uasPort: number }> {
+  const uasPort = await findFreePort('127.0.0.3');
+  const uasMediaPort = await freeMediaPort('127.0.0.3');
+  const uas = startSipp({
+    scenario, calls: 1, localAddress: '127.0.0.3', localPort: uasPort, timeoutMs: 40_000,
+    extraArgs: ['-mi', '127.0.0.3', '-mp', String(uasMediaPort), '-key', 'rtp_ip', '127.0.0.3', '-key', 'rtp_port', String(rtpPort)],
+  });
+  return { uas, uasPort };
 }
