@@ -6,7 +6,7 @@
 import type { SbcConfig } from '../config/sbc-config.js';
 import type { RequestType } from '../config/schema.js';
 import { isAnyName } from '../config/schema.js';
-import { compileAddress, compileHost, compilePrefix, type AddressPattern, type HostPattern, type PrefixPattern } from './prefix.js';
+import { compileAddress, compileHost, compilePrefix, type AddressPattern, type HostPattern, type PrefixPattern } from '../syntax/pattern.js';
 
 export interface RowMatchers {
   readonly srcUser: PrefixPattern;

@@ -2,8 +2,8 @@ export type {
   RequestView, ClassificationResult, ServerTarget, ProxyStateView, RouteDestination, RouteTrigger, RouteAttempt,
   RoutedRequest, RouteSkip, RouteDecision, RouteFailure, NumberView, NumberManipulationResult, SipTransport,
 } from './types.js';
-export { compilePrefix, compileHost, compileAddress, PrefixSyntaxError, AddressSyntaxError } from './prefix.js';
-export type { PrefixPattern, HostPattern, AddressPattern } from './prefix.js';
+export { compilePrefix, compileHost, compileAddress, PrefixSyntaxError, AddressSyntaxError } from '../syntax/pattern.js';
+export type { PrefixPattern, HostPattern, AddressPattern } from '../syntax/pattern.js';
 export { classify } from './classify.js';
 export { routeRequest, nextAlternative, failureTriggersAlternative, staticProxyState, describeDestination } from './route.js';
 export { applyNumberManipulation, manipulateUser } from './number-manipulation.js';

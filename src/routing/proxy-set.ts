@@ -8,7 +8,7 @@ import { EventEmitter } from 'node:events';
 import { lookup, resolveSrv } from 'node:dns/promises';
 import type { SbcConfig } from '../config/sbc-config.js';
 import type { ProxySetRow, Transport } from '../config/schema.js';
-import { splitHostPort } from '../config/validate.js';
+import { splitHostPort } from '../syntax/values.js';
 import type { ProxyStateView, ServerTarget } from './types.js';
 
 export interface KeepAliveProber {

@@ -6,7 +6,7 @@
  */
 import type { SbcConfig } from '../config/sbc-config.js';
 import type { Ip2IpRoutingRow, IpGroupRow, Transport } from '../config/schema.js';
-import { parseRejectAction, splitHostPort } from '../config/validate.js';
+import { parseRejectAction, splitHostPort } from '../syntax/values.js';
 import { compiled, groupMatches, requestTypeMatches } from './compiled.js';
 import type {
   ProxyStateView, RouteAttempt, RouteDecision, RouteDestination, RouteFailure, RouteSkip, RoutedRequest, ServerTarget,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compileAddress, compileHost, compilePrefix, PrefixSyntaxError } from './prefix.js';
+import { compileAddress, compileHost, compilePrefix, PrefixSyntaxError } from './pattern.js';
 
 describe('prefix patterns', () => {
   const m = (p: string, u: string) => compilePrefix(p).matches(u);
