@@ -157,14 +157,10 @@ function headerSlot(name: string, index: number | null, whole: boolean): Slot {
     write: (m, v) => {
       const h = headerLine(m, name, idx);
       if (h === undefined || !acceptableHeaderValue(m, name, v)) return false;
-      if (!split || h.value.indexOf(',') < 0) h.value = v;
-      else {
-        const parts = splitList(h.value);
-        parts[0] = v;
-        h.value = parts.join(', ');
-      }
-      m.invalidate(name);
-      return true;
+      if (!split || h.value.indexOf(',') < 0) return m.setHeaderLine(h, v);
+      const parts = splitList(h.value);
+      parts[0] = v;
+      return m.setHeaderLine(h, parts.join(', '));
     },
   };
 }
@@ -473,9 +469,7 @@ function wholeHeaderAccessor(name: string, index: number | null, slot: Slot): Ac
       if (index === null) return m.removeHeader(name) > 0;
       const h = headerLine(m, name, index);
       if (h === undefined) return false;
-      m.headers.splice(m.headers.indexOf(h), 1);
-      m.invalidate(name);
-      return true;
+      return m.removeHeaderLine(h);
     },
     normalize: (m) => {
       const raw = slot.read(m);
@@ -502,17 +496,7 @@ function prefixHeaderAccessor(prefix: string): Accessor {
     },
     modify: null,
     add: null,
-    remove: (m) => {
-      let removed = false;
-      for (let i = m.headers.length - 1; i >= 0; i--) {
-        if (m.headers[i]!.name.startsWith(prefix)) {
-          m.headers.splice(i, 1);
-          removed = true;
-        }
-      }
-      if (removed) m.invalidate();
-      return removed;
-    },
+    remove: (m) => m.removeHeadersByPrefix(prefix) > 0,
     normalize: null,
   };
 }

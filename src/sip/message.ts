@@ -17,6 +17,13 @@ export interface SipHeader {
   readonly name: string;
   /** The name as it was written, or the pretty form for headers we added. */
   readonly rawName: string;
+  readonly value: string;
+}
+
+/** A header line as the message stores it; only SipMessage writes `value`. */
+interface HeaderLine {
+  readonly name: string;
+  readonly rawName: string;
   value: string;
 }
 
@@ -49,7 +56,8 @@ export class SipMessage {
   requestUri: string;
   status: number;
   reason: string;
-  readonly headers: SipHeader[];
+  /** Header lines in order; edited only through the methods below, so the caches stay right. */
+  private readonly lines: HeaderLine[];
   body: Buffer;
 
   private cachedCallId: string | undefined;
@@ -66,7 +74,7 @@ export class SipMessage {
     this.requestUri = requestUri;
     this.status = status;
     this.reason = reason;
-    this.headers = [];
+    this.lines = [];
     this.body = EMPTY_BODY;
   }
 
@@ -83,7 +91,7 @@ export class SipMessage {
   /** Value of the first header line with this name (compact or long, any case). */
   getHeader(name: string): string | undefined {
     const key = canonicalHeaderName(name);
-    const hs = this.headers;
+    const hs = this.lines;
     for (let i = 0; i < hs.length; i++) if (hs[i]!.name === key) return hs[i]!.value;
     return undefined;
   }
@@ -100,7 +108,7 @@ export class SipMessage {
     const key = canonicalHeaderName(name);
     const split = isListHeader(key);
     const out: string[] = [];
-    for (const h of this.headers) {
+    for (const h of this.lines) {
       if (h.name !== key) continue;
       if (split) for (const v of splitList(h.value)) out.push(v);
       else out.push(h.value);
@@ -112,7 +120,7 @@ export class SipMessage {
   countHeaderLines(name: string): number {
     const key = canonicalHeaderName(name);
     let n = 0;
-    for (const h of this.headers) if (h.name === key) n++;
+    for (const h of this.lines) if (h.name === key) n++;
     return n;
   }
 
@@ -120,12 +128,12 @@ export class SipMessage {
   setHeader(name: string, value: string): void {
     value = sanitizeHeaderValue(value);
     const key = canonicalHeaderName(name);
-    const idx = this.headers.findIndex((h) => h.name === key);
+    const idx = this.lines.findIndex((h) => h.name === key);
     if (idx < 0) {
-      this.headers.push({ name: key, rawName: spellingOf(name, key), value });
+      this.lines.push({ name: key, rawName: spellingOf(name, key), value });
     } else {
-      this.headers[idx]!.value = value;
-      for (let i = this.headers.length - 1; i > idx; i--) if (this.headers[i]!.name === key) this.headers.splice(i, 1);
+      this.lines[idx]!.value = value;
+      for (let i = this.lines.length - 1; i > idx; i--) if (this.lines[i]!.name === key) this.lines.splice(i, 1);
     }
     this.invalidate(key);
   }
@@ -142,17 +150,17 @@ export class SipMessage {
     const line: SipHeader = { name: key, rawName: spellingOf(name, key), value };
     let at = -1;
     if (top) {
-      at = this.headers.findIndex((h) => h.name === key);
+      at = this.lines.findIndex((h) => h.name === key);
       // A first Via (or Record-Route) goes to the head of the message, where
       // proxies and humans expect to find it.
       if (at < 0) at = 0;
     } else {
-      for (let i = this.headers.length - 1; i >= 0; i--) {
-        if (this.headers[i]!.name === key) { at = i + 1; break; }
+      for (let i = this.lines.length - 1; i >= 0; i--) {
+        if (this.lines[i]!.name === key) { at = i + 1; break; }
       }
     }
-    if (at < 0) this.headers.push(line);
-    else this.headers.splice(at, 0, line);
+    if (at < 0) this.lines.push(line);
+    else this.lines.splice(at, 0, line);
     this.invalidate(key);
   }
 
@@ -160,9 +168,9 @@ export class SipMessage {
   removeHeader(name: string): number {
     const key = canonicalHeaderName(name);
     let removed = 0;
-    for (let i = this.headers.length - 1; i >= 0; i--) {
-      if (this.headers[i]!.name === key) {
-        this.headers.splice(i, 1);
+    for (let i = this.lines.length - 1; i >= 0; i--) {
+      if (this.lines[i]!.name === key) {
+        this.lines.splice(i, 1);
         removed++;
       }
     }
@@ -178,13 +186,13 @@ export class SipMessage {
     if (!Number.isInteger(index) || index < 0) return false;
     const key = canonicalHeaderName(name);
     let seen = 0;
-    for (let i = 0; i < this.headers.length; i++) {
-      const h = this.headers[i]!;
+    for (let i = 0; i < this.lines.length; i++) {
+      const h = this.lines[i]!;
       if (h.name !== key) continue;
       const values = isListHeader(key) ? splitList(h.value) : [h.value];
       if (index < seen + values.length) {
         values.splice(index - seen, 1);
-        if (values.length === 0) this.headers.splice(i, 1);
+        if (values.length === 0) this.lines.splice(i, 1);
         else h.value = values.join(', ');
         this.invalidate(key);
         return true;
@@ -200,7 +208,7 @@ export class SipMessage {
     value = sanitizeHeaderValue(value);
     const key = canonicalHeaderName(name);
     let seen = 0;
-    for (const h of this.headers) {
+    for (const h of this.lines) {
       if (h.name !== key) continue;
       const values = isListHeader(key) ? splitList(h.value) : [h.value];
       if (index < seen + values.length) {
@@ -328,18 +336,53 @@ export class SipMessage {
   /** Deep copy: headers and body are independent of the original. */
   clone(): SipMessage {
     const m = new SipMessage(this.isRequest, this.method, this.requestUri, this.status, this.reason);
-    for (const h of this.headers) m.headers.push({ name: h.name, rawName: h.rawName, value: h.value });
+    for (const h of this.lines) m.lines.push({ name: h.name, rawName: h.rawName, value: h.value });
     m.body = this.body.length === 0 ? EMPTY_BODY : Buffer.from(this.body);
     return m;
   }
 
   /** Called by the parser only: appends without cache bookkeeping. */
   pushParsedHeader(name: string, rawName: string, value: string): void {
-    this.headers.push({ name, rawName, value });
+    this.lines.push({ name, rawName, value });
   }
 
-  /** Must be called after editing `headers[i].value` directly. */
-  invalidate(canonical?: string): void {
+  /** The header lines in order (read-only: edit through setHeader/addHeader/setHeaderLine/removeHeaderLine...). */
+  get headers(): readonly SipHeader[] {
+    return this.lines;
+  }
+
+  /** Replaces the value of one line returned by `headers` (a manipulation rule editing one instance). */
+  setHeaderLine(line: SipHeader, value: string): boolean {
+    const idx = this.lines.indexOf(line as HeaderLine);
+    if (idx < 0) return false;
+    this.lines[idx]!.value = sanitizeHeaderValue(value);
+    this.invalidate(line.name);
+    return true;
+  }
+
+  /** Removes one line returned by `headers`. */
+  removeHeaderLine(line: SipHeader): boolean {
+    const idx = this.lines.indexOf(line as HeaderLine);
+    if (idx < 0) return false;
+    this.lines.splice(idx, 1);
+    this.invalidate(line.name);
+    return true;
+  }
+
+  /** Removes every line whose canonical name starts with `prefix` (e.g. `x-`); returns how many. */
+  removeHeadersByPrefix(prefix: string): number {
+    let removed = 0;
+    for (let i = this.lines.length - 1; i >= 0; i--) {
+      if (this.lines[i]!.name.startsWith(prefix)) {
+        this.lines.splice(i, 1);
+        removed++;
+      }
+    }
+    if (removed > 0) this.invalidate();
+    return removed;
+  }
+
+  private invalidate(canonical?: string): void {
     if (canonical === undefined || canonical === 'call-id') this.cachedCallId = undefined;
     if (canonical === undefined || canonical === 'cseq') this.cachedCSeq = undefined;
     if (canonical === undefined || canonical === 'via') this.cachedTopVia = undefined;
@@ -348,7 +391,7 @@ export class SipMessage {
   }
 
   private firstListElement(key: string): string | null {
-    for (const h of this.headers) {
+    for (const h of this.lines) {
       if (h.name !== key) continue;
       // Fast path: a single Via per line is by far the common case.
       if (h.value.indexOf(',') < 0) return h.value;

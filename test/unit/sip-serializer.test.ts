@@ -164,8 +164,7 @@ describe('message edits', () => {
     expect(m.toTag).toBe('t9');
     m.removeHeader('via');
     expect(m.topVia).toBeNull();
-    m.headers.push({ name: 'via', rawName: 'Via', value: 'SIP/2.0/TCP h:1;branch=z9hG4bKq' });
-    m.invalidate('via');
+    m.addHeader('Via', 'SIP/2.0/TCP h:1;branch=z9hG4bKq');
     expect(m.topVia!.transport).toBe('TCP');
     m.requestUri = 'sip:other@example.com';
     expect(m.parsedRequestUri!.user).toBe('other');
