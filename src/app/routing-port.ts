@@ -1,8 +1,9 @@
 /**
  * Adapts the configuration, routing and manipulation modules to the call
- * engine's RoutingPort. Each call keeps the configuration it was
- * classified with (hot reload changes only new calls), and the routing
- * decision it is walking (for alternative routes).
+ * engine's RoutingPort. Classifying a call's INVITE hands out a per-call
+ * handle bound to the configuration that classified it (a hot reload
+ * changes new calls only); each routing walk holds the decision it is
+ * stepping through (alternative routes).
  */
 import type { SbcConfig } from '../config/sbc-config.js';
 import type { IpGroupRow, IpProfileRow } from '../config/schema.js';
@@ -12,17 +13,13 @@ import {
   type ProxyStateView, type RequestView, type RouteDecision,
 } from '../routing/index.js';
 import type {
-  CallProfile, ClassifyResult, InboundMessage, IpGroupRef, OutboundContext, RouteFailure, RouteTarget, RoutingPort,
+  CallProfile, CallRouting, ClassifyResult, InboundMessage, IpGroupRef, OutboundContext, RouteFailure, RouteResult, RouteTarget,
+  RouteWalk, RoutingPort,
 } from '../b2bua/ports.js';
 import type { SipMessage } from '../sip/message.js';
 import { formatNameAddr, parseNameAddr } from '../sip/grammar.js';
 import { formatUri, parseUri, uriHost, type SipUri } from '../sip/uri.js';
 import type { Logger } from '../util/logger.js';
-
-interface CallRouting {
-  readonly config: SbcConfig;
-  decision: RouteDecision | null;
-}
 
 const DEFAULT_PROFILE: CallProfile = {
   prackMode: 'transparent', sessionExpiresSec: 0, minSeSec: 90, referMode: 'relay', redirect3xxMode: 'relay', maxCallDurationSec: 0,
@@ -114,213 +111,213 @@ const NO_SOURCE: Pick<InboundMessage, 'remote' | 'interfaceName'> = {
   interfaceName: '',
 };
 
-export class ConfigRoutingPort implements RoutingPort {
-  private readonly calls = new WeakMap<SipMessage, CallRouting>();
-  private readonly pending = new WeakMap<SipMessage, SbcConfig>();
-  /**
-   * The configuration each IP Group reference was made from. A call holds
-   * its references for its whole life, so in-dialog requests and responses
-   * (which carry no link to the INVITE) still find the call's configuration
-   * after a reload.
-   */
-  private readonly refConfig = new WeakMap<IpGroupRef, SbcConfig>();
+/** The manipulation context of a message of a call (source and destination IP Groups as rows of `config`). */
+function contextFor(config: SbcConfig, msg: SipMessage, inbound: InboundMessage | null, src: IpGroupRef | null, dst: IpGroupRef | null): ManipulationContext {
+  const from = userHostOf(msg, 'from');
+  const ruri = msg.isRequest ? parseUri(msg.requestUri) : null;
+  const ctx: ManipulationContext = {
+    callSrcUser: from.user,
+    callSrcHost: from.host,
+    callDstUser: ruri?.user ?? userHostOf(msg, 'to').user,
+    callDstHost: ruri?.host ?? userHostOf(msg, 'to').host,
+  };
+  if (inbound) {
+    ctx.messageSrcAddress = inbound.remote.address;
+    ctx.messageSrcPort = inbound.remote.port;
+  }
+  const info = (g: IpGroupRef | null): ManipulationContext['srcIpGroup'] => {
+    if (g === null) return undefined;
+    const row = config.ipGroupByName(g.name);
+    return { name: g.name, id: g.id, type: g.type === 'user' ? 'User' : 'Server', host: row?.sipGroupName || undefined, user: row?.contactUser || undefined };
+  };
+  const s = info(src);
+  const d = info(dst);
+  if (s) ctx.srcIpGroup = s;
+  if (d) ctx.dstIpGroup = d;
+  return ctx;
+}
 
+/**
+ * Mediant number manipulation (inbound: IPInboundManipulation on the
+ * source group; outbound: IPOutboundManipulation between the groups) on
+ * the From user and the Request-URI user (To follows when it named the
+ * same user). Mutates `msg`.
+ */
+function manipulateNumbers(config: SbcConfig, direction: 'inbound' | 'outbound', msg: SipMessage, srcIpGroupName: string, dstIpGroupName?: string): void {
+  const from = userHostOf(msg, 'from');
+  const ruri = parseUri(msg.requestUri);
+  if (ruri === null) return;
+  const n = applyNumberManipulation(config, direction, {
+    method: msg.method, srcIpGroupName, ...(dstIpGroupName === undefined ? {} : { dstIpGroupName }),
+    srcUser: from.user, srcHost: from.host, dstUser: ruri.user, dstHost: ruri.host,
+  });
+  if (n.srcUser !== from.user) setUser(msg, 'from', n.srcUser);
+  if (n.dstUser !== ruri.user) {
+    if (userHostOf(msg, 'to').user === ruri.user) setUser(msg, 'to', n.dstUser);
+    setRequestUriUser(msg, n.dstUser);
+  }
+}
+
+export class ConfigRoutingPort implements RoutingPort {
   constructor(
     private readonly currentConfig: () => SbcConfig,
     private readonly proxyState: ProxyStateView,
     private readonly logger: Logger,
   ) {}
 
-  get maxRerouteAttemptsOn3xx(): number {
-    return this.currentConfig().sip.maxRerouteAttemptsOn3xx;
-  }
-
-  private contextFor(config: SbcConfig, msg: SipMessage, inbound: InboundMessage | null, src: IpGroupRef | null, dst: IpGroupRef | null): ManipulationContext {
-    const from = userHostOf(msg, 'from');
-    const ruri = msg.isRequest ? parseUri(msg.requestUri) : null;
-    const ctx: ManipulationContext = {
-      callSrcUser: from.user,
-      callSrcHost: from.host,
-      callDstUser: ruri?.user ?? userHostOf(msg, 'to').user,
-      callDstHost: ruri?.host ?? userHostOf(msg, 'to').host,
-    };
-    if (inbound) {
-      ctx.messageSrcAddress = inbound.remote.address;
-      ctx.messageSrcPort = inbound.remote.port;
-    }
-    const info = (g: IpGroupRef | null): ManipulationContext['srcIpGroup'] => {
-      if (g === null) return undefined;
-      const row = config.ipGroupByName(g.name);
-      return { name: g.name, id: g.id, type: g.type === 'user' ? 'User' : 'Server', host: row?.sipGroupName || undefined, user: row?.contactUser || undefined };
-    };
-    const s = info(src);
-    const d = info(dst);
-    if (s) ctx.srcIpGroup = s;
-    if (d) ctx.dstIpGroup = d;
-    return ctx;
-  }
-
   classify(req: SipMessage, inbound: InboundMessage): ClassifyResult {
     const config = this.currentConfig();
     const conds = config.manipulation.conditions;
-    const view = requestViewOf(req, inbound, (name) => conds.evaluate(name, req, this.contextFor(config, req, inbound, null, null)));
+    const view = requestViewOf(req, inbound, (name) => conds.evaluate(name, req, contextFor(config, req, inbound, null, null)));
     const r = classify(config, view, this.proxyState);
     if (r.rejected) {
       // Debug, not info: a scanner would otherwise write one log line per probe.
       this.logger.debug({ src: `${inbound.remote.address}:${inbound.remote.port}`, method: req.method, reason: r.reason }, 'request not classified');
       return { reject: r.responseCode };
     }
-    this.pending.set(req, config);
-    const ref = ipGroupRefOf(config, r.ipGroup, r.ipProfile);
-    this.refConfig.set(ref, config);
-    return { srcIpGroup: ref };
-  }
-
-  applyInbound(req: SipMessage, src: IpGroupRef, inbound: InboundMessage): void {
-    // The configuration that classified the request, even if a reload came in between.
-    const config = this.pending.get(req) ?? this.refConfig.get(src) ?? this.currentConfig();
-    this.pending.delete(req);
-    this.calls.set(req, { config, decision: null });
-    const row = config.ipGroupByName(src.name);
-    if (row && row.inboundManSet >= 0 && config.manipulation.sets.has(row.inboundManSet)) {
-      config.manipulation.sets.apply(row.inboundManSet, req, this.contextFor(config, req, inbound, src, null));
-    }
-    const from = userHostOf(req, 'from');
-    const ruri = parseUri(req.requestUri);
-    if (ruri === null) return;
-    const n = applyNumberManipulation(config, 'inbound', {
-      method: req.method, srcIpGroupName: src.name, srcUser: from.user, srcHost: from.host, dstUser: ruri.user, dstHost: ruri.host,
-    });
-    if (n.srcUser !== from.user) setUser(req, 'from', n.srcUser);
-    if (n.dstUser !== ruri.user) {
-      if (userHostOf(req, 'to').user === ruri.user) setUser(req, 'to', n.dstUser);
-      setRequestUriUser(req, n.dstUser);
-    }
-  }
-
-  route(req: SipMessage, src: IpGroupRef, attempt: number, lastFailure: RouteFailure): RouteTarget | { reject: number } | null {
-    let state = this.calls.get(req);
-    if (state === undefined) {
-      // A request the SBC makes for a call in progress (REFER, 3xx) routes with that call's configuration.
-      state = { config: this.refConfig.get(src) ?? this.currentConfig(), decision: null };
-      this.calls.set(req, state);
-    }
-    const { config } = state;
-    let decision: RouteDecision | null;
-    if (attempt === 0 || state.decision === null) {
-      const view = requestViewOf(req, NO_SOURCE, (name) =>
-        config.manipulation.conditions.evaluate(name, req, this.contextFor(config, req, null, src, null)));
-      decision = routeRequest(config, { ...view, srcIpGroupName: src.name }, this.proxyState);
-    } else {
-      if (state.decision.kind !== 'route') return null;
-      const failure = lastFailure === null ? {} : typeof lastFailure === 'number' ? { responseCode: lastFailure } : { noResponse: true };
-      decision = nextAlternative(config, state.decision, failure, this.proxyState);
-      if (decision === null) return null;
-    }
-    state.decision = decision;
-    if (decision.kind === 'no-route') return { reject: decision.responseCode };
-    return this.targetOf(config, req, decision);
-  }
-
-  private targetOf(config: SbcConfig, req: SipMessage, d: Extract<RouteDecision, { kind: 'route' }>): RouteTarget | { reject: number } {
-    const dest = d.destination;
-    const dstRef = d.dstIpGroup ? ipGroupRefOf(config, d.dstIpGroup) : null;
-    if (dstRef !== null) this.refConfig.set(dstRef, config);
-    const ruri = parseUri(req.requestUri);
-    const user = ruri?.user ?? '';
-    let address: string;
-    let port: number;
-    let transport: 'udp' | 'tcp' | 'tls';
-    let host: string;
-    switch (dest.kind) {
-      case 'reject':
-        return { reject: dest.responseCode };
-      case 'registered-users':
-        // No registrar yet: users of a User-type group are not reachable.
-        return { reject: 404 };
-      case 'ip-group': {
-        const t = d.target;
-        if (t === undefined) return { reject: 503 };
-        address = t.address;
-        port = t.port;
-        transport = t.transport;
-        host = t.host;
-        break;
-      }
-      case 'address':
-      case 'request-uri':
-        address = dest.host;
-        port = dest.port;
-        transport = dest.transport;
-        host = dest.host;
-        break;
-    }
-    const interfaceName = d.sipInterfaceName ?? this.defaultInterface(config, d.dstIpGroup);
-    // An IP Group's SIP Group Name is the host it is addressed by (as on a Mediant); the
-    // request still goes to the proxy set's server.
-    const groupHost = dest.kind === 'ip-group' && d.dstIpGroup?.sipGroupName ? d.dstIpGroup.sipGroupName : null;
-    const uri: SipUri = {
-      scheme: 'sip', user, password: null, host: groupHost ?? uriHost(host), port: groupHost === null ? port : null,
-      params: new Map(), headers: '', opaque: null,
-    };
-    if (transport !== 'udp') uri.params.set('transport', transport);
-    if (ruri && ruri.params.get('user') === 'phone') uri.params.set('user', 'phone');
-    return {
-      dstIpGroup: dstRef,
-      dest: { address, port, transport },
-      interfaceName,
-      requestUri: formatUri(uri),
-      ruleName: d.row.routeName || `IP2IPRouting ${d.row.index}`,
-    };
-  }
-
-  private defaultInterface(config: SbcConfig, g: IpGroupRow | undefined): string {
-    if (g?.proxySetName) {
-      const ps = config.proxySetByName(g.proxySetName);
-      if (ps?.sbcIpv4SipInterfaceName) return ps.sbcIpv4SipInterfaceName;
-    }
-    return config.sipInterfaces[0]?.interfaceName ?? '';
-  }
-
-  applyOutbound(msg: SipMessage, dst: IpGroupRef | null, ctx: OutboundContext): void {
-    if (dst === null) return;
-    const call = ctx.relayedFrom ? this.calls.get(ctx.relayedFrom) : undefined;
-    const config = this.refConfig.get(dst) ?? (ctx.peerIpGroup ? this.refConfig.get(ctx.peerIpGroup) : undefined)
-      ?? call?.config ?? this.currentConfig();
-    // Number manipulation concerns the request that creates leg B, not in-dialog traffic.
-    if (msg.isRequest && msg.toTag === null && ctx.leg === 'B' && ctx.peerIpGroup) {
-      const from = userHostOf(msg, 'from');
-      const ruri = parseUri(msg.requestUri);
-      if (ruri !== null) {
-        const n = applyNumberManipulation(config, 'outbound', {
-          method: msg.method, srcIpGroupName: ctx.peerIpGroup.name, dstIpGroupName: dst.name,
-          srcUser: from.user, srcHost: from.host, dstUser: ruri.user, dstHost: ruri.host,
-        });
-        if (n.srcUser !== from.user) setUser(msg, 'from', n.srcUser);
-        if (n.dstUser !== ruri.user) {
-          if (userHostOf(msg, 'to').user === ruri.user) setUser(msg, 'to', n.dstUser);
-          setRequestUriUser(msg, n.dstUser);
-        }
-      }
-    }
-    const row = config.ipGroupByName(dst.name);
-    if (row && row.outboundManSet >= 0 && config.manipulation.sets.has(row.outboundManSet)) {
-      config.manipulation.sets.apply(row.outboundManSet, msg, this.contextFor(config, msg, null, ctx.peerIpGroup, dst));
-    }
-  }
-
-  credentialsFor(dst: IpGroupRef | null): { username: string; password: string } | null {
-    if (dst === null) return null;
-    const config = this.refConfig.get(dst) ?? this.currentConfig();
-    const acc = config.accountsServedBy(dst.name)[0];
-    if (acc && acc.username) return { username: acc.username, password: acc.password };
-    const g = config.ipGroupByName(dst.name);
-    if (g && g.username) return { username: g.username, password: g.password };
-    return null;
+    const src = ipGroupRefOf(config, r.ipGroup, r.ipProfile);
+    return { srcIpGroup: src, routing: new ConfigCallRouting(config, this.proxyState, src) };
   }
 
   maxConcurrentCalls(ipGroupName: string): number | null {
     // The call engine counts a call once per IP Group, whichever leg it is on.
     return this.currentConfig().admissionLimitFor(ipGroupName, 'both');
   }
+}
+
+/** One call's routing and manipulation, all with the configuration that classified it. */
+class ConfigCallRouting implements CallRouting {
+  constructor(
+    private readonly config: SbcConfig,
+    private readonly proxyState: ProxyStateView,
+    private readonly src: IpGroupRef,
+  ) {}
+
+  get maxRerouteAttemptsOn3xx(): number {
+    return this.config.sip.maxRerouteAttemptsOn3xx;
+  }
+
+  applyInbound(req: SipMessage, inbound: InboundMessage): void {
+    const config = this.config;
+    const row = config.ipGroupByName(this.src.name);
+    if (row && row.inboundManSet >= 0 && config.manipulation.sets.has(row.inboundManSet)) {
+      config.manipulation.sets.apply(row.inboundManSet, req, contextFor(config, req, inbound, this.src, null));
+    }
+    manipulateNumbers(config, 'inbound', req, this.src.name);
+  }
+
+  routeWalk(req: SipMessage, src: IpGroupRef): RouteWalk {
+    return new ConfigRouteWalk(this.config, this.proxyState, req, src);
+  }
+
+  applyOutbound(msg: SipMessage, dst: IpGroupRef | null, ctx: OutboundContext): void {
+    if (dst === null) return;
+    const config = this.config;
+    // Number manipulation concerns the request that creates leg B, not in-dialog traffic.
+    if (msg.isRequest && msg.toTag === null && ctx.leg === 'B' && ctx.peerIpGroup) {
+      manipulateNumbers(config, 'outbound', msg, ctx.peerIpGroup.name, dst.name);
+    }
+    const row = config.ipGroupByName(dst.name);
+    if (row && row.outboundManSet >= 0 && config.manipulation.sets.has(row.outboundManSet)) {
+      config.manipulation.sets.apply(row.outboundManSet, msg, contextFor(config, msg, null, ctx.peerIpGroup, dst));
+    }
+  }
+
+  credentialsFor(dst: IpGroupRef | null): { username: string; password: string } | null {
+    if (dst === null) return null;
+    const acc = this.config.accountsServedBy(dst.name)[0];
+    if (acc && acc.username) return { username: acc.username, password: acc.password };
+    const g = this.config.ipGroupByName(dst.name);
+    if (g && g.username) return { username: g.username, password: g.password };
+    return null;
+  }
+}
+
+/** The first route of a request, then the alternative after each failure (Mediant alternative routing). */
+class ConfigRouteWalk implements RouteWalk {
+  private decision: RouteDecision | null = null;
+
+  constructor(
+    private readonly config: SbcConfig,
+    private readonly proxyState: ProxyStateView,
+    private readonly req: SipMessage,
+    private readonly src: IpGroupRef,
+  ) {}
+
+  next(lastFailure: RouteFailure): RouteResult {
+    const { config, req, src } = this;
+    let decision: RouteDecision | null;
+    if (lastFailure === null || this.decision === null) {
+      const view = requestViewOf(req, NO_SOURCE, (name) =>
+        config.manipulation.conditions.evaluate(name, req, contextFor(config, req, null, src, null)));
+      decision = routeRequest(config, { ...view, srcIpGroupName: src.name }, this.proxyState);
+    } else {
+      if (this.decision.kind !== 'route') return null;
+      const failure = typeof lastFailure === 'number' ? { responseCode: lastFailure } : { noResponse: true };
+      decision = nextAlternative(config, this.decision, failure, this.proxyState);
+      if (decision === null) return null;
+    }
+    this.decision = decision;
+    if (decision.kind === 'no-route') return { reject: decision.responseCode };
+    return targetOf(config, req, decision);
+  }
+}
+
+function targetOf(config: SbcConfig, req: SipMessage, d: Extract<RouteDecision, { kind: 'route' }>): RouteTarget | { reject: number } {
+  const dest = d.destination;
+  const dstRef = d.dstIpGroup ? ipGroupRefOf(config, d.dstIpGroup) : null;
+  const ruri = parseUri(req.requestUri);
+  const user = ruri?.user ?? '';
+  let address: string;
+  let port: number;
+  let transport: 'udp' | 'tcp' | 'tls';
+  let host: string;
+  switch (dest.kind) {
+    case 'reject':
+      return { reject: dest.responseCode };
+    case 'registered-users':
+      // No registrar yet: users of a User-type group are not reachable.
+      return { reject: 404 };
+    case 'ip-group': {
+      const t = d.target;
+      if (t === undefined) return { reject: 503 };
+      address = t.address;
+      port = t.port;
+      transport = t.transport;
+      host = t.host;
+      break;
+    }
+    case 'address':
+    case 'request-uri':
+      address = dest.host;
+      port = dest.port;
+      transport = dest.transport;
+      host = dest.host;
+      break;
+  }
+  const interfaceName = d.sipInterfaceName ?? defaultInterface(config, d.dstIpGroup);
+  // An IP Group's SIP Group Name is the host it is addressed by (as on a Mediant); the
+  // request still goes to the proxy set's server.
+  const groupHost = dest.kind === 'ip-group' && d.dstIpGroup?.sipGroupName ? d.dstIpGroup.sipGroupName : null;
+  const uri: SipUri = {
+    scheme: 'sip', user, password: null, host: groupHost ?? uriHost(host), port: groupHost === null ? port : null,
+    params: new Map(), headers: '', opaque: null,
+  };
+  if (transport !== 'udp') uri.params.set('transport', transport);
+  if (ruri && ruri.params.get('user') === 'phone') uri.params.set('user', 'phone');
+  return {
+    dstIpGroup: dstRef,
+    dest: { address, port, transport },
+    interfaceName,
+    requestUri: formatUri(uri),
+    ruleName: d.row.routeName || `IP2IPRouting ${d.row.index}`,
+  };
+}
+
+function defaultInterface(config: SbcConfig, g: IpGroupRow | undefined): string {
+  if (g?.proxySetName) {
+    const ps = config.proxySetByName(g.proxySetName);
+    if (ps?.sbcIpv4SipInterfaceName) return ps.sbcIpv4SipInterfaceName;
+  }
+  return config.sipInterfaces[0]?.interfaceName ?? '';
 }

@@ -137,7 +137,7 @@ export class Sbc {
           status: (o) => sbc.status(o),
           calls: () => [...calls.liveCalls()].map((c) => ({
             id: c.id, state: c.state, srcIpGroup: c.src.name, dstIpGroup: c.dst?.name ?? null,
-            legACallId: c.aInvite.callId, from: c.aInvite.getHeader('from'), to: c.aInvite.getHeader('to'),
+            legACallId: c.inviteA.callId, from: c.inviteA.getHeader('from'), to: c.inviteA.getHeader('to'),
           })),
           proxySets: () => proxySets.status(),
           reload: () => store.reload(),

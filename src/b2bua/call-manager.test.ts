@@ -3,9 +3,10 @@ import { SipMessage } from '../sip/message.js';
 import { createResponse } from '../sip/response.js';
 import { MemoryCdrSink } from '../cdr/sinks.js';
 import { CallManager } from './call-manager.js';
+import type { ServerTransactionState } from '../transaction/types.js';
 import type {
-  CallProfile, ClientTransactionHandler, ClientTransactionRef, Endpoint, InboundMessage, IpGroupRef, MediaPort, RoutingPort,
-  ServerTransactionRef, TransactionPort,
+  CallProfile, CallRouting, ClientTransactionHandler, ClientTransactionRef, Endpoint, InboundMessage, IpGroupRef, MediaPort, RouteFailure,
+  RouteResult, RoutingPort, ServerTransactionRef, TransactionPort,
 } from './ports.js';
 
 const PROFILE: CallProfile = { prackMode: 'transparent', sessionExpiresSec: 0, minSeSec: 90, referMode: 'relay', redirect3xxMode: 'relay', maxCallDurationSec: 0 };
@@ -39,7 +40,7 @@ class FakeStx implements ServerTransactionRef {
   responses: SipMessage[] = [];
   onCancel?: (c: SipMessage) => void;
   onAckTimeout?: () => void;
-  state = 'proceeding';
+  state: ServerTransactionState = 'proceeding';
   constructor(readonly request: SipMessage, readonly inbound: InboundMessage) {}
   respond(res: SipMessage): void {
     this.responses.push(res);
@@ -82,18 +83,25 @@ function setup(opts: { dstProfile?: Partial<CallProfile>; limit?: number | null;
   const dst: IpGroupRef = { name: 'ITSP', id: 2, type: 'server', keepOriginalCallId: false, sipGroupName: 'itsp.example', profile: { ...PROFILE, ...opts.dstProfile } };
   const routes = opts.routes ?? [B_ADDR];
   const altOn = opts.altOn ?? [503, 'timeout'];
-  const routing: RoutingPort = {
-    classify: () => ({ srcIpGroup: src }),
+  const routeAt = (attempt: number, last: RouteFailure): RouteResult => {
+    if (attempt > 0 && !altOn.includes(last as number)) return null;
+    const d = routes[attempt];
+    return d === undefined ? null : { dstIpGroup: dst, dest: d, interfaceName: 'wan', requestUri: `sip:4321@${d.address}:${d.port}` };
+  };
+  const callRouting: CallRouting = {
     applyInbound: () => {},
-    route: (_req, _src, attempt, last) => {
-      if (attempt > 0 && !altOn.includes(last as number)) return null;
-      const d = routes[attempt];
-      return d === undefined ? null : { dstIpGroup: dst, dest: d, interfaceName: 'wan', requestUri: `sip:4321@${d.address}:${d.port}` };
+    // Each walk counts its own attempts: the first route, then one alternative per failure.
+    routeWalk: () => {
+      let attempt = -1;
+      return { next: (last) => routeAt(++attempt, last) };
     },
     applyOutbound: () => {},
     credentialsFor: () => null,
-    maxConcurrentCalls: () => opts.limit ?? null,
     maxRerouteAttemptsOn3xx: 2,
+  };
+  const routing: RoutingPort = {
+    classify: () => ({ srcIpGroup: src, routing: callRouting }),
+    maxConcurrentCalls: () => opts.limit ?? null,
   };
   const mgr = new CallManager({
     transactions: tx, routing, media: opts.media ?? { create: () => null }, cdr,

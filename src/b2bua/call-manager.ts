@@ -11,11 +11,11 @@ import type { CallDetailRecord } from '../cdr/record.js';
 import type { SipMessage } from '../sip/message.js';
 import { createResponse, newTag } from '../sip/response.js';
 import { silentLogger } from '../util/logger.js';
-import { Call, type Leg } from './call.js';
+import { Call } from './call.js';
 import type { CallEnv } from './env.js';
 import { ALLOW, SUPPORTED_TAGS, maxForwards, unsupportedRequired } from './headers.js';
 import type {
-  CdrSink, InboundMessage, IpGroupRef, LocalAddressPort, MediaPort, RoutingPort, ServerTransactionRef, TransactionPort,
+  CdrSink, DialogOwner, InboundMessage, IpGroupRef, LegSide, LocalAddressPort, MediaPort, RoutingPort, ServerTransactionRef, TransactionPort,
 } from './ports.js';
 
 export interface CallManagerOptions {
@@ -40,8 +40,8 @@ export interface CallManagerStats {
 }
 
 interface DialogEntry {
-  call: Call;
-  leg: Leg;
+  owner: DialogOwner;
+  side: LegSide;
 }
 
 /** The transaction layer's TU hooks, as the manager installs them. */
@@ -105,8 +105,7 @@ export class CallManager implements CallEnv {
       if (req.method !== 'ACK' || toTag === null) return;
       const e = this.dialogs.get(dialogKey(req.callId, toTag));
       if (e === undefined) return;
-      if (e.leg === 'A') e.call.onAckFromA(req);
-      else e.call.onAckFromB(req);
+      e.owner.onAck(e.side, req);
       return;
     }
     if (req.method === 'ACK') return;
@@ -118,7 +117,7 @@ export class CallManager implements CallEnv {
         this.reply(stx, req, 481);
         return;
       }
-      e.call.onInDialogRequest(e.leg, req, stx);
+      e.owner.onInDialogRequest(e.side, req, stx);
       return;
     }
     if (req.method === 'INVITE') {
@@ -220,7 +219,7 @@ export class CallManager implements CallEnv {
     }
     const aReq = req.clone();
     try {
-      this.routing.applyInbound(aReq, src, inbound);
+      cls.routing.applyInbound(aReq, inbound);
     } catch (err) {
       this.releaseGroup(src);
       this.logger.error({ err }, 'inbound manipulation failed');
@@ -228,7 +227,7 @@ export class CallManager implements CallEnv {
       return;
     }
     const id = `${this.idPrefix}-${(++this.seq).toString(36)}`;
-    const call = new Call(this, id, req, stx, inbound, src, aReq);
+    const call = new Call(this, id, req, stx, inbound, src, cls.routing, aReq);
     this.calls.add(call);
     this.totalCalls++;
     call.log.info({ from: inbound.remote.address, srcIpGroup: src.name, legACallId: req.callId }, 'new call');
@@ -241,14 +240,14 @@ export class CallManager implements CallEnv {
     const fromTag = res.fromTag;
     if (fromTag === null) return;
     const e = this.dialogs.get(dialogKey(res.callId, fromTag));
-    if (e === undefined || e.leg !== 'B') return;
-    e.call.onLate2xx(res);
+    if (e === undefined || e.side !== 'B') return;
+    e.owner.onLate2xx(res);
   }
 
   // --- CallEnv -------------------------------------------------------------
 
-  registerDialog(d: Dialog, call: Call, leg: Leg): void {
-    this.dialogs.set(d.key, { call, leg });
+  registerDialog(d: Dialog, owner: DialogOwner, side: LegSide): void {
+    this.dialogs.set(d.key, { owner, side });
   }
 
   unregisterDialog(d: Dialog): void {
@@ -272,7 +271,9 @@ export class CallManager implements CallEnv {
     else this.groupCounts.set(group.name, n - 1);
   }
 
-  callEnded(call: Call, cdr: CallDetailRecord): void {
+  callEnded(owner: DialogOwner, cdr: CallDetailRecord): void {
+    if (!(owner instanceof Call)) return;
+    const call = owner;
     if (!this.calls.delete(call)) return;
     this.releaseGroup(call.src);
     try {

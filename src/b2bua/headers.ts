@@ -132,3 +132,46 @@ export function parseSessionExpires(msg: SipMessage): { delta: number; refresher
   }
   return { delta, refresher };
 }
+
+// --- writers for the headers the engine builds --------------------------------
+
+/** CSeq (§20.16). */
+export function setCSeq(msg: SipMessage, seq: number, method: string): void {
+  msg.setHeader('cseq', `${seq} ${method}`);
+}
+
+/** Max-Forwards (§20.22), decremented by the caller where a request is relayed. */
+export function setMaxForwards(msg: SipMessage, hops: number): void {
+  msg.setHeader('max-forwards', String(Math.max(0, hops)));
+}
+
+/** RAck (RFC 3262 §7.2): the RSeq of the reliable 1xx and the CSeq of its INVITE. */
+export function setRAck(msg: SipMessage, rseq: number, inviteSeq: number): void {
+  msg.setHeader('rack', `${rseq} ${inviteSeq} INVITE`);
+}
+
+/** Require: 100rel and RSeq on a reliable provisional response (RFC 3262 §3). */
+export function markReliable(res: SipMessage, rseq: number): void {
+  res.setHeader('require', '100rel');
+  res.setHeader('rseq', String(rseq));
+}
+
+/** Session-Expires (RFC 4028 §4), with the refresher when one is named. */
+export function setSessionExpires(msg: SipMessage, deltaSec: number, refresher: 'uac' | 'uas' | null): void {
+  msg.setHeader('session-expires', refresher === null ? String(deltaSec) : `${deltaSec};refresher=${refresher}`);
+}
+
+/** Min-SE (RFC 4028 §5). */
+export function setMinSe(msg: SipMessage, sec: number): void {
+  msg.setHeader('min-se', String(sec));
+}
+
+/** The RSeq/RAck number in a reliable 1xx or PRACK; NaN when unreadable. */
+export function rackRSeq(prack: SipMessage): number {
+  const first = (prack.getHeader('rack') ?? '').trim().split(/\s+/)[0] ?? '';
+  return Number.parseInt(first, 10);
+}
+
+export function hasSdp(msg: SipMessage): boolean {
+  return msg.body.length > 0 && msg.contentType === 'application/sdp';
+}

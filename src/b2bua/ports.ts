@@ -9,11 +9,31 @@ import type { CallDetailRecord } from '../cdr/record.js';
 
 export type { Endpoint, InboundMessage, Transport };
 
+// --- the two sides of a call -------------------------------------------------
+
+/** A: we are the UAS toward the caller. B: we are the UAC toward the callee. */
+export type LegSide = 'A' | 'B';
+
+export function otherSide(side: LegSide): LegSide {
+  return side === 'A' ? 'B' : 'A';
+}
+
+/**
+ * What the call manager's dialog map hands messages to: the call owning
+ * a dialog, told which of its sides the dialog is on.
+ */
+export interface DialogOwner {
+  onAck(side: LegSide, ack: SipMessage): void;
+  onInDialogRequest(side: LegSide, req: SipMessage, stx: ServerTransactionRef): void;
+  /** A 2xx to leg B's INVITE after the transaction ended (retransmission or another fork). */
+  onLate2xx(res: SipMessage): void;
+}
+
 // --- transaction layer (RFC 3261 §17), as the TU sees it -------------------
 
 /** Same contract as the transaction layer's; the engine sees nothing else of it. */
 export type { ClientTransactionHandler } from '../transaction/types.js';
-import type { ClientTransactionHandler } from '../transaction/types.js';
+import type { ClientTransactionHandler, ServerTransactionState } from '../transaction/types.js';
 
 /** Opaque handle of a client transaction; only given back to `cancel`. */
 export interface ClientTransactionRef {
@@ -32,7 +52,7 @@ export interface ServerTransactionRef {
   onTransportError?: (err: Error) => void;
   /** Drop the request without any answer (silent drop toward unknown sources). */
   discard?(): void;
-  readonly state: string;
+  readonly state: ServerTransactionState;
 }
 
 export interface TransactionPort {
@@ -90,32 +110,48 @@ export interface RouteTarget {
   ruleName?: string;
 }
 
-export type ClassifyResult = { srcIpGroup: IpGroupRef } | { reject: number | 'drop' };
+/** A classified request: its source IP Group and, for a call, the routing handle bound to the config that classified it. */
+export type ClassifyResult = { srcIpGroup: IpGroupRef; routing: CallRouting } | { reject: number | 'drop' };
 
 export type RouteFailure = number | 'timeout' | 'transport-error' | null;
 
 export interface OutboundContext {
-  leg: 'A' | 'B';
+  leg: LegSide;
   /** The IP group on the other leg of the call. */
   peerIpGroup: IpGroupRef | null;
   /** What was received on the other leg (after inbound manipulation), when this message relays one. */
   relayedFrom: SipMessage | null;
 }
 
-export interface RoutingPort {
-  classify(req: SipMessage, inbound: InboundMessage): ClassifyResult;
+export type RouteResult = RouteTarget | { reject: number } | null;
+
+/** One request's walk over the routing rows: the first route, then the alternative after each failure. */
+export interface RouteWalk {
+  /** null: the first route; a failure: the alternative after it. Null result: no (more) routes. */
+  next(lastFailure: RouteFailure): RouteResult;
+}
+
+/**
+ * One call's routing and manipulation, bound to the configuration that
+ * classified its INVITE: a reload changes new calls only, and every
+ * message of this call (in-dialog requests, responses, transfers) is
+ * manipulated with the same configuration.
+ */
+export interface CallRouting {
   /** Message and number manipulation of the source IP Group; mutates `req` (a copy of what arrived). */
-  applyInbound(req: SipMessage, src: IpGroupRef, inbound: InboundMessage): void;
-  /**
-   * attempt 0 is the first route; a later attempt asks for the alternative
-   * after `lastFailure`. Null: no (more) routes for this failure.
-   */
-  route(req: SipMessage, src: IpGroupRef, attempt: number, lastFailure: RouteFailure): RouteTarget | { reject: number } | null;
+  applyInbound(req: SipMessage, inbound: InboundMessage): void;
+  /** A routing walk for `req` as if it came from `src` (the call's INVITE, or a REFER target the SBC calls). */
+  routeWalk(req: SipMessage, src: IpGroupRef): RouteWalk;
   /** Manipulation of the destination IP Group on every message sent toward it; mutates `msg`. */
   applyOutbound(msg: SipMessage, dst: IpGroupRef | null, ctx: OutboundContext): void;
   credentialsFor(dst: IpGroupRef | null): { username: string; password: string } | null;
-  maxConcurrentCalls(ipGroupName: string): number | null;
   readonly maxRerouteAttemptsOn3xx: number;
+}
+
+export interface RoutingPort {
+  classify(req: SipMessage, inbound: InboundMessage): ClassifyResult;
+  /** Mediant CAC: concurrent calls allowed for the group; null = unlimited. Read live (a reload applies at once). */
+  maxConcurrentCalls(ipGroupName: string): number | null;
 }
 
 // --- media -----------------------------------------------------------------
@@ -123,8 +159,8 @@ export interface RoutingPort {
 export type SdpResult = { sdp: string } | { error: string; sipStatus: number };
 
 export interface MediaHandle {
-  processOffer(fromLeg: 'A' | 'B', sdp: string): Promise<SdpResult>;
-  processAnswer(fromLeg: 'A' | 'B', sdp: string): Promise<SdpResult>;
+  processOffer(fromLeg: LegSide, sdp: string): Promise<SdpResult>;
+  processAnswer(fromLeg: LegSide, sdp: string): Promise<SdpResult>;
   onInactivity?: (cb: () => void) => void;
   stats(): unknown;
   close(): void;

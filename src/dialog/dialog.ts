@@ -30,6 +30,11 @@ export interface DialogInit {
   state: DialogState;
 }
 
+/**
+ * Identifiers are fixed at creation; the mutable parts (state, CSeq
+ * spaces, remote target, route set) change only through the methods
+ * below, each of which names the RFC 3261 rule it applies.
+ */
 export class Dialog {
   readonly role: DialogRole;
   readonly callId: string;
@@ -37,12 +42,12 @@ export class Dialog {
   readonly remoteTag: string;
   readonly localUri: string;
   readonly remoteUri: string;
-  remoteTarget: string;
-  routeSet: string[];
-  localSeq: number;
-  remoteSeq: number;
   readonly secure: boolean;
-  state: DialogState;
+  private target: string;
+  private routes: string[];
+  private localCSeq: number;
+  private remoteCSeq: number;
+  private current: DialogState;
 
   constructor(init: DialogInit) {
     this.role = init.role;
@@ -51,12 +56,63 @@ export class Dialog {
     this.remoteTag = init.remoteTag;
     this.localUri = init.localUri;
     this.remoteUri = init.remoteUri;
-    this.remoteTarget = init.remoteTarget;
-    this.routeSet = init.routeSet;
-    this.localSeq = init.localSeq;
-    this.remoteSeq = init.remoteSeq;
+    this.target = init.remoteTarget;
+    this.routes = init.routeSet;
+    this.localCSeq = init.localSeq;
+    this.remoteCSeq = init.remoteSeq;
     this.secure = init.secure;
-    this.state = init.state;
+    this.current = init.state;
+  }
+
+  get state(): DialogState {
+    return this.current;
+  }
+
+  get remoteTarget(): string {
+    return this.target;
+  }
+
+  get routeSet(): readonly string[] {
+    return this.routes;
+  }
+
+  /** The CSeq number of our last request in this dialog (0 before the first on a UAS-side dialog). */
+  get localSeq(): number {
+    return this.localCSeq;
+  }
+
+  /** The CSeq number of the peer's last request; -1 before the first. */
+  get remoteSeq(): number {
+    return this.remoteCSeq;
+  }
+
+  /**
+   * The dialog is established (§12.1: a 2xx was sent or received). Only
+   * early dialogs move; a terminated dialog stays terminated.
+   */
+  confirm(): void {
+    if (this.current === 'early') this.current = 'confirmed';
+  }
+
+  /** The dialog ends (BYE sent or received, §15); nothing else is sent in it but the BYE itself. */
+  terminate(): void {
+    this.current = 'terminated';
+  }
+
+  /** Takes the next local CSeq number for a request other than ACK/CANCEL (§12.2.1.1). */
+  nextLocalSeq(): number {
+    // The first request of a UAS-side dialog starts its own space.
+    this.localCSeq = this.localCSeq === 0 ? 1 + Math.floor(Math.random() * 0x7fff) : this.localCSeq + 1;
+    return this.localCSeq;
+  }
+
+  /**
+   * Numbers already used outside this object (requests sent while the
+   * dialog was early, e.g. PRACKs, or the INVITE that created it) must not
+   * be reused: the local space continues above `seq`.
+   */
+  advanceLocalSeqTo(seq: number): void {
+    if (seq > this.localCSeq) this.localCSeq = seq;
   }
 
   /**
@@ -129,17 +185,17 @@ export class Dialog {
    */
   updateFromResponse(res: SipMessage): void {
     const target = contactUri(res);
-    if (target !== null) this.remoteTarget = target;
-    if (this.state === 'early' && res.status >= 200 && res.status < 300) {
-      if (this.role === 'uac') this.routeSet = res.getHeaderValues('record-route').reverse();
-      this.state = 'confirmed';
+    if (target !== null) this.target = target;
+    if (this.current === 'early' && res.status >= 200 && res.status < 300) {
+      if (this.role === 'uac') this.routes = res.getHeaderValues('record-route').reverse();
+      this.current = 'confirmed';
     }
   }
 
   /** Target refresh (§12.2): re-INVITE, UPDATE or their 2xx carrying Contact. */
   refreshTarget(msg: SipMessage): void {
     const target = contactUri(msg);
-    if (target !== null) this.remoteTarget = target;
+    if (target !== null) this.target = target;
   }
 
   /**
@@ -151,8 +207,8 @@ export class Dialog {
     const cseq = req.cseq;
     if (cseq === null) return false;
     if (req.method === 'ACK' || req.method === 'CANCEL') return true;
-    if (this.remoteSeq >= 0 && cseq.seq <= this.remoteSeq) return false;
-    this.remoteSeq = cseq.seq;
+    if (this.remoteCSeq >= 0 && cseq.seq <= this.remoteCSeq) return false;
+    this.remoteCSeq = cseq.seq;
     return true;
   }
 
@@ -162,20 +218,14 @@ export class Dialog {
    * Via is the transaction layer's; Contact is the caller's to add.
    */
   createRequest(method: string, ackSeq?: number): SipMessage {
-    let seq: number;
-    if (method === 'ACK') seq = ackSeq ?? this.localSeq;
-    else {
-      // The first request of a UAS-side dialog starts its own space.
-      this.localSeq = this.localSeq === 0 ? 1 + Math.floor(Math.random() * 0x7fff) : this.localSeq + 1;
-      seq = this.localSeq;
-    }
-    let requestUri = this.remoteTarget;
-    const routes = this.routeSet.slice();
+    const seq = method === 'ACK' ? ackSeq ?? this.localCSeq : this.nextLocalSeq();
+    let requestUri = this.target;
+    const routes = this.routes.slice();
     if (routes.length > 0 && !isLooseRoute(routes[0]!)) {
       // Strict routing (§12.2.1.1): the first route becomes the Request-URI.
       const first = parseNameAddr(routes.shift()!);
       requestUri = first?.uri ?? requestUri;
-      routes.push(`<${this.remoteTarget}>`);
+      routes.push(`<${this.target}>`);
     }
     const req = SipMessage.request(method, requestUri);
     req.setHeader('max-forwards', '70');
@@ -189,11 +239,11 @@ export class Dialog {
 
   /** Where the next in-dialog request goes first: the top route, or the remote target. */
   get nextHopUri(): string {
-    if (this.routeSet.length > 0) {
-      const na = parseNameAddr(this.routeSet[0]!);
+    if (this.routes.length > 0) {
+      const na = parseNameAddr(this.routes[0]!);
       if (na !== null) return na.uri;
     }
-    return this.remoteTarget;
+    return this.target;
   }
 }
 

@@ -6,10 +6,11 @@
  * a transaction only ever uses a handful of durations (T1·2^n, T2, T4,
  * 64·T1), so this is a timer wheel in practice, without a closure per arm.
  */
-import { SipMessage } from '../sip/message.js';
+import type { SipMessage } from '../sip/message.js';
+import { requestDerivedFromInvite } from './derived-requests.js';
 import type { Endpoint, Transport } from '../transport/types.js';
 import { callTu, type TxEnv } from './env.js';
-import type { ClientTransaction, ClientTransactionHandler } from './types.js';
+import type { ClientTransaction, ClientTransactionHandler, ClientTransactionState } from './types.js';
 
 type Timer = ReturnType<typeof setTimeout>;
 
@@ -20,7 +21,7 @@ abstract class ClientTransactionBase implements ClientTransaction {
   readonly dest: Endpoint;
   readonly interfaceName: string;
   readonly key: string;
-  state = 'init';
+  private current: ClientTransactionState = 'init';
   /** Reliable transports do not retransmit (§17.1.1.2); a large UDP request may become reliable when sent over TCP. */
   reliable: boolean;
   protected readonly handler: ClientTransactionHandler;
@@ -48,8 +49,17 @@ abstract class ClientTransactionBase implements ClientTransaction {
   abstract start(): void;
   abstract receive(res: SipMessage): void;
 
+  get state(): ClientTransactionState {
+    return this.current;
+  }
+
+  /** The only place the state changes: every transition of the machine goes through here. */
+  protected enter(next: ClientTransactionState): void {
+    this.current = next;
+  }
+
   get terminated(): boolean {
-    return this.state === 'terminated';
+    return this.current === 'terminated';
   }
 
   /** Sends the request; the first send tells us whether the transport switched to TCP. */
@@ -103,7 +113,7 @@ abstract class ClientTransactionBase implements ClientTransaction {
 
   terminate(): void {
     if (this.state === 'terminated') return;
-    this.state = 'terminated';
+    this.enter('terminated');
     this.clearTimers();
     this.env.clientTerminated(this.key);
   }
@@ -127,7 +137,7 @@ export class InviteClientTransaction extends ClientTransactionBase {
   private cancelRequested = false;
 
   start(): void {
-    this.state = 'calling';
+    this.enter('calling');
     this.timeoutTimer = setTimeout(fireTimeout, 64 * this.env.t1, this); // timer B
     if (!this.reliable) {
       this.retransInterval = this.env.t1;
@@ -153,7 +163,7 @@ export class InviteClientTransaction extends ClientTransactionBase {
         if (status < 200) {
           this.clearRetrans();
           if (this.state === 'calling') {
-            this.state = 'proceeding';
+            this.enter('proceeding');
             // Timer B only guards the Calling state; once 1xx arrived the TU owns the wait (or CANCEL's 64*T1).
             if (!this.cancelRequested) this.clearTimeoutTimer();
           }
@@ -165,13 +175,13 @@ export class InviteClientTransaction extends ClientTransactionBase {
           }
         } else if (status < 300) {
           this.clearTimers();
-          this.state = 'accepted';
+          this.enter('accepted');
           this.pendingCancel = null;
           this.endTimer = setTimeout(fireEnd, 64 * this.env.t1, this); // timer M
           callTu(this.env, 'onFinal', () => this.handler.onFinal(res));
         } else {
           this.clearTimers();
-          this.state = 'completed';
+          this.enter('completed');
           this.pendingCancel = null;
           this.sendAck(res);
           // Timer D: absorb final response retransmissions (32 s at the default T1).
@@ -213,17 +223,8 @@ export class InviteClientTransaction extends ClientTransactionBase {
 
   /** §17.1.1.3: the ACK for a non-2xx is part of the INVITE transaction. */
   private sendAck(res: SipMessage): void {
-    const req = this.request;
-    const ack = SipMessage.request('ACK', req.requestUri);
-    const via = req.getHeaderValues('via')[0];
-    if (via !== undefined) ack.addHeader('via', via);
-    for (const h of req.headers) if (h.name === 'route') ack.addHeader('route', h.value);
-    ack.addHeader('max-forwards', '70');
-    ack.addHeader('from', req.getHeader('from') ?? '');
-    ack.addHeader('to', res.getHeader('to') ?? req.getHeader('to') ?? '');
-    ack.addHeader('call-id', req.callId);
-    ack.addHeader('cseq', `${req.cseq?.seq ?? 0} ACK`);
-    ack.addHeader('content-length', '0');
+    // §17.1.1.3: To from the response (it carries the callee's tag).
+    const ack = requestDerivedFromInvite(this.request, 'ACK', res.getHeader('to') ?? this.request.getHeader('to') ?? '');
     this.env.transport.send(ack, this.dest, this.interfaceName).catch((err: Error) => {
       this.env.counters.transportErrors++;
       this.env.log?.debug({ err: err.message }, 'could not send ACK');
@@ -234,7 +235,7 @@ export class InviteClientTransaction extends ClientTransactionBase {
 /** §17.1.2: trying -> proceeding -> completed -> terminated. */
 export class NonInviteClientTransaction extends ClientTransactionBase {
   start(): void {
-    this.state = 'trying';
+    this.enter('trying');
     this.timeoutTimer = setTimeout(fireTimeout, 64 * this.env.t1, this); // timer F
     if (!this.reliable) {
       this.retransInterval = this.env.t1;
@@ -255,12 +256,12 @@ export class NonInviteClientTransaction extends ClientTransactionBase {
   receive(res: SipMessage): void {
     if (this.state !== 'trying' && this.state !== 'proceeding') return; // Completed absorbs retransmissions
     if (res.status < 200) {
-      this.state = 'proceeding';
+      this.enter('proceeding');
       callTu(this.env, 'onProvisional', () => this.handler.onProvisional?.(res));
       return;
     }
     this.clearTimers();
-    this.state = 'completed';
+    this.enter('completed');
     this.endTimer = setTimeout(fireEnd, this.reliable ? 0 : this.env.t4, this); // timer K
     callTu(this.env, 'onFinal', () => this.handler.onFinal(res));
   }

@@ -11,7 +11,7 @@ import type { SipMessage } from '../sip/message.js';
 import { createResponse } from '../sip/response.js';
 import type { InboundMessage } from '../transport/types.js';
 import { callTu, type TxEnv } from './env.js';
-import type { ServerTransaction } from './types.js';
+import type { ServerTransaction, ServerTransactionState } from './types.js';
 
 type Timer = ReturnType<typeof setTimeout>;
 
@@ -22,7 +22,7 @@ abstract class ServerTransactionBase implements ServerTransaction {
   /** §8.2.2.2 index entry (From tag, Call-ID, CSeq) while this transaction lives. */
   mergeKey: string | null = null;
   acceptedKey: string | null = null;
-  state = 'init';
+  private current: ServerTransactionState = 'init';
   finalSent = false;
   onCancel?: (cancel: SipMessage) => void;
   onAckTimeout?: () => void;
@@ -47,8 +47,17 @@ abstract class ServerTransactionBase implements ServerTransaction {
   /** The same request again: answer with the last response, or absorb. */
   abstract receiveRetransmission(): void;
 
+  get state(): ServerTransactionState {
+    return this.current;
+  }
+
+  /** The only place the state changes: every transition of the machine goes through here. */
+  protected enter(next: ServerTransactionState): void {
+    this.current = next;
+  }
+
   get terminated(): boolean {
-    return this.state === 'terminated';
+    return this.current === 'terminated';
   }
 
   protected send(res: SipMessage, isFinal: boolean): void {
@@ -82,7 +91,7 @@ abstract class ServerTransactionBase implements ServerTransaction {
   discard(): void {
     if (this.state === 'terminated' || this.finalSent) return;
     this.clearTimers();
-    this.state = 'discarded';
+    this.enter('discarded');
     this.lastResponse = null;
     this.env.counters.requestsDiscarded++;
     // Kept (silent) for the retransmission window so repeats are absorbed, not re-delivered to the TU.
@@ -91,7 +100,7 @@ abstract class ServerTransactionBase implements ServerTransaction {
 
   terminate(): void {
     if (this.state === 'terminated') return;
-    this.state = 'terminated';
+    this.enter('terminated');
     this.clearTimers();
     this.env.serverTerminated(this);
   }
@@ -114,7 +123,7 @@ export class InviteServerTransaction extends ServerTransactionBase {
   private ackReceived = false;
 
   start(): void {
-    this.state = 'proceeding';
+    this.enter('proceeding');
   }
 
   /**
@@ -144,7 +153,7 @@ export class InviteServerTransaction extends ServerTransactionBase {
     }
     this.finalSent = true;
     if (status < 300) {
-      this.state = 'accepted';
+      this.enter('accepted');
       this.retransInterval = this.env.t1;
       // 2xx retransmission runs on every transport: it is end to end (§13.3.1.4).
       this.retransTimer = setTimeout(fireRetrans, this.retransInterval, this);
@@ -157,7 +166,7 @@ export class InviteServerTransaction extends ServerTransactionBase {
         this.env.registerAccepted(this.acceptedKey, this);
       }
     } else {
-      this.state = 'completed';
+      this.enter('completed');
       if (!this.reliable) {
         this.retransInterval = this.env.t1;
         this.retransTimer = setTimeout(fireRetrans, this.retransInterval, this); // timer G
@@ -199,7 +208,7 @@ export class InviteServerTransaction extends ServerTransactionBase {
   receiveAckForFinal(): void {
     this.env.counters.retransmissionsAbsorbed++;
     if (this.state !== 'completed') return;
-    this.state = 'confirmed';
+    this.enter('confirmed');
     if (this.retransTimer !== null) clearTimeout(this.retransTimer);
     if (this.endTimer !== null) clearTimeout(this.endTimer);
     this.retransTimer = null;
@@ -225,7 +234,7 @@ export class InviteServerTransaction extends ServerTransactionBase {
 /** §17.2.2: trying -> proceeding -> completed -> terminated. */
 export class NonInviteServerTransaction extends ServerTransactionBase {
   start(): void {
-    this.state = 'trying';
+    this.enter('trying');
   }
 
   respond(res: SipMessage): void {
@@ -235,12 +244,12 @@ export class NonInviteServerTransaction extends ServerTransactionBase {
     }
     this.lastResponse = res;
     if (res.status < 200) {
-      this.state = 'proceeding';
+      this.enter('proceeding');
       this.send(res, false);
       return;
     }
     this.finalSent = true;
-    this.state = 'completed';
+    this.enter('completed');
     this.send(res, true);
     // Timer J: keep answering retransmissions for 64*T1 on unreliable transports.
     if (this.reliable) this.terminate();

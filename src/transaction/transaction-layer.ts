@@ -5,7 +5,7 @@
  * merged requests.
  */
 import type { Logger } from 'pino';
-import { SipMessage } from '../sip/message.js';
+import type { SipMessage } from '../sip/message.js';
 import { createResponse, newBranch, newTag } from '../sip/response.js';
 import { BRANCH_MAGIC_COOKIE, buildVia } from '../sip/via.js';
 import type { TransportLayer } from '../transport/transport-layer.js';
@@ -13,6 +13,7 @@ import type { Endpoint, InboundMessage } from '../transport/types.js';
 import { InviteClientTransaction, NonInviteClientTransaction, type AnyClientTransaction } from './client.js';
 import { callTu, type Counters, type TxEnv } from './env.js';
 import { InviteServerTransaction, NonInviteServerTransaction, type AnyServerTransaction } from './server.js';
+import { requestDerivedFromInvite } from './derived-requests.js';
 import type {
   ClientTransaction,
   ClientTransactionHandler,
@@ -135,18 +136,8 @@ export class TransactionLayer {
   cancel(ctx: ClientTransaction, extraHeaders?: Array<[string, string]>): boolean {
     if (!(ctx instanceof InviteClientTransaction)) return false;
     return ctx.requestCancel(() => {
-      const inv = ctx.request;
-      const c = SipMessage.request('CANCEL', inv.requestUri);
-      const via = inv.getHeaderValues('via')[0];
-      if (via !== undefined) c.addHeader('via', via);
-      for (const h of inv.headers) if (h.name === 'route') c.addHeader('route', h.value);
-      c.addHeader('max-forwards', '70');
-      c.addHeader('from', inv.getHeader('from') ?? '');
-      c.addHeader('to', inv.getHeader('to') ?? '');
-      c.addHeader('call-id', inv.callId);
-      c.addHeader('cseq', `${inv.cseq?.seq ?? 0} CANCEL`);
-      if (extraHeaders !== undefined) for (const [n, v] of extraHeaders) c.addHeader(n, v);
-      c.addHeader('content-length', '0');
+      // §9.1: To exactly as in the INVITE (no tag), whatever forks answered.
+      const c = requestDerivedFromInvite(ctx.request, 'CANCEL', ctx.request.getHeader('to') ?? '', extraHeaders);
       this.startClient(c, ctx.branch, ctx.dest, ctx.interfaceName, NOOP_HANDLER);
     });
   }

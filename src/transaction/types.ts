@@ -1,6 +1,17 @@
 import type { SipMessage } from '../sip/message.js';
 import type { Endpoint, InboundMessage } from '../transport/types.js';
 
+/** §17.1.1 with RFC 6026's Accepted state. */
+export type InviteClientState = 'init' | 'calling' | 'proceeding' | 'accepted' | 'completed' | 'terminated';
+/** §17.1.2. */
+export type NonInviteClientState = 'init' | 'trying' | 'proceeding' | 'completed' | 'terminated';
+export type ClientTransactionState = InviteClientState | NonInviteClientState;
+/** §17.2.1 with RFC 6026's Accepted state; `discarded`: the TU dropped the request without an answer. */
+export type InviteServerState = 'init' | 'proceeding' | 'accepted' | 'completed' | 'confirmed' | 'discarded' | 'terminated';
+/** §17.2.2; `discarded` as for INVITE. */
+export type NonInviteServerState = 'init' | 'trying' | 'proceeding' | 'completed' | 'discarded' | 'terminated';
+export type ServerTransactionState = InviteServerState | NonInviteServerState;
+
 export interface TransactionLayerOptions {
   /** RTT estimate; default 500 ms (§17.1.1.1). */
   t1Ms?: number;
@@ -30,8 +41,7 @@ export interface ClientTransaction {
   readonly branch: string;
   readonly dest: Endpoint;
   readonly interfaceName: string;
-  /** calling | proceeding | accepted | completed | trying | terminated */
-  readonly state: string;
+  readonly state: ClientTransactionState;
 }
 
 export interface ServerTransaction {
@@ -50,8 +60,7 @@ export interface ServerTransaction {
   onAckTimeout?: () => void;
   /** A response could not be sent (§17.2.4). */
   onTransportError?: (err: Error) => void;
-  /** INVITE: proceeding | accepted | completed | confirmed | terminated; others: trying | proceeding | completed | terminated */
-  readonly state: string;
+  readonly state: ServerTransactionState;
   /** True once a final response was handed to respond(). */
   readonly finalSent: boolean;
   /**

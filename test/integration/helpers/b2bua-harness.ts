@@ -13,7 +13,7 @@ import { expect } from 'vitest';
 import { findFreePort, startSipp, type SippResult } from './sipp.js';
 import { CallManager } from '../../../src/b2bua/call-manager.js';
 import type {
-  CallProfile, Endpoint, IpGroupRef, MediaPort, RouteTarget, RoutingPort,
+  CallProfile, CallRouting, Endpoint, IpGroupRef, MediaPort, RouteFailure, RouteTarget, RoutingPort,
 } from '../../../src/b2bua/ports.js';
 import { MemoryCdrSink } from '../../../src/cdr/sinks.js';
 import { parseMessage } from '../../../src/sip/parser.js';
@@ -66,25 +66,32 @@ export async function startB2bua(opts: HarnessOptions): Promise<Harness> {
     profile: { ...DEFAULT_PROFILE, ...opts.dstProfile },
   };
   const altOn = opts.altRouteOn ?? [503, 'timeout'];
-  const routing: RoutingPort = {
-    classify: () => ({ srcIpGroup: src }),
+  const routeAt = (req: SipMessage, attempt: number, lastFailure: RouteFailure): RouteTarget | { reject: number } | null => {
+    if (attempt > 0 && !altOn.includes(lastFailure as number | 'timeout')) return null;
+    const user = userPart(req.requestUri);
+    const byUser = opts.routeByUser?.[user];
+    const dest = opts.uas[byUser !== undefined && attempt === 0 ? byUser : attempt];
+    if (dest === undefined) return null;
+    const host = dest.address;
+    return {
+      dstIpGroup: dst, dest, interfaceName: 'lan', ruleName: `static-${attempt}`,
+      requestUri: `sip:${user ? `${user}@` : ''}${host}:${dest.port}${dest.transport === 'udp' ? '' : `;transport=${dest.transport}`}`,
+    };
+  };
+  const callRouting: CallRouting = {
     applyInbound: () => {},
-    route: (req: SipMessage, _src, attempt, lastFailure): RouteTarget | { reject: number } | null => {
-      if (attempt > 0 && !altOn.includes(lastFailure as number | 'timeout')) return null;
-      const user = userPart(req.requestUri);
-      const byUser = opts.routeByUser?.[user];
-      const dest = opts.uas[byUser !== undefined && attempt === 0 ? byUser : attempt];
-      if (dest === undefined) return null;
-      const host = dest.address;
-      return {
-        dstIpGroup: dst, dest, interfaceName: 'lan', ruleName: `static-${attempt}`,
-        requestUri: `sip:${user ? `${user}@` : ''}${host}:${dest.port}${dest.transport === 'udp' ? '' : `;transport=${dest.transport}`}`,
-      };
+    // Each walk counts its own attempts: the first route, then one alternative per failure.
+    routeWalk: (req) => {
+      let attempt = -1;
+      return { next: (lastFailure) => routeAt(req, ++attempt, lastFailure) };
     },
     applyOutbound: () => {},
     credentialsFor: () => opts.credentials ?? null,
-    maxConcurrentCalls: () => opts.maxCallsPerGroup ?? null,
     maxRerouteAttemptsOn3xx: opts.maxRerouteAttemptsOn3xx ?? 2,
+  };
+  const routing: RoutingPort = {
+    classify: () => ({ srcIpGroup: src, routing: callRouting }),
+    maxConcurrentCalls: () => opts.maxCallsPerGroup ?? null,
   };
   const cdr = new MemoryCdrSink();
   const manager = new CallManager({

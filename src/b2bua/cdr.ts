@@ -1,0 +1,135 @@
+/**
+ * The call's outcome as it happens (times, who ended it and why, routing
+ * attempts) and the call detail record built from it when the call ends.
+ */
+import type { CallDetailRecord, TerminationSide, TimelineEvent } from '../cdr/record.js';
+import type { SipMessage } from '../sip/message.js';
+import { userOf } from './headers.js';
+
+const TIMELINE_LIMIT = 200;
+
+export class CallOutcome {
+  readonly setupTime = Date.now();
+  private connected: number | null = null;
+  private ended: number | null = null;
+  private side: TerminationSide = 'sbc';
+  private reason = '';
+  /** Routing attempt of the current leg-B INVITE (0 = first route). */
+  private attemptNow = 0;
+  private redirectCount = 0;
+
+  get connectTime(): number | null {
+    return this.connected;
+  }
+
+  get attempt(): number {
+    return this.attemptNow;
+  }
+
+  get redirects(): number {
+    return this.redirectCount;
+  }
+
+  get terminationReason(): string {
+    return this.reason;
+  }
+
+  /** The first reason given wins: later ones are consequences of it. */
+  noteTermination(side: TerminationSide, reason: string): void {
+    if (this.reason !== '') return;
+    this.side = side;
+    this.reason = reason;
+  }
+
+  /** The reason, when none was given before (the side stays as it is). */
+  noteReason(reason: string): void {
+    if (this.reason === '') this.reason = reason;
+  }
+
+  /** Who ends the call when no reason was given before (a failed route names leg B). */
+  noteSide(side: TerminationSide): void {
+    if (this.reason === '') this.side = side;
+  }
+
+  noteAttempt(n: number): void {
+    this.attemptNow = n;
+  }
+
+  noteRedirect(): void {
+    this.redirectCount++;
+  }
+
+  markConnected(): void {
+    this.connected = Date.now();
+  }
+
+  markEnded(): void {
+    this.ended = Date.now();
+  }
+
+  /** The record for the CDR sinks. */
+  toRecord(call: CdrSource, qoe: unknown): CallDetailRecord {
+    const end = this.ended ?? Date.now();
+    const rec: CallDetailRecord = {
+      callId: call.id,
+      legACallId: call.inviteA.callId,
+      legBCallId: call.legBCallId,
+      srcIpGroup: call.srcIpGroupName,
+      dstIpGroup: call.dstIpGroupName,
+      caller: userOf(call.aReq.getHeader('from')),
+      callee: userOf(call.aReq.requestUri) || userOf(call.aReq.getHeader('to')),
+      setupTime: new Date(this.setupTime).toISOString(),
+      connectTime: this.connected === null ? null : new Date(this.connected).toISOString(),
+      endTime: new Date(end).toISOString(),
+      durationSec: this.connected === null ? 0 : Math.round((end - this.connected) / 1000),
+      terminationSide: this.side,
+      terminationReason: this.reason,
+      sipStatus: call.finalStatusToCaller,
+      altRouteAttempts: this.attemptNow,
+      redirects3xx: this.redirectCount,
+      timeline: call.timeline.snapshot(end),
+    };
+    if (qoe !== undefined) rec.qoe = qoe;
+    return rec;
+  }
+}
+
+/** What the record is built from. */
+export interface CdrSource {
+  readonly id: string;
+  readonly inviteA: SipMessage;
+  readonly aReq: SipMessage;
+  readonly legBCallId: string | null;
+  readonly srcIpGroupName: string;
+  readonly dstIpGroupName: string | null;
+  readonly finalStatusToCaller: number;
+  readonly timeline: Timeline;
+}
+
+/** Every message and event of the call, for the CDR and the call's ladder; bounded. */
+export class Timeline {
+  private readonly events: TimelineEvent[] = [];
+  private dropped = 0;
+
+  get list(): readonly TimelineEvent[] {
+    return this.events;
+  }
+
+  record(leg: 'A' | 'B' | '-', dir: 'in' | 'out' | 'event', msg: SipMessage | null, note?: string): void {
+    if (this.events.length >= TIMELINE_LIMIT) {
+      this.dropped++;
+      return;
+    }
+    const ev: TimelineEvent = { t: Date.now(), leg, dir };
+    if (msg !== null) {
+      ev.method = msg.isRequest ? msg.method : msg.cseq?.method ?? msg.method;
+      if (!msg.isRequest) ev.status = msg.status;
+    }
+    if (note !== undefined) ev.note = note;
+    this.events.push(ev);
+  }
+
+  snapshot(end: number): TimelineEvent[] {
+    return this.dropped > 0 ? [...this.events, { t: end, leg: '-', dir: 'event', note: `${this.dropped} events not recorded` }] : this.events;
+  }
+}
