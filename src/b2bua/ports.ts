@@ -33,27 +33,19 @@ export interface DialogOwner {
 
 /** Same contract as the transaction layer's; the engine sees nothing else of it. */
 export type { ClientTransactionHandler } from '../transaction/types.js';
-import type { ClientTransactionHandler, ServerTransactionState } from '../transaction/types.js';
+import type { ClientTransactionHandler, ServerTransaction } from '../transaction/types.js';
 
 /** Opaque handle of a client transaction; only given back to `cancel`. */
 export interface ClientTransactionRef {
   readonly request: SipMessage;
 }
 
-export interface ServerTransactionRef {
-  readonly request: SipMessage;
-  readonly inbound: InboundMessage;
-  respond(res: SipMessage): void;
-  /** Set by the TU: the layer has already answered the CANCEL with 200. */
-  onCancel?: (cancel: SipMessage) => void;
-  /** Set by the TU: a 2xx to INVITE was never acknowledged. */
-  onAckTimeout?: () => void;
-  /** Set by the TU: the final response could not be sent (§17.2.4), e.g. the caller's TCP connection is gone. */
-  onTransportError?: (err: Error) => void;
-  /** Drop the request without any answer (silent drop toward unknown sources). */
-  discard?(): void;
-  readonly state: ServerTransactionState;
-}
+/**
+ * A server transaction as the engine sees it: the transaction layer's own
+ * contract (request, respond, onCancel/onAckTimeout/onTransportError hooks,
+ * state), with `discard` optional so fakes need not model silent drop.
+ */
+export type ServerTransactionRef = Omit<ServerTransaction, 'finalSent' | 'discard'> & { discard?(): void };
 
 export interface TransactionPort {
   /** Adds our Via, runs timers A/B/E/F. */

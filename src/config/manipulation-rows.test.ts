@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { loadConfigText } from '../../src/config/index.js';
-import { parseMessage } from '../../src/sip/index.js';
+import { loadConfigText } from './index.js';
+import { parseMessage } from '../sip/index.js';
 
 const BASE = `
 [ MessageConditions ]

@@ -1,9 +1,9 @@
 import { describe, expect, it, vi } from 'vitest';
 import {
   catastrophicReason, compileManipulations, MAX_REGEX_INPUT, type ManipulationContext, type ManipulationRowInput,
-} from '../../src/manipulation/index.js';
-import { parseMessage, serializeMessage, type SipMessage } from '../../src/sip/index.js';
-import { INVITE, sip } from './manipulation-corpus/messages.js';
+} from './index.js';
+import { parseMessage, serializeMessage, type SipMessage } from '../sip/index.js';
+import { INVITE, sip } from '../../test/fixtures/manipulation-corpus/messages.js';
 
 let nextLine = 10;
 function row(over: Partial<ManipulationRowInput>): ManipulationRowInput {

@@ -7,7 +7,7 @@ import {
   parseDigestCredentials,
   pickDigestChallenge,
   verifyDigestCredentials,
-} from '../../src/sip/index.js';
+} from './index.js';
 
 describe('digest authentication', () => {
   it('matches the RFC 2617 §3.5 worked example (MD5, qop=auth)', () => {

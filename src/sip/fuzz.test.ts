@@ -15,8 +15,8 @@ import {
   splitList,
   StreamFramer,
   type SipMessage,
-} from '../../src/sip/index.js';
-import { CORPUS, caseBytes } from './corpus/messages.js';
+} from './index.js';
+import { CORPUS, caseBytes } from '../../test/fixtures/sip-corpus/messages.js';
 
 /** mulberry32: small, seedable, good enough to pick mutations. */
 function prng(seed: number): () => number {

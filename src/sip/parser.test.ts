@@ -7,8 +7,8 @@ import {
   PARSE_ERRORS,
   serializeMessage,
   type SipMessage,
-} from '../../src/sip/index.js';
-import { CORPUS, caseBytes, type ExpectOk } from './corpus/messages.js';
+} from './index.js';
+import { CORPUS, caseBytes, type ExpectOk } from '../../test/fixtures/sip-corpus/messages.js';
 
 function checkOk(m: SipMessage, e: ExpectOk): void {
   expect(m.method).toBe(e.method);

@@ -10,8 +10,8 @@ import {
   serializeHead,
   serializeMessage,
   SipMessage,
-} from '../../src/sip/index.js';
-import { CORPUS, caseBytes } from './corpus/messages.js';
+} from './index.js';
+import { CORPUS, caseBytes } from '../../test/fixtures/sip-corpus/messages.js';
 
 function parse(bytes: Buffer | string): SipMessage {
   const res = parseMessage(typeof bytes === 'string' ? Buffer.from(bytes) : bytes);
@@ -231,7 +231,7 @@ describe('message edits', () => {
 
 describe('addHeader at the top', () => {
   it('puts the first Via of a message we build at the head of the headers', async () => {
-    const { SipMessage } = await import('../../src/sip/message.js');
+    const { SipMessage } = await import('./message.js');
     const m = SipMessage.request('OPTIONS', 'sip:a@b');
     m.addHeader('call-id', 'x');
     m.addHeader('content-length', '0');
@@ -244,7 +244,7 @@ describe('addHeader at the top', () => {
 
 describe('spelling of added header names', () => {
   it('keeps the caller\'s spelling and pretty-prints lower-case or compact names', async () => {
-    const { SipMessage } = await import('../../src/sip/message.js');
+    const { SipMessage } = await import('./message.js');
     const m = SipMessage.request('OPTIONS', 'sip:a@b');
     m.addHeader('X-PBX-Trace', '1');
     m.addHeader('x-custom-id', '2');

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { loadNativeAddon, type NativeSrtpOp } from '../../src/media/relay-native.js';
-import { aesCmKeystream, generateSrtpKeySalt, SrtpContext, srtpKdf } from '../../src/media/srtp-js.js';
-import type { SrtpSuite } from '../../src/media/relay-types.js';
+import { loadNativeAddon, type NativeSrtpOp } from './relay-native.js';
+import { aesCmKeystream, generateSrtpKeySalt, SrtpContext, srtpKdf } from './srtp-js.js';
+import type { SrtpSuite } from './relay-types.js';
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 const native = loadNativeAddon();

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { StreamFramer, type FramerEvent } from '../../src/sip/index.js';
-import { CORPUS, caseBytes } from './corpus/messages.js';
+import { StreamFramer, type FramerEvent } from './index.js';
+import { CORPUS, caseBytes } from '../../test/fixtures/sip-corpus/messages.js';
 
 function byName(name: string): Buffer {
   const c = CORPUS.find((x) => x.name === name);

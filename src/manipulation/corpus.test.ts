@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { compileManipulations, type ManipulationRowInput } from '../../src/manipulation/index.js';
-import { parseMessage, serializeMessage } from '../../src/sip/index.js';
-import { CASES, type RowSpec } from './manipulation-corpus/cases.js';
+import { compileManipulations, type ManipulationRowInput } from './index.js';
+import { parseMessage, serializeMessage } from '../sip/index.js';
+import { CASES, type RowSpec } from '../../test/fixtures/manipulation-corpus/cases.js';
 
 function rows(specs: RowSpec[]): ManipulationRowInput[] {
   return specs.map((s, i) => ({
