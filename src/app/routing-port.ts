@@ -31,12 +31,25 @@ function alertTimeoutSec(config: SbcConfig): number {
   return Number.isFinite(n) && n > 0 ? n : 0;
 }
 
+/** SBCDialogKeepAliveTime (ours): seconds between in-dialog OPTIONS on connected calls; 0 = off. */
+function dialogKeepAliveSec(config: SbcConfig): number {
+  const raw = config.scalars.get('sbcdialogkeepalivetime');
+  const n = raw === undefined ? DEFAULT_DIALOG_KEEPALIVE_SEC : Number.parseInt(raw, 10);
+  return Number.isFinite(n) && n > 0 ? n : 0;
+}
+
+const DEFAULT_DIALOG_KEEPALIVE_SEC = 300;
+
 export function callProfileOf(config: SbcConfig, profile: IpProfileRow | undefined): CallProfile {
   const maxMin = profile && profile.sbcMaxCallDuration > 0 ? profile.sbcMaxCallDuration : config.sip.maxCallDurationMin;
   const noAnswerTimeoutSec = alertTimeoutSec(config);
-  if (profile === undefined) return { ...DEFAULT_PROFILE, minSeSec: config.sip.minSeSec, maxCallDurationSec: maxMin * 60, noAnswerTimeoutSec };
+  const keepAlive = dialogKeepAliveSec(config);
+  if (profile === undefined) {
+    return { ...DEFAULT_PROFILE, minSeSec: config.sip.minSeSec, maxCallDurationSec: maxMin * 60, noAnswerTimeoutSec, dialogKeepAliveSec: keepAlive };
+  }
   return {
     noAnswerTimeoutSec,
+    dialogKeepAliveSec: keepAlive,
     prackMode: profile.sbcPrackMode === 'transparent' ? 'transparent' : 'local',
     sessionExpiresSec: profile.sbcSessionExpiresMode === 'supported' ? config.sip.sessionExpiresSec : 0,
     minSeSec: config.sip.minSeSec,

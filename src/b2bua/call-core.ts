@@ -58,6 +58,8 @@ export abstract class CallCore implements DialogOwner {
   readonly aSupports100rel: boolean;
   private stateNow: CallState = 'routing';
   private queue: Promise<void> = Promise.resolve();
+  /** When the event running now started (0: none running). */
+  private eventSince = 0;
   private readonly timers = new Set<NodeJS.Timeout>();
   private media: MediaHandle | null = null;
   private mediaOpened = false;
@@ -168,13 +170,29 @@ export abstract class CallCore implements DialogOwner {
   enqueue(what: string, fn: () => Promise<void> | void): void {
     this.queue = this.queue.then(async () => {
       if (this.ended && what !== 'late') return;
+      this.eventSince = Date.now();
       try {
         await fn();
       } catch (err) {
         this.log.error({ err, what }, 'call event failed');
         this.terminate('sbc', `internal error in ${what}`, 500);
+      } finally {
+        this.eventSince = 0;
       }
     });
+  }
+
+  /** How long the event running now has been running (0: none). A stalled event blocks every later one. */
+  stalledMs(now: number): number {
+    return this.eventSince === 0 ? 0 : now - this.eventSince;
+  }
+
+  /** Connected, but neither leg has a live dialog any more (nothing can end the call by signalling). */
+  get legsGone(): boolean {
+    if (this.stateNow !== 'confirmed') return false;
+    const a = this.legs.A.dialog;
+    const b = this.legs.B.dialog;
+    return (a === null || a.state === 'terminated') && (b === null || b.state === 'terminated');
   }
 
   setTimer(ms: number, fn: () => void): NodeJS.Timeout {

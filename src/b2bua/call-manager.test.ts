@@ -488,3 +488,73 @@ describe('CallManager (fake transaction layer)', () => {
     expect(closed).toBe(1);
   });
 });
+
+describe('CallManager: calls whose parties vanished are ended', () => {
+  const until = async (cond: () => boolean, what: string): Promise<void> => {
+    for (let i = 0; i < 400 && !cond(); i++) await tick();
+    if (!cond()) throw new Error(`timed out waiting for ${what}`);
+  };
+
+  async function connected(dstProfile: Partial<CallProfile>) {
+    const s = setup({ dstProfile });
+    const stx = s.call();
+    await tick();
+    const b = s.tx.last('INVITE');
+    b.handler.onFinal(responseFromB(b.req, 200, 'btag', true));
+    await until(() => stx.final?.status === 200, '200 to A');
+    return { ...s, stx };
+  }
+
+  it('in-dialog OPTIONS on both legs; a 481 from one leg ends the call with BYE to the other', async () => {
+    const { tx, mgr, cdr } = await connected({ dialogKeepAliveSec: 0.05 });
+    await until(() => tx.sent.filter((x) => x.req.method === 'OPTIONS').length === 2, 'two OPTIONS');
+    const [toA, toB] = tx.sent.filter((x) => x.req.method === 'OPTIONS');
+    expect(toA!.dest).toEqual(A_ADDR);
+    expect(toB!.dest).toEqual(B_ADDR);
+    expect(toB!.req.getHeader('to')).toContain('tag=btag');
+    // Leg A is alive, leg B lost the dialog.
+    toA!.handler.onFinal(createResponse(toA!.req, 200));
+    toB!.handler.onFinal(createResponse(toB!.req, 481));
+    await until(() => mgr.stats().calls === 0, 'the call to end');
+    expect(tx.last('BYE').dest).toEqual(A_ADDR);
+    expect(tx.sent.filter((x) => x.req.method === 'BYE')).toHaveLength(1);
+    expect(cdr.records[0]!.terminationReason).toBe('leg B gone: in-dialog OPTIONS answered 481');
+    expect(mgr.registeredDialogs).toBe(0);
+  });
+
+  it('both legs answering keeps the call and probes again; no answer ends it', async () => {
+    const { tx, mgr, cdr } = await connected({ dialogKeepAliveSec: 0.05 });
+    await until(() => tx.sent.filter((x) => x.req.method === 'OPTIONS').length === 2, 'first round');
+    for (const o of tx.sent.filter((x) => x.req.method === 'OPTIONS')) o.handler.onFinal(createResponse(o.req, 200));
+    await until(() => tx.sent.filter((x) => x.req.method === 'OPTIONS').length === 4, 'second round');
+    expect(mgr.stats().calls).toBe(1);
+    const second = tx.sent.filter((x) => x.req.method === 'OPTIONS').slice(2);
+    second[0]!.handler.onTimeout();
+    await until(() => mgr.stats().calls === 0, 'the call to end');
+    expect(cdr.records[0]!.terminationReason).toBe('leg A gone: no answer to in-dialog OPTIONS');
+  });
+
+  it('off by default in profiles without an interval', async () => {
+    const { tx, mgr } = await connected({});
+    for (let i = 0; i < 20; i++) await tick();
+    expect(tx.sent.filter((x) => x.req.method === 'OPTIONS')).toHaveLength(0);
+    expect(mgr.stats().calls).toBe(1);
+    mgr.shutdown();
+  });
+
+  it('the reaper ends a call whose event never finishes (media that never answers)', async () => {
+    const never: MediaPort = {
+      create: () => ({ processOffer: () => new Promise(() => {}), processAnswer: () => new Promise(() => {}), stats: () => ({}), close: () => {} }),
+    };
+    const { mgr, call, cdr, tx } = setup({ media: never });
+    const stx = call();
+    await tick();
+    expect(mgr.stats().calls).toBe(1);
+    expect(tx.sent).toHaveLength(0); // stuck before leg B
+    expect(mgr.reap(Date.now())).toBe(0); // not stalled yet
+    expect(mgr.reap(Date.now() + 31_000)).toBe(1);
+    expect(mgr.stats()).toMatchObject({ calls: 0, reaped: 1 });
+    expect(stx.final!.status).toBe(503);
+    expect(cdr.records[0]!.terminationReason).toBe('reaped: call event stalled');
+  });
+});

@@ -28,6 +28,13 @@ export interface CallManagerOptions {
   /** For reliable 1xx retransmission toward leg A (RFC 3262); defaults 500/4000 ms. */
   t1Ms?: number;
   t2Ms?: number;
+  /**
+   * The reaper: every `reapIntervalMs` (default 5 s) calls whose current
+   * event has run longer than `stalledEventMs` (default 30 s: media or a
+   * port never answered) or whose legs are both gone are ended.
+   */
+  reapIntervalMs?: number;
+  stalledEventMs?: number;
 }
 
 export interface CallManagerStats {
@@ -37,6 +44,8 @@ export interface CallManagerStats {
   callsByIpGroup: Record<string, number>;
   totalCalls: number;
   rejected: number;
+  /** Calls ended by the reaper (stalled event, legs gone). */
+  reaped: number;
 }
 
 interface DialogEntry {
@@ -67,6 +76,9 @@ export class CallManager implements CallEnv {
   private totalCalls = 0;
   private rejected = 0;
   private closing = false;
+  private reaped = 0;
+  private readonly reaper: NodeJS.Timeout;
+  private readonly stalledEventMs: number;
 
   constructor(opts: CallManagerOptions) {
     this.tx = opts.transactions;
@@ -77,6 +89,27 @@ export class CallManager implements CallEnv {
     this.logger = (opts.logger ?? silentLogger()).child({ module: 'b2bua' });
     this.t1Ms = opts.t1Ms ?? 500;
     this.t2Ms = opts.t2Ms ?? 4000;
+    this.stalledEventMs = opts.stalledEventMs ?? 30_000;
+    this.reaper = setInterval(() => this.reap(), opts.reapIntervalMs ?? 5_000);
+    this.reaper.unref();
+  }
+
+  /** Ends calls that nothing else would end (see CallManagerOptions.reapIntervalMs). */
+  reap(now = Date.now()): number {
+    let n = 0;
+    for (const c of [...this.calls]) {
+      const stalled = c.stalledMs(now);
+      if (stalled > this.stalledEventMs) {
+        c.log.error({ stalledMs: stalled }, 'call event stalled; call ended by the reaper');
+        c.terminate('sbc', 'reaped: call event stalled');
+      } else if (c.legsGone) {
+        c.log.warn('both legs gone; call ended by the reaper');
+        c.finish('reaped: both legs gone');
+      } else continue;
+      n++;
+    }
+    this.reaped += n;
+    return n;
   }
 
   /** Installs the manager as the transaction layer's TU. */
@@ -296,7 +329,7 @@ export class CallManager implements CallEnv {
     for (const [k, v] of this.groupCounts) byGroup[k] = v;
     return {
       calls: this.calls.size, dialogs, pendingTimers: timers, callsByIpGroup: byGroup,
-      totalCalls: this.totalCalls, rejected: this.rejected,
+      totalCalls: this.totalCalls, rejected: this.rejected, reaped: this.reaped,
     };
   }
 
@@ -313,6 +346,7 @@ export class CallManager implements CallEnv {
   /** Ends every call (BYE/CANCEL/503) and refuses new ones. */
   shutdown(): void {
     this.closing = true;
+    clearInterval(this.reaper);
     for (const c of [...this.calls]) c.terminate('sbc', 'shutdown');
   }
 }

@@ -18,6 +18,7 @@ import type { CdrSource } from './cdr.js';
 import type { CallEnv } from './env.js';
 import { userOf } from './headers.js';
 import { InDialogRelay } from './in-dialog.js';
+import { DialogKeepAlive } from './keepalive.js';
 import type { CallRouting, InboundMessage, IpGroupRef, LegSide, ServerTransactionRef } from './ports.js';
 import { ReliableProvisionals } from './reliable.js';
 import { SessionTimers } from './session-timer.js';
@@ -33,6 +34,7 @@ export class Call extends CallCore implements CdrSource {
   private readonly setup: LegBSetup;
   private readonly transfers: LocalTransfers;
   private readonly inDialog: InDialogRelay;
+  private readonly keepAlive: DialogKeepAlive;
 
   constructor(
     env: CallEnv, id: string, invite: SipMessage, stx: ServerTransactionRef, inbound: InboundMessage, src: IpGroupRef,
@@ -45,7 +47,8 @@ export class Call extends CallCore implements CdrSource {
     this.legs.A.acceptInvite(stx);
     this.sessionTimers = new SessionTimers(this);
     this.reliable = new ReliableProvisionals(this);
-    this.caller = new CallerInvite(this, this.reliable, this.sessionTimers);
+    this.keepAlive = new DialogKeepAlive(this);
+    this.caller = new CallerInvite(this, this.reliable, this.sessionTimers, () => this.keepAlive.start(this.keepAliveSec()));
     this.setup = new LegBSetup(this, this.caller);
     this.transfers = new LocalTransfers(this, this.sessionTimers);
     this.inDialog = new InDialogRelay(this, this.sessionTimers, this.reliable, this.transfers);
@@ -73,6 +76,12 @@ export class Call extends CallCore implements CdrSource {
 
   get finalStatusToCaller(): number {
     return this.legs.A.finalStatus;
+  }
+
+  /** The shorter nonzero keep-alive interval of the two groups' profiles (0 = off). */
+  private keepAliveSec(): number {
+    const values = [this.src.profile.dialogKeepAliveSec ?? 0, this.dst?.profile.dialogKeepAliveSec ?? 0].filter((s) => s > 0);
+    return values.length === 0 ? 0 : Math.min(...values);
   }
 
   // --- events from the call manager ----------------------------------------------

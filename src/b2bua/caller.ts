@@ -19,6 +19,8 @@ export class CallerInvite {
     private readonly call: CallCore,
     private readonly reliable: ReliableProvisionals,
     private readonly timers: SessionTimers,
+    /** The call is connected (our 2xx went to the caller). */
+    private readonly onConnected: () => void,
   ) {}
 
   /** The final answer to A's INVITE (non-2xx), when the call fails before connecting. */
@@ -173,6 +175,7 @@ export class CallerInvite {
     call.outcome.markConnected();
     call.sendResponse('A', stx, out, res);
     this.startDurationLimit();
+    this.onConnected();
   }
 
   private startDurationLimit(): void {

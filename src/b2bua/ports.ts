@@ -80,6 +80,12 @@ export interface CallProfile {
    * transaction timers apply.
    */
   noAnswerTimeoutSec?: number;
+  /**
+   * Seconds between in-dialog OPTIONS on both legs of a connected call
+   * (SBCDialogKeepAliveTime, ours); a leg that answers 481/408 or not at
+   * all ends the call. Absent or 0 = off.
+   */
+  dialogKeepAliveSec?: number;
 }
 
 export interface IpGroupRef {

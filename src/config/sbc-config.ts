@@ -135,6 +135,7 @@ export const SCALARS: readonly ScalarSpec[] = [
   { name: 'UserAgentDisplayInfo', def: 'sbc', kind: 'string', doc: 'User-Agent / Server header value.' },
   { name: 'SbcApiPort', def: 0, kind: 'int', min: 0, max: 65535, doc: 'REST API and Prometheus metrics port; 0 = disabled.' },
   { name: 'SbcApiAddress', def: '127.0.0.1', kind: 'string', doc: 'REST API bind address.' },
+  { name: 'SBCDialogKeepAliveTime', def: 300, kind: 'int', min: 0, max: 86400, doc: 'Ours: seconds between in-dialog OPTIONS on both legs of a connected call; a leg answering 481/408 or not at all ends the call; 0 = off.' },
 ];
 
 function lower(s: string): string {
