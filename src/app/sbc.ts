@@ -16,6 +16,7 @@ import { createMetrics, startApiServer, type SbcMetrics } from '../api/server.js
 import type { Logger } from '../util/logger.js';
 import { ConfigRoutingPort } from './routing-port.js';
 import { ConfigMediaPort } from './media-port.js';
+import { OverloadGuard } from './overload.js';
 
 export class ConfigError extends Error {
   constructor(readonly diagnostics: Diagnostic[]) {
@@ -60,6 +61,7 @@ export class Sbc {
     readonly relay: RelayEngine,
     readonly metrics: SbcMetrics,
     readonly cdr: CdrFanout,
+    readonly overload: OverloadGuard,
     private readonly log: Logger,
   ) {}
 
@@ -114,12 +116,19 @@ export class Sbc {
       sinks.push(f);
     }
     const cdr = new CdrFanout(sinks, metrics, log.child({ module: 'cdr' }));
+    const overload = new OverloadGuard({
+      lagMs: intScalar(config, 'sbcoverloadlagms', 200),
+      maxPendingSetups: intScalar(config, 'sbcoverloadmaxpendingsetups', 0),
+      action: intScalar(config, 'sbcoverloadaction', 0) === 1 ? 'drop' : 'reject',
+      retryAfterSec: intScalar(config, 'sbcoverloadretryafter', 5),
+      logger: log.child({ module: 'overload' }),
+    });
     const calls = new CallManager({
-      transactions, routing, media, cdr, local: transport, logger: log, t1Ms: config.sip.t1Ms, t2Ms: config.sip.t2Ms,
+      transactions, routing, media, cdr, local: transport, logger: log, t1Ms: config.sip.t1Ms, t2Ms: config.sip.t2Ms, load: overload,
     });
     calls.attach(transactions);
 
-    const sbc = new Sbc(store, transport, transactions, proxySets, calls, relay, metrics, cdr, log);
+    const sbc = new Sbc(store, transport, transactions, proxySets, calls, relay, metrics, cdr, overload, log);
     sbc.listeners.push(...listeners);
     sbc.fileSinks.push(...fileSinks);
     store.on('change', ({ config: next, changes }) => {
@@ -164,6 +173,7 @@ export class Sbc {
       transactions: this.transactions.stats(),
       transport: this.transport.stats(),
       relay: { kind: this.relay.kind, sessions: this.relay.sessionCount() },
+      overload: this.overload.stats(),
       memory: { rss: mem.rss, heapUsed: mem.heapUsed },
     };
   }
@@ -182,11 +192,19 @@ export class Sbc {
       this.transactions.close();
       await this.transport.close();
       await this.relay.shutdown();
+      this.overload.close();
       for (const f of this.fileSinks) await f.close();
       this.log.info('SBC stopped');
     })();
     return this.stopping;
   }
+}
+
+/** An integer scalar as written in the ini (validated at load), or its default. */
+function intScalar(config: SbcConfig, lowerName: string, def: number): number {
+  const raw = config.scalars.get(lowerName);
+  const n = raw === undefined ? Number.NaN : Number.parseInt(raw, 10);
+  return Number.isFinite(n) ? n : def;
 }
 
 function tlsOf(config: SbcConfig, tlsPort: number): { tlsPort?: number; tls?: { certFile: string; keyFile: string } } {

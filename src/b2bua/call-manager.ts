@@ -15,7 +15,8 @@ import { Call } from './call.js';
 import type { CallEnv } from './env.js';
 import { ALLOW, SUPPORTED_TAGS, maxForwards, unsupportedRequired } from './headers.js';
 import type {
-  CdrSink, DialogOwner, InboundMessage, IpGroupRef, LegSide, LocalAddressPort, MediaPort, RoutingPort, ServerTransactionRef, TransactionPort,
+  CdrSink, DialogOwner, InboundMessage, IpGroupRef, LegSide, LoadShedPort, LocalAddressPort, MediaPort, RoutingPort, ServerTransactionRef,
+  TransactionPort,
 } from './ports.js';
 
 export interface CallManagerOptions {
@@ -35,6 +36,8 @@ export interface CallManagerOptions {
    */
   reapIntervalMs?: number;
   stalledEventMs?: number;
+  /** Overload control; absent = never shed. */
+  load?: LoadShedPort;
 }
 
 export interface CallManagerStats {
@@ -46,6 +49,8 @@ export interface CallManagerStats {
   rejected: number;
   /** Calls ended by the reaper (stalled event, legs gone). */
   reaped: number;
+  /** New INVITEs refused by overload control. */
+  shed: number;
 }
 
 interface DialogEntry {
@@ -69,6 +74,8 @@ export class CallManager implements CallEnv {
   readonly t2Ms: number;
   private readonly cdr: CdrSink;
   private readonly calls = new Set<Call>();
+  /** Calls not yet connected: the setup queue overload control watches. */
+  private readonly setups = new Set<Call>();
   private readonly dialogs = new Map<string, DialogEntry>();
   private readonly groupCounts = new Map<string, number>();
   private readonly idPrefix = randomBytes(3).toString('hex');
@@ -79,6 +86,8 @@ export class CallManager implements CallEnv {
   private reaped = 0;
   private readonly reaper: NodeJS.Timeout;
   private readonly stalledEventMs: number;
+  private readonly load: LoadShedPort | null;
+  private shed = 0;
 
   constructor(opts: CallManagerOptions) {
     this.tx = opts.transactions;
@@ -90,6 +99,7 @@ export class CallManager implements CallEnv {
     this.t1Ms = opts.t1Ms ?? 500;
     this.t2Ms = opts.t2Ms ?? 4000;
     this.stalledEventMs = opts.stalledEventMs ?? 30_000;
+    this.load = opts.load ?? null;
     this.reaper = setInterval(() => this.reap(), opts.reapIntervalMs ?? 5_000);
     this.reaper.unref();
   }
@@ -229,6 +239,14 @@ export class CallManager implements CallEnv {
       this.rejectUnclassified(req, stx, cls.reject);
       return;
     }
+    if (this.load !== null && (this.load.shedding || (this.load.maxPendingSetups > 0 && this.setups.size >= this.load.maxPendingSetups))) {
+      // Overload: refused before any call state exists (the transaction alone absorbs retransmissions).
+      this.shed++;
+      this.load.noteShed();
+      if (this.load.action === 'drop') stx.discard?.();
+      else this.reply(stx, req, 503, [['Retry-After', String(this.load.retryAfterSec)]], 'Overloaded');
+      return;
+    }
     const src = cls.srcIpGroup;
     const bad = unsupportedRequired(req, src.profile.prackMode !== 'disabled');
     if (bad.length > 0) {
@@ -262,6 +280,7 @@ export class CallManager implements CallEnv {
     const id = `${this.idPrefix}-${(++this.seq).toString(36)}`;
     const call = new Call(this, id, req, stx, inbound, src, cls.routing, aReq);
     this.calls.add(call);
+    this.setups.add(call);
     this.totalCalls++;
     call.log.info({ from: inbound.remote.address, srcIpGroup: src.name, legACallId: req.callId }, 'new call');
     call.start();
@@ -304,9 +323,14 @@ export class CallManager implements CallEnv {
     else this.groupCounts.set(group.name, n - 1);
   }
 
+  callConnected(owner: DialogOwner): void {
+    if (owner instanceof Call) this.setups.delete(owner);
+  }
+
   callEnded(owner: DialogOwner, cdr: CallDetailRecord): void {
     if (!(owner instanceof Call)) return;
     const call = owner;
+    this.setups.delete(call);
     if (!this.calls.delete(call)) return;
     this.releaseGroup(call.src);
     try {
@@ -329,7 +353,7 @@ export class CallManager implements CallEnv {
     for (const [k, v] of this.groupCounts) byGroup[k] = v;
     return {
       calls: this.calls.size, dialogs, pendingTimers: timers, callsByIpGroup: byGroup,
-      totalCalls: this.totalCalls, rejected: this.rejected, reaped: this.reaped,
+      totalCalls: this.totalCalls, rejected: this.rejected, reaped: this.reaped, shed: this.shed,
     };
   }
 

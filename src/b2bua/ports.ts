@@ -169,6 +169,21 @@ export interface MediaPort {
   create(callId: string, legA: IpGroupRef, legB: IpGroupRef | null): MediaHandle | null;
 }
 
+// --- overload ----------------------------------------------------------------
+
+/**
+ * Measured load: while `shedding` (event-loop delay), or while
+ * `maxPendingSetups` calls (> 0) are still being set up (queue depth), new
+ * out-of-dialog INVITEs are refused (503 + Retry-After, or dropped).
+ */
+export interface LoadShedPort {
+  readonly shedding: boolean;
+  readonly maxPendingSetups: number;
+  readonly action: 'reject' | 'drop';
+  readonly retryAfterSec: number;
+  noteShed(): void;
+}
+
 // --- CDR -------------------------------------------------------------------
 
 export interface CdrSink {
