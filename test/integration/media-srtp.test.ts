@@ -121,6 +121,7 @@ describe.each(['native', 'js'] as const)('SBC process (%s relay): SRTP test peer
       scenario: 'test/scenarios/media-uas-answer.xml', calls: 1, localAddress: '127.0.0.3', localPort: uasPort, timeoutMs: 40_000,
       extraArgs: ['-rtp_echo', '-mi', '127.0.0.3', '-mp', String(echoPort), '-key', 'rtp_ip', '127.0.0.3', '-key', 'rtp_port', String(echoPort)],
     });
+    await uas.bound();
     sbc = await startSbc(testIni({
       lanPort, wanPort,
       pbx: { address: '127.0.0.2', port: 5060 },

@@ -40,6 +40,7 @@ describe('SBC process: sipp uac -> SBC -> sipp uas', () => {
     const uasPort = await findFreePort();
     const apiPort = await findFreePort();
     uas = startSipp({ scenario: 'uas', calls: 5000, localAddress: '127.0.0.3', localPort: uasPort, timeoutMs: 120_000 });
+    await uas.bound();
     sbc = await startSbc(testIni({
       lanPort, wanPort, apiPort,
       pbx: { address: '127.0.0.2', port: 5060 },

@@ -260,5 +260,6 @@ export async function startCalleeUas(scenario: string, rtpPort: number): Promise
     scenario, calls: 1, localAddress: '127.0.0.3', localPort: uasPort, timeoutMs: 40_000,
     extraArgs: ['-mi', '127.0.0.3', '-mp', String(uasMediaPort), '-key', 'rtp_ip', '127.0.0.3', '-key', 'rtp_port', String(rtpPort)],
   });
+  await uas.bound();
   return { uas, uasPort };
 }
