@@ -15,7 +15,7 @@ export interface ApiStatus {
 }
 
 export interface ApiBackend {
-  /** `gc`: run a full garbage collection first when the process allows it (--expose-gc), for leak checks. */
+  /** `gc`: `?gc=1` was asked for: run a full garbage collection first, for leak checks, when the SBC allows it (SBC_API_GC=1 and node --expose-gc). */
   status(opts: { gc: boolean }): ApiStatus;
   calls(): unknown[];
   proxySets(): unknown;

@@ -34,6 +34,17 @@ const INACTIVITY_POLL_MS = 500;
 const MIN_CHECK_MS = 20;
 const LEGS = ['A', 'B'] as const;
 
+/** One Media Realm's port pool as the status API shows it. */
+export interface PortPoolUsage {
+  realm: string;
+  address: string;
+  firstPort: number;
+  lastPort: number;
+  capacityPairs: number;
+  /** Ports handed out (an RTP/RTCP pair counts as two). */
+  portsInUse: number;
+}
+
 export class ConfigMediaPort implements MediaPort {
   /** Pools survive reloads while the realm's address and range stay the same, so live calls keep their ports. */
   private readonly pools = new Map<string, PortPool>();
@@ -63,6 +74,13 @@ export class ConfigMediaPort implements MediaPort {
     });
     const timeoutMs = inactivityTimeoutMs(config, profA, profB);
     return new CallMedia(callId, session, timeoutMs, this.logger);
+  }
+
+  /** Usage of every port pool created so far (for the status API and leak checks). */
+  poolUsage(): PortPoolUsage[] {
+    return [...this.pools.values()].map((p) => ({
+      realm: p.name, address: p.address, firstPort: p.firstPort, lastPort: p.lastPort, capacityPairs: p.capacityPairs, portsInUse: p.inUse(),
+    }));
   }
 
   private poolFor(config: SbcConfig, g: IpGroupRow | undefined): PortPool | null {

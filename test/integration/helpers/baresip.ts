@@ -36,10 +36,10 @@ export function hasBaresipModule(name: string): boolean {
 
 const REQUIRED_MODULES = ['g711', 'ausine', 'aufile', 'aubridge', 'account', 'menu', 'ctrl_tcp'];
 
-/** Throws an error that says how to install what is missing. */
-export function assertBaresipInstalled(): void {
+/** Throws an error that says how to install what is missing (`extraModules`: e.g. `['srtp']` for a test that needs it). */
+export function assertBaresipInstalled(extraModules: string[] = []): void {
   if (!existsSync(BARESIP_PATH)) throw new Error(`baresip not found at ${BARESIP_PATH}: apt-get install baresip-core`);
-  const missing = REQUIRED_MODULES.filter((m) => !hasBaresipModule(m));
+  const missing = [...REQUIRED_MODULES, ...extraModules].filter((m) => !hasBaresipModule(m));
   if (missing.length > 0) {
     throw new Error(`baresip modules missing (${missing.join(', ')}): apt-get install baresip-core`);
   }
@@ -294,7 +294,7 @@ async function buildLayout(opts: BaresipOptions, host: string, sipPort: number, 
   const codecs = opts.codecs ?? ['PCMU', 'PCMA'];
   for (const c of codecs) if (!isSafeToken(c) || c.includes(',')) throw new Error(`baresip: invalid codec ${JSON.stringify(c)}`);
   const srtp = opts.srtp ?? 'none';
-  if (srtp !== 'none' && !hasBaresipModule('srtp')) throw new Error('baresip: srtp module not installed (baresip-core)');
+  if (srtp !== 'none') assertBaresipInstalled(['srtp']);
   const [rtpMin, rtpMax] = opts.rtpPorts ?? [40000, 49999];
   if (!(rtpMin > 1023 && rtpMax <= 65535 && rtpMin < rtpMax)) throw new Error(`baresip: bad rtpPorts ${rtpMin}-${rtpMax}`);
 

@@ -160,6 +160,7 @@ export function testIni(o: TestIniOptions): string {
   return lines.join('\r\n');
 }
 
+/** `exposeGc`: node --expose-gc and SBC_API_GC=1, so `/api/v1/status?gc=1` runs a full GC first (leak checks). */
 export async function startSbc(iniText: string, opts: { relay?: 'native' | 'js'; exposeGc?: boolean; startTimeoutMs?: number } = {}): Promise<SbcProcess> {
   if (!existsSync(SBC_MAIN)) throw new Error(`${SBC_MAIN} not found: run 'npm run build' first (npm test does)`);
   const dir = await mkdtemp(join(tmpdir(), 'sbc-test-'));
@@ -167,7 +168,10 @@ export async function startSbc(iniText: string, opts: { relay?: 'native' | 'js';
   await writeFile(configPath, iniText);
   const args = [...(opts.exposeGc ? ['--expose-gc'] : []), SBC_MAIN, 'start', '--config', configPath, '--log-level', 'info'];
   if (opts.relay) args.push('--relay', opts.relay);
-  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const env = { ...process.env };
+  if (opts.exposeGc) env['SBC_API_GC'] = '1';
+  else delete env['SBC_API_GC'];
+  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
   const logs: LogLine[] = [];
   const waiters: Array<{ pred: (l: LogLine) => boolean; resolve: (l: LogLine) => void }> = [];
   let stderr = '';
