@@ -225,6 +225,7 @@ export interface QoeLegView {
   received: QoeDirectionView;
   sent: QoeDirectionView;
   codec: string;
+  rttMs: number | null;
   srtpAuthFailures: number;
   srtpReplayDrops: number;
   rejectedSource: number;
