@@ -224,7 +224,13 @@ class CallMedia implements MediaHandle {
       else nextDue = Math.min(nextDue, due);
     }
     if (silent.A || silent.B) {
-      this.log.warn({ callId: this.callId, silentA: silent.A, silentB: silent.B, timeoutMs: this.timeoutMs }, 'media inactivity: ending call');
+      // When each silent leg's clock started (its last packet, or the resume that made it expected to
+      // send again), wall clock ms: what the timeout is measured from, for operators and tests alike.
+      const since = LEGS.filter((leg) => silent[leg]).map((leg) => Math.max(audio.stats[leg].lastArrivalMs, this.expectedSince[leg]));
+      this.log.warn({
+        callId: this.callId, silentA: silent.A, silentB: silent.B, timeoutMs: this.timeoutMs,
+        silentSinceMs: Math.min(...since), lastArrivalMs: { A: audio.stats.A.lastArrivalMs, B: audio.stats.B.lastArrivalMs },
+      }, 'media inactivity: ending call');
       const cb = this.onInactive;
       this.onInactive = null;
       cb();
