@@ -20,6 +20,8 @@ export interface ApiBackend {
   calls(): unknown[];
   proxySets(): unknown;
   reload(): Promise<{ ok: boolean; diagnostics: unknown[]; changes: string[] }>;
+  /** Sets the gauges that are read from live state (calls, relay sessions) just before a scrape. */
+  refreshGauges(): void;
 }
 
 export interface SbcMetrics {
@@ -72,6 +74,7 @@ export async function startApiServer(opts: {
     return reply.code(res.ok ? 200 : 422).send(res);
   });
   server.get('/metrics', async (_req, reply) => {
+    backend.refreshGauges();
     reply.header('content-type', metrics.registry.contentType);
     return metrics.registry.metrics();
   });

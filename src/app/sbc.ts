@@ -107,8 +107,6 @@ export class Sbc {
     const metrics = createMetrics();
     const proxyLog = log.child({ module: 'proxy-set' });
     const proxySets = new ProxySetManager(config, { prober, logger: proxyLog });
-    proxySets.on('server-down', (e) => metrics.proxyServerUp.set({ proxy_set: e.proxySetName, server: `${e.address}:${e.port}` }, 0));
-    proxySets.on('server-up', (e) => metrics.proxyServerUp.set({ proxy_set: e.proxySetName, server: `${e.address}:${e.port}` }, 1));
 
     const relay = createRelayEngine({ prefer: opts.relay ?? 'native', logger: log.child({ module: 'media' }) });
     const routing = new ConfigRoutingPort(() => store.current(), proxySets, log.child({ module: 'routing' }));
@@ -150,6 +148,7 @@ export class Sbc {
           })),
           proxySets: () => proxySets.status(),
           reload: () => store.reload(),
+          refreshGauges: () => sbc.refreshGauges(),
         },
       });
       sbc.apiClose = () => api.server.close();
@@ -163,8 +162,7 @@ export class Sbc {
     const gcRan = opts.gc && this.allowGc && gc !== undefined;
     if (gcRan) gc();
     const s = this.calls.stats();
-    this.metrics.activeCalls.set(s.calls);
-    this.metrics.relaySessions.set(this.relay.sessionCount());
+    this.refreshGauges();
     const mem = process.memoryUsage();
     return {
       version: '0.1.0',
@@ -178,6 +176,18 @@ export class Sbc {
       media: { portPools: this.media.poolUsage() },
       memory: { rss: mem.rss, heapUsed: mem.heapUsed, gc: gcRan },
     };
+  }
+
+  /** The gauges read from live state; a scrape of /metrics sets them first, so they are never stale. */
+  refreshGauges(): void {
+    this.metrics.activeCalls.set(this.calls.stats().calls);
+    this.metrics.relaySessions.set(this.relay.sessionCount());
+    // From the Proxy Sets' state rather than their up/down events: a server that was never
+    // down (no event) shows as 1, and a server a reload removed disappears.
+    this.metrics.proxyServerUp.reset();
+    for (const s of this.proxySets.status()) {
+      this.metrics.proxyServerUp.set({ proxy_set: s.proxySetName, server: `${s.address}:${s.port}` }, s.up ? 1 : 0);
+    }
   }
 
   /** Graceful stop: release calls with BYE/CANCEL, give them a moment, then close everything. */
