@@ -120,7 +120,11 @@ describe('issue 4: baresip <-> SBC process <-> baresip', () => {
     };
     near(A.received.packets, sCaller.txPackets, 'leg A in vs caller tx');
     near(B.sent.packets, sCallee.rxPackets, 'leg B out vs callee rx');
-    near(B.received.packets, sCallee.txPackets, 'leg B in vs callee tx');
+    // The callee sends from its answer on, before the SBC has relayed that answer: the first few are
+    // dropped uncounted (more on a busy machine), never more than it sent.
+    expect(B.received.packets).toBeLessThanOrEqual(sCallee.txPackets);
+    expect(sCallee.txPackets - B.received.packets, 'callee packets not counted by the SBC').toBeLessThanOrEqual(25);
+    near(B.received.packets, A.sent.packets, 'leg B in vs leg A out');
     near(A.sent.packets, sCaller.rxPackets, 'leg A out vs caller rx');
     // Both legs latched onto their phone (baresip sends its RTP from 127.0.0.1, its net_interface).
     expect(A.latchedPort).not.toBeNull();
