@@ -90,6 +90,9 @@ describe('SBC process: SRTP baresip (PBX) <-> plain RTP baresip (trunk)', () => 
     expect(legBOffer).toMatch(/^m=audio \d+ RTP\/AVP /m);
     expect(legBOffer).not.toMatch(/RTP\/SAVP/);
     expect(legBOffer).not.toMatch(/^a=crypto:/m);
+    // Topology hiding covers the SDP too: nothing in the offer to the trunk names the PBX
+    // (baresip's a=ssrc cname carries its own SIP address).
+    expect(legBOffer, 'the PBX address reached the trunk in the SDP').not.toContain('127.0.0.2');
     const legAAnswer = sdpOf(pbx!.sipMessages(), /^SIP\/2\.0 200 /);
     expect(legAAnswer).toMatch(/^m=audio \d+ RTP\/SAVP /m);
     expect(legAAnswer).toMatch(/^a=crypto:\d+ AES_CM_128_HMAC_SHA1_(80|32) inline:/m);
