@@ -232,10 +232,10 @@ export async function startSbc(o: TargetStartOptions & { heapUrl?: string }): Pr
       apiPort: apiPort!,
     }),
   );
-  // --expose-gc: /api/v1/status?gc=1 collects garbage first, so heap readings count live objects only.
+  // --expose-gc and SBC_API_GC=1: /api/v1/status?gc=1 collects garbage first, so heap readings count live objects only.
   const proc = spawnManaged('sbc', process.execPath, ['--expose-gc', main, 'start', '--config', ini], {
     cwd: repoRoot(),
-    env: { ...process.env, NODE_ENV: 'production', LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' },
+    env: { ...process.env, NODE_ENV: 'production', LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn', SBC_API_GC: '1' },
   });
   const err = await waitReady(proc, uacSidePort!, o.transport, o.startTimeoutMs ?? 15_000);
   if (err !== null) {

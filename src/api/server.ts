@@ -15,11 +15,13 @@ export interface ApiStatus {
 }
 
 export interface ApiBackend {
-  /** `gc`: run a full garbage collection first when the process allows it (--expose-gc), for leak checks. */
+  /** `gc`: `?gc=1` was asked for: run a full garbage collection first, for leak checks, when the SBC allows it (SBC_API_GC=1 and node --expose-gc). */
   status(opts: { gc: boolean }): ApiStatus;
   calls(): unknown[];
   proxySets(): unknown;
   reload(): Promise<{ ok: boolean; diagnostics: unknown[]; changes: string[] }>;
+  /** Sets the gauges that are read from live state (calls, relay sessions) just before a scrape. */
+  refreshGauges(): void;
 }
 
 export interface SbcMetrics {
@@ -72,6 +74,7 @@ export async function startApiServer(opts: {
     return reply.code(res.ok ? 200 : 422).send(res);
   });
   server.get('/metrics', async (_req, reply) => {
+    backend.refreshGauges();
     reply.header('content-type', metrics.registry.contentType);
     return metrics.registry.metrics();
   });

@@ -34,6 +34,17 @@ const INACTIVITY_POLL_MS = 500;
 const MIN_CHECK_MS = 20;
 const LEGS = ['A', 'B'] as const;
 
+/** One Media Realm's port pool as the status API shows it. */
+export interface PortPoolUsage {
+  realm: string;
+  address: string;
+  firstPort: number;
+  lastPort: number;
+  capacityPairs: number;
+  /** Ports handed out (an RTP/RTCP pair counts as two). */
+  portsInUse: number;
+}
+
 export class ConfigMediaPort implements MediaPort {
   /** Pools survive reloads while the realm's address and range stay the same, so live calls keep their ports. */
   private readonly pools = new Map<string, PortPool>();
@@ -63,6 +74,13 @@ export class ConfigMediaPort implements MediaPort {
     });
     const timeoutMs = inactivityTimeoutMs(config, profA, profB);
     return new CallMedia(callId, session, timeoutMs, this.logger);
+  }
+
+  /** Usage of every port pool created so far (for the status API and leak checks). */
+  poolUsage(): PortPoolUsage[] {
+    return [...this.pools.values()].map((p) => ({
+      realm: p.name, address: p.address, firstPort: p.firstPort, lastPort: p.lastPort, capacityPairs: p.capacityPairs, portsInUse: p.inUse(),
+    }));
   }
 
   private poolFor(config: SbcConfig, g: IpGroupRow | undefined): PortPool | null {
@@ -206,7 +224,13 @@ class CallMedia implements MediaHandle {
       else nextDue = Math.min(nextDue, due);
     }
     if (silent.A || silent.B) {
-      this.log.warn({ callId: this.callId, silentA: silent.A, silentB: silent.B, timeoutMs: this.timeoutMs }, 'media inactivity: ending call');
+      // When each silent leg's clock started (its last packet, or the resume that made it expected to
+      // send again), wall clock ms: what the timeout is measured from, for operators and tests alike.
+      const since = LEGS.filter((leg) => silent[leg]).map((leg) => Math.max(audio.stats[leg].lastArrivalMs, this.expectedSince[leg]));
+      this.log.warn({
+        callId: this.callId, silentA: silent.A, silentB: silent.B, timeoutMs: this.timeoutMs,
+        silentSinceMs: Math.min(...since), lastArrivalMs: { A: audio.stats.A.lastArrivalMs, B: audio.stats.B.lastArrivalMs },
+      }, 'media inactivity: ending call');
       const cb = this.onInactive;
       this.onInactive = null;
       cb();

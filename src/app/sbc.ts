@@ -8,7 +8,7 @@ import { ProxySetManager } from '../routing/index.js';
 import { TransportLayer, type ListenerInfo } from '../transport/index.js';
 import { TransactionLayer, KeepAliveProber } from '../transaction/index.js';
 import { CallManager } from '../b2bua/index.js';
-import type { CdrSink, MediaPort } from '../b2bua/ports.js';
+import type { CdrSink } from '../b2bua/ports.js';
 import { FileCdrSink, type CallDetailRecord } from '../cdr/index.js';
 import { createRelayEngine } from '../media/relay.js';
 import type { RelayEngine } from '../media/relay-types.js';
@@ -29,6 +29,13 @@ export interface SbcOptions {
   logger: Logger;
   /** Relay engine preference; default native with JS fallback. */
   relay?: 'native' | 'js';
+  /**
+   * Let `GET /api/v1/status?gc=1` run a full garbage collection first (also
+   * needs node's --expose-gc). Off by default: a GC stalls the event loop,
+   * so an API client must not be able to trigger it on a production SBC.
+   * `sbc start` turns it on when the environment has SBC_API_GC=1.
+   */
+  allowGcOnStatus?: boolean;
 }
 
 /** CDRs go to every sink; the last few are kept for the API. */
@@ -62,6 +69,8 @@ export class Sbc {
     readonly metrics: SbcMetrics,
     readonly cdr: CdrFanout,
     readonly overload: OverloadGuard,
+    private readonly media: ConfigMediaPort,
+    private readonly allowGc: boolean,
     private readonly log: Logger,
   ) {}
 
@@ -100,12 +109,10 @@ export class Sbc {
     const metrics = createMetrics();
     const proxyLog = log.child({ module: 'proxy-set' });
     const proxySets = new ProxySetManager(config, { prober, logger: proxyLog });
-    proxySets.on('server-down', (e) => metrics.proxyServerUp.set({ proxy_set: e.proxySetName, server: `${e.address}:${e.port}` }, 0));
-    proxySets.on('server-up', (e) => metrics.proxyServerUp.set({ proxy_set: e.proxySetName, server: `${e.address}:${e.port}` }, 1));
 
     const relay = createRelayEngine({ prefer: opts.relay ?? 'native', logger: log.child({ module: 'media' }) });
     const routing = new ConfigRoutingPort(() => store.current(), proxySets, log.child({ module: 'routing' }));
-    const media: MediaPort = new ConfigMediaPort(() => store.current(), relay, log.child({ module: 'media' }));
+    const media = new ConfigMediaPort(() => store.current(), relay, log.child({ module: 'media' }));
 
     const sinks: CdrSink[] = [];
     const fileSinks: FileCdrSink[] = [];
@@ -128,7 +135,7 @@ export class Sbc {
     });
     calls.attach(transactions);
 
-    const sbc = new Sbc(store, transport, transactions, proxySets, calls, relay, metrics, cdr, overload, log);
+    const sbc = new Sbc(store, transport, transactions, proxySets, calls, relay, metrics, cdr, overload, media, opts.allowGcOnStatus ?? false, log);
     sbc.listeners.push(...listeners);
     sbc.fileSinks.push(...fileSinks);
     store.on('change', ({ config: next, changes }) => {
@@ -150,6 +157,7 @@ export class Sbc {
           })),
           proxySets: () => proxySets.status(),
           reload: () => store.reload(),
+          refreshGauges: () => sbc.refreshGauges(),
         },
       });
       sbc.apiClose = () => api.server.close();
@@ -160,22 +168,36 @@ export class Sbc {
 
   status(opts: { gc: boolean } = { gc: false }): { version: string; uptimeSec: number; activeCalls: number; [k: string]: unknown } {
     const gc = (globalThis as { gc?: () => void }).gc;
-    if (opts.gc && gc) gc();
+    const gcRan = opts.gc && this.allowGc && gc !== undefined;
+    if (gcRan) gc();
     const s = this.calls.stats();
-    this.metrics.activeCalls.set(s.calls);
-    this.metrics.relaySessions.set(this.relay.sessionCount());
+    this.refreshGauges();
     const mem = process.memoryUsage();
     return {
       version: '0.1.0',
       uptimeSec: Math.round((Date.now() - this.startedAt) / 1000),
       activeCalls: s.calls,
-      calls: s,
+      // `dialogs` sums what live calls hold; `registeredDialogs` is the manager's dialog map itself.
+      calls: { ...s, registeredDialogs: this.calls.registeredDialogs },
       transactions: this.transactions.stats(),
       transport: this.transport.stats(),
       relay: { kind: this.relay.kind, sessions: this.relay.sessionCount() },
       overload: this.overload.stats(),
-      memory: { rss: mem.rss, heapUsed: mem.heapUsed },
+      media: { portPools: this.media.poolUsage() },
+      memory: { rss: mem.rss, heapUsed: mem.heapUsed, gc: gcRan },
     };
+  }
+
+  /** The gauges read from live state; a scrape of /metrics sets them first, so they are never stale. */
+  refreshGauges(): void {
+    this.metrics.activeCalls.set(this.calls.stats().calls);
+    this.metrics.relaySessions.set(this.relay.sessionCount());
+    // From the Proxy Sets' state rather than their up/down events: a server that was never
+    // down (no event) shows as 1, and a server a reload removed disappears.
+    this.metrics.proxyServerUp.reset();
+    for (const s of this.proxySets.status()) {
+      this.metrics.proxyServerUp.set({ proxy_set: s.proxySetName, server: `${s.address}:${s.port}` }, s.up ? 1 : 0);
+    }
   }
 
   /** Graceful stop: release calls with BYE/CANCEL, give them a moment, then close everything. */

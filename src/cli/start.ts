@@ -32,7 +32,8 @@ export async function startCommand(args: string[]): Promise<number> {
   const logger = createLogger(level !== undefined ? { level } : {});
   let sbc: Sbc;
   try {
-    sbc = await Sbc.start({ configFile, logger, ...(relay ? { relay } : {}) });
+    // SBC_API_GC=1 (tests, the bench): GET /api/v1/status?gc=1 may run a full GC (with node --expose-gc).
+    sbc = await Sbc.start({ configFile, logger, ...(relay ? { relay } : {}), allowGcOnStatus: process.env['SBC_API_GC'] === '1' });
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`${err.message}\n`);

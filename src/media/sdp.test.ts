@@ -211,12 +211,12 @@ describe('anchorSdp', () => {
     const ours = makeCryptoAttribute(1, 'AES_CM_128_HMAC_SHA1_80');
     const out = anchorSdp(WEBRTC_OFFER, { ...OPTS, ports: [20002], streams: [{ crypto: [ours], rtcpMux: true }] });
     const l = linesOf(out.sdp);
-    for (const gone of ['a=candidate', 'a=end-of-candidates', 'a=ice-', 'a=group:BUNDLE', 'a=rtcp:', '192.168.0.196', '0.0.0.0', 'PS1uQCVee']) {
+    for (const gone of ['a=candidate', 'a=end-of-candidates', 'a=ice-', 'a=group:BUNDLE', 'a=rtcp:', '192.168.0.196', '0.0.0.0', 'PS1uQCVee', 'a=ssrc:', 'cname:4TOk42mSjXCkVIa6']) {
       expect(out.sdp, gone).not.toContain(gone);
     }
     expect(l[5]).toBe('m=audio 20002 RTP/SAVPF 111 0 126');
     expect(l[6]).toBe('c=IN IP4 203.0.113.5');
-    for (const kept of ['a=mid:0', 'a=msid-semantic: WMS stream1', 'a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level', 'a=rtcp-fb:111 transport-cc', 'a=ssrc:3570614608 cname:4TOk42mSjXCkVIa6', 'a=rtcp-mux', 'a=fmtp:111 minptime=10;useinbandfec=1']) {
+    for (const kept of ['a=mid:0', 'a=msid-semantic: WMS stream1', 'a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level', 'a=rtcp-fb:111 transport-cc', 'a=rtcp-mux', 'a=fmtp:111 minptime=10;useinbandfec=1']) {
       expect(l, kept).toContain(kept);
     }
     expect(l.filter((x) => x.startsWith('a=crypto:'))).toEqual([`a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:${ours.keyParams[0]!.keySaltBase64}`]);
@@ -324,5 +324,19 @@ describe('SdpOriginState', () => {
     const a = new SdpOriginState();
     expect(a.sessionId).toMatch(/^\d+$/);
     expect(new SdpOriginState().sessionId).not.toBe(a.sessionId);
+  });
+});
+
+describe('SDP topology hiding: source and tool attributes', () => {
+  it('drops a=ssrc (CNAME user@host), a=ssrc-group and a=tool at session and media level', () => {
+    const offer = crlf([
+      'v=0', 'o=- 1 1 IN IP4 127.0.0.2', 's=-', 'c=IN IP4 127.0.0.2', 't=0 0', 'a=tool:baresip 3.0.0',
+      'm=audio 4000 RTP/AVP 0', 'a=rtpmap:0 PCMU/8000', 'a=ssrc-group:FID 11 22',
+      'a=ssrc:11 cname:sip:pbx@127.0.0.2:5060', 'a=ssrc:22 cname:sip:pbx@127.0.0.2:5060', 'a=sendrecv',
+    ]);
+    const out = anchorSdp(offer, OPTS);
+    for (const gone of ['a=tool', 'baresip', 'a=ssrc', 'cname', '127.0.0.2']) expect(out.sdp, gone).not.toContain(gone);
+    expect(linesOf(out.sdp)).toContain('a=rtpmap:0 PCMU/8000');
+    expect(linesOf(out.sdp)).toContain('a=sendrecv');
   });
 });

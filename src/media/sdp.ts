@@ -26,6 +26,14 @@ const ICE_ATTRIBUTES = new Set([
   'candidate', 'end-of-candidates', 'remote-candidates', 'ice-ufrag', 'ice-pwd', 'ice-options', 'ice-lite',
   'ice-mismatch', 'ice-pacing',
 ]);
+/**
+ * Attributes that describe the other side's host or software: RFC 5576
+ * source attributes (a=ssrc carries the CNAME, typically user@host, and
+ * a=ssrc-group names them) and a=tool (RFC 8866 §6.3, the product and
+ * version). Topology hiding removes them; the relay forwards RTP with its
+ * SSRCs unchanged, which needs no declaration.
+ */
+const TOPOLOGY_ATTRIBUTES = new Set(['ssrc', 'ssrc-group', 'tool']);
 const DIRECTIONS = new Set<string>(['sendrecv', 'sendonly', 'recvonly', 'inactive']);
 const PT_SCOPED_ATTRIBUTES = new Set(['rtpmap', 'fmtp', 'rtcp-fb']);
 
@@ -256,7 +264,7 @@ export function anchorSdp(input: string, opts: AnchorOptions): AnchorResult {
     if (l.startsWith('k=')) continue; // a key of the other side
     const name = attributeName(l);
     if (name !== null) {
-      if (ICE_ATTRIBUTES.has(name) || name === 'crypto' || name === 'rtcp') continue;
+      if (ICE_ATTRIBUTES.has(name) || TOPOLOGY_ATTRIBUTES.has(name) || name === 'crypto' || name === 'rtcp') continue;
       // Each m= line gets its own ports from us, so BUNDLE grouping cannot be honoured.
       if (name === 'group' && attributeValue(l).trim().toUpperCase().startsWith('BUNDLE')) continue;
     }
@@ -335,7 +343,7 @@ export function anchorSdp(input: string, opts: AnchorOptions): AnchorResult {
         out.push(l);
         continue;
       }
-      if (ICE_ATTRIBUTES.has(name) || name === 'rtcp' || name === 'crypto' || name === 'bundle-only') continue;
+      if (ICE_ATTRIBUTES.has(name) || TOPOLOGY_ATTRIBUTES.has(name) || name === 'rtcp' || name === 'crypto' || name === 'bundle-only') continue;
       if (name === 'rtcp-mux') {
         if (so?.rtcpMux === false || hasMux) continue;
         hasMux = true;

@@ -156,7 +156,7 @@ describe('B2BUA robustness with sipp', () => {
   }, 30_000);
 
   it('a malformed INVITE gets 400 and the SBC keeps serving calls', async () => {
-    const r = await runFlow('b2bua-uac-malformed.xml', ['b2bua-uas-basic.xml']);
+    const r = await runFlow('b2bua-uac-malformed.xml', ['b2bua-uas-basic.xml'], { uacSendsMalformed: true });
     expectSuccess(r);
     expect(received(r.uacTrace, 400)).toHaveLength(1);
     // Only the good INVITE reached leg B.

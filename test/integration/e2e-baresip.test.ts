@@ -12,12 +12,14 @@ import {
 } from './helpers/baresip.js';
 import { findFreePort } from './helpers/sipp.js';
 import { startSbc, testIni, type LogLine, type SbcProcess } from './helpers/sbc-process.js';
+import type { QoeLegView } from './helpers/media-peer.js';
 
 const CALL_SECONDS = 3;
 const HUNG_UP_HERE = 'Connection reset by user';
 const BYE_RECEIVED = 'Connection reset by peer';
 
 interface Cdr {
+  qoe: { legs: { A: QoeLegView; B: QoeLegView } } | null;
   legACallId: string;
   legBCallId: string | null;
   srcIpGroup: string | null;
@@ -107,6 +109,27 @@ describe('issue 4: baresip <-> SBC process <-> baresip', () => {
     expect(cdr.legBCallId).toBe(estCallee.id);
     expect(cdr.sipStatus).toBe(200);
     expect(cdr.connectTime).not.toBeNull();
+    // The SBC relayed this call's media: its per-leg counters agree with what the phones counted
+    // (leg A faces the caller, leg B the callee; a few packets in flight at hang-up aside).
+    expect(cdr.qoe, 'the CDR carries the relay counters').not.toBeNull();
+    const { A, B } = cdr.qoe!.legs;
+    process.stdout.write(`baresip via SBC: caller tx ${sCaller.txPackets} rx ${sCaller.rxPackets}, callee tx ${sCallee.txPackets} rx ${sCallee.rxPackets}; ` +
+      `SBC A in ${A.received.packets} out ${A.sent.packets}, B in ${B.received.packets} out ${B.sent.packets}\n`);
+    const near = (sbcCount: number, phoneCount: number, what: string): void => {
+      expect(Math.abs(sbcCount - phoneCount), `${what}: SBC ${sbcCount} vs phone ${phoneCount}`).toBeLessThanOrEqual(Math.max(3, Math.ceil(phoneCount * 0.03)));
+    };
+    near(A.received.packets, sCaller.txPackets, 'leg A in vs caller tx');
+    near(B.sent.packets, sCallee.rxPackets, 'leg B out vs callee rx');
+    // The callee sends from its answer on, before the SBC has relayed that answer: the first few are
+    // dropped uncounted (more on a busy machine), never more than it sent.
+    expect(B.received.packets).toBeLessThanOrEqual(sCallee.txPackets);
+    expect(sCallee.txPackets - B.received.packets, 'callee packets not counted by the SBC').toBeLessThanOrEqual(25);
+    near(B.received.packets, A.sent.packets, 'leg B in vs leg A out');
+    near(A.sent.packets, sCaller.rxPackets, 'leg A out vs caller rx');
+    // Both legs latched onto their phone (baresip sends its RTP from 127.0.0.1, its net_interface).
+    expect(A.latchedPort).not.toBeNull();
+    expect(B.latchedPort).not.toBeNull();
+    expect(A.srtpAuthFailures + B.srtpAuthFailures + A.rejectedSource + B.rejectedSource).toBe(0);
     return cdr;
   }
 

@@ -13,7 +13,6 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import dgram from 'node:dgram';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assertSippInstalled, findFreePort, startSipp, type SippProcess, type SippResult } from './helpers/sipp.js';
 import { readSippTrace, SCENARIOS, type SippTrace } from './helpers/b2bua-harness.js';
@@ -42,20 +41,6 @@ function lineOf(text: string, needle: string): number {
   const i = text.split(/\r?\n/).findIndex((l) => l.includes(needle));
   if (i < 0) throw new Error(`${needle} not in the text`);
   return i + 1;
-}
-
-async function waitUdpBound(address: string, port: number, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const inUse = await new Promise<boolean>((res) => {
-      const s = dgram.createSocket('udp4');
-      s.once('error', () => res(true));
-      s.bind(port, address, () => s.close(() => res(false)));
-    });
-    if (inUse) return;
-    if (Date.now() > deadline) throw new Error(`nothing listens on ${address}:${port}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 describe('issue 3: sbc check-config and sbc route', () => {
@@ -184,7 +169,7 @@ describe('issue 3: hot reload of the running SBC (SIGHUP)', () => {
   it('applies a valid edit to new calls, keeps the call in progress, and refuses invalid edits with their line', async () => {
     // A call in progress on the first configuration (to the trunk at 127.0.0.3).
     const trunk1 = uas(TRUNK_IP, uas1Port, 1);
-    await waitUdpBound(TRUNK_IP, uas1Port);
+    await trunk1.proc.bound();
     const longCall = uac('0201111111', 8000);
     let confirmed: Array<{ state: string; legACallId: string; dstIpGroup: string | null }> = [];
     for (let i = 0; i < 100 && confirmed.length === 0; i++) {
@@ -197,7 +182,7 @@ describe('issue 3: hot reload of the running SBC (SIGHUP)', () => {
 
     // Valid edit: calls from the PBX now go to a second trunk at 127.0.0.4, and 999 is refused.
     const trunk2 = uas(TRUNK2_IP, uas2Port, 2);
-    await waitUdpBound(TRUNK2_IP, uas2Port);
+    await trunk2.proc.bound();
     const v2 = withRouting(baseIni('v2'), ROUTE_FORMAT, [
       '"blocked", "PBX", "999", 7, "", "reject(404)", 0, -1',
       `"PBX to second trunk", "PBX", "*", 1, "", "${TRUNK2_IP}", ${uas2Port}, 0`,

@@ -44,6 +44,7 @@ describe('SBC process: sipp plays g711a.pcap, sipp -rtp_echo sends it back', () 
       scenario: UAS_SCENARIO, calls: 1, localAddress: '127.0.0.3', localPort: uasPort, timeoutMs: 40_000,
       extraArgs: ['-rtp_echo', '-mi', '127.0.0.3', '-mp', String(echoPort), '-key', 'rtp_ip', '127.0.0.3', '-key', 'rtp_port', String(echoPort)],
     });
+    await uas.bound();
     sbc = await startSbc(testIni({
       lanPort, wanPort, apiPort,
       pbx: { address: '127.0.0.2', port: 5060 },

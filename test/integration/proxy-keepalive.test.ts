@@ -10,7 +10,6 @@
  * bounded and every sipp is stopped in afterAll.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import dgram from 'node:dgram';
 import { fileURLToPath } from 'node:url';
 import { loadConfigText, type SbcConfig } from '../../src/config/index.js';
 import {
@@ -75,19 +74,6 @@ function candidatePorts(d: RouteDecision): number[] {
   return d.destination.candidates.map((c) => c.port);
 }
 
-async function waitForUdpBind(port: number): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    const inUse = await new Promise<boolean>((res) => {
-      const s = dgram.createSocket('udp4');
-      s.once('error', () => res(true));
-      s.bind(port, '127.0.0.1', () => s.close(() => res(false)));
-    });
-    if (inUse) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`sipp did not bind 127.0.0.1:${port}`);
-}
-
 async function waitUntil(what: string, cond: () => boolean, timeoutMs = WAIT_MS): Promise<void> {
   const until = Date.now() + timeoutMs;
   while (!cond()) {
@@ -136,7 +122,7 @@ describe('Proxy Set keep-alive against two sipp trunk servers', () => {
     do port2 = await findFreePort(); while (port2 === port1);
     server1 = startServer(port1);
     server2 = startServer(port2);
-    await Promise.all([waitForUdpBind(port1), waitForUdpBind(port2)]);
+    await Promise.all([server1.bound(), server2.bound()]);
 
     transport = new TransportLayer();
     await transport.listen({ name: 'sbc', address: '127.0.0.1', udpPort: 0 });
@@ -251,7 +237,7 @@ describe('Proxy Set keep-alive against two sipp trunk servers', () => {
   it('marks server 2 up again after the configured answers; routing uses it again', async () => {
     const from = events.length;
     server2 = startServer(port2);
-    await waitForUdpBind(port2);
+    await server2.bound();
     await waitUntil('server-up for server 2', () => eventIndex('server-up', port2, from) >= 0);
     const up = events[eventIndex('server-up', port2, from)]!;
     const history = up.probesBefore!;

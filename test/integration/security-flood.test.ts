@@ -345,6 +345,7 @@ describe('SBC process under malformed input and floods', () => {
     const uasPort = await findFreePort(ITSP);
     const apiPort = await findFreePort();
     uas = startSipp({ scenario: 'uas', calls: 5000, localAddress: ITSP, localPort: uasPort, timeoutMs: 90_000 });
+    await uas.bound();
     sbc = await startSbc(testIni({ lanPort, wanPort, apiPort, pbx: { address: PBX, port: 5060 }, itsp: [{ address: ITSP, port: uasPort }] }), { exposeGc: true });
   });
 

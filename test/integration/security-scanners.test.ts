@@ -58,6 +58,15 @@ async function runTool(tool: string, args: string[], home: string, timeoutMs = 3
   });
 }
 
+/**
+ * The tool ran to its end: exit code 0 and no Python traceback (a crashed
+ * scanner prints empty result tables too, which would pass as "found nothing").
+ */
+function expectCompleted(run: ToolRun, what: string): void {
+  expect(run.code, `${what} exit code:\n${run.out}`).toBe(0);
+  expect(run.out, what).not.toMatch(/Traceback|Error:|Exception/);
+}
+
 /** svmap's table: `| 127.0.0.1:5060 | User-Agent |`. */
 function svmapDevices(out: string): Array<{ port: number; agent: string }> {
   const rows: Array<{ port: number; agent: string }> = [];
@@ -110,6 +119,9 @@ describe('sipvicious against the SBC (unclassified requests answered 403)', () =
 
   it('svmap sees both SIP ports but no product name; svwar enumerates no extension; nothing is left behind', async () => {
     const map = await runTool('svmap', ['-p', `${lanPort},${wanPort}`, '127.0.0.1'], home);
+    expectCompleted(map, 'svmap');
+    // Its result table was printed (header and rows), not just nothing.
+    expect(map.out).toMatch(/\|\s*SIP Device\s*\|\s*User Agent\s*\|/);
     const devices = svmapDevices(map.out);
     // Out-of-dialog OPTIONS are answered, so the ports are visible; no Server/User-Agent header names us.
     expect(devices.map((d) => d.port).sort(), map.out).toEqual([lanPort, wanPort].sort());
@@ -118,10 +130,12 @@ describe('sipvicious against the SBC (unclassified requests answered 403)', () =
     for (const port of [lanPort, wanPort]) {
       // REGISTER (svwar's default): 405 for every extension, so nothing to tell them apart.
       const reg = await runTool('svwar', ['-p', String(port), '-e', '100-199', '127.0.0.1'], home);
+      expectCompleted(reg, 'svwar REGISTER');
       expect(svwarExtensions(reg.out), reg.out).toEqual([]);
       expect(reg.out).toContain('found nothing');
       // INVITE: the same 403 for every extension; sipvicious gives up.
       const inv = await runTool('svwar', ['-m', 'INVITE', '-p', String(port), '-e', '100-199', '127.0.0.1'], home);
+      expectCompleted(inv, 'svwar INVITE');
       expect(svwarExtensions(inv.out), inv.out).toEqual([]);
       expect(inv.out).toContain('found nothing');
     }
@@ -158,9 +172,13 @@ describe('sipvicious against the SBC (unclassified requests dropped silently)', 
 
   it('svwar INVITE and REGISTER scans create no call and the SBC stays up', async () => {
     const inv = await runTool('svwar', ['-m', 'INVITE', '--maximumtime', '3', '-p', String(lanPort), '-e', '100-149', '127.0.0.1'], home);
+    expectCompleted(inv, 'svwar INVITE');
     expect(svwarExtensions(inv.out), inv.out).toEqual([]);
+    expect(inv.out).toContain('found nothing');
     const reg = await runTool('svwar', ['--maximumtime', '3', '-p', String(wanPort), '-e', '100-149', '127.0.0.1'], home);
+    expectCompleted(reg, 'svwar REGISTER');
     expect(svwarExtensions(reg.out), reg.out).toEqual([]);
+    expect(reg.out).toContain('found nothing');
     expect(sbc.proc.exitCode).toBeNull();
     const s = await sbc.api<Status>('/api/v1/status');
     expect(s.calls.totalCalls).toBe(0);
@@ -173,6 +191,8 @@ describe('sipvicious against the SBC (unclassified requests dropped silently)', 
   // "drop silently" hides the SBC from a scanner.
   it('svmap finds nothing', async () => {
     const map = await runTool('svmap', ['-p', `${lanPort},${wanPort}`, '127.0.0.1'], home);
+    // svmap prints no table when nothing answered; it must still have run to its end.
+    expectCompleted(map, 'svmap');
     expect(svmapDevices(map.out), map.out).toEqual([]);
   }, 30_000);
 

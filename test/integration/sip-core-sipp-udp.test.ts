@@ -4,7 +4,6 @@
  * scenario of ours, and our own client transactions against sipp's `uas`.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import dgram from 'node:dgram';
 import { fileURLToPath } from 'node:url';
 import { SipMessage } from '../../src/sip/message.js';
 import { newCallId, newTag } from '../../src/sip/response.js';
@@ -85,19 +84,6 @@ describe('our client transactions -> sipp uas over UDP', () => {
     await transport.close();
   });
 
-  async function waitForBind(port: number): Promise<void> {
-    for (let i = 0; i < 100; i++) {
-      const inUse = await new Promise<boolean>((res) => {
-        const s = dgram.createSocket('udp4');
-        s.once('error', () => res(true));
-        s.bind(port, '127.0.0.1', () => s.close(() => res(false)));
-      });
-      if (inUse) return;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    throw new Error(`sipp did not bind 127.0.0.1:${port}`);
-  }
-
   function request(layerReq: { method: string; uri: string; from: string; to: string; callId: string; cseq: number }): SipMessage {
     const m = SipMessage.request(layerReq.method, layerReq.uri);
     m.addHeader('from', layerReq.from);
@@ -122,7 +108,7 @@ describe('our client transactions -> sipp uas over UDP', () => {
     const calls = 10;
     const sipp = startSipp({ scenario: 'uas', calls, localPort: port, timeoutMs: 40_000 });
     try {
-      await waitForBind(port);
+      await sipp.bound();
       const dest: Endpoint = { address: '127.0.0.1', port, transport: 'udp' };
       const local = transport.getInterface('lan')!;
       for (let i = 0; i < calls; i++) {

@@ -123,13 +123,26 @@ function userPart(uri: string): string {
   return colon >= 0 && at > colon ? uri.slice(colon + 1, at) : '';
 }
 
-/** The messages of a sipp `-trace_msg` file, in order, with their direction. */
-export async function readSippTrace(path: string): Promise<Array<{ dir: 'sent' | 'received'; msg: SipMessage; raw: string }>> {
+export interface SippTraceOptions {
+  /** A side that may legitimately have seen nothing (an alternative UAS never called): missing or empty file gives []. */
+  mayBeEmpty?: boolean;
+  /** Messages this side sent on purpose broken (a malformed-request scenario) are left out; everything received must still parse. */
+  sentMayBeMalformed?: boolean;
+}
+
+/**
+ * The messages of a sipp `-trace_msg` file, in order, with their direction.
+ * Strict, so a check over the trace cannot pass on nothing: a missing or
+ * empty file, a file without any message, and a message that does not
+ * parse are errors (unless `opts` says otherwise).
+ */
+export async function readSippTrace(path: string, opts: SippTraceOptions = {}): Promise<Array<{ dir: 'sent' | 'received'; msg: SipMessage; raw: string }>> {
   let text: string;
   try {
     text = await readFile(path, 'latin1');
-  } catch {
-    return [];
+  } catch (err) {
+    if (opts.mayBeEmpty) return [];
+    throw new Error(`sipp trace ${path} could not be read: ${String(err)}`);
   }
   const out: Array<{ dir: 'sent' | 'received'; msg: SipMessage; raw: string }> = [];
   // Entries look like: "----...\n<date> UDP message sent (N bytes):\n\n<SIP message>"
@@ -145,8 +158,15 @@ export async function readSippTrace(path: string): Promise<Array<{ dir: 'sent' |
     let head = sep >= 0 ? crlf.slice(0, sep + 4) : crlf + '\r\n';
     const body = sep >= 0 ? crlf.slice(sep + 4) : '';
     head = head.replace(/^Content-Length:.*$/im, `Content-Length: ${Buffer.byteLength(body, 'latin1')}`);
+    const dir = m[1] as 'sent' | 'received';
     const parsed = parseMessage(Buffer.from(head + body, 'latin1'));
-    if (parsed.ok) out.push({ dir: m[1] as 'sent' | 'received', msg: parsed.message, raw });
+    if (parsed.ok) out.push({ dir, msg: parsed.message, raw });
+    else if (!(dir === 'sent' && opts.sentMayBeMalformed)) {
+      throw new Error(`sipp trace ${path}: a ${dir} message does not parse (${parsed.error}):\n${raw}`);
+    }
+  }
+  if (out.length === 0 && !opts.mayBeEmpty) {
+    throw new Error(`sipp trace ${path} holds no SIP message (${text.length} bytes):\n${text.slice(0, 2000)}`);
   }
   return out;
 }
@@ -202,6 +222,8 @@ export interface FlowOptions {
   uasGraceMs?: number;
   /** Extra sipp arguments for the UAC (e.g. `-key name value`). */
   uacArgs?: string[];
+  /** The UAC scenario sends malformed requests on purpose (their trace entries do not parse). */
+  uacSendsMalformed?: boolean;
 }
 
 let flowSeq = 0;
@@ -225,8 +247,8 @@ export async function runFlow(uac: string, uas: string[], opts: FlowOptions = {}
       scenario: join(SCENARIOS, sc), calls: 1, localPort: ports[i]!, transport, timeoutMs: 20_000,
       extraArgs: ['-trace_msg', '-message_file', files.uas[i]!],
     }));
-    // Let the UAS bind before the call arrives.
-    await new Promise((r) => setTimeout(r, 300));
+    // The call goes out only once every UAS listens.
+    await Promise.all(uasProcs.map((p) => p.bound()));
     const uacRes = await startSipp({
       scenario: join(SCENARIOS, uac), target: `127.0.0.1:${transport === 't1' ? sbc.tcpPort : sbc.udpPort}`, calls: 1, transport,
       service: opts.service ?? '4321', timeoutMs: 20_000,
@@ -238,8 +260,9 @@ export async function runFlow(uac: string, uas: string[], opts: FlowOptions = {}
       clearTimeout(t);
       return r;
     }));
-    const uacTrace = await readSippTrace(files.uac);
-    const uasTrace = await Promise.all(files.uas.map((f) => readSippTrace(f)));
+    const uacTrace = await readSippTrace(files.uac, { sentMayBeMalformed: opts.uacSendsMalformed ?? false });
+    // A UAS that sipp counted no call for (an alternative never tried) may have an empty trace.
+    const uasTrace = await Promise.all(files.uas.map((f, i) => readSippTrace(f, { mayBeEmpty: uasRes[i]!.successful + uasRes[i]!.failed === 0 })));
     // BYE/ACK handling is asynchronous on our side: wait for the call to be released.
     for (let i = 0; i < 60 && (sbc.manager.stats().calls > 0 || sbc.manager.registeredDialogs > 0); i++) {
       await new Promise((r) => setTimeout(r, 50));
@@ -259,6 +282,11 @@ export function expectSuccess(r: FlowResult, uasIndexes: number[] = r.uas.map((_
 
 /** Nothing one side put into its messages (Call-ID, tags, Via, Contact, addresses) reached the other. */
 export function expectNoLeak(r: FlowResult): void {
+  // A leak check over empty traces proves nothing.
+  expect(r.uacTrace.length, 'leg A trace is empty').toBeGreaterThan(0);
+  expect(r.uasTrace.flat().length, 'leg B traces are empty').toBeGreaterThan(0);
+  expect(r.uacTrace.some((m) => m.dir === 'received'), 'leg A received nothing').toBe(true);
+  expect(r.uasTrace.flat().some((m) => m.dir === 'received'), 'leg B received nothing').toBe(true);
   const own = [`127.0.0.1:${r.sbc.udpPort}`, `127.0.0.1:${r.sbc.tcpPort}`];
   const aSide = topologyOf(r.uacTrace, own);
   const bSide = r.uasTrace.flatMap((t) => topologyOf(t, own));

@@ -36,10 +36,10 @@ export function hasBaresipModule(name: string): boolean {
 
 const REQUIRED_MODULES = ['g711', 'ausine', 'aufile', 'aubridge', 'account', 'menu', 'ctrl_tcp'];
 
-/** Throws an error that says how to install what is missing. */
-export function assertBaresipInstalled(): void {
+/** Throws an error that says how to install what is missing (`extraModules`: e.g. `['srtp']` for a test that needs it). */
+export function assertBaresipInstalled(extraModules: string[] = []): void {
   if (!existsSync(BARESIP_PATH)) throw new Error(`baresip not found at ${BARESIP_PATH}: apt-get install baresip-core`);
-  const missing = REQUIRED_MODULES.filter((m) => !hasBaresipModule(m));
+  const missing = [...REQUIRED_MODULES, ...extraModules].filter((m) => !hasBaresipModule(m));
   if (missing.length > 0) {
     throw new Error(`baresip modules missing (${missing.join(', ')}): apt-get install baresip-core`);
   }
@@ -94,6 +94,17 @@ export interface BaresipOptions {
   startTimeoutMs?: number;
   /** baresip quits by itself after this many seconds whatever happens (`-t`). Default 300. */
   maxLifetimeSec?: number;
+  /** Print every SIP message sent and received (`baresip -s`); read them with `sipTrace()`. Default false. */
+  sipTrace?: boolean;
+}
+
+/** One SIP message as `baresip -s` prints it. */
+export interface BaresipSipMessage {
+  dir: 'sent' | 'received';
+  /** `UDP 127.0.0.1:5060 -> 127.0.0.3:40399` */
+  route: string;
+  /** Start line, headers, blank line and body (LF line ends, as printed). */
+  text: string;
 }
 
 /** One event from ctrl_tcp, as baresip sends it (extra fields kept in `raw`). */
@@ -171,6 +182,10 @@ export interface BaresipInstance {
   waitForCallStats(timeoutMs?: number): Promise<BaresipCallStats>;
   /** Last lines baresip printed (stdout and stderr), for failure messages. */
   output(): string;
+  /** Everything baresip printed since it started (bounded to 1 MB). */
+  fullOutput(): string;
+  /** With `sipTrace: true`: the SIP messages baresip sent and received so far, in order. */
+  sipMessages(): BaresipSipMessage[];
   /** Quits baresip (then SIGTERM, then SIGKILL) and removes the temp dir. Bounded; safe to call twice. */
   stop(): Promise<void>;
 }
@@ -294,7 +309,7 @@ async function buildLayout(opts: BaresipOptions, host: string, sipPort: number, 
   const codecs = opts.codecs ?? ['PCMU', 'PCMA'];
   for (const c of codecs) if (!isSafeToken(c) || c.includes(',')) throw new Error(`baresip: invalid codec ${JSON.stringify(c)}`);
   const srtp = opts.srtp ?? 'none';
-  if (srtp !== 'none' && !hasBaresipModule('srtp')) throw new Error('baresip: srtp module not installed (baresip-core)');
+  if (srtp !== 'none') assertBaresipInstalled(['srtp']);
   const [rtpMin, rtpMax] = opts.rtpPorts ?? [40000, 49999];
   if (!(rtpMin > 1023 && rtpMax <= 65535 && rtpMin < rtpMax)) throw new Error(`baresip: bad rtpPorts ${rtpMin}-${rtpMax}`);
 
@@ -456,6 +471,7 @@ class Instance implements BaresipInstance {
   readonly callStats: BaresipCallStats[] = [];
   readonly sipUri: string;
   private out = '';
+  private all = '';
   private lineBuf = '';
   private readonly started = Date.now();
   private readonly statsParser = new CallStatsParser((s) => {
@@ -514,8 +530,29 @@ class Instance implements BaresipInstance {
     return this.out;
   }
 
+  fullOutput(): string {
+    return this.all;
+  }
+
+  sipMessages(): BaresipSipMessage[] {
+    // Each message: ESC[36;1m "#" NL "UDP src -> dst" NL message ESC[;m
+    const out: BaresipSipMessage[] = [];
+    const own = `${this.host}:${this.sipPort}`;
+    for (const part of this.all.split('\x1b[36;1m#\n').slice(1)) {
+      const end = part.indexOf('\x1b[;m');
+      const block = end >= 0 ? part.slice(0, end) : part;
+      const nl = block.indexOf('\n');
+      if (nl < 0) continue;
+      const route = block.slice(0, nl);
+      const dst = route.split(' -> ')[1]?.trim();
+      out.push({ dir: dst === own ? 'received' : 'sent', route, text: block.slice(nl + 1) });
+    }
+    return out;
+  }
+
   private onOutput(s: string): void {
     this.out = tail(this.out + s, 20_000);
+    if (this.all.length < 1_000_000) this.all += s;
     this.lineBuf += s;
     let nl: number;
     while ((nl = this.lineBuf.indexOf('\n')) >= 0) {
@@ -793,7 +830,7 @@ export async function startBaresip(opts: BaresipOptions): Promise<BaresipInstanc
     // Present but empty so baresip does not write its templates (with example contacts) here.
     await writeFile(join(dir, 'contacts'), '');
 
-    const child = spawn(BARESIP_PATH, ['-f', dir, '-t', String(lifetime)], {
+    const child = spawn(BARESIP_PATH, ['-f', dir, '-t', String(lifetime), ...(opts.sipTrace ? ['-s'] : [])], {
       cwd: dir,
       stdio: ['ignore', 'pipe', 'pipe'],
     });

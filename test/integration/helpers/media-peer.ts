@@ -225,6 +225,7 @@ export interface QoeLegView {
   received: QoeDirectionView;
   sent: QoeDirectionView;
   codec: string;
+  rttMs: number | null;
   srtpAuthFailures: number;
   srtpReplayDrops: number;
   rejectedSource: number;
@@ -260,5 +261,6 @@ export async function startCalleeUas(scenario: string, rtpPort: number): Promise
     scenario, calls: 1, localAddress: '127.0.0.3', localPort: uasPort, timeoutMs: 40_000,
     extraArgs: ['-mi', '127.0.0.3', '-mp', String(uasMediaPort), '-key', 'rtp_ip', '127.0.0.3', '-key', 'rtp_port', String(rtpPort)],
   });
+  await uas.bound();
   return { uas, uasPort };
 }

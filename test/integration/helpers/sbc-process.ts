@@ -26,6 +26,8 @@ export interface SbcProcess {
   waitForLog(pred: (l: LogLine) => boolean, timeoutMs?: number): Promise<LogLine>;
   /** GET a JSON document from the REST API (needs apiPort in the ini). */
   api<T = unknown>(path: string, init?: { method?: string }): Promise<T>;
+  /** Any REST API request; status code, content type and body text as they came. */
+  http(path: string, init?: { method?: string }): Promise<{ status: number; contentType: string; body: string }>;
   /** Writes a new configuration and sends SIGHUP. */
   reload(iniText: string): Promise<void>;
   stop(): Promise<number | null>;
@@ -57,7 +59,10 @@ export interface TestIniOptions {
   itspInboundManSet?: number;
   /** Extra tables appended as is. */
   extra?: string;
+  /** OPTIONS keep-alive toward the trunk's Proxy Set (EnableProxyKeepAlive). */
   keepAlive?: boolean;
+  /** ProxyKeepAliveTime of the trunk's Proxy Set in seconds (default 5). */
+  keepAliveSec?: number;
 }
 
 /** A small two-sided configuration: PBX on the LAN interface, a trunk on the WAN interface. */
@@ -113,7 +118,7 @@ export function testIni(o: TestIniOptions): string {
     '[ ProxySet ]',
     'FORMAT Index = ProxyName, EnableProxyKeepAlive, ProxyKeepAliveTime, ProxyLoadBalancingMethod, IsProxyHotSwap, ProxyRedundancyMode, SBCIPv4SIPInterfaceName, SuccessDetectionRetries, FailureDetectionRetransmissions;',
     'ProxySet 0 = "PBX", 0, 60, 0, 0, -1, "LAN", 1, -1;',
-    `ProxySet 1 = "ITSP", ${o.keepAlive ? 1 : 0}, 5, 0, 1, 1, "WAN", 1, 1;`,
+    `ProxySet 1 = "ITSP", ${o.keepAlive ? 1 : 0}, ${o.keepAliveSec ?? 5}, 0, 1, 1, "WAN", 1, 1;`,
     '[ \\ProxySet ]',
     '',
     '[ ProxyIp ]',
@@ -160,6 +165,7 @@ export function testIni(o: TestIniOptions): string {
   return lines.join('\r\n');
 }
 
+/** `exposeGc`: node --expose-gc and SBC_API_GC=1, so `/api/v1/status?gc=1` runs a full GC first (leak checks). */
 export async function startSbc(iniText: string, opts: { relay?: 'native' | 'js'; exposeGc?: boolean; startTimeoutMs?: number } = {}): Promise<SbcProcess> {
   if (!existsSync(SBC_MAIN)) throw new Error(`${SBC_MAIN} not found: run 'npm run build' first (npm test does)`);
   const dir = await mkdtemp(join(tmpdir(), 'sbc-test-'));
@@ -167,7 +173,10 @@ export async function startSbc(iniText: string, opts: { relay?: 'native' | 'js';
   await writeFile(configPath, iniText);
   const args = [...(opts.exposeGc ? ['--expose-gc'] : []), SBC_MAIN, 'start', '--config', configPath, '--log-level', 'info'];
   if (opts.relay) args.push('--relay', opts.relay);
-  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const env = { ...process.env };
+  if (opts.exposeGc) env['SBC_API_GC'] = '1';
+  else delete env['SBC_API_GC'];
+  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
   const logs: LogLine[] = [];
   const waiters: Array<{ pred: (l: LogLine) => boolean; resolve: (l: LogLine) => void }> = [];
   let stderr = '';
@@ -231,6 +240,11 @@ export async function startSbc(iniText: string, opts: { relay?: 'native' | 'js';
       if (!apiPort) throw new Error('the test ini has no SbcApiPort');
       const r = await fetch(`http://127.0.0.1:${apiPort}${path}`, { method: init?.method ?? 'GET' });
       return (await r.json()) as T;
+    },
+    async http(path: string, init?: { method?: string }) {
+      if (!apiPort) throw new Error('the test ini has no SbcApiPort');
+      const r = await fetch(`http://127.0.0.1:${apiPort}${path}`, { method: init?.method ?? 'GET' });
+      return { status: r.status, contentType: r.headers.get('content-type') ?? '', body: await r.text() };
     },
     async reload(text: string): Promise<void> {
       await writeFile(configPath, text);

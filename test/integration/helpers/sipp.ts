@@ -67,6 +67,12 @@ export interface SippProcess {
   readonly done: Promise<SippResult>;
   /** Stops sipp (SIGTERM, then SIGKILL) and returns what it counted. */
   stop(): Promise<SippResult>;
+  /**
+   * Resolves once sipp's SIP socket is bound on `localAddress:localPort`
+   * (needs `localPort`; UDP, or a TCP listener for `t1`/`tn`); rejects if
+   * sipp exits first or does not bind within `timeoutMs`.
+   */
+  bound(timeoutMs?: number): Promise<void>;
 }
 
 export function assertSippInstalled(): void {
@@ -189,18 +195,63 @@ export function startSipp(opts: SippOptions): SippProcess {
     };
   })();
 
+  let exited = false;
+  void done.then(() => {
+    exited = true;
+  });
   return {
     get pid() {
       return childPid;
     },
     args,
     done,
+    async bound(timeoutMs = 10_000) {
+      if (opts.localPort === undefined) throw new Error('sipp.bound() needs a localPort');
+      const proto = opts.transport !== undefined && opts.transport.startsWith('t') ? 'tcp' : 'udp';
+      await waitForBound(opts.localAddress ?? '127.0.0.1', opts.localPort, proto, timeoutMs, () => (exited ? `sipp exited: ${args.join(' ')}` : null));
+    },
     async stop() {
       stopRequested = true;
       if (childRef !== null && childRef.exitCode === null) childRef.kill('SIGTERM');
       return done;
     },
   };
+}
+
+/** `/proc/net/{udp,tcp}` spelling of an IPv4 address (the kernel prints the raw network-order word). */
+function procHexAddress(address: string): string {
+  return address.split('.').map((o) => Number(o).toString(16).padStart(2, '0').toUpperCase()).reverse().join('');
+}
+
+/**
+ * Whether a socket is bound on `address:port` (or the wildcard address):
+ * UDP bound, or TCP in LISTEN. Read from /proc/net, so it does not touch
+ * the port (a probe bind could take the port from the very process that is
+ * about to bind it).
+ */
+export async function isBound(address: string, port: number, proto: 'udp' | 'tcp'): Promise<boolean> {
+  const want = [`${procHexAddress(address)}:${port.toString(16).toUpperCase().padStart(4, '0')}`, `00000000:${port.toString(16).toUpperCase().padStart(4, '0')}`];
+  const text = await readFile(`/proc/net/${proto}`, 'latin1');
+  for (const line of text.split('\n').slice(1)) {
+    const cols = line.trim().split(/\s+/);
+    if (cols.length < 4 || !want.includes(cols[1]!)) continue;
+    if (proto === 'udp' || cols[3] === '0A') return true;
+  }
+  return false;
+}
+
+/** Polls (every 20 ms) until something is bound on `address:port`; `gaveUp` may end the wait early with a reason. */
+export async function waitForBound(
+  address: string, port: number, proto: 'udp' | 'tcp' = 'udp', timeoutMs = 10_000, gaveUp: () => string | null = () => null,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await isBound(address, port, proto)) return;
+    const why = gaveUp();
+    if (why !== null) throw new Error(`nothing bound ${proto} ${address}:${port}: ${why}`);
+    if (Date.now() > deadline) throw new Error(`nothing bound ${proto} ${address}:${port} within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
 
 /** Runs sipp to completion (or to `timeoutMs`) and returns its counts. */
