@@ -14,7 +14,9 @@ const USAGE = `usage: node dist/bench/run.js [options]
   --targets LIST            sbc,kamailio (default both)
   --scenarios LIST          udp-basic,tcp-basic,udp-media-anchor,udp-hold30
   --hold30                  add the 30 s hold scenario (slow)
-  --rates LIST              call rates to step through, e.g. 100,200,400
+  --rates LIST              call rates to step through, e.g. 100,200,400 (then doubled until every target fails)
+  --slo-ms N                p99 INVITE -> 200 setup SLO of a clean step (default 50)
+  --max-rate N              highest rate the doubling goes to (default 25600)
   --calls N                 calls per step (at least)
   --min-step S              minimum seconds per step: calls = max(N, rate x S)
   --no-refine               do not bisect between the last clean and first failing rate
@@ -66,6 +68,8 @@ function parseArgs(argv: string[]): BenchOptions {
       case '--scenarios': o.scenarios = oneOf<ScenarioId>(list(val()), ['udp-basic', 'tcp-basic', 'udp-media-anchor', 'udp-hold30'], a); break;
       case '--hold30': if (!o.scenarios.includes('udp-hold30')) o.scenarios.push('udp-hold30'); break;
       case '--rates': o.rates = nums(val(), a); break;
+      case '--slo-ms': o.setupSloMs = nums(val(), a)[0]!; break;
+      case '--max-rate': o.maxRate = nums(val(), a)[0]!; break;
       case '--calls': o.callsPerStep = nums(val(), a)[0] ?? o.callsPerStep; break;
       case '--min-step': o.minStepSeconds = Number(val()); if (!(o.minStepSeconds >= 0)) throw new Error('--min-step: expected seconds >= 0'); break;
       case '--no-refine': o.refine = false; break;

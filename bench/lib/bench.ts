@@ -10,7 +10,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { installCleanupHandlers, killAllSync, repoRoot } from './procs.js';
-import { runConcurrent, runSignallingScenario, scenarios, MAX_FAILED_RATIO, MAX_RETRANS_RATIO, type ConcurrentResult, type ScenarioId, type ScenarioResult } from './signalling.js';
+import { runConcurrent, runSignallingScenario, scenarios, DEFAULT_SETUP_SLO_MS, MAX_FAILED_RATIO, MAX_RETRANS_RATIO, MAX_WALL_FACTOR, type ConcurrentResult, type ScenarioId, type ScenarioResult } from './signalling.js';
 import { runMediaBench, LATENCY_P99_LIMIT_MS, LATE_RATIO_LIMIT, LOSS_RATIO_LIMIT, type MediaEngineName, type MediaEngineResult } from './media.js';
 import { runHttpBench, DEFAULT_HTTP_PATHS, type HttpResult } from './http.js';
 import { failureChart, markdownSummary, type BenchReport } from './report.js';
@@ -27,6 +27,10 @@ export interface BenchOptions {
   /** Minimum duration of a rate step (more calls at high rates). */
   minStepSeconds: number;
   refine: boolean;
+  /** p99 INVITE -> 200 setup SLO for a clean step, ms. */
+  setupSloMs?: number;
+  /** The ladder doubles up to this rate while a target has not failed. */
+  maxRate?: number;
   concurrentLevels: number[];
   concurrentRate: number;
   mediaEngines: MediaEngineName[];
@@ -131,6 +135,8 @@ export async function runBench(o: BenchOptions): Promise<BenchOutput> {
           callsPerStep: o.callsPerStep,
           minStepSeconds: o.minStepSeconds,
           refine: o.refine,
+          ...(o.setupSloMs !== undefined ? { setupSloMs: o.setupSloMs } : {}),
+          ...(o.maxRate !== undefined ? { maxRate: o.maxRate } : {}),
           workDir: join(work, id),
           log: o.log,
           deadline: share(wantSignalling ? 0.5 * ((i + 1) / o.scenarios.length) : 0),
@@ -212,6 +218,8 @@ export async function runBench(o: BenchOptions): Promise<BenchOutput> {
     criteria: {
       maxFailedRatio: MAX_FAILED_RATIO,
       maxRetransRatio: MAX_RETRANS_RATIO,
+      setupSloMs: o.setupSloMs ?? DEFAULT_SETUP_SLO_MS,
+      maxWallFactor: MAX_WALL_FACTOR,
       mediaP99Ms: LATENCY_P99_LIMIT_MS,
       mediaLateRatio: LATE_RATIO_LIMIT,
       mediaLossRatio: LOSS_RATIO_LIMIT,

@@ -14,7 +14,10 @@ export interface BenchReport {
   wallSeconds: number;
   quick: boolean;
   host: { cpus: number; cpuModel: string; node: string; loadAverage: number[]; versions: Record<string, string> };
-  criteria: { maxFailedRatio: number; maxRetransRatio: number; mediaP99Ms: number; mediaLateRatio: number; mediaLossRatio: number };
+  criteria: {
+    maxFailedRatio: number; maxRetransRatio: number; setupSloMs: number; maxWallFactor: number;
+    mediaP99Ms: number; mediaLateRatio: number; mediaLossRatio: number;
+  };
   signalling: ScenarioResult[];
   concurrent: ConcurrentResult[];
   media: MediaEngineResult[];
@@ -43,7 +46,11 @@ export function markdownSummary(r: BenchReport): string {
   out.push('');
   out.push('## Signalling (sipp UAC -> target -> sipp UAS, loopback)');
   out.push('');
-  out.push(`Clean = <= ${r.criteria.maxFailedRatio * 100}% failed calls and retransmissions <= ${r.criteria.maxRetransRatio * 100}% of messages. Rates step up (alternating targets) until a step is not clean.`);
+  out.push(
+    `Clean = ALL of: <= ${r.criteria.maxFailedRatio * 100}% failed calls, p99 INVITE -> 200 setup <= ${r.criteria.setupSloMs} ms, and the step finished within ${r.criteria.maxWallFactor}x its nominal time (the target kept up). ` +
+      'The UAS answers 200 directly (no 180 to reorder). Rates step up (alternating targets), then double, until every target has failed a step; ' +
+      'the SBC / Kamailio ratio is printed only when both ceilings were found.',
+  );
   out.push('');
   out.push('| scenario | target | highest clean CPS | SBC / Kamailio | setup p50 / p99 ms | CPU % per 100 CPS | peak memory MiB | first failing step |');
   out.push('| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |');
@@ -55,11 +62,14 @@ export function markdownSummary(r: BenchReport): string {
         continue;
       }
       const s = stepAt(t, t.maxCleanRate);
+      const bothFound = t.ceilingFound === true && kam?.ceilingFound === true;
       const ratio =
-        t.target === 'sbc' && kam?.maxCleanRate && t.maxCleanRate !== null ? (t.maxCleanRate / kam.maxCleanRate).toFixed(2) : t.target === 'sbc' ? '-' : '';
+        t.target === 'sbc' && bothFound && kam?.maxCleanRate && t.maxCleanRate !== null
+          ? (t.maxCleanRate / kam.maxCleanRate).toFixed(2)
+          : t.target === 'sbc' ? '- (a ceiling was not found)' : '';
       const fail = t.steps.find((x) => !x.clean);
       const failText = fail
-        ? `${fail.rate} cps: ${fail.failed}/${fail.calls} failed, retrans ${(fail.retransRatio * 100).toFixed(1)}%${fail.note ? ` (${fail.note.replace(/\|/g, '/').slice(0, 140)})` : ''}`
+        ? `${fail.rate} cps: ${(fail.notCleanBecause ?? []).join(', ') || 'not clean'}; ${fail.failed}/${fail.calls} failed, p99 ${f1(fail.setupMs.p99, 0)} ms, wall ${f1(fail.wallSeconds)}/${f1(fail.nominalSeconds)} s, retrans ${(fail.retransRatio * 100).toFixed(1)}%${fail.note ? ` (${fail.note.replace(/\|/g, '/').slice(0, 140)})` : ''}`
         : t.steps.length
           ? 'none (ran out of steps)'
           : '-';
@@ -69,7 +79,7 @@ export function markdownSummary(r: BenchReport): string {
     }
   }
   out.push('');
-  out.push('The highest clean CPS is a lower bound set by the step ladder; on a small shared machine sipp itself may be the first to saturate (check the CPU column: a target far from 100% per core when failures start was not the bottleneck).');
+  out.push('On a small shared machine sipp itself may be the first to saturate (check the CPU column: a target far from 100% per core when its step failed was not the bottleneck).');
   out.push('');
   out.push('## Concurrent calls (UDP, calls held open)');
   out.push('');
