@@ -227,6 +227,7 @@ class SbcConfigImpl implements SbcConfig {
   readonly messageConditions; readonly messageManipulations; readonly ipProfiles; readonly mediaRealms;
   readonly audioCodersGroups; readonly audioCoders; readonly allowedAudioCodersGroups; readonly allowedAudioCoders;
   readonly accounts; readonly alternativeRoutingReasons; readonly admissionControl;
+  readonly dialPlans; readonly dialPlanRules;
 
   readonly #ipGroups: Map<string, IpGroupRow>;
   readonly #proxySets: Map<string, ProxySetRow>;
@@ -269,6 +270,8 @@ class SbcConfigImpl implements SbcConfig {
     this.accounts = tables.accounts;
     this.alternativeRoutingReasons = tables.alternativeRoutingReasons;
     this.admissionControl = tables.admissionControl;
+    this.dialPlans = tables.dialPlans;
+    this.dialPlanRules = tables.dialPlanRules;
 
     this.#ipGroups = indexByName(tables.ipGroups, (r) => r.name);
     this.#proxySets = indexByName(tables.proxySets, (r) => r.proxyName);

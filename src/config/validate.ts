@@ -229,5 +229,12 @@ export function validateTables(t: SbcTables, file: string): Diagnostic[] {
       if (r.requestType === 'other') warn(r, T, 'Reservation applies only to INVITE and SUBSCRIBE dialogs; ignored for RequestType other');
     }
   }
+  for (const r of t.ipGroups) ref(r, 'IPGroup', 'sbcDialPlanName', 'dialPlans', 'DialPlan', r.sbcDialPlanName);
+  for (const r of t.dialPlanRules) {
+    ref(r, 'DialPlanRule', 'dialPlanName', 'dialPlans', 'DialPlan', r.dialPlanName, true);
+    if (r.prefix.trim() === '') err(r, 'prefix', 'DialPlanRule', 'Prefix is required');
+    else prefix(r, 'DialPlanRule', 'prefix', r.prefix);
+    if (r.tag.trim() === '') warn(r, 'DialPlanRule', 'Tag is empty; a number matching this rule gets no tag', 'tag');
+  }
   return out;
 }
