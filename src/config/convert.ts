@@ -81,6 +81,19 @@ function convertCell(col: ColumnDef, cell: IniCell): Converted {
   }
 }
 
+/**
+ * Converts a JSON value (from the REST API) for a column exactly as the same text in an ini
+ * cell would be: strings as quoted cells, numbers/booleans as bare ones; null = the default.
+ */
+export function convertJsonValue(col: ColumnDef, v: unknown): Converted {
+  if (v === null || v === undefined) return { value: col.def };
+  if (typeof v === 'boolean') return convertCell(col, { kind: 'bare', text: v ? '1' : '0', column: 0 });
+  if (typeof v === 'number') return convertCell(col, { kind: 'bare', text: String(v), column: 0 });
+  if (Array.isArray(v) && v.every((x) => typeof x === 'number')) return convertCell(col, { kind: 'bare', text: v.join(','), column: 0 });
+  if (typeof v === 'string') return convertCell(col, { kind: col.type.kind === 'string' ? 'quoted' : 'bare', text: v, column: 0 });
+  return { error: `${col.ini}: a ${col.type.kind} value is expected` };
+}
+
 export function emptyTables(): { -readonly [K in TableKey]: SbcTables[K][number][] } {
   const t = {} as Record<TableKey, unknown[]>;
   for (const d of TABLES) t[d.configKey] = [];

@@ -135,6 +135,11 @@ export const SCALARS: readonly ScalarSpec[] = [
   { name: 'UserAgentDisplayInfo', def: 'sbc', kind: 'string', doc: 'User-Agent / Server header value.' },
   { name: 'SbcApiPort', def: 0, kind: 'int', min: 0, max: 65535, doc: 'REST API and Prometheus metrics port; 0 = disabled.' },
   { name: 'SbcApiAddress', def: '127.0.0.1', kind: 'string', doc: 'REST API bind address.' },
+  { name: 'ConfigHistoryDirectory', def: '', kind: 'string', doc: 'Directory of the configuration history (versions log and snapshots); empty = `<ini file>.history` beside the ini file. Read at start.' },
+  { name: 'ConfigHistoryMaxVersions', def: 100, kind: 'int', min: 1, max: 100000, doc: 'Versions kept in the history; older ones are deleted.' },
+  { name: 'ConfigBackupDirectory', def: '', kind: 'string', doc: 'Directory of the ini backups; empty = `<ini file>.backup` beside the ini file. Read at start.' },
+  { name: 'ConfigBackupTime', def: '03:00', kind: 'string', doc: 'Local time of the daily backup, `hh:mm` or `hh:mm:ss`; empty = no daily backup (backups on change remain).' },
+  { name: 'ConfigBackupKeep', def: 5, kind: 'int', min: 0, max: 10000, doc: 'Backups kept (daily and on-change together); 0 = no backups.' },
 ];
 
 function lower(s: string): string {
