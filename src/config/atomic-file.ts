@@ -6,7 +6,7 @@
  * A crash before the rename leaves the temporary file behind; it is never
  * read, and `removeStaleTemps` clears it at the next start.
  */
-import { open, readdir, rename, rm } from 'node:fs/promises';
+import { open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 /** Temporary files of `target` are `.<name>.tmp-<pid>-<n>` in the same directory. */
@@ -25,11 +25,14 @@ function faultBeforeRename(): void {
   if (process.env['SBC_FAULT_INJECT'] === 'config-write-before-rename') process.kill(process.pid, 'SIGKILL');
 }
 
+/** Replaces `target` with `data`; an existing file keeps its permission bits, a new one gets `mode`. */
 export async function writeFileAtomic(target: string, data: string, mode = 0o644): Promise<void> {
   const dir = dirname(target);
+  mode = await stat(target).then((s) => s.mode & 0o7777, () => mode);
   const tmp = join(dir, `${tempPrefix(target)}${process.pid}-${++counter}`);
   const fh = await open(tmp, 'w', mode);
   try {
+    await fh.chmod(mode); // open()'s mode is filtered by the umask
     await fh.writeFile(data, 'utf8');
     await fh.sync();
   } catch (err) {

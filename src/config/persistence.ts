@@ -58,7 +58,10 @@ export async function attachPersistence(store: ConfigStore, logger?: ConfigLogge
   const backups = settings.keep > 0
     ? new ConfigBackups({ dir: backupDir, sourceFile: store.file, keep: settings.keep, dailyTime: settings.dailyTime, ...(logger ? { logger } : {}) })
     : null;
-  const startup = await store.attach(history, backups);
+  const startup = await store.attach(history, backups).catch((err: unknown) => {
+    logger?.error({ err, dir: historyDir }, 'configuration history could not record the running configuration');
+    return null;
+  });
   if (startup) logger?.info({ version: startup.version, dir: historyDir }, 'configuration recorded as a new version');
   const onChange = ({ config: next }: { config: SbcConfig }): void => {
     const s = backupSettings(next, logger);
