@@ -17,16 +17,17 @@ function tempPrefix(target: string): string {
 let counter = 0;
 
 /**
- * Test hook: with SBC_FAULT_INJECT=config-write-before-rename the process kills itself
- * (SIGKILL, like a crash or `kill -9`) after the temporary file is written and synced
- * and before the rename, so a test can prove the target is never left truncated.
+ * Test hook: when SBC_FAULT_INJECT names this write's fault point (the ini write uses
+ * `config-write-before-rename`), the process kills itself (SIGKILL, like a crash or
+ * `kill -9`) after the temporary file is written and synced and before the rename, so a
+ * test can prove the target is never left truncated.
  */
-function faultBeforeRename(): void {
-  if (process.env['SBC_FAULT_INJECT'] === 'config-write-before-rename') process.kill(process.pid, 'SIGKILL');
+function faultBeforeRename(point: string | undefined): void {
+  if (point !== undefined && process.env['SBC_FAULT_INJECT'] === point) process.kill(process.pid, 'SIGKILL');
 }
 
 /** Replaces `target` with `data`; an existing file keeps its permission bits, a new one gets `mode`. */
-export async function writeFileAtomic(target: string, data: string, mode = 0o644): Promise<void> {
+export async function writeFileAtomic(target: string, data: string, mode = 0o644, faultPoint?: string): Promise<void> {
   const dir = dirname(target);
   mode = await stat(target).then((s) => s.mode & 0o7777, () => mode);
   const tmp = join(dir, `${tempPrefix(target)}${process.pid}-${++counter}`);
@@ -41,7 +42,7 @@ export async function writeFileAtomic(target: string, data: string, mode = 0o644
     throw err;
   }
   await fh.close();
-  faultBeforeRename();
+  faultBeforeRename(faultPoint);
   try {
     await rename(tmp, target);
   } catch (err) {

@@ -52,6 +52,7 @@ function stamp(d: Date): string {
 export class ConfigBackups {
   #opts: BackupOptions;
   #timer: NodeJS.Timeout | null = null;
+  #started = false;
   #text: () => string = () => '';
   #last = '';
 
@@ -67,16 +68,18 @@ export class ConfigBackups {
   configure(keep: number, dailyTime: string | null): void {
     const changedTime = dailyTime !== this.#opts.dailyTime;
     this.#opts = { ...this.#opts, keep, dailyTime };
-    if (changedTime && this.#timer) this.#schedule();
+    if (changedTime && this.#started) this.#schedule();
   }
 
   /** Starts the daily timer; `text` gives the active ini text when it fires. */
   start(text: () => string): void {
     this.#text = text;
+    this.#started = true;
     this.#schedule();
   }
 
   stop(): void {
+    this.#started = false;
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = null;
   }

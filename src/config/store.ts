@@ -192,7 +192,7 @@ export class ConfigStore extends EventEmitter<ConfigStoreEvents> {
     const sameText = source === this.#text;
     if (writeBack && !sameText) {
       try {
-        await writeFileAtomic(this.file, source);
+        await writeFileAtomic(this.file, source, 0o644, 'config-write-before-rename');
       } catch (e) {
         const reason = e instanceof Error ? e.message : String(e);
         const diagnostics: Diagnostic[] = [{ severity: 'error', file: this.file, line: 0, message: `cannot write the configuration: ${reason}` }];
