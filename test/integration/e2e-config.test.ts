@@ -8,97 +8,19 @@
  *   call follows it) and is recorded; a call up across all of it ends normally;
  * - backups: the daily one at "now + 2 s", and retention after N+2 changes;
  * - atomic writes: a crash between write and rename leaves the old ini intact
- *   and the next start ignores the stale temporary file;
- * - dial plans: calls routed by destination tag; `sbc route` names the rule.
+ *   and the next start ignores the stale temporary file.
+ * Dial plans: e2e-dial-plan.test.ts.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import dgram from 'node:dgram';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { assertSippInstalled, findFreePort, startSipp, type SippProcess } from './helpers/sipp.js';
-import { readSippTrace, SCENARIOS, type SippTrace } from './helpers/b2bua-harness.js';
+import { assertSippInstalled, findFreePort } from './helpers/sipp.js';
 import { SBC_MAIN, startSbc, testIni, type LogLine, type SbcProcess } from './helpers/sbc-process.js';
-
-const PBX_IP = '127.0.14.2';
-const TRUNK_IP = '127.0.14.3';
-const TRUNK2_IP = '127.0.14.4';
-const FIXTURES = fileURLToPath(new URL('../fixtures/', import.meta.url));
-
-function sbcCli(args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [SBC_MAIN, ...args], { encoding: 'utf8', timeout: 20_000 });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-function withRouting(ini: string, format: string, rows: string[]): string {
-  const table = ['[ IP2IPRouting ]', `FORMAT Index = ${format};`, ...rows.map((r, i) => `IP2IPRouting ${i} = ${r};`), '[ \\IP2IPRouting ]'].join('\r\n');
-  const out = ini.replace(/\[ IP2IPRouting \][\s\S]*?\[ \\IP2IPRouting \]/, table);
-  if (out === ini) throw new Error('test ini has no IP2IPRouting table');
-  return out;
-}
-
-async function waitUdpBound(address: string, port: number, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const inUse = await new Promise<boolean>((res) => {
-      const s = dgram.createSocket('udp4');
-      s.once('error', () => res(true));
-      s.bind(port, address, () => s.close(() => res(false)));
-    });
-    if (inUse) return;
-    if (Date.now() > deadline) throw new Error(`nothing listens on ${address}:${port}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-async function http(apiPort: number, method: string, path: string, body?: string | object): Promise<{ status: number; json: Record<string, unknown> }> {
-  const init: RequestInit = { method };
-  if (typeof body === 'string') init.body = body, init.headers = { 'content-type': 'text/plain' };
-  else if (body !== undefined) init.body = JSON.stringify(body), init.headers = { 'content-type': 'application/json' };
-  const r = await fetch(`http://127.0.0.1:${apiPort}${path}`, init);
-  return { status: r.status, json: (await r.json()) as Record<string, unknown> };
-}
-
-interface Version { version: number; origin: { kind: string; user?: string; detail?: string }; changes: string[] }
-
-/** Calls through sipp: a UAC at the PBX address, UASs at the trunk addresses, each tracing what it saw. */
-function sippCalls(dir: () => string, lanPort: () => number): {
-  uac(service: string, holdMs: number): { proc: SippProcess; trace: () => Promise<SippTrace> };
-  uas(address: string, port: number, calls: number): { proc: SippProcess; trace: () => Promise<SippTrace> };
-  stopAll(): Promise<void>;
-} {
-  let seq = 0;
-  const procs: SippProcess[] = [];
-  return {
-    uac(service, holdMs) {
-      const file = join(dir(), `uac-${++seq}.log`);
-      const proc = startSipp({
-        scenario: join(SCENARIOS, 'e2e-uac-call.xml'), target: `127.0.0.1:${lanPort()}`, localAddress: PBX_IP, calls: 1, service,
-        timeoutMs: 40_000, extraArgs: ['-d', String(holdMs), '-trace_msg', '-message_file', file],
-      });
-      procs.push(proc);
-      return { proc, trace: () => readSippTrace(file) };
-    },
-    uas(address, port, calls) {
-      const file = join(dir(), `uas-${++seq}.log`);
-      const proc = startSipp({
-        scenario: join(SCENARIOS, 'e2e-uas-answer.xml'), calls, localAddress: address, localPort: port, timeoutMs: 50_000,
-        extraArgs: ['-trace_msg', '-message_file', file],
-      });
-      procs.push(proc);
-      return { proc, trace: () => readSippTrace(file) };
-    },
-    async stopAll() {
-      await Promise.all(procs.map((p) => p.stop()));
-    },
-  };
-}
-
-async function invitesAt(trace: () => Promise<SippTrace>): Promise<string[]> {
-  return (await trace()).filter((m) => m.dir === 'received' && m.msg.isRequest && m.msg.method === 'INVITE').map((m) => m.msg.requestUri ?? '');
-}
+import {
+  FIXTURES, PBX_IP, TRUNK2_IP, TRUNK_IP, http, invitesAt, sbcCli, sippCalls, waitUdpBound, withRouting, type Version,
+} from './helpers/config-e2e.js';
 
 describe('issue 14: check-config and sbc diff', () => {
   let dir = '';
@@ -454,66 +376,3 @@ describe('issue 14: atomic configuration writes', () => {
   }, 40_000);
 });
 
-describe('issue 14: dial plan routing', () => {
-  let sbc: SbcProcess;
-  let dir = '';
-  let lanPort = 0;
-  let uas1Port = 0;
-  let uas2Port = 0;
-  const sipp = sippCalls(() => dir, () => lanPort);
-
-  beforeAll(async () => {
-    assertSippInstalled();
-    dir = await mkdtemp(join(tmpdir(), 'e2e-dialplan-'));
-    [lanPort, uas1Port, uas2Port] = await Promise.all([findFreePort(), findFreePort(TRUNK_IP), findFreePort(TRUNK2_IP)]);
-    const wanPort = await findFreePort();
-    const dialPlan = [
-      '[ DialPlan ]', 'FORMAT DialPlan_Index = DialPlan_Name;', 'DialPlan 0 = "PBX-PLAN";', '[ \\DialPlan ]', '',
-      '[ DialPlanRule ]', 'FORMAT DialPlanRule_Index = DialPlanRule_DialPlanName, DialPlanRule_Name, DialPlanRule_Prefix, DialPlanRule_Tag;',
-      'DialPlanRule 0 = "PBX-PLAN", "local", "42520[3-5]", "LOCL";',
-      'DialPlanRule 1 = "PBX-PLAN", "international", "00", "INTL";',
-      '[ \\DialPlanRule ]', '',
-    ].join('\r\n');
-    const ini = withRouting(testIni({
-      lanPort, wanPort, media: false, pbx: { address: PBX_IP, port: 5060 }, itsp: [{ address: TRUNK_IP, port: uas1Port }], extra: dialPlan,
-    }), 'RouteName, SrcIPGroupName, DestTags, DestType, DestIPGroupName, DestAddress, DestPort, DestTransportType', [
-      `"international calls", "PBX", "INTL", 1, "", "${TRUNK2_IP}", ${uas2Port}, 0`,
-      '"local calls", "PBX", "LOCL", 0, "ITSP", "", 0, -1',
-      '"ITSP to PBX", "ITSP", "", 0, "PBX", "", 0, -1',
-    ]).replace('ClassifyByProxySet, ProfileName, InboundManSet, OutboundManSet;', 'ClassifyByProxySet, ProfileName, InboundManSet, OutboundManSet, SBCDialPlanName;')
-      .replace(/(IPGroup 0 = 0, "PBX",[^;]*);/, '$1, "PBX-PLAN";').replace(/(IPGroup 1 = 0, "ITSP",[^;]*);/, '$1, "";');
-    await writeFile(join(dir, 'dialplan.ini'), ini);
-    sbc = await startSbc(ini);
-  }, 30_000);
-
-  afterAll(async () => {
-    await sipp.stopAll();
-    await sbc?.stop();
-    if (dir) await rm(dir, { recursive: true, force: true });
-  });
-
-  it('routes calls by the destination tag of the dial plan rule, and sbc route names the rule', async () => {
-    const trunk1 = sipp.uas(TRUNK_IP, uas1Port, 1);
-    const trunk2 = sipp.uas(TRUNK2_IP, uas2Port, 1);
-    await Promise.all([waitUdpBound(TRUNK_IP, uas1Port), waitUdpBound(TRUNK2_IP, uas2Port)]);
-    const intl = await sipp.uac('0044207946000', 100).proc.done;
-    expect(intl.successful, intl.output).toBe(1);
-    const local = await sipp.uac('4252041234', 100).proc.done;
-    expect(local.successful, local.output).toBe(1);
-    const unknown = sipp.uac('5550000', 100);
-    const unknownRes = await unknown.proc.done;
-    expect(unknownRes.successful, unknownRes.output).toBe(1); // the scenario accepts a final rejection
-    const finals = (await unknown.trace()).filter((m) => m.dir === 'received' && !m.msg.isRequest && m.msg.status >= 200).map((m) => m.msg.status);
-    expect(finals).toContain(404);
-    expect((await trunk1.proc.done).successful).toBe(1);
-    expect((await trunk2.proc.done).successful).toBe(1);
-    expect(await invitesAt(trunk1.trace)).toEqual(['sip:4252041234@itsp.test']);
-    expect(await invitesAt(trunk2.trace)).toEqual([`sip:0044207946000@${TRUNK2_IP}:${uas2Port}`]);
-
-    const r = sbcCli(['route', '--config', join(dir, 'dialplan.ini'), '--from', 'sip:100@pbx', '--to', 'sip:0044207946000@x', '--src-ip', PBX_IP]);
-    expect(r.status, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/dial plan PBX-PLAN \(IP Group PBX\):/);
-    expect(r.stdout).toMatch(/destination '0044207946000': DialPlanRule 1 \(international, line \d+\) of dial plan PBX-PLAN, prefix '00' -> tags INTL/);
-    expect(r.stdout).toMatch(/IP2IPRouting 0 \(international calls, line \d+\): matched -> address udp:127\.0\.14\.4/);
-  }, 60_000);
-});
