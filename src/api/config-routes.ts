@@ -96,14 +96,16 @@ export function registerConfigRoutes(server: FastifyInstance, opts: ConfigRoutes
     };
   });
 
-  server.post('/api/v1/config/validate', async (req, reply) => {
+  // A full device export can be several hundred KB; Fastify's default body limit is 1 MiB.
+  const large = { bodyLimit: 16 * 1024 * 1024 };
+  server.post('/api/v1/config/validate', large, async (req, reply) => {
     const text = bodyText(req);
     if (text === null) return reply.code(400).send({ error: 'send the ini text as text/plain, or JSON {"ini": "..."}' });
     const r = store.validate(unmaskIniText(text, store.current()));
     return resultJson(r);
   });
 
-  server.put('/api/v1/config', async (req, reply) => {
+  server.put('/api/v1/config', large, async (req, reply) => {
     const text = bodyText(req);
     if (text === null) return reply.code(400).send({ error: 'send the ini text as text/plain, or JSON {"ini": "..."}' });
     // A text read back from GET carries "*****" for passwords: those keep their running values.
