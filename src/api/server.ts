@@ -61,6 +61,8 @@ export async function startApiServer(opts: {
   backend: ApiBackend;
   metrics: SbcMetrics;
   logger: Logger;
+  /** Further routes (e.g. the configuration API, config-routes.ts), registered before listening. */
+  register?: (server: FastifyInstance) => void;
 }): Promise<{ server: FastifyInstance; port: number }> {
   const server = Fastify({ logger: false });
   const { backend, metrics } = opts;
@@ -78,6 +80,7 @@ export async function startApiServer(opts: {
     reply.header('content-type', metrics.registry.contentType);
     return metrics.registry.metrics();
   });
+  opts.register?.(server);
   await server.listen({ host: opts.host, port: opts.port });
   const addr = server.server.address();
   const port = typeof addr === 'object' && addr !== null ? addr.port : opts.port;

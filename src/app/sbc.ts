@@ -3,7 +3,8 @@
  * Interface, the transaction layer, proxy-set keep-alive, the call engine
  * with routing/manipulation/media adapters, CDR/QoE sinks and the REST API.
  */
-import { ConfigStore, formatDiagnostic, type Diagnostic, type SbcConfig } from '../config/index.js';
+import { ConfigStore, attachPersistence, formatDiagnostic, summarizeIgnored, type Diagnostic, type Persistence, type SbcConfig } from '../config/index.js';
+import { registerConfigRoutes } from '../api/config-routes.js';
 import { ProxySetManager } from '../routing/index.js';
 import { TransportLayer, type ListenerInfo } from '../transport/index.js';
 import { TransactionLayer, KeepAliveProber } from '../transaction/index.js';
@@ -58,6 +59,7 @@ export class Sbc {
   private readonly startedAt = Date.now();
   private readonly fileSinks: FileCdrSink[] = [];
   private stopping: Promise<void> | null = null;
+  private persistence: Persistence | null = null;
 
   private constructor(
     readonly store: ConfigStore,
@@ -76,9 +78,11 @@ export class Sbc {
 
   static async start(opts: SbcOptions): Promise<Sbc> {
     const log = opts.logger;
-    const { store, diagnostics } = await ConfigStore.open(opts.configFile, log.child({ module: 'config' }));
+    const { store, diagnostics, ignored } = await ConfigStore.open(opts.configFile, log.child({ module: 'config' }));
     for (const d of diagnostics) if (d.severity === 'warning') log.warn({ diagnostic: formatDiagnostic(d) }, 'configuration warning');
     if (store === null) throw new ConfigError(diagnostics);
+    if (ignored.length > 0) log.info({ ignored: summarizeIgnored(ignored) }, 'configuration settings ignored (sbc check-config --verbose lists them)');
+    const persistence = await attachPersistence(store, log.child({ module: 'config' }));
     const config = store.current();
 
     const transport = new TransportLayer({ logger: log.child({ module: 'transport' }) });
@@ -138,6 +142,7 @@ export class Sbc {
     const sbc = new Sbc(store, transport, transactions, proxySets, calls, relay, metrics, cdr, overload, media, opts.allowGcOnStatus ?? false, log);
     sbc.listeners.push(...listeners);
     sbc.fileSinks.push(...fileSinks);
+    sbc.persistence = persistence;
     store.on('change', ({ config: next, changes }) => {
       proxySets.update(next);
       if (changes.some((c) => c.startsWith('SIPInterface') || c.startsWith('InterfaceTable'))) {
@@ -156,9 +161,12 @@ export class Sbc {
             legACallId: c.inviteA.callId, from: c.inviteA.getHeader('from'), to: c.inviteA.getHeader('to'),
           })),
           proxySets: () => proxySets.status(),
-          reload: () => store.reload(),
+          reload: () => store.reload(undefined, { kind: 'file', detail: 'POST /api/v1/config/reload' }),
           refreshGauges: () => sbc.refreshGauges(),
         },
+        register: (server) => registerConfigRoutes(server, {
+          store, onResult: (ok) => metrics.configReloadsTotal.inc({ result: ok ? 'ok' : 'rejected' }),
+        }),
       });
       sbc.apiClose = () => api.server.close();
     }
@@ -209,6 +217,7 @@ export class Sbc {
       const deadline = Date.now() + graceMs;
       while (this.calls.stats().calls > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
       this.removeSighup?.();
+      this.persistence?.stop();
       this.proxySets.stop();
       if (this.apiClose) await this.apiClose();
       this.transactions.close();

@@ -1,6 +1,10 @@
-/** `sbc check-config FILE...`: prints every diagnostic as file:line: severity: message; exit 1 on errors. */
+/**
+ * `sbc check-config [--verbose] FILE...`: prints every diagnostic as file:line: severity: message,
+ * then one line summing up what is read but ignored (the full list with --verbose); exit 1 on errors.
+ */
 import { formatDiagnostic, hasErrors } from '../config/diagnostics.js';
 import { loadConfigFile } from '../config/load.js';
+import { formatIgnored, summarizeIgnored, type IgnoredSetting } from '../config/support.js';
 
 export interface CommandIo {
   out(line: string): void;
@@ -15,6 +19,7 @@ const stdio: CommandIo = {
 export async function checkConfigCommand(args: string[], io: CommandIo = stdio): Promise<number> {
   const files: string[] = [];
   let quiet = false;
+  let verbose = false;
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     if (a === '--config' || a === '-c') {
@@ -25,8 +30,9 @@ export async function checkConfigCommand(args: string[], io: CommandIo = stdio):
       }
       files.push(f);
     } else if (a === '--quiet' || a === '-q') quiet = true;
+    else if (a === '--verbose' || a === '-v') verbose = true;
     else if (a === '--help' || a === '-h') {
-      io.out('usage: sbc check-config [--quiet] FILE...   (warnings are hidden with --quiet)');
+      io.out('usage: sbc check-config [--quiet] [--verbose] FILE...   (--quiet hides warnings; --verbose lists every ignored parameter, table and column)');
       return 0;
     } else if (a.startsWith('-')) {
       io.err(`check-config: unknown option ${a}`);
@@ -34,7 +40,7 @@ export async function checkConfigCommand(args: string[], io: CommandIo = stdio):
     } else files.push(a);
   }
   if (files.length === 0) {
-    io.err('usage: sbc check-config [--quiet] FILE...');
+    io.err('usage: sbc check-config [--quiet] [--verbose] FILE...');
     return 2;
   }
   let failed = false;
@@ -47,6 +53,17 @@ export async function checkConfigCommand(args: string[], io: CommandIo = stdio):
     const errors = r.diagnostics.filter((d) => d.severity === 'error').length;
     const warnings = r.diagnostics.length - errors;
     if (hasErrors(r.diagnostics)) failed = true;
+    if (r.ignored.length > 0) {
+      if (verbose) {
+        for (const kind of ['parameter', 'table', 'column'] as const) {
+          const list = r.ignored.filter((i: IgnoredSetting) => i.kind === kind);
+          if (list.length === 0) continue;
+          io.out(`${f}: ${kind}s read but ignored:`);
+          for (const i of list) io.out(`  ${formatIgnored(i)}`);
+        }
+      }
+      io.out(`${f}: ${summarizeIgnored(r.ignored)}${verbose ? '' : ' (--verbose lists them)'}`);
+    }
     io.out(`${f}: ${errors === 0 ? 'OK' : 'INVALID'} (${errors} error${errors === 1 ? '' : 's'}, ${warnings} warning${warnings === 1 ? '' : 's'})`);
   }
   return failed ? 1 : 0;

@@ -11,12 +11,20 @@ Usage:
   sbc start --config FILE [--log-level LEVEL]
       Start the SBC on a Mediant-style ini file. SIGHUP reloads the file;
       SIGTERM/SIGINT shut down gracefully (calls are released with BYE).
-  sbc check-config FILE
-      Validate an ini file; prints file:line diagnostics, exit 1 on errors.
+  sbc check-config [--verbose] FILE
+      Validate an ini file; prints file:line diagnostics, exit 1 on errors,
+      and one line on what is ignored (--verbose lists every item).
   sbc route --config FILE --from URI --to URI --src-ip IP [--src-port N]
             [--transport udp|tcp|tls] [--method INVITE]
       Show which classification, manipulations and routing rows a request
       would match, without sending anything.
+  sbc diff A.ini B.ini
+      Semantic difference between two ini files (rows matched by name, then
+      index; passwords masked). Exit 0 = same, 1 = different.
+  sbc config history | show [V] | diff V1 [V2] | rollback V
+            (--api http://HOST:PORT | --config FILE)
+      Configuration history of the running SBC through its REST API; a
+      rollback is validated and applied like any change, and recorded.
   sbc --help
 `;
 
@@ -40,6 +48,14 @@ export async function main(argv: string[]): Promise<number> {
     case 'route': {
       const { routeCommand } = await import('./route.js');
       return routeCommand(rest);
+    }
+    case 'diff': {
+      const { diffCommand } = await import('./diff.js');
+      return diffCommand(rest);
+    }
+    case 'config': {
+      const { configCommand } = await import('./config.js');
+      return configCommand(rest);
     }
     default:
       process.stderr.write(`sbc: unknown command '${cmd}'\n\n${HELP}`);

@@ -1,7 +1,7 @@
 /**
  * Raw ini tables -> typed, frozen rows, following the descriptors in schema.ts.
  */
-import type { Diagnostic } from './diagnostics.js';
+import type { Diagnostic, IgnoredSetting } from './diagnostics.js';
 import type { IniCell, IniDocument } from './ini-reader.js';
 import {
   TABLES, type ColumnDef, type SbcTables, type TableDef, type TableKey, enumFromText, findColumn, tableDef,
@@ -33,7 +33,9 @@ export function parseCodes(text: string): number[] | null {
   return out;
 }
 
-function convertCell(col: ColumnDef, cell: IniCell): { value: Value } | { error: string } {
+type Converted = { value: Value; warning?: string } | { error: string };
+
+function convertCell(col: ColumnDef, cell: IniCell): Converted {
   if (cell.kind === 'default') return { value: col.def };
   const text = cell.text;
   switch (col.type.kind) {
@@ -58,6 +60,11 @@ function convertCell(col: ColumnDef, cell: IniCell): { value: Value } | { error:
     case 'enum': {
       if (cell.kind === 'empty') return { value: col.def };
       const v = enumFromText(col.type.def, text);
+      if (v === undefined && text.trim() === '-1') {
+        // Device exports write -1 ("not configured": use the global default) in enum columns
+        // whose documented values start at 0; the device loads it, so we take the default.
+        return { value: col.def, warning: `${col.ini}: -1 (not configured) means the default '${String(col.def)}'` };
+      }
       if (v === undefined) {
         const allowed = col.type.def.values.map((x) => `${x[0]} (${x[1]})`).join(', ');
         return { error: `${col.ini}: unknown value '${text}'; expected one of ${allowed}` };
@@ -73,6 +80,19 @@ function convertCell(col: ColumnDef, cell: IniCell): { value: Value } | { error:
   }
 }
 
+/**
+ * Converts a JSON value (from the REST API) for a column exactly as the same text in an ini
+ * cell would be: strings as quoted cells, numbers/booleans as bare ones; null = the default.
+ */
+export function convertJsonValue(col: ColumnDef, v: unknown): Converted {
+  if (v === null || v === undefined) return { value: col.def };
+  if (typeof v === 'boolean') return convertCell(col, { kind: 'bare', text: v ? '1' : '0', column: 0 });
+  if (typeof v === 'number') return convertCell(col, { kind: 'bare', text: String(v), column: 0 });
+  if (Array.isArray(v) && v.every((x) => typeof x === 'number')) return convertCell(col, { kind: 'bare', text: v.join(','), column: 0 });
+  if (typeof v === 'string') return convertCell(col, { kind: col.type.kind === 'string' ? 'quoted' : 'bare', text: v, column: 0 });
+  return { error: `${col.ini}: a ${col.type.kind} value is expected` };
+}
+
 export function emptyTables(): { -readonly [K in TableKey]: SbcTables[K][number][] } {
   const t = {} as Record<TableKey, unknown[]>;
   for (const d of TABLES) t[d.configKey] = [];
@@ -86,7 +106,11 @@ export function makeRow(def: TableDef, index: number, values: Record<string, Val
   return placeRow(row, file, line);
 }
 
-export function convertDocument(doc: IniDocument, file: string, diagnostics: Diagnostic[]): SbcTables {
+/**
+ * Unsupported tables and columns go to `ignored` (reported by check-config), not to the
+ * diagnostics: a device export is full of them and they are not mistakes.
+ */
+export function convertDocument(doc: IniDocument, file: string, diagnostics: Diagnostic[], ignored: IgnoredSetting[] = []): SbcTables {
   const tables = emptyTables();
   const warnedTables = new Set<string>();
   const seenTables = new Map<TableKey, number>();
@@ -96,7 +120,7 @@ export function convertDocument(doc: IniDocument, file: string, diagnostics: Dia
       const k = raw.name.toLowerCase();
       if (!warnedTables.has(k)) {
         warnedTables.add(k);
-        diagnostics.push({ severity: 'warning', file, line: raw.line, message: `table ${raw.name} is not supported; ignored` });
+        ignored.push({ kind: 'table', name: raw.name, file, line: raw.line, reason: 'not supported' });
       }
       continue;
     }
@@ -116,7 +140,7 @@ export function convertDocument(doc: IniDocument, file: string, diagnostics: Dia
       }
       const col = findColumn(def, c.name);
       if (!col) {
-        diagnostics.push({ severity: 'warning', file, line: raw.formatLine, column: c.column, message: `column ${def.name}_${c.name} is not supported; ignored` });
+        ignored.push({ kind: 'column', name: `${def.name}.${c.name}`, file, line: raw.formatLine, column: c.column, reason: 'not supported' });
         mapping.push(null);
       } else if (mapped.has(col.key)) {
         diagnostics.push({ severity: 'error', file, line: raw.formatLine, column: c.column, message: `column ${c.name} is a second spelling of ${col.ini}` });
@@ -149,6 +173,7 @@ export function convertDocument(doc: IniDocument, file: string, diagnostics: Dia
           diagnostics.push({ severity: 'error', file, line: rawRow.line, column: cell.column, message: `${def.name} ${rawRow.index}: ${r.error}` });
         } else {
           row[col.key] = r.value;
+          if (r.warning) diagnostics.push({ severity: 'warning', file, line: rawRow.line, column: cell.column, message: `${def.name} ${rawRow.index}: ${r.warning}` });
         }
       }
       const placed = placeRow(row, file, rawRow.line);

@@ -7,6 +7,18 @@ export interface Diagnostic {
   readonly message: string;
 }
 
+/** A setting the configuration holds that the SBC reads but does not act on (check-config reports these). */
+export interface IgnoredSetting {
+  readonly kind: 'parameter' | 'table' | 'column';
+  /** Parameter name, table name, or `Table.Column`. */
+  readonly name: string;
+  readonly file: string;
+  readonly line: number;
+  readonly column?: number;
+  /** 'not supported', or why a known setting has no effect. */
+  readonly reason: string;
+}
+
 export function formatDiagnostic(d: Diagnostic): string {
   const where = d.column !== undefined ? `${d.file}:${d.line}:${d.column}` : `${d.file}:${d.line}`;
   return `${where}: ${d.severity}: ${d.message}`;

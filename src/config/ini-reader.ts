@@ -158,14 +158,21 @@ export function parseIni(text: string, file: string): IniParseResult {
     tables.push({ name: t.name, line: t.line, formatLine: t.formatLine, columns: t.columns ?? [], rows: t.rows });
   };
 
-  /** Whether the next meaningful line after `from` is a FORMAT line (distinguishes a table from a section header). */
-  const nextIsFormat = (from: number): boolean => {
+  /**
+   * What follows a `[ Name ]` header (distinguishes a table from a section header): a FORMAT line,
+   * the table's own end mark with only comments between (an empty table, as device exports write
+   * hidden tables), or anything else. `at` is the index of that line.
+   */
+  const nextAfterHeader = (from: number, name: string): { kind: 'format' | 'end' | 'other'; at: number } => {
     for (let j = from + 1; j < lines.length; j++) {
       const t = lines[j]!.trim();
       if (t === '' || t.startsWith(';')) continue;
-      return /^format\s/i.test(t);
+      if (/^format\s/i.test(t)) return { kind: 'format', at: j };
+      const end = /^\[\s*[\\/]\s*([^\]]*?)\s*\]/.exec(t);
+      if (end && end[1]!.toLowerCase() === name.toLowerCase()) return { kind: 'end', at: j };
+      return { kind: 'other', at: j };
     }
-    return false;
+    return { kind: 'other', at: lines.length };
   };
 
   for (let li = 0; li < lines.length; li++) {
@@ -204,7 +211,20 @@ export function parseIni(text: string, file: string): IniParseResult {
         error(lineNo, `empty header []`, lead + 1);
         continue;
       }
-      if (nextIsFormat(li)) {
+      const next = nextAfterHeader(li, inner);
+      if (next.kind === 'end') {
+        if (open) {
+          error(open.line, `table ${open.name} is not closed (missing [ \\${open.name} ] before line ${lineNo})`);
+          closeTable(open);
+          open = null;
+        }
+        // A Mediant export writes tables it hides as "[ Name ]" ... "[ \Name ]" with no FORMAT line;
+        // the device loads them as empty, and so do we.
+        warn(lineNo, `table ${inner} is empty (no FORMAT line, as device exports write hidden tables); ignored`);
+        li = next.at;
+        continue;
+      }
+      if (next.kind === 'format') {
         if (open) {
           error(open.line, `table ${open.name} is not closed (missing [ \\${open.name} ] before line ${lineNo})`);
           closeTable(open);

@@ -46,5 +46,8 @@ export function compileConfigManipulations(
       message: e.message.includes(e.field) ? e.message : `${e.field}: ${e.message}`,
     });
   }
+  for (const w of compiled.warnings) {
+    diagnostics.push({ severity: 'warning', file: w.file, line: w.line, message: w.message });
+  }
   return { sets: compiled.sets, conditions: compiled.conditions };
 }

@@ -140,6 +140,11 @@ export const SCALARS: readonly ScalarSpec[] = [
   { name: 'SBCOverloadAction', def: 0, kind: 'int', min: 0, max: 1, doc: 'Ours: what overload does to a new INVITE: 0 = 503 with Retry-After, 1 = silent drop.' },
   { name: 'SBCOverloadRetryAfter', def: 5, kind: 'int', min: 0, max: 3600, doc: 'Ours: Retry-After (s) in the overload 503.' },
   { name: 'SBCDialogKeepAliveTime', def: 300, kind: 'int', min: 0, max: 86400, doc: 'Ours: seconds between in-dialog OPTIONS on both legs of a connected call; a leg answering 481/408 or not at all ends the call; 0 = off.' },
+  { name: 'ConfigHistoryDirectory', def: '', kind: 'string', doc: 'Directory of the configuration history (versions log and snapshots); empty = `<ini file>.history` beside the ini file. Read at start.' },
+  { name: 'ConfigHistoryMaxVersions', def: 100, kind: 'int', min: 1, max: 100000, doc: 'Versions kept in the history; older ones are deleted.' },
+  { name: 'ConfigBackupDirectory', def: '', kind: 'string', doc: 'Directory of the ini backups; empty = `<ini file>.backup` beside the ini file. Read at start.' },
+  { name: 'ConfigBackupTime', def: '03:00', kind: 'string', doc: 'Local time of the daily backup, `hh:mm` or `hh:mm:ss`; empty = no daily backup (backups on change remain).' },
+  { name: 'ConfigBackupKeep', def: 5, kind: 'int', min: 0, max: 10000, doc: 'Backups kept (daily and on-change together); 0 = no backups.' },
 ];
 
 function lower(s: string): string {
@@ -232,6 +237,7 @@ class SbcConfigImpl implements SbcConfig {
   readonly messageConditions; readonly messageManipulations; readonly ipProfiles; readonly mediaRealms;
   readonly audioCodersGroups; readonly audioCoders; readonly allowedAudioCodersGroups; readonly allowedAudioCoders;
   readonly accounts; readonly alternativeRoutingReasons; readonly admissionControl;
+  readonly dialPlans; readonly dialPlanRules;
 
   readonly #ipGroups: Map<string, IpGroupRow>;
   readonly #proxySets: Map<string, ProxySetRow>;
@@ -274,6 +280,8 @@ class SbcConfigImpl implements SbcConfig {
     this.accounts = tables.accounts;
     this.alternativeRoutingReasons = tables.alternativeRoutingReasons;
     this.admissionControl = tables.admissionControl;
+    this.dialPlans = tables.dialPlans;
+    this.dialPlanRules = tables.dialPlanRules;
 
     this.#ipGroups = indexByName(tables.ipGroups, (r) => r.name);
     this.#proxySets = indexByName(tables.proxySets, (r) => r.proxyName);

@@ -223,6 +223,8 @@ export interface IpGroupRow extends RowBase {
   readonly sbcKeepOriginalCallId: boolean;
   readonly topologyLocation: 'down' | 'up';
   readonly maxNumOfRegUsers: number;
+  /** DialPlan name whose rules tag the numbers of calls from this group (empty = none). */
+  readonly sbcDialPlanName: string;
 }
 
 export interface ClassificationRow extends RowBase {
@@ -264,6 +266,10 @@ export interface Ip2IpRoutingRow extends RowBase {
     | 'route-row' | 'alt-route-ignore-inputs' | 'alt-route-consider-inputs' | 'group-member-ignore-inputs' | 'group-member-consider-inputs';
   readonly groupPolicy: 'none' | 'forking';
   readonly costGroup: string;
+  /** Dial plan tags the source number must carry (`;`-separated; empty = any). */
+  readonly srcTags: string;
+  /** Dial plan tags the destination number must carry. */
+  readonly destTags: string;
 }
 
 export interface NumberManipulationRow extends RowBase {
@@ -398,6 +404,21 @@ export interface AdmissionControlRow extends RowBase {
   readonly reservation: number;
 }
 
+export interface DialPlanRow extends RowBase {
+  readonly name: string;
+}
+
+export interface DialPlanRuleRow extends RowBase {
+  /** Name of the owning DialPlan row. */
+  readonly dialPlanName: string;
+  readonly ruleIndex: number;
+  readonly name: string;
+  /** Number prefix (Mediant prefix syntax). */
+  readonly prefix: string;
+  /** Tags given to a matching number: `TAG` or `Key=Value`, several separated by `;`. */
+  readonly tag: string;
+}
+
 /** Rows of every supported table, as held in SbcConfig. */
 export interface SbcTables {
   readonly interfaces: readonly InterfaceRow[];
@@ -420,6 +441,8 @@ export interface SbcTables {
   readonly accounts: readonly AccountRow[];
   readonly alternativeRoutingReasons: readonly AltRoutingReasonRow[];
   readonly admissionControl: readonly AdmissionControlRow[];
+  readonly dialPlans: readonly DialPlanRow[];
+  readonly dialPlanRules: readonly DialPlanRuleRow[];
 }
 
 export type TableKey = keyof SbcTables;
@@ -459,8 +482,8 @@ export const TABLES: readonly TableDef[] = [
       int('PrefixLength', 'prefixLength', 24, 'Subnet prefix length.', 0, 128),
       str('Gateway', 'gateway', 'Default gateway; stored only.'),
       str('InterfaceName', 'interfaceName', 'Unique name.'),
-      str('PrimaryDNSServerIPAddress', 'primaryDnsServer', 'DNS server used for proxy set names (empty = system resolver).'),
-      str('SecondaryDNSServerIPAddress', 'secondaryDnsServer', 'Second DNS server.'),
+      str('PrimaryDNSServerIPAddress', 'primaryDnsServer', 'Stored only: host names are resolved by the system resolver.'),
+      str('SecondaryDNSServerIPAddress', 'secondaryDnsServer', 'Stored only.'),
       str('UnderlyingDevice', 'underlyingDevice', 'Stored only.'),
     ],
   },
@@ -470,7 +493,7 @@ export const TABLES: readonly TableDef[] = [
     columns: [
       str('InterfaceName', 'interfaceName', 'Unique name.'),
       str('NetworkInterface', 'networkInterface', 'InterfaceTable name whose address is used.'),
-      en('ApplicationType', 'applicationType', e([0, 'gw', 'gateway'], [1, 'sas'], [2, 'sbc']), 'sbc', 'Only sbc interfaces are started.'),
+      en('ApplicationType', 'applicationType', e([0, 'gw', 'gateway'], [1, 'sas'], [2, 'sbc']), 'sbc', 'Stored only: every SIP Interface is started as an SBC interface.'),
       int('UDPPort', 'udpPort', 5060, 'UDP port; 0 = no UDP.', ...PORT),
       int('TCPPort', 'tcpPort', 5060, 'TCP port; 0 = no TCP.', ...PORT),
       int('TLSPort', 'tlsPort', 5061, 'TLS port; 0 = no TLS.', ...PORT),
@@ -535,6 +558,7 @@ export const TABLES: readonly TableDef[] = [
       bool('SBCKeepOriginalCallID', 'sbcKeepOriginalCallId', false, 'Reuse the incoming Call-ID on the outgoing leg.'),
       en('TopologyLocation', 'topologyLocation', e([0, 'down'], [1, 'up']), 'down', 'Stored (for display).'),
       int('MaxNumOfRegUsers', 'maxNumOfRegUsers', -1, 'Registration limit for user groups (-1 = unlimited).', -1),
+      str('SBCDialPlanName', 'sbcDialPlanName', 'DialPlan whose rules tag the source and destination numbers of calls from this group (for IP2IPRouting SrcTags/DestTags).'),
     ],
   },
   {
@@ -579,6 +603,8 @@ export const TABLES: readonly TableDef[] = [
       en('AltRouteOptions', 'altRouteOptions', ALT_ROUTE_ENUM, 'route-row', 'Main route or alternative of the row above.'),
       en('GroupPolicy', 'groupPolicy', e([0, 'none', 'sequential'], [1, 'forking']), 'none', 'Stored; forking is not done.'),
       str('CostGroup', 'costGroup', 'Stored only.'),
+      str('SrcTags', 'srcTags', 'Dial plan tags the source number must carry (`;`-separated, all must be present; empty = any).'),
+      str('DestTags', 'destTags', 'Dial plan tags the destination number must carry (`;`-separated; empty = any).', '', { aliases: ['DstTags'] }),
     ],
   },
   {
@@ -711,6 +737,22 @@ export const TABLES: readonly TableDef[] = [
       int('Rate', 'rate', 0, 'Dialogs per second added to the token bucket; 0 = no rate limit.', 0),
       int('MaxBurst', 'maxBurst', 0, 'Token bucket size (dialogs accepted at once); 0 = unlimited.', 0),
       int('Reservation', 'reservation', 0, 'Concurrent dialogs guaranteed to this IP Group; 0 = none.', 0),
+    ],
+  },
+  {
+    name: 'DialPlan', configKey: 'dialPlans', nameKey: 'name',
+    doc: 'Named dial plans: lists of number prefixes that give calls tags (IPGroup SBCDialPlanName selects one).',
+    columns: [str('Name', 'name', 'Unique name.')],
+  },
+  {
+    name: 'DialPlanRule', configKey: 'dialPlanRules',
+    doc: 'One prefix of a dial plan and the tags it gives.',
+    columns: [
+      str('DialPlanName', 'dialPlanName', 'Name of the DialPlan row it belongs to.'),
+      int('RuleIndex', 'ruleIndex', 0, 'Order inside the dial plan (ties between equally long prefixes go to the lower index).', 0),
+      str('Name', 'name', 'Free name, shown by `sbc route`.'),
+      str('Prefix', 'prefix', 'Number prefix in the prefix syntax of the routing tables; the longest matching prefix wins.'),
+      str('Tag', 'tag', 'Tags given to a matching number: `TAG` or `Key=Value`, several separated by `;`.'),
     ],
   },
 ];

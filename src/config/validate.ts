@@ -21,8 +21,11 @@ export function validateTables(t: SbcTables, file: string): Diagnostic[] {
       : { severity: 'error', file: row.file || file, line: row.line, message: `${table} ${row.index}: ${message}` };
     out.push(d);
   };
-  const warn = (row: RowBase, table: string, message: string): void => {
-    out.push({ severity: 'warning', file: row.file || file, line: row.line, message: `${table} ${row.index}: ${message}` });
+  const warn = (row: RowBase, table: string, message: string, key?: string): void => {
+    const column = key ? cellColumn(row, key) : undefined;
+    out.push(column !== undefined
+      ? { severity: 'warning', file: row.file || file, line: row.line, column, message: `${table} ${row.index}: ${message}` }
+      : { severity: 'warning', file: row.file || file, line: row.line, message: `${table} ${row.index}: ${message}` });
   };
 
   // Unique names.
@@ -108,8 +111,9 @@ export function validateTables(t: SbcTables, file: string): Diagnostic[] {
     ref(r, 'IPGroup', 'proxySetName', 'proxySets', 'ProxySet', r.proxySetName);
     ref(r, 'IPGroup', 'mediaRealm', 'mediaRealms', 'CpMediaRealm', r.mediaRealm);
     ref(r, 'IPGroup', 'profileName', 'ipProfiles', 'IpProfile', r.profileName);
-    if (r.inboundManSet >= 0 && !manSets.has(r.inboundManSet)) err(r, 'inboundManSet', 'IPGroup', `InboundManSet ${r.inboundManSet} has no MessageManipulations rows`);
-    if (r.outboundManSet >= 0 && !manSets.has(r.outboundManSet)) err(r, 'outboundManSet', 'IPGroup', `OutboundManSet ${r.outboundManSet} has no MessageManipulations rows`);
+    // A set number without rows is a no-op on the device (exports carry such leftovers): a warning.
+    if (r.inboundManSet >= 0 && !manSets.has(r.inboundManSet)) warn(r, 'IPGroup', `InboundManSet ${r.inboundManSet} has no MessageManipulations rows; nothing is applied`, 'inboundManSet');
+    if (r.outboundManSet >= 0 && !manSets.has(r.outboundManSet)) warn(r, 'IPGroup', `OutboundManSet ${r.outboundManSet} has no MessageManipulations rows; nothing is applied`, 'outboundManSet');
     if (r.type === 'server' && r.proxySetName.trim() === '') warn(r, 'IPGroup', `server IP Group '${r.name}' has no ProxySetName; it cannot be a routing destination`);
   }
 
@@ -224,6 +228,13 @@ export function validateTables(t: SbcTables, file: string): Diagnostic[] {
       if (r.limit >= 0 && r.reservation >= r.limit) err(r, 'reservation', T, `Reservation ${r.reservation} must be below Limit ${r.limit}`);
       if (r.requestType === 'other') warn(r, T, 'Reservation applies only to INVITE and SUBSCRIBE dialogs; ignored for RequestType other');
     }
+  }
+  for (const r of t.ipGroups) ref(r, 'IPGroup', 'sbcDialPlanName', 'dialPlans', 'DialPlan', r.sbcDialPlanName);
+  for (const r of t.dialPlanRules) {
+    ref(r, 'DialPlanRule', 'dialPlanName', 'dialPlans', 'DialPlan', r.dialPlanName, true);
+    if (r.prefix.trim() === '') err(r, 'prefix', 'DialPlanRule', 'Prefix is required');
+    else prefix(r, 'DialPlanRule', 'prefix', r.prefix);
+    if (r.tag.trim() === '') warn(r, 'DialPlanRule', 'Tag is empty; a number matching this rule gets no tag', 'tag');
   }
   return out;
 }

@@ -2,7 +2,7 @@
  * SbcConfig -> ini text. The output reads back (loadConfigText) to a config
  * equal to the input; tables are written in the newer bare-column style.
  */
-import { TABLES, enumCode, type ColumnDef } from './schema.js';
+import { TABLES, enumCode, type ColumnDef, type TableDef } from './schema.js';
 import { SCALARS, type SbcConfig } from './sbc-config.js';
 
 export interface WriteOptions {
@@ -61,13 +61,20 @@ export function writeIni(config: SbcConfig, options: WriteOptions = {}): string 
   for (const def of TABLES) {
     const rows = config[def.configKey] as unknown as ReadonlyArray<Record<string, unknown> & { index: number }>;
     if (rows.length === 0) continue;
-    out.push(`[ ${def.name} ]`);
-    out.push(`FORMAT Index = ${def.columns.map((c) => c.ini).join(', ')};`);
-    for (const row of rows) {
-      out.push(`${def.name} ${row.index} = ${def.columns.map((c) => cellText(c, row[c.key], mask)).join(', ')};`);
-    }
-    out.push(`[ \\${def.name} ]`);
+    out.push(...tableLines(def, rows, mask));
     out.push('');
   }
   return out.join('\n');
+}
+
+/** One table block: header, FORMAT with every column, data lines, end mark. */
+export function tableLines(def: TableDef, rows: ReadonlyArray<Record<string, unknown> & { index: number }>, mask = false): string[] {
+  const out: string[] = [];
+  out.push(`[ ${def.name} ]`);
+  out.push(`FORMAT Index = ${def.columns.map((c) => c.ini).join(', ')};`);
+  for (const row of rows) {
+    out.push(`${def.name} ${row.index} = ${def.columns.map((c) => cellText(c, row[c.key], mask)).join(', ')};`);
+  }
+  out.push(`[ \\${def.name} ]`);
+  return out;
 }

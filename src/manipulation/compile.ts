@@ -372,6 +372,8 @@ export interface CompileResult {
   sets: ManipulationSets;
   conditions: CompiledConditions;
   errors: ManipulationError[];
+  /** Rows loaded the way the device loads them, but probably not what was meant. */
+  warnings: ManipulationError[];
 }
 
 export function compileManipulations(
@@ -380,20 +382,26 @@ export function compileManipulations(
   options: CompileOptions = {},
 ): CompileResult {
   const errors: ManipulationError[] = [];
+  const warnings: ManipulationError[] = [];
   const bySet = new Map<number, CompiledRule[]>();
   const ordered = [...rows].sort((a, b) => (a.manSetId - b.manSetId) || (a.index - b.index));
   let prev: { setId: number; cond: CondNode | null; ok: boolean } | null = null;
   for (const row of ordered) {
     const name = row.manipulationName || `row ${row.index}`;
     try {
-      const usePrevious = inField('rowRole', () => parseRowRole(row.rowRole ?? ''));
+      let usePrevious = inField('rowRole', () => parseRowRole(row.rowRole ?? ''));
       const spec = inField('messageType', () => parseMessageType(row.messageType ?? ''));
       const condText = row.condition ?? '';
       const condAst = inField('condition', () => parseCondition(condText));
-      if (usePrevious) {
-        if (prev === null || prev.setId !== row.manSetId) {
-          throw new Fail('rowRole', `'Use Previous Condition' on the first row of manipulation set ${row.manSetId}: there is no previous condition`, 1);
-        }
+      if (usePrevious && (prev === null || prev.setId !== row.manSetId)) {
+        // The device loads this and treats the row as having no previous condition: it uses its own.
+        warnings.push({
+          file: row.file, line: row.line, column: 1, field: 'rowRole',
+          message: `${name}: rowRole: 'Use Previous Condition' on the first row of manipulation set ${row.manSetId}: there is no previous condition; the row uses its own condition${condAst === null ? ' (none: it applies to every message of its type)' : ''}`,
+        });
+        usePrevious = false;
+      }
+      if (usePrevious && prev !== null) {
         if (!prev.ok) throw new Fail('rowRole', `'Use Previous Condition' follows a row that has an error`, 1);
         if (condAst !== null) throw new Fail('condition', `a 'Use Previous Condition' row cannot have its own condition`, 1);
       }
@@ -443,5 +451,5 @@ export function compileManipulations(
     }
   }
 
-  return { sets: new Sets(bySet, options.logger), conditions: new Conditions(byName, options.logger), errors };
+  return { sets: new Sets(bySet, options.logger), conditions: new Conditions(byName, options.logger), errors, warnings };
 }

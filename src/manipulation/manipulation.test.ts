@@ -51,7 +51,6 @@ describe('load-time errors carry file, line, field and column', () => {
     ['actionType', { actionType: '9' }, 1, /unknown action type code 9/],
     ['actionType', { actionType: 'Change' }, 1, /unknown action type 'Change'/],
     ['rowRole', { rowRole: '2' }, 1, /unknown row role/],
-    ['rowRole', { rowRole: 'Use Previous Condition' }, 1, /no previous condition/],
     ['actionSubject', { actionSubject: '' }, 1, /empty/],
     ['actionSubject', { actionSubject: 'header.from.url.hots' }, 17, /unknown URL part 'hots'/],
     ['actionSubject', { actionSubject: 'header.from.bogus' }, 13, /unknown sub-element 'bogus'/],
@@ -66,6 +65,18 @@ describe('load-time errors carry file, line, field and column', () => {
     expect(e.field).toBe(field);
     expect(e.column).toBe(column);
     expect(e.message).toMatch(message);
+  });
+
+  it("'Use Previous Condition' on the first row of a set loads as the device does: a warning, the row uses its own condition", () => {
+    const r = row({ rowRole: 'Use Previous Condition', actionSubject: 'header.x-first', actionValue: "'yes'" });
+    const res = compileManipulations([r], []);
+    expect(res.errors).toEqual([]);
+    expect(res.warnings).toHaveLength(1);
+    expect(res.warnings[0]).toMatchObject({ file: 'sbc.ini', line: r.line, field: 'rowRole' });
+    expect(res.warnings[0]!.message).toMatch(/no previous condition; the row uses its own condition/);
+    const m = msg();
+    expect(res.sets.apply(1, m, {}).rulesApplied).toBe(1);
+    expect(m.getHeader('x-first')).toBe('yes');
   });
 
   it('keeps compiling the other rows and the set still works', () => {

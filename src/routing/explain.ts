@@ -4,6 +4,7 @@
  */
 import type { SbcConfig } from '../config/sbc-config.js';
 import { classify } from './classify.js';
+import { callTags, describeMatch } from './dial-plan.js';
 import { applyNumberManipulation } from './number-manipulation.js';
 import { describeDestination, routeRequest, staticProxyState } from './route.js';
 import type { ClassificationResult, NumberManipulationResult, ProxyStateView, RequestView, RouteDecision } from './types.js';
@@ -33,11 +34,16 @@ export function explainRoute(config: SbcConfig, req: RequestView, proxyState: Pr
     method: req.method, srcIpGroupName: src.name, srcUser: req.srcUser, srcHost: req.srcHost, dstUser: req.requestUriUser, dstHost: req.requestUriHost,
   }, lines);
   lines.push(`  => source user '${inbound.srcUser}', destination user '${inbound.dstUser}'`);
+  const routed = { ...req, srcIpGroupName: src.name, srcUser: inbound.routingSrcUser, requestUriUser: inbound.routingDstUser };
+  const tags = callTags(config, routed);
+  if (tags.dialPlanName !== '') {
+    lines.push(`dial plan ${tags.dialPlanName} (IP Group ${src.name}):`);
+    lines.push(`  ${describeMatch('source', tags.src, routed.srcUser)}`);
+    lines.push(`  ${describeMatch('destination', tags.dst, routed.requestUriUser)}`);
+  }
   lines.push('routing:');
   const trace: string[] = [];
-  const decision = routeRequest(config, {
-    ...req, srcIpGroupName: src.name, srcUser: inbound.routingSrcUser, requestUriUser: inbound.routingDstUser,
-  }, proxyState, { trace });
+  const decision = routeRequest(config, routed, proxyState, { trace });
   lines.push(...trace);
   if (decision.kind === 'no-route') {
     lines.push(`  => no route: ${decision.reason}; answered ${decision.responseCode}`);

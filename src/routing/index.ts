@@ -12,3 +12,4 @@ export {
   ProxySetManager, systemResolver,
   type KeepAliveProber, type DnsResolver, type SrvRecord, type ProxySetManagerOptions, type ProxySetManagerEvents, type ServerStatus, type ServerEvent, type ProxyLogger,
 } from './proxy-set.js';
+export { callTags, lookupDialPlan, tagsMatch, type CallTags, type DialPlanMatch } from './dial-plan.js';

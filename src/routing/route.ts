@@ -8,6 +8,7 @@ import type { SbcConfig } from '../config/sbc-config.js';
 import type { Ip2IpRoutingRow, IpGroupRow, Transport } from '../config/schema.js';
 import { parseRejectAction, splitHostPort } from '../syntax/values.js';
 import { compiled, groupMatches, requestTypeMatches } from './compiled.js';
+import { callTags, describeMatch, tagsMatch } from './dial-plan.js';
 import type {
   ProxyStateView, RouteAttempt, RouteDecision, RouteDestination, RouteFailure, RouteSkip, RoutedRequest, ServerTarget,
 } from './types.js';
@@ -48,6 +49,11 @@ function inputMismatch(config: SbcConfig, position: number, req: RoutedRequest, 
   if (!m.srcHost.matches(req.srcHost)) return `source host '${req.srcHost}' does not match '${r.srcHost}'`;
   if (!m.dstUser.matches(req.requestUriUser)) return `destination user '${req.requestUriUser}' does not match '${r.destUsernamePrefix}'`;
   if (!m.dstHost.matches(req.requestUriHost)) return `destination host '${req.requestUriHost}' does not match '${r.destHost}'`;
+  if (r.srcTags !== '' || r.destTags !== '') {
+    const tags = callTags(config, req);
+    if (r.srcTags !== '' && !tagsMatch(r.srcTags, tags.src?.tags ?? [])) return `source tags [${tags.src?.rule.tag ?? ''}] do not include ${r.srcTags}`;
+    if (r.destTags !== '' && !tagsMatch(r.destTags, tags.dst?.tags ?? [])) return `destination tags [${tags.dst?.rule.tag ?? ''}] do not include ${r.destTags}`;
+  }
   if (!triggerMatches(r, attempt)) return `trigger ${attempt?.trigger ?? 'initial'} does not match ${r.trigger}`;
   if (r.messageConditionName !== '' && !(req.matchesCondition?.(r.messageConditionName) ?? false)) return `message condition ${r.messageConditionName} is false`;
   return null;
@@ -147,6 +153,12 @@ function walkAlternatives(
       continue;
     }
     a?.trace?.push(`  ${label(r)}: ${p === mainPosition ? 'matched' : 'alternative used'} -> ${describeDestination(res.destination)}`);
+    if (a?.trace && (r.srcTags !== '' || r.destTags !== '')) {
+      // Name the dial plan rule(s) that gave the tags this row asked for.
+      const tags = callTags(config, req);
+      if (r.srcTags !== '') a.trace.push(`    ${describeMatch('source', tags.src, req.srcUser)}`);
+      if (r.destTags !== '') a.trace.push(`    ${describeMatch('destination', tags.dst, req.requestUriUser)}`);
+    }
     return decision(r, p, mainPosition, res, attempt, req, a);
   }
   return null;
