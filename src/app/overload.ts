@@ -7,8 +7,9 @@
  *
  * Load is measured as event-loop delay (node:perf_hooks): every message
  * of every call runs on this loop, so its delay is exactly the queueing
- * a new request would suffer. Shedding starts when the p99 delay of a
- * sampling window exceeds SBCOverloadLagMs and stops once p99 has stayed
+ * a new request would suffer. Shedding starts when the p99 delay of two
+ * sampling windows in a row exceeds SBCOverloadLagMs (a single GC pause
+ * does not shed) and stops once p99 has stayed
  * under half of it for a second (hysteresis: no flapping at the edge). One log line per episode, with
  * what was shed, and counters for the API and metrics.
  *
@@ -57,6 +58,8 @@ export class OverloadGuard {
   private nextSampleAt = 0;
   /** Consecutive calm windows so far while shedding; a second of them ends the episode. */
   private calmWindows = 0;
+  /** Consecutive windows over the limit; two start an episode (one GC pause does not). */
+  private hotWindows = 0;
 
   constructor(private readonly opts: OverloadOptions) {
     if (!(opts.lagMs > 0)) {
@@ -116,7 +119,10 @@ export class OverloadGuard {
     h.reset();
     this.lastP99Ms = Math.round(p99 * 10) / 10;
     const lag = this.opts.lagMs;
-    if (!this.sheddingNow && p99 > lag) {
+    if (!this.sheddingNow) {
+      this.hotWindows = p99 > lag ? this.hotWindows + 1 : 0;
+      if (this.hotWindows < 2) return;
+      this.hotWindows = 0;
       this.sheddingNow = true;
       this.episodes++;
       this.shedInEpisode = 0;

@@ -126,6 +126,7 @@ describe('bench smoke run', () => {
       targets: ['sbc', 'kamailio'],
       scenarios: ['udp-basic'],
       rates: [10],
+      maxRate: 10, // one step: no doubling until the targets fail
       callsPerStep: 20,
       minStepSeconds: 0,
       refine: false,

@@ -65,6 +65,7 @@ describe('issue 3: sbc check-config and sbc route', () => {
     const text = [
       '[SIP Params]',
       'SipT1Rtx = 100',
+      'SBCOverloadLagMs = 0',
       '',
       '[ IP2IPRouting ]',
       'FORMAT Index = RouteName, SrcIPGroupName, DestType, DestIPGroupName;',

@@ -88,6 +88,9 @@ export function testIni(o: TestIniOptions): string {
     'SipT1Rtx = 100',
     'SipT2Rtx = 400',
     'SipT4Rtx = 500',
+    // Overload control by event-loop delay is off in tests: on a busy 2-core machine a descheduled SBC
+    // would shed calls the test expects; overload.test.ts and src/app/overload.test.ts exercise it.
+    ...((o.scalars ?? []).some((l) => /^SBCOverloadLagMs\b/i.test(l)) ? [] : ['SBCOverloadLagMs = 0']),
     ...(o.scalars ?? []),
     ...(o.apiPort ? [`SbcApiPort = ${o.apiPort}`, 'SbcApiAddress = 127.0.0.1'] : []),
     '',
