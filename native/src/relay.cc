@@ -9,8 +9,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+
 #include <cmath>
 #include <cstring>
+#include <system_error>
 
 namespace mr {
 
@@ -24,6 +28,10 @@ constexpr size_t kRecvLen = kBufSize - 64;
 constexpr int kRoundsPerEvent = 4;
 constexpr uint64_t kWakeTag = ~uint64_t(0);
 constexpr int kSrRing = 4;
+// A transit-time difference above this is a timestamp discontinuity (sender
+// restart, a gap without timestamp advance), not jitter: RFC 3550 A.8
+// assumes continuous timestamps. Such samples are skipped and counted.
+constexpr double kMaxTransitDeltaSec = 3.0;
 
 inline uint16_t rd16(const uint8_t* p) { return uint16_t((p[0] << 8) | p[1]); }
 inline uint32_t rd32(const uint8_t* p) {
@@ -134,7 +142,11 @@ int openSocket(const std::string& host, int port, int* fdOut, int* boundPort) {
   }
   sockaddr_storage bound;
   socklen_t bl = sizeof bound;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &bl);
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &bl) != 0) {
+    int e = errno;
+    close(fd);
+    return e;
+  }
   std::string h;
   addrToString(bound, &h, boundPort);
   *fdOut = fd;
@@ -150,6 +162,9 @@ const char* errnoName(int e) {
     case EMFILE: return "EMFILE";
     case ENFILE: return "ENFILE";
     case ENOBUFS: return "ENOBUFS";
+    case ENOMEM: return "ENOMEM";
+    case ENOSPC: return "ENOSPC";  // epoll: fs.epoll.max_user_watches reached
+    case EAGAIN: return "EAGAIN";  // thread creation: process/thread limit
     case EAFNOSUPPORT: return "EAFNOSUPPORT";
     default: return "EIO";
   }
@@ -185,13 +200,21 @@ struct RecvStats {
     received = 0;
     badSeq = 0x10000;
   }
-  void update(uint32_t pktSsrc, uint16_t seq, uint32_t ts, double arrivalUnits) {
+  // Restart of the A.8 estimator: its state is in timestamp units of one
+  // source and one clock rate, so it must not carry over a change of either.
+  void resetJitter() {
+    haveTransit = false;
+    jitter = 0;
+  }
+  // Returns false when the packet's transit difference was skipped as a
+  // discontinuity (see kMaxTransitDeltaSec).
+  bool update(uint32_t pktSsrc, uint16_t seq, uint32_t ts, double arrivalUnits, uint32_t clockRate) {
     constexpr uint16_t kMaxDropout = 3000;
     constexpr uint16_t kMaxMisorder = 100;
     if (!started || pktSsrc != ssrc) {
       ssrc = pktSsrc;
       restart(seq);
-      haveTransit = false;
+      resetJitter();
     } else {
       uint16_t udelta = uint16_t(seq - maxSeq);
       if (udelta < kMaxDropout) {
@@ -204,21 +227,25 @@ struct RecvStats {
           haveTransit = false;
         } else {
           badSeq = uint32_t(seq + 1) & 0xffff;
-          return;
+          return true;
         }
       } else {
         outOfOrder++;
       }
     }
     received++;
+    bool clean = true;
     if (haveTransit) {
-      double d = (arrivalUnits - prevArrival) - double(int32_t(ts - prevTs));
-      if (d < 0) d = -d;
-      jitter += (d - jitter) / 16.0;
+      double d = std::fabs((arrivalUnits - prevArrival) - double(int32_t(ts - prevTs)));
+      if (std::isfinite(d) && d <= kMaxTransitDeltaSec * double(clockRate))
+        jitter += (d - jitter) / 16.0;
+      else
+        clean = false;
     }
     haveTransit = true;
     prevArrival = arrivalUnits;
     prevTs = ts;
+    return clean;
   }
 };
 
@@ -227,6 +254,40 @@ struct SrSent {
   uint32_t sentAt = 0;
   bool used = false;
 };
+
+// Counters with one writer at a time (whoever holds the engine mutex: the
+// relay thread during a round, the JS thread in updateLeg) and lock-free
+// readers (stats()). Relaxed load + store compile to plain moves on x86-64:
+// no locked read-modify-write on the packet path.
+struct PubU {
+  std::atomic<uint64_t> v{0};
+  void add(uint64_t n = 1) { v.store(v.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
+  void set(uint64_t x) { v.store(x, std::memory_order_relaxed); }
+  uint64_t get() const { return v.load(std::memory_order_relaxed); }
+};
+template <typename T>
+struct Pub {
+  std::atomic<T> v{T()};
+  void set(T x) { v.store(x, std::memory_order_relaxed); }
+  T get() const { return v.load(std::memory_order_relaxed); }
+};
+
+struct LiveStats {
+  PubU rtpPacketsIn, rtpBytesIn, rtcpPacketsIn, rtpPacketsOut, rtcpPacketsOut, outOfOrder;
+  PubU srtpAuthFailures, srtpReplayDrops, rejectedSource, sendErrors;
+  PubU srtpSsrcLimitDrops, srtpIndexReuseDrops, jitterClamps;
+  Pub<int64_t> packetsLost;
+  Pub<double> jitterMs, lastArrivalMs, rttMs, remoteFractionLost, remoteJitterMs;
+  Pub<bool> hasRtt, hasRemoteReport;
+};
+
+// Outbound protection refused: counted on the leg the packet was for.
+bool protectedOk(SrtpStatus st, LiveStats& out) {
+  if (st == SrtpStatus::Ok) return true;
+  if (st == SrtpStatus::SsrcLimit) out.srtpSsrcLimitDrops.add();
+  if (st == SrtpStatus::Replay) out.srtpIndexReuseDrops.add();
+  return false;
+}
 
 }  // namespace
 
@@ -248,9 +309,21 @@ struct Relay::Leg {
   int tePt = -1;
   uint32_t clockRate = 8000;
   RecvStats recv;
-  LegStats st;
+  LiveStats st;
+  // The latched RTP peer as stats() reports it: written when the relay
+  // thread latches (rare) and when updateLeg forgets it; its own small lock
+  // so stats() never takes the engine mutex.
+  std::mutex latchMu;
+  bool pubLatched = false;
+  sockaddr_storage pubLat{};
   SrSent srRing[kSrRing];
   int srNext = 0;
+
+  void publishLatch(bool on) {
+    std::lock_guard<std::mutex> g(latchMu);
+    pubLatched = on;
+    if (on) pubLat = latRtp;
+  }
 
   // Where packets for this leg's peer go; nullptr = nowhere known yet.
   const sockaddr_storage* rtpDest(socklen_t* len) const {
@@ -279,7 +352,7 @@ struct Relay::Leg {
 };
 
 struct Relay::Session {
-  uint32_t id = 0;
+  uint64_t id = 0;
   bool paused = false;
   Leg legs[2];
 };
@@ -293,28 +366,51 @@ struct Relay::IoBuffers {
   mmsghdr out[kBatch];
   iovec outIov[kBatch];
   int outFd[kBatch];
-  LegStats* outStats[kBatch];
+  LiveStats* outStats[kBatch];
   bool outRtcp[kBatch];
   int outCount = 0;
 };
 
-Relay::Relay() : io_(new IoBuffers()) {
+Relay::Relay(uint64_t firstSessionId) : io_(new IoBuffers()) {
+  nextId_ = firstSessionId >= 1 && firstSessionId <= kMaxSessionId ? firstSessionId : 1;
+  // Every descriptor and registration is checked: an engine without its
+  // wake-up eventfd would have a thread that can never be told to stop, and
+  // shutdown() would wait for it forever.
   epfd_ = epoll_create1(EPOLL_CLOEXEC);
-  if (epfd_ < 0) return;
+  if (epfd_ < 0) {
+    initError_ = errnoName(errno);
+    return;
+  }
   wakeFd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (wakeFd_ < 0) {
+    initError_ = errnoName(errno);
+    close(epfd_);
+    epfd_ = -1;
+    return;
+  }
   epoll_event ev{};
   ev.events = EPOLLIN;
   ev.data.u64 = kWakeTag;
-  epoll_ctl(epfd_, EPOLL_CTL_ADD, wakeFd_, &ev);
-  thread_ = std::thread([this] { run(); });
+  if (epoll_ctl(epfd_, EPOLL_CTL_ADD, wakeFd_, &ev) != 0) initError_ = errnoName(errno);
+  if (initError_.empty()) {
+    try {
+      thread_ = std::thread([this] { run(); });
+    } catch (const std::system_error& e) {
+      initError_ = errnoName(e.code().value());
+    }
+  }
+  if (!initError_.empty()) {
+    close(wakeFd_);
+    close(epfd_);
+    wakeFd_ = epfd_ = -1;
+  }
 }
 
 Relay::~Relay() { shutdown(); }
 
 static bool applySettings(int family, const LegSettings& s, bool* remoteChanged, std::string* err,
-                          bool hasRemote, sockaddr_storage* sigRtp, socklen_t* sigRtpLen, sockaddr_storage* sigRtcp,
+                          sockaddr_storage* sigRtp, socklen_t* sigRtpLen, sockaddr_storage* sigRtcp,
                           socklen_t* sigRtcpLen) {
-  (void)hasRemote;
   *remoteChanged = false;
   if (!s.hasRemote) return true;
   sockaddr_storage r1, r2;
@@ -332,8 +428,60 @@ static bool applySettings(int family, const LegSettings& s, bool* remoteChanged,
   return true;
 }
 
-std::string Relay::createSession(const LegSettings& a, const LegSettings& b, uint32_t* id, SessionPorts* ports) {
-  if (shutDown_ || epfd_ < 0) return "ESHUTDOWN";
+std::shared_ptr<SrtpStreamTable> Relay::sendTable(const uint8_t keySalt[30]) {
+  // Indexed by a digest: no raw key material outlives its session here.
+  uint8_t digest[SHA256_DIGEST_LENGTH];
+  SHA256(keySalt, 30, digest);
+  std::string k(reinterpret_cast<const char*>(digest), sizeof digest);
+  OPENSSL_cleanse(digest, sizeof digest);
+  auto it = sendTables_.find(k);
+  if (it != sendTables_.end()) {
+    keyOrder_.splice(keyOrder_.begin(), keyOrder_, it->second.second);
+    return it->second.first;
+  }
+  // Forget a few of the least recently used keys no live context holds;
+  // tables still in use move to the front (bounded work per call).
+  for (int tries = 0; tries < 8 && sendTables_.size() >= kRememberedKeys && !keyOrder_.empty(); tries++) {
+    auto last = sendTables_.find(keyOrder_.back());
+    if (last->second.first.use_count() == 1) {
+      sendTables_.erase(last);
+      keyOrder_.pop_back();
+    } else {
+      keyOrder_.splice(keyOrder_.begin(), keyOrder_, std::prev(keyOrder_.end()));
+    }
+  }
+  auto t = std::make_shared<SrtpStreamTable>();
+  keyOrder_.push_front(k);
+  sendTables_.emplace(k, std::make_pair(t, keyOrder_.begin()));
+  return t;
+}
+
+// New SRTP contexts for a leg; with keepSame, a direction whose keys did not
+// change keeps its context (ROC, replay window). False on a crypto failure,
+// the leg unchanged.
+bool Relay::makeSrtp(Leg& l, const LegSettings& s, bool keepSame) {
+  if (!s.srtp) {
+    l.srtpIn.reset();
+    l.srtpOut.reset();
+    return true;
+  }
+  std::unique_ptr<SrtpContext> in, out;
+  if (!keepSame || !l.srtpIn || !l.srtpIn->sameKeys(s.srtpInKey, s.srtpInTag)) {
+    in.reset(new SrtpContext());
+    if (!in->init(s.srtpInKey, s.srtpInTag)) return false;
+  }
+  if (!keepSame || !l.srtpOut || !l.srtpOut->sameKeys(s.srtpOutKey, s.srtpOutTag)) {
+    out.reset(new SrtpContext());
+    if (!out->init(s.srtpOutKey, s.srtpOutTag, sendTable(s.srtpOutKey))) return false;
+  }
+  if (in) l.srtpIn = std::move(in);
+  if (out) l.srtpOut = std::move(out);
+  return true;
+}
+
+std::string Relay::createSession(const LegSettings& a, const LegSettings& b, uint64_t* id, SessionPorts* ports) {
+  if (shutDown_) return "ESHUTDOWN";
+  if (!initError_.empty()) return initError_;
   std::unique_ptr<Session> sess(new Session());
   const LegSettings* cfg[2] = {&a, &b};
   auto cleanup = [&]() {
@@ -364,7 +512,7 @@ std::string Relay::createSession(const LegSettings& a, const LegSettings& b, uin
     l.rtcpMux = s.rtcpMux;
     bool changed;
     std::string err;
-    if (!applySettings(l.family, s, &changed, &err, false, &l.sigRtp, &l.sigRtpLen, &l.sigRtcp, &l.sigRtcpLen)) {
+    if (!applySettings(l.family, s, &changed, &err, &l.sigRtp, &l.sigRtpLen, &l.sigRtcp, &l.sigRtcpLen)) {
       cleanup();
       return "EINVAL";
     }
@@ -372,13 +520,9 @@ std::string Relay::createSession(const LegSettings& a, const LegSettings& b, uin
     l.signalledOnly = s.signalledOnly;
     l.tePt = s.telephoneEventPt;
     l.clockRate = s.clockRate ? s.clockRate : 8000;
-    if (s.srtp) {
-      l.srtpIn.reset(new SrtpContext());
-      l.srtpOut.reset(new SrtpContext());
-      if (!l.srtpIn->init(s.srtpInKey, s.srtpInTag) || !l.srtpOut->init(s.srtpOutKey, s.srtpOutTag)) {
-        cleanup();
-        return "ECRYPTO";
-      }
+    if (!makeSrtp(l, s, false)) {
+      cleanup();
+      return "ECRYPTO";
     }
   }
   std::lock_guard<std::mutex> g(mu_);
@@ -386,28 +530,42 @@ std::string Relay::createSession(const LegSettings& a, const LegSettings& b, uin
     cleanup();
     return "ESHUTDOWN";
   }
-  uint32_t sid = nextId_++;
-  if (nextId_ == 0 || nextId_ > 0x3fffffff) nextId_ = 1;
+  if (nextId_ > kMaxSessionId || sessions_.count(nextId_)) {
+    cleanup();
+    return "EOVERFLOW";
+  }
+  uint64_t sid = nextId_++;
   sess->id = sid;
+  int added[4];
+  int nAdded = 0;
   for (int i = 0; i < 2; i++) {
     Leg& l = sess->legs[i];
-    epoll_event ev{};
-    ev.events = EPOLLIN;
-    ev.data.u64 = (uint64_t(sid) << 2) | (uint64_t(i) << 1);
-    epoll_ctl(epfd_, EPOLL_CTL_ADD, l.rtpFd, &ev);
-    if (l.rtcpFd >= 0) {
-      ev.data.u64 |= 1;
-      epoll_ctl(epfd_, EPOLL_CTL_ADD, l.rtcpFd, &ev);
+    int fds[2] = {l.rtpFd, l.rtcpFd};
+    for (int r = 0; r < 2; r++) {
+      if (fds[r] < 0) continue;
+      epoll_event ev{};
+      ev.events = EPOLLIN;
+      ev.data.u64 = (sid << 2) | (uint64_t(i) << 1) | uint64_t(r);
+      // A socket the epoll set refuses (ENOMEM, ENOSPC: max_user_watches)
+      // would give a session that never relays: fail the creation instead.
+      if (epoll_ctl(epfd_, EPOLL_CTL_ADD, fds[r], &ev) != 0) {
+        int e = errno;
+        for (int k = 0; k < nAdded; k++) epoll_ctl(epfd_, EPOLL_CTL_DEL, added[k], nullptr);
+        cleanup();
+        return errnoName(e);
+      }
+      added[nAdded++] = fds[r];
     }
     ports->rtp[i] = l.rtpPort;
     ports->rtcp[i] = l.rtcpFd >= 0 ? l.rtcpPort : l.rtpPort;
   }
   *id = sid;
   sessions_.emplace(sid, std::move(sess));
+  count_.store(sessions_.size(), std::memory_order_relaxed);
   return "";
 }
 
-bool Relay::updateLeg(uint32_t id, int leg, const LegSettings& s, std::string* err) {
+bool Relay::updateLeg(uint64_t id, int leg, const LegSettings& s, std::string* err) {
   std::lock_guard<std::mutex> g(mu_);
   auto it = sessions_.find(id);
   if (it == sessions_.end()) {
@@ -420,30 +578,12 @@ bool Relay::updateLeg(uint32_t id, int leg, const LegSettings& s, std::string* e
   bool changed = false;
   sockaddr_storage r1 = l.sigRtp, r2 = l.sigRtcp;
   socklen_t l1 = l.sigRtpLen, l2 = l.sigRtcpLen;
-  if (!applySettings(l.family, eff, &changed, err, l.hasRemote, &r1, &l1, &r2, &l2)) return false;
+  if (!applySettings(l.family, eff, &changed, err, &r1, &l1, &r2, &l2)) return false;
   if (eff.hasRemote != l.hasRemote) changed = true;
   if (eff.signalledOnly != l.signalledOnly) changed = true;
-  if (eff.srtp) {
-    std::unique_ptr<SrtpContext> in, out;
-    if (!l.srtpIn || !l.srtpIn->sameKeys(eff.srtpInKey, eff.srtpInTag)) {
-      in.reset(new SrtpContext());
-      if (!in->init(eff.srtpInKey, eff.srtpInTag)) {
-        *err = "SRTP key setup failed";
-        return false;
-      }
-    }
-    if (!l.srtpOut || !l.srtpOut->sameKeys(eff.srtpOutKey, eff.srtpOutTag)) {
-      out.reset(new SrtpContext());
-      if (!out->init(eff.srtpOutKey, eff.srtpOutTag)) {
-        *err = "SRTP key setup failed";
-        return false;
-      }
-    }
-    if (in) l.srtpIn = std::move(in);
-    if (out) l.srtpOut = std::move(out);
-  } else {
-    l.srtpIn.reset();
-    l.srtpOut.reset();
+  if (!makeSrtp(l, eff, true)) {
+    *err = "SRTP key setup failed";
+    return false;
   }
   l.sigRtp = r1;
   l.sigRtpLen = l1;
@@ -454,14 +594,20 @@ bool Relay::updateLeg(uint32_t id, int leg, const LegSettings& s, std::string* e
   if (changed) {
     // A new offer/answer names a new peer: learn it afresh.
     l.latchedRtp = l.latchedRtcp = false;
-    l.st.latched = false;
+    l.publishLatch(false);
   }
   l.tePt = eff.telephoneEventPt;
-  l.clockRate = eff.clockRate ? eff.clockRate : 8000;
+  uint32_t rate = eff.clockRate ? eff.clockRate : 8000;
+  if (rate != l.clockRate) {
+    // Arrival times so far are in units of the old rate (RFC 3550 A.8).
+    l.recv.resetJitter();
+    l.st.jitterMs.set(0);
+    l.clockRate = rate;
+  }
   return true;
 }
 
-bool Relay::setPaused(uint32_t id, bool paused) {
+bool Relay::setPaused(uint64_t id, bool paused) {
   std::lock_guard<std::mutex> g(mu_);
   auto it = sessions_.find(id);
   if (it == sessions_.end()) return false;
@@ -469,18 +615,39 @@ bool Relay::setPaused(uint32_t id, bool paused) {
   return true;
 }
 
-bool Relay::stats(uint32_t id, LegStats out[2]) {
-  std::lock_guard<std::mutex> g(mu_);
+// No engine lock: only this (JavaScript) thread changes sessions_, and the
+// counters are atomics the relay thread publishes as it goes.
+bool Relay::stats(uint64_t id, LegStats out[2]) {
   auto it = sessions_.find(id);
   if (it == sessions_.end()) return false;
   for (int i = 0; i < 2; i++) {
+    const LiveStats& st = it->second->legs[i].st;
+    LegStats& o = out[i];
+    o.rtpPacketsIn = st.rtpPacketsIn.get();
+    o.rtpBytesIn = st.rtpBytesIn.get();
+    o.rtcpPacketsIn = st.rtcpPacketsIn.get();
+    o.rtpPacketsOut = st.rtpPacketsOut.get();
+    o.rtcpPacketsOut = st.rtcpPacketsOut.get();
+    o.packetsLost = st.packetsLost.get();
+    o.outOfOrder = st.outOfOrder.get();
+    o.jitterMs = st.jitterMs.get();
+    o.lastArrivalMs = st.lastArrivalMs.get();
+    o.srtpAuthFailures = st.srtpAuthFailures.get();
+    o.srtpReplayDrops = st.srtpReplayDrops.get();
+    o.rejectedSource = st.rejectedSource.get();
+    o.sendErrors = st.sendErrors.get();
+    o.srtpSsrcLimitDrops = st.srtpSsrcLimitDrops.get();
+    o.srtpIndexReuseDrops = st.srtpIndexReuseDrops.get();
+    o.jitterClamps = st.jitterClamps.get();
+    o.hasRtt = st.hasRtt.get();
+    o.rttMs = st.rttMs.get();
+    o.hasRemoteReport = st.hasRemoteReport.get();
+    o.remoteFractionLost = st.remoteFractionLost.get();
+    o.remoteJitterMs = st.remoteJitterMs.get();
     Leg& l = it->second->legs[i];
-    out[i] = l.st;
-    out[i].packetsLost = l.recv.lost() < 0 ? 0 : l.recv.lost();
-    out[i].outOfOrder = l.recv.outOfOrder;
-    out[i].jitterMs = l.recv.jitter / double(l.clockRate) * 1000.0;
-    out[i].latched = l.latchedRtp;
-    if (l.latchedRtp) addrToString(l.latRtp, &out[i].latchedAddress, &out[i].latchedPort);
+    std::lock_guard<std::mutex> g(l.latchMu);
+    o.latched = l.pubLatched;
+    if (l.pubLatched) addrToString(l.pubLat, &o.latchedAddress, &o.latchedPort);
   }
   return true;
 }
@@ -499,18 +666,14 @@ void Relay::closeLocked(Session* s) {
   }
 }
 
-bool Relay::closeSession(uint32_t id) {
+bool Relay::closeSession(uint64_t id) {
   std::lock_guard<std::mutex> g(mu_);
   auto it = sessions_.find(id);
   if (it == sessions_.end()) return false;
   closeLocked(it->second.get());
   sessions_.erase(it);
+  count_.store(sessions_.size(), std::memory_order_relaxed);
   return true;
-}
-
-size_t Relay::sessionCount() {
-  std::lock_guard<std::mutex> g(mu_);
-  return sessions_.size();
 }
 
 void Relay::shutdown() {
@@ -520,15 +683,18 @@ void Relay::shutdown() {
     shutDown_ = true;
   }
   stop_.store(true);
-  if (wakeFd_ >= 0) {
+  if (thread_.joinable()) {
+    // The thread exists only when the eventfd is in its epoll set (see the
+    // constructor), so this write always wakes it.
     uint64_t one = 1;
     ssize_t r = write(wakeFd_, &one, sizeof one);
     (void)r;
+    thread_.join();
   }
-  if (thread_.joinable()) thread_.join();
   std::lock_guard<std::mutex> g(mu_);
   for (auto& kv : sessions_) closeLocked(kv.second.get());
   sessions_.clear();
+  count_.store(0, std::memory_order_relaxed);
   if (wakeFd_ >= 0) close(wakeFd_);
   if (epfd_ >= 0) close(epfd_);
   wakeFd_ = epfd_ = -1;
@@ -536,21 +702,26 @@ void Relay::shutdown() {
 
 void Relay::run() {
   epoll_event evs[64];
-  while (!stop_.load(std::memory_order_relaxed)) {
+  while (!stop_.load()) {
     int n = epoll_wait(epfd_, evs, 64, -1);
     if (n < 0) {
       if (errno == EINTR) continue;
       break;
     }
-    std::lock_guard<std::mutex> g(mu_);
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < n && !stop_.load(std::memory_order_relaxed); i++) {
       if (evs[i].data.u64 == kWakeTag) continue;
-      onReadable(evs[i].data.u64);
+      // The engine mutex is held for one round (at most kBatch packets of
+      // one socket), never for the whole epoll batch: createSession,
+      // updateLeg and closeSession wait for at most one round.
+      for (int round = 0; round < kRoundsPerEvent; round++) {
+        std::lock_guard<std::mutex> g(mu_);
+        if (!receiveRound(evs[i].data.u64)) break;
+      }
     }
   }
 }
 
-void Relay::flush(int /*unused*/) {
+void Relay::flush() {
   IoBuffers& io = *io_;
   int i = 0;
   while (i < io.outCount) {
@@ -561,15 +732,15 @@ void Relay::flush(int /*unused*/) {
       int r = sendmmsg(io.outFd[k], &io.out[k], unsigned(j - k), MSG_DONTWAIT);
       if (r <= 0) {
         // Full socket buffer or an unreachable peer: UDP semantics, drop it.
-        io.outStats[k]->sendErrors++;
+        io.outStats[k]->sendErrors.add();
         k++;
         continue;
       }
       for (int m = k; m < k + r; m++) {
         if (io.outRtcp[m])
-          io.outStats[m]->rtcpPacketsOut++;
+          io.outStats[m]->rtcpPacketsOut.add();
         else
-          io.outStats[m]->rtpPacketsOut++;
+          io.outStats[m]->rtpPacketsOut.add();
       }
       k += r;
     }
@@ -578,20 +749,21 @@ void Relay::flush(int /*unused*/) {
   io.outCount = 0;
 }
 
-void Relay::onReadable(uint64_t tag) {
-  uint32_t id = uint32_t(tag >> 2);
+// One recvmmsg/sendmmsg round on the socket named by `tag`, under the
+// engine mutex. True when the socket may hold more packets.
+bool Relay::receiveRound(uint64_t tag) {
+  uint64_t id = tag >> 2;
   int x = int((tag >> 1) & 1);
   bool rtcpSock = (tag & 1) != 0;
   auto it = sessions_.find(id);
-  if (it == sessions_.end()) return;  // closed after epoll_wait returned
+  if (it == sessions_.end()) return false;  // closed after epoll_wait returned
   Session& s = *it->second;
   Leg& in = s.legs[x];
   Leg& out = s.legs[1 - x];
   int fd = rtcpSock ? in.rtcpFd : in.rtpFd;
-  if (fd < 0) return;
+  if (fd < 0) return false;
   IoBuffers& io = *io_;
-
-  for (int round = 0; round < kRoundsPerEvent; round++) {
+  {
     for (int i = 0; i < kBatch; i++) {
       io.iov[i].iov_base = io.bufs[i];
       io.iov[i].iov_len = kRecvLen;
@@ -605,7 +777,7 @@ void Relay::onReadable(uint64_t tag) {
       h.msg_flags = 0;
     }
     int n = recvmmsg(fd, io.in, kBatch, MSG_DONTWAIT, nullptr);
-    if (n <= 0) break;
+    if (n <= 0) return false;
     double batchMs = nowRealMs();
     uint32_t compact = nowCompact();
     io.outCount = 0;
@@ -635,14 +807,14 @@ void Relay::onReadable(uint64_t tag) {
       if (in.signalledOnly) {
         const sockaddr_storage& expect = rtcpPath ? in.sigRtcp : in.sigRtp;
         if (!in.hasRemote || !sameAddr(src, expect)) {
-          in.st.rejectedSource++;
+          in.st.rejectedSource.add();
           continue;
         }
       } else {
         bool& latched = rtcpPath ? in.latchedRtcp : in.latchedRtp;
         sockaddr_storage& lat = rtcpPath ? in.latRtcp : in.latRtp;
         if (latched && !sameAddr(src, lat)) {
-          in.st.rejectedSource++;
+          in.st.rejectedSource.add();
           continue;
         }
       }
@@ -651,11 +823,15 @@ void Relay::onReadable(uint64_t tag) {
         if (in.srtpIn) {
           SrtpStatus st = in.srtpIn->unprotectRtcp(pkt, len);
           if (st == SrtpStatus::Replay) {
-            in.st.srtpReplayDrops++;
+            in.st.srtpReplayDrops.add();
+            continue;
+          }
+          if (st == SrtpStatus::SsrcLimit) {
+            in.st.srtpSsrcLimitDrops.add();
             continue;
           }
           if (st != SrtpStatus::Ok) {
-            in.st.srtpAuthFailures++;
+            in.st.srtpAuthFailures.add();
             continue;
           }
         }
@@ -664,11 +840,15 @@ void Relay::onReadable(uint64_t tag) {
         if (in.srtpIn) {
           SrtpStatus st = in.srtpIn->unprotectRtp(pkt, len);
           if (st == SrtpStatus::Replay) {
-            in.st.srtpReplayDrops++;
+            in.st.srtpReplayDrops.add();
+            continue;
+          }
+          if (st == SrtpStatus::SsrcLimit) {
+            in.st.srtpSsrcLimitDrops.add();
             continue;
           }
           if (st != SrtpStatus::Ok) {
-            in.st.srtpAuthFailures++;
+            in.st.srtpAuthFailures.add();
             continue;
           }
         } else if (!rtpHeaderLength(pkt, len)) {
@@ -687,6 +867,7 @@ void Relay::onReadable(uint64_t tag) {
           } else {
             in.latRtp = src;
             in.latRtpLen = h.msg_namelen;
+            in.publishLatch(true);
           }
         }
       }
@@ -694,7 +875,7 @@ void Relay::onReadable(uint64_t tag) {
       uint32_t srNtpMid = 0;
       bool hasSr = false;
       if (isRtcp) {
-        in.st.rtcpPacketsIn++;
+        in.st.rtcpPacketsIn.add();
         // Walk the compound packet for SR/RR report blocks.
         size_t off = 0;
         while (off + 8 <= len) {
@@ -712,17 +893,17 @@ void Relay::onReadable(uint64_t tag) {
           }
           if (blocks && rc > 0 && blocks + 24 <= off + plen) {
             const uint8_t* b = pkt + blocks;
-            in.st.hasRemoteReport = true;
-            in.st.remoteFractionLost = double(b[4]) / 256.0;
-            in.st.remoteJitterMs = double(rd32(b + 12)) / double(in.clockRate) * 1000.0;
+            in.st.remoteFractionLost.set(double(b[4]) / 256.0);
+            in.st.remoteJitterMs.set(double(rd32(b + 12)) / double(in.clockRate) * 1000.0);
+            in.st.hasRemoteReport.set(true);
             uint32_t lsr = rd32(b + 16);
             uint32_t dlsr = rd32(b + 20);
             if (lsr) {
               for (auto& e : in.srRing) {
                 if (e.used && e.ntpMid == lsr) {
                   int32_t rtt = int32_t(compact - e.sentAt - dlsr);
-                  in.st.hasRtt = true;
-                  in.st.rttMs = rtt > 0 ? double(rtt) * 1000.0 / 65536.0 : 0.0;
+                  in.st.rttMs.set(rtt > 0 ? double(rtt) * 1000.0 / 65536.0 : 0.0);
+                  in.st.hasRtt.set(true);
                   break;
                 }
               }
@@ -731,10 +912,16 @@ void Relay::onReadable(uint64_t tag) {
           off += plen;
         }
       } else {
-        in.st.rtpPacketsIn++;
-        in.st.rtpBytesIn += len;
-        in.st.lastArrivalMs = arrivalMs;
-        in.recv.update(rd32(pkt + 8), rd16(pkt + 2), rd32(pkt + 4), arrivalMs * double(in.clockRate) / 1000.0);
+        in.st.rtpPacketsIn.add();
+        in.st.rtpBytesIn.add(len);
+        in.st.lastArrivalMs.set(arrivalMs);
+        if (!in.recv.update(rd32(pkt + 8), rd16(pkt + 2), rd32(pkt + 4), arrivalMs * double(in.clockRate) / 1000.0,
+                            in.clockRate))
+          in.st.jitterClamps.add();
+        int64_t lost = in.recv.lost();
+        in.st.packetsLost.set(lost < 0 ? 0 : lost);
+        in.st.outOfOrder.set(in.recv.outOfOrder);
+        in.st.jitterMs.set(in.recv.jitter / double(in.clockRate) * 1000.0);
       }
 
       if (s.paused) continue;
@@ -751,11 +938,11 @@ void Relay::onReadable(uint64_t tag) {
           e.ntpMid = srNtpMid;
           e.sentAt = compact;
         }
-        if (out.srtpOut && out.srtpOut->protectRtcp(pkt, len, kBufSize) != SrtpStatus::Ok) continue;
+        if (out.srtpOut && !protectedOk(out.srtpOut->protectRtcp(pkt, len, kBufSize), out.st)) continue;
       } else {
         if (in.tePt >= 0 && out.tePt >= 0 && in.tePt != out.tePt && (pkt[1] & 0x7f) == in.tePt)
           pkt[1] = uint8_t((pkt[1] & 0x80) | out.tePt);
-        if (out.srtpOut && out.srtpOut->protectRtp(pkt, len, kBufSize) != SrtpStatus::Ok) continue;
+        if (out.srtpOut && !protectedOk(out.srtpOut->protectRtp(pkt, len, kBufSize), out.st)) continue;
       }
 
       int k = io.outCount++;
@@ -771,8 +958,8 @@ void Relay::onReadable(uint64_t tag) {
       io.outStats[k] = &out.st;
       io.outRtcp[k] = isRtcp;
     }
-    flush(0);
-    if (n < kBatch) break;
+    flush();
+    return n == kBatch;
   }
 }
 
