@@ -47,8 +47,14 @@ interface NativeEngineHandle {
 
 export type NativeSrtpOp = 'protectRtp' | 'unprotectRtp' | 'protectRtcp' | 'unprotectRtcp';
 
+export interface NativeEngineOptions {
+  /** First session id (default 1); tests start near old wrap points. Ids are integers up to 2^53-1, never reused. */
+  firstSessionId?: number;
+}
+
 export interface NativeAddon {
-  Engine: new () => NativeEngineHandle;
+  /** Throws an Error with `code` EMFILE/ENFILE/ENOMEM/EAGAIN when the relay thread or its descriptors cannot be created. */
+  Engine: new (opts?: NativeEngineOptions) => NativeEngineHandle;
   /** Test hook: RFC 3711 4.3.1 key derivation (rate 0). */
   srtpKdf(masterKey: Buffer, masterSalt: Buffer, label: number, length: number): Buffer;
   /** Test hook: AES-CM keystream from a 16-byte counter block. */
@@ -160,9 +166,17 @@ export class NativeRelayEngine implements RelayEngine {
   private readonly live = new Set<NativeSession>();
   private down = false;
 
-  /** Throws when the addon is missing; relay.ts turns that into the JS fallback. */
-  constructor(addon: NativeAddon = loadNativeAddon()) {
-    this.handle = new addon.Engine();
+  /**
+   * Throws when the addon is missing (relay.ts turns that into the JS
+   * fallback), or a RelayError when the engine cannot start (EMFILE: out of
+   * file descriptors, ...; `resourceExhausted` is true then).
+   */
+  constructor(addon: NativeAddon = loadNativeAddon(), opts: NativeEngineOptions = {}) {
+    try {
+      this.handle = new addon.Engine(opts);
+    } catch (err) {
+      throw asRelayError(err);
+    }
   }
 
   async createSession(a: LegConfig, b: LegConfig): Promise<RelaySession> {
