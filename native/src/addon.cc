@@ -177,7 +177,10 @@ class Engine : public Napi::ObjectWrap<Engine> {
                         InstanceMethod("stats", &Engine::Stats),
                         InstanceMethod("closeSession", &Engine::CloseSession),
                         InstanceMethod("sessionCount", &Engine::SessionCount),
-                        InstanceMethod("shutdown", &Engine::Shutdown)});
+                        InstanceMethod("shutdown", &Engine::Shutdown),
+                        InstanceMethod("testHoldRound", &Engine::TestHoldRound),
+                        InstanceMethod("testHoldState", &Engine::TestHoldState),
+                        InstanceMethod("testReleaseRound", &Engine::TestReleaseRound)});
   }
 
   // new Engine({ firstSessionId }?): the option lets tests start the id
@@ -279,6 +282,19 @@ class Engine : public Napi::ObjectWrap<Engine> {
 
   Napi::Value SessionCount(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), double(relay_->sessionCount()));
+  }
+
+  // Test hooks, see Relay::testArmHold.
+  Napi::Value TestHoldRound(const Napi::CallbackInfo& info) {
+    double ms = info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : 1000;
+    relay_->testArmHold(ms >= 1 && ms <= 10000 ? int(ms) : 1000);
+    return info.Env().Undefined();
+  }
+  Napi::Value TestHoldState(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), relay_->testHoldState());
+  }
+  Napi::Value TestReleaseRound(const Napi::CallbackInfo& info) {
+    return Napi::Boolean::New(info.Env(), relay_->testReleaseRound());
   }
 
   Napi::Value Shutdown(const Napi::CallbackInfo& info) {

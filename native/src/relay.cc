@@ -700,6 +700,22 @@ void Relay::shutdown() {
   wakeFd_ = epfd_ = -1;
 }
 
+void Relay::testArmHold(int timeoutMs) {
+  holdRelease_.store(false);
+  holdTimeoutMs_ = timeoutMs < 1 ? 1 : timeoutMs > 10000 ? 10000 : timeoutMs;
+  holdState_.store(1);
+}
+
+bool Relay::testReleaseRound() {
+  holdRelease_.store(true);
+  timespec ms{0, 1000000};
+  // The relay thread notices within a millisecond; bounded either way.
+  for (int t = 0; t < 12000 && holdState_.load() < 3 && holdState_.load() != 0; t++) nanosleep(&ms, nullptr);
+  bool timedOut = holdState_.load() == 4;
+  holdState_.store(0);
+  return timedOut;
+}
+
 void Relay::run() {
   epoll_event evs[64];
   while (!stop_.load()) {
@@ -715,7 +731,15 @@ void Relay::run() {
       // updateLeg and closeSession wait for at most one round.
       for (int round = 0; round < kRoundsPerEvent; round++) {
         std::lock_guard<std::mutex> g(mu_);
-        if (!receiveRound(evs[i].data.u64)) break;
+        bool more = receiveRound(evs[i].data.u64);
+        if (holdState_.load(std::memory_order_relaxed) == 1) {
+          // Test hook: keep the engine mutex (see testArmHold).
+          holdState_.store(2);
+          timespec ms{0, 1000000};
+          for (int t = 0; t < holdTimeoutMs_ && !holdRelease_.load(); t++) nanosleep(&ms, nullptr);
+          holdState_.store(holdRelease_.load() ? 3 : 4);
+        }
+        if (!more) break;
       }
     }
   }

@@ -91,6 +91,15 @@ class Relay {
   size_t sessionCount() const { return count_.load(std::memory_order_relaxed); }
   void shutdown();
 
+  // Test hook: the relay thread's next round keeps the engine mutex until
+  // testReleaseRound() (or timeoutMs), so a test can check which JS calls
+  // wait for packet processing. testHoldState(): 0 idle, 1 armed, 2 holding,
+  // 3 released, 4 timed out. testReleaseRound() returns true when the hold
+  // had timed out, i.e. the JS thread was blocked behind it.
+  void testArmHold(int timeoutMs);
+  int testHoldState() const { return holdState_.load(); }
+  bool testReleaseRound();
+
  private:
   struct Session;
   struct Leg;
@@ -113,6 +122,9 @@ class Relay {
   std::atomic<size_t> count_{0};
   uint64_t nextId_ = 1;
   bool shutDown_ = false;
+  std::atomic<int> holdState_{0};
+  std::atomic<bool> holdRelease_{false};
+  int holdTimeoutMs_ = 0;
   // Outbound SRTP state by master key, so a key that comes back (relay
   // rebuilt for an rtcp-mux change, SRTP switched off and on, a suite
   // toggled back) continues its ROC/SRTCP index instead of restarting at 0

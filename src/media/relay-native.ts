@@ -11,7 +11,7 @@ import type { LegConfig, LegId, LegPorts, RelayEngine, RelaySession, RelaySessio
 import { emptyCounters, mergeLegConfig, RelayError, srtpTagLength, validateLegConfig, validateLegUpdate, type LegUpdate } from './relay-js.js';
 
 /** Flat, validated leg settings as the addon reads them. */
-interface NativeLegSettings {
+export interface NativeLegSettings {
   localAddress: string;
   localRtpPort: number;
   rtcpMux: boolean;
@@ -35,14 +35,22 @@ interface NativeCreated {
   bRtcp: number;
 }
 
-interface NativeEngineHandle {
+export interface NativeEngineHandle {
   createSession(a: NativeLegSettings, b: NativeLegSettings): NativeCreated;
   updateLeg(id: number, leg: 0 | 1, s: NativeLegSettings): void;
   setPaused(id: number, paused: boolean): boolean;
+  /** No engine lock: reads counters the relay thread publishes atomically. */
   stats(id: number): RelaySessionStats | null;
   closeSession(id: number): boolean;
+  /** No engine lock. */
   sessionCount(): number;
   shutdown(): void;
+  /** Test hook: the relay thread's next round keeps the engine mutex until testReleaseRound() or timeoutMs. */
+  testHoldRound(timeoutMs: number): void;
+  /** Test hook: 0 idle, 1 armed, 2 holding the engine mutex, 3 released, 4 timed out. */
+  testHoldState(): number;
+  /** Test hook: ends the hold; true when it had timed out (the caller was blocked behind it). */
+  testReleaseRound(): boolean;
 }
 
 export type NativeSrtpOp = 'protectRtp' | 'unprotectRtp' | 'protectRtcp' | 'unprotectRtcp';
@@ -88,7 +96,7 @@ export function loadNativeAddon(): NativeAddon {
   return cached;
 }
 
-function toNative(cfg: LegConfig): NativeLegSettings {
+export function toNative(cfg: LegConfig): NativeLegSettings {
   return {
     localAddress: cfg.localAddress,
     localRtpPort: cfg.localRtpPort,
