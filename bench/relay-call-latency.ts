@@ -5,7 +5,7 @@
  * signalling path (CDR/QoE, status API), so they must never wait for packet
  * processing (issue 17, item 4).
  *
- *   npm run build && node dist/bench/relay-call-latency.js [--addon PATH] [--sessions N] [--samples N]
+ *   npm run build && node dist/bench/relay-call-latency.js [--addon PATH] [--sessions N] [--samples N] [--no-flood]
  *
  * A child process floods the A legs of N plain-RTP sessions (loopback,
  * 172-byte packets, as fast as node:dgram sends them) for the whole run; the
@@ -13,8 +13,9 @@
  * sessionCount() and stats() once per millisecond and reports p50 / p99 /
  * p99.9 / max of each call in microseconds plus the packets relayed.
  * `--addon` benches another build of media_relay.node (e.g. a copy of the
- * build before a change). Every loop is bounded; the flooder is stopped by
- * PID at the end.
+ * build before a change). `--no-flood` measures the same calls with idle
+ * sessions: the floor on this machine (allocation, GC, scheduling). Every
+ * loop is bounded; the flooder is stopped by PID at the end.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
@@ -26,6 +27,7 @@ interface Options {
   addon: string;
   sessions: number;
   samples: number;
+  flood: boolean;
 }
 
 interface FloodStart {
@@ -45,15 +47,16 @@ const HOST = '127.0.0.1';
 const FLOOD_MAX_MS = 120_000;
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { addon: nativeAddonPath() ?? '', sessions: 32, samples: 5000 };
+  const o: Options = { addon: nativeAddonPath() ?? '', sessions: 32, samples: 5000, flood: true };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const v = argv[i + 1];
     if (a === '--addon' && v) o.addon = argv[++i]!;
     else if (a === '--sessions' && v) o.sessions = Math.max(1, Math.min(500, Number(argv[++i])));
     else if (a === '--samples' && v) o.samples = Math.max(100, Math.min(100_000, Number(argv[++i])));
+    else if (a === '--no-flood') o.flood = false;
     else if (a === '--help') {
-      console.log('usage: node dist/bench/relay-call-latency.js [--addon PATH] [--sessions N] [--samples N]');
+      console.log('usage: node dist/bench/relay-call-latency.js [--addon PATH] [--sessions N] [--samples N] [--no-flood]');
       process.exit(0);
     }
   }
@@ -73,7 +76,7 @@ function runFlooder(): void {
   let stop = false;
   const deadline = Date.now() + FLOOD_MAX_MS;
   const burst = (): void => {
-    if (stop || Date.now() > deadline) {
+    if (stop || Date.now() > deadline || ports.length === 0) {
       sock.close();
       process.send?.({ sent });
       return;
@@ -90,9 +93,13 @@ function runFlooder(): void {
     setImmediate(burst);
   };
   process.on('message', (m: FloodStart | { stop: true }) => {
-    if ('stop' in m) stop = true;
+    if ('stop' in m) {
+      stop = true;
+      if (ports.length === 0) process.send?.({ sent: 0 }, () => process.exit(0));
+    }
     else {
       ports = m.ports;
+      if (ports.length === 0) return; // --no-flood: idle until told to stop
       sock.bind(0, HOST, () => burst());
     }
   });
@@ -141,10 +148,10 @@ async function main(): Promise<void> {
     flooder.once('message', (m) => resolve(m as { sent: number }));
     flooder.once('exit', () => resolve({ sent: -1 }));
   });
-  flooder.send({ ports } satisfies FloodStart);
+  flooder.send({ ports: o.flood ? ports : [] } satisfies FloodStart);
   try {
     // Wait (bounded) until the flood reaches the relay.
-    for (let i = 0; i < 500 && (engine.stats(ids[0]!)?.A.rtpPacketsIn ?? 0) < 1000; i++) await new Promise((r) => setTimeout(r, 10));
+    for (let i = 0; o.flood && i < 500 && (engine.stats(ids[0]!)?.A.rtpPacketsIn ?? 0) < 1000; i++) await new Promise((r) => setTimeout(r, 10));
     const countUs: number[] = [];
     const statsUs: number[] = [];
     for (let i = 0; i < o.samples; i++) {
@@ -161,7 +168,7 @@ async function main(): Promise<void> {
     flooder.send({ stop: true });
     const f = await flooderDone;
     console.log(`addon: ${o.addon}`);
-    console.log(`sessions ${o.sessions}, samples ${o.samples}, flooder sent ${f.sent}, relay forwarded ${relayed}`);
+    console.log(`sessions ${o.sessions}, samples ${o.samples}, ${o.flood ? '' : 'NO FLOOD, '}flooder sent ${f.sent}, relay forwarded ${relayed}`);
     console.log(summary('sessionCount()', countUs));
     console.log(summary('stats(id)', statsUs));
   } finally {
