@@ -13,55 +13,118 @@ namespace {
 using mr::LegSettings;
 using mr::LegStats;
 
-bool readLeg(const Napi::Env& env, const Napi::Value& v, LegSettings* s) {
-  if (!v.IsObject()) {
-    Napi::TypeError::New(env, "leg settings must be an object").ThrowAsJavaScriptException();
+Napi::Value throwCode(const Napi::Env& env, const std::string& code, const std::string& msg);
+
+// Everything from JavaScript is checked here, without ever throwing while an
+// exception is pending (a getter that throws leaves one pending; a second
+// throw on top of it aborts the process). Numbers must be integers in
+// range: a port of 2^31-1 must not reach `port + 1` in C++.
+class LegReader {
+ public:
+  LegReader(const Napi::Env& env, Napi::Object o, const char* leg) : env_(env), o_(o), leg_(leg) {}
+
+  // o[k]; false (exception pending) when the getter threw.
+  bool get(const char* k, Napi::Value* out) {
+    Napi::Value v = o_.Get(k);
+    if (env_.IsExceptionPending()) return false;
+    *out = v;
+    return true;
+  }
+  bool fail(const std::string& what) {
+    throwCode(env_, "EINVAL", std::string("relay leg ") + leg_ + ": " + what);
     return false;
   }
-  Napi::Object o = v.As<Napi::Object>();
-  auto str = [&](const char* k, std::string* out) {
-    Napi::Value x = o.Get(k);
-    if (!x.IsString()) return false;
-    *out = x.As<Napi::String>().Utf8Value();
+  // Integer in [lo, hi]; `def` when undefined or null.
+  bool integer(const char* k, int64_t lo, int64_t hi, int64_t def, int64_t* out) {
+    Napi::Value x;
+    if (!get(k, &x)) return false;
+    if (x.IsUndefined() || x.IsNull()) {
+      *out = def;
+      return true;
+    }
+    if (!x.IsNumber()) return fail(std::string(k) + " must be a number");
+    double d = x.As<Napi::Number>().DoubleValue();
+    if (!(d >= double(lo) && d <= double(hi)) || d != double(int64_t(d)))
+      return fail(std::string(k) + " must be an integer in " + std::to_string(lo) + ".." + std::to_string(hi));
+    *out = int64_t(d);
     return true;
-  };
-  auto num = [&](const char* k, int def) {
-    Napi::Value x = o.Get(k);
-    return x.IsNumber() ? x.As<Napi::Number>().Int32Value() : def;
-  };
-  auto flag = [&](const char* k) {
-    Napi::Value x = o.Get(k);
-    return x.IsBoolean() && x.As<Napi::Boolean>().Value();
-  };
-  auto key = [&](const char* k, uint8_t* out) {
-    Napi::Value x = o.Get(k);
-    if (!x.IsBuffer()) return false;
+  }
+  bool flag(const char* k, bool* out) {
+    Napi::Value x;
+    if (!get(k, &x)) return false;
+    *out = x.IsBoolean() && x.As<Napi::Boolean>().Value();
+    return true;
+  }
+  // String value; *present false when undefined/null.
+  bool string(const char* k, std::string* out, bool* present) {
+    Napi::Value x;
+    if (!get(k, &x)) return false;
+    *present = !(x.IsUndefined() || x.IsNull());
+    if (!*present) return true;
+    if (!x.IsString()) return fail(std::string(k) + " must be a string");
+    *out = x.As<Napi::String>().Utf8Value();
+    if (out->size() > 64) return fail(std::string(k) + " too long");
+    return true;
+  }
+  // 30-byte key buffer; *present false when undefined/null.
+  bool key(const char* k, uint8_t* out, bool* present) {
+    Napi::Value x;
+    if (!get(k, &x)) return false;
+    *present = !(x.IsUndefined() || x.IsNull());
+    if (!*present) return true;
+    if (!x.IsBuffer()) return fail(std::string(k) + " must be a 30-byte buffer");
     auto b = x.As<Napi::Buffer<uint8_t>>();
-    if (b.Length() != 30) return false;
+    if (b.Length() != 30) return fail(std::string(k) + " must be a 30-byte buffer");
     std::memcpy(out, b.Data(), 30);
     return true;
-  };
-  if (!str("localAddress", &s->localAddress)) {
-    Napi::TypeError::New(env, "localAddress must be a string").ThrowAsJavaScriptException();
+  }
+
+ private:
+  Napi::Env env_;
+  Napi::Object o_;
+  const char* leg_;
+};
+
+bool readLeg(const Napi::Env& env, const Napi::Value& v, const char* leg, LegSettings* s) {
+  if (!v.IsObject()) {
+    throwCode(env, "EINVAL", std::string("relay leg ") + leg + ": settings must be an object");
     return false;
   }
-  s->localRtpPort = num("localRtpPort", 0);
-  s->rtcpMux = flag("rtcpMux");
-  s->hasRemote = str("remoteAddress", &s->remoteAddress);
-  s->remoteRtpPort = num("remoteRtpPort", 0);
-  s->remoteRtcpPort = num("remoteRtcpPort", 0);
-  s->signalledOnly = flag("signalledOnly");
-  s->telephoneEventPt = num("telephoneEventPt", -1);
-  s->clockRate = uint32_t(num("clockRate", 8000));
-  s->srtp = o.Get("srtpInKey").IsBuffer();
-  if (s->srtp) {
-    if (!key("srtpInKey", s->srtpInKey) || !key("srtpOutKey", s->srtpOutKey)) {
-      Napi::TypeError::New(env, "SRTP keys must be 30-byte buffers").ThrowAsJavaScriptException();
-      return false;
-    }
-    s->srtpInTag = num("srtpInTag", 10);
-    s->srtpOutTag = num("srtpOutTag", 10);
-  }
+  LegReader r(env, v.As<Napi::Object>(), leg);
+  bool present = false;
+  int64_t n = 0;
+  if (!r.string("localAddress", &s->localAddress, &present)) return false;
+  if (!present) return r.fail("localAddress must be a string");
+  if (!r.integer("localRtpPort", 0, 65535, 0, &n)) return false;
+  s->localRtpPort = int(n);
+  if (!r.flag("rtcpMux", &s->rtcpMux)) return false;
+  if (!s->rtcpMux && s->localRtpPort == 65535) return r.fail("localRtpPort 65535 leaves no port for RTCP");
+  if (!r.string("remoteAddress", &s->remoteAddress, &s->hasRemote)) return false;
+  if (!r.integer("remoteRtpPort", 0, 65535, 0, &n)) return false;
+  s->remoteRtpPort = int(n);
+  if (!r.integer("remoteRtcpPort", 0, 65535, 0, &n)) return false;
+  s->remoteRtcpPort = int(n);
+  if (!r.flag("signalledOnly", &s->signalledOnly)) return false;
+  if (!r.integer("telephoneEventPt", -1, 127, -1, &n)) return false;
+  s->telephoneEventPt = int(n);
+  if (!r.integer("clockRate", 1000, 192000, 8000, &n)) return false;
+  s->clockRate = uint32_t(n);
+  bool outPresent = false;
+  if (!r.key("srtpInKey", s->srtpInKey, &s->srtp) || !r.key("srtpOutKey", s->srtpOutKey, &outPresent)) return false;
+  if (s->srtp != outPresent) return r.fail("srtpInKey and srtpOutKey go together");
+  if (!r.integer("srtpInTag", 4, 10, 10, &n)) return false;
+  s->srtpInTag = int(n);
+  if (!r.integer("srtpOutTag", 4, 10, 10, &n)) return false;
+  s->srtpOutTag = int(n);
+  return true;
+}
+
+// A session id from JavaScript: an integer 1..2^53-1 (ids are 64-bit).
+bool readId(const Napi::Value& v, uint64_t* id) {
+  if (!v.IsNumber()) return false;
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!(d >= 1 && d <= double(mr::kMaxSessionId)) || d != double(uint64_t(d))) return false;
+  *id = uint64_t(d);
   return true;
 }
 
@@ -80,6 +143,9 @@ Napi::Object legStatsToJs(const Napi::Env& env, const LegStats& st) {
   o.Set("srtpReplayDrops", double(st.srtpReplayDrops));
   o.Set("rejectedSource", double(st.rejectedSource));
   o.Set("sendErrors", double(st.sendErrors));
+  o.Set("srtpSsrcLimitDrops", double(st.srtpSsrcLimitDrops));
+  o.Set("srtpIndexReuseDrops", double(st.srtpIndexReuseDrops));
+  o.Set("jitterClamps", double(st.jitterClamps));
   if (st.latched) {
     o.Set("latchedAddress", st.latchedAddress);
     o.Set("latchedPort", st.latchedPort);
@@ -111,15 +177,38 @@ class Engine : public Napi::ObjectWrap<Engine> {
                         InstanceMethod("stats", &Engine::Stats),
                         InstanceMethod("closeSession", &Engine::CloseSession),
                         InstanceMethod("sessionCount", &Engine::SessionCount),
-                        InstanceMethod("shutdown", &Engine::Shutdown)});
+                        InstanceMethod("shutdown", &Engine::Shutdown),
+                        InstanceMethod("testHoldRound", &Engine::TestHoldRound),
+                        InstanceMethod("testHoldState", &Engine::TestHoldState),
+                        InstanceMethod("testReleaseRound", &Engine::TestReleaseRound)});
   }
 
-  explicit Engine(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine>(info), relay_(new mr::Relay()) {
+  // new Engine({ firstSessionId }?): the option lets tests start the id
+  // counter near the old 30-bit wrap point.
+  explicit Engine(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine>(info) {
+    Napi::Env env = info.Env();
+    uint64_t first = 1;
+    if (info[0].IsObject()) {
+      Napi::Value v = info[0].As<Napi::Object>().Get("firstSessionId");
+      if (env.IsExceptionPending()) return;
+      if (!v.IsUndefined() && !readId(v, &first)) {
+        throwCode(env, "EINVAL", "relay: firstSessionId must be an integer 1..2^53-1");
+        return;
+      }
+    }
+    relay_.reset(new mr::Relay(first));
+    if (!relay_->initError().empty()) {
+      // Out of descriptors (EMFILE/ENFILE), memory or threads: no engine
+      // rather than one whose thread can never be stopped.
+      const std::string code = relay_->initError();
+      relay_.reset();
+      throwCode(env, code, "relay: cannot start the media relay engine: " + code);
+      return;
+    }
     // The relay thread must be joined before the environment goes away,
     // even when JavaScript never calls shutdown().
-    napi_add_env_cleanup_hook(info.Env(), &Engine::Cleanup, this);
-    hookEnv_ = info.Env();
-    if (!relay_->ok()) throwCode(info.Env(), "EIO", "relay: epoll setup failed");
+    napi_add_env_cleanup_hook(env, &Engine::Cleanup, this);
+    hookEnv_ = env;
   }
   ~Engine() override {
     stop();
@@ -142,13 +231,13 @@ class Engine : public Napi::ObjectWrap<Engine> {
   Napi::Value CreateSession(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     LegSettings a, b;
-    if (!readLeg(env, info[0], &a) || !readLeg(env, info[1], &b)) return env.Undefined();
-    uint32_t id = 0;
+    if (!readLeg(env, info[0], "A", &a) || !readLeg(env, info[1], "B", &b)) return env.Undefined();
+    uint64_t id = 0;
     mr::SessionPorts ports{};
     std::string err = relay_->createSession(a, b, &id, &ports);
     if (!err.empty()) return throwCode(env, err, "relay: cannot create session: " + err);
     Napi::Object r = Napi::Object::New(env);
-    r.Set("id", id);
+    r.Set("id", double(id));
     r.Set("aRtp", ports.rtp[0]);
     r.Set("aRtcp", ports.rtcp[0]);
     r.Set("bRtp", ports.rtp[1]);
@@ -158,27 +247,28 @@ class Engine : public Napi::ObjectWrap<Engine> {
 
   Napi::Value UpdateLeg(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    if (!info[0].IsNumber() || !info[1].IsNumber()) return throwCode(env, "EINVAL", "updateLeg(id, leg, settings)");
+    uint64_t id = 0;
+    if (!readId(info[0], &id) || !info[1].IsNumber()) return throwCode(env, "EINVAL", "updateLeg(id, leg, settings)");
+    int leg = info[1].As<Napi::Number>().DoubleValue() == 1 ? 1 : 0;
     LegSettings s;
-    if (!readLeg(env, info[2], &s)) return env.Undefined();
+    if (!readLeg(env, info[2], leg ? "B" : "A", &s)) return env.Undefined();
     std::string err;
-    int leg = info[1].As<Napi::Number>().Int32Value() ? 1 : 0;
-    if (!relay_->updateLeg(info[0].As<Napi::Number>().Uint32Value(), leg, s, &err))
+    if (!relay_->updateLeg(id, leg, s, &err))
       return throwCode(env, "EINVAL", "relay: updateLeg: " + err);
     return env.Undefined();
   }
 
   Napi::Value SetPaused(const Napi::CallbackInfo& info) {
-    if (!info[0].IsNumber()) return info.Env().Undefined();
-    return Napi::Boolean::New(info.Env(), relay_->setPaused(info[0].As<Napi::Number>().Uint32Value(),
-                                                            info[1].ToBoolean().Value()));
+    uint64_t id = 0;
+    if (!readId(info[0], &id)) return Napi::Boolean::New(info.Env(), false);
+    return Napi::Boolean::New(info.Env(), relay_->setPaused(id, info[1].IsBoolean() && info[1].As<Napi::Boolean>().Value()));
   }
 
   Napi::Value Stats(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    if (!info[0].IsNumber()) return env.Null();
+    uint64_t id = 0;
     LegStats st[2];
-    if (!relay_->stats(info[0].As<Napi::Number>().Uint32Value(), st)) return env.Null();
+    if (!readId(info[0], &id) || !relay_->stats(id, st)) return env.Null();
     Napi::Object o = Napi::Object::New(env);
     o.Set("A", legStatsToJs(env, st[0]));
     o.Set("B", legStatsToJs(env, st[1]));
@@ -186,12 +276,25 @@ class Engine : public Napi::ObjectWrap<Engine> {
   }
 
   Napi::Value CloseSession(const Napi::CallbackInfo& info) {
-    if (!info[0].IsNumber()) return Napi::Boolean::New(info.Env(), false);
-    return Napi::Boolean::New(info.Env(), relay_->closeSession(info[0].As<Napi::Number>().Uint32Value()));
+    uint64_t id = 0;
+    return Napi::Boolean::New(info.Env(), readId(info[0], &id) && relay_->closeSession(id));
   }
 
   Napi::Value SessionCount(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), double(relay_->sessionCount()));
+  }
+
+  // Test hooks, see Relay::testArmHold.
+  Napi::Value TestHoldRound(const Napi::CallbackInfo& info) {
+    double ms = info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : 1000;
+    relay_->testArmHold(ms >= 1 && ms <= 10000 ? int(ms) : 1000);
+    return info.Env().Undefined();
+  }
+  Napi::Value TestHoldState(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), relay_->testHoldState());
+  }
+  Napi::Value TestReleaseRound(const Napi::CallbackInfo& info) {
+    return Napi::Boolean::New(info.Env(), relay_->testReleaseRound());
   }
 
   Napi::Value Shutdown(const Napi::CallbackInfo& info) {
@@ -253,6 +356,7 @@ Napi::Value SrtpTransform(const Napi::CallbackInfo& info) {
   uint8_t buf[2048];
   for (uint32_t i = 0; i < in.Length(); i++) {
     Napi::Value v = in.Get(i);
+    if (env.IsExceptionPending()) return env.Undefined();
     if (!v.IsBuffer()) return throwCode(env, "EINVAL", "packets must be buffers");
     auto b = v.As<Napi::Buffer<uint8_t>>();
     if (b.Length() > sizeof buf - 64) return throwCode(env, "EINVAL", "packet too large");
@@ -274,6 +378,7 @@ Napi::Value SrtpTransform(const Napi::CallbackInfo& info) {
       case mr::SrtpStatus::AuthFail: out.Set(i, "auth"); break;
       case mr::SrtpStatus::Replay: out.Set(i, "replay"); break;
       case mr::SrtpStatus::Malformed: out.Set(i, "malformed"); break;
+      case mr::SrtpStatus::SsrcLimit: out.Set(i, "ssrc-limit"); break;
       default: out.Set(i, "crypto"); break;
     }
   }

@@ -1,13 +1,17 @@
 // The relay thread: owns every media socket, moves packets between the two
 // legs of a session. JavaScript reaches it only through Relay's public
-// methods, which take the same mutex the thread holds while it handles a
-// batch of readiness events.
+// methods. Those that change sessions take the engine mutex, which the
+// thread holds for one receive round of one socket (at most kBatch packets);
+// stats() and sessionCount() take no engine lock at all: they read counters
+// the thread publishes with relaxed atomic stores, so signalling never waits
+// behind packet processing.
 #pragma once
 
 #include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <atomic>
+#include <list>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -54,6 +58,9 @@ struct LegStats {
   double remoteFractionLost = 0;
   double remoteJitterMs = 0;
   uint64_t sendErrors = 0;
+  uint64_t srtpSsrcLimitDrops = 0;  // a new SSRC beyond SrtpContext::kMaxStreams
+  uint64_t srtpIndexReuseDrops = 0;  // outbound index already used (RFC 3711 9.2)
+  uint64_t jitterClamps = 0;  // transit differences skipped as discontinuities
 };
 
 struct SessionPorts {
@@ -61,39 +68,71 @@ struct SessionPorts {
   int rtcp[2];
 };
 
+// Session ids are 64-bit and never reused within an engine (they fit the
+// epoll tag with two flag bits and stay exact as JavaScript numbers).
+constexpr uint64_t kMaxSessionId = (uint64_t(1) << 53) - 1;
+
 class Relay {
  public:
-  Relay();
+  explicit Relay(uint64_t firstSessionId = 1);
   ~Relay();
-  bool ok() const { return epfd_ >= 0; }
+  // "" when the epoll set, the wake-up eventfd and the thread all exist;
+  // otherwise the errno name of what failed (EMFILE, ENFILE, ENOMEM...).
+  const std::string& initError() const { return initError_; }
 
+  // All public methods are called from the one JavaScript thread that owns
+  // the engine; only that thread changes sessions_.
   // Return an errno-style code name ("" on success) and fill *id.
-  std::string createSession(const LegSettings& a, const LegSettings& b, uint32_t* id, SessionPorts* ports);
-  bool updateLeg(uint32_t id, int leg, const LegSettings& s, std::string* err);
-  bool setPaused(uint32_t id, bool paused);
-  bool stats(uint32_t id, LegStats out[2]);
-  bool closeSession(uint32_t id);
-  size_t sessionCount();
+  std::string createSession(const LegSettings& a, const LegSettings& b, uint64_t* id, SessionPorts* ports);
+  bool updateLeg(uint64_t id, int leg, const LegSettings& s, std::string* err);
+  bool setPaused(uint64_t id, bool paused);
+  bool stats(uint64_t id, LegStats out[2]);
+  bool closeSession(uint64_t id);
+  size_t sessionCount() const { return count_.load(std::memory_order_relaxed); }
   void shutdown();
+
+  // Test hook: the relay thread's next round keeps the engine mutex until
+  // testReleaseRound() (or timeoutMs), so a test can check which JS calls
+  // wait for packet processing. testHoldState(): 0 idle, 1 armed, 2 holding,
+  // 3 released, 4 timed out. testReleaseRound() returns true when the hold
+  // had timed out, i.e. the JS thread was blocked behind it.
+  void testArmHold(int timeoutMs);
+  int testHoldState() const { return holdState_.load(); }
+  bool testReleaseRound();
 
  private:
   struct Session;
   struct Leg;
   struct IoBuffers;
   void run();
-  void onReadable(uint64_t tag);
-  void flush(int idx);
+  bool receiveRound(uint64_t tag);
+  void flush();
   void closeLocked(Session* s);
+  std::shared_ptr<SrtpStreamTable> sendTable(const uint8_t keySalt[30]);
+  bool makeSrtp(Leg& l, const LegSettings& s, bool keepSame);
 
+  std::string initError_;
   int epfd_ = -1;
   int wakeFd_ = -1;
   std::thread thread_;
   std::atomic<bool> stop_{false};
   std::mutex mu_;
   std::unique_ptr<IoBuffers> io_;  // touched by the relay thread only
-  std::unordered_map<uint32_t, std::unique_ptr<Session>> sessions_;
-  uint32_t nextId_ = 1;
+  std::unordered_map<uint64_t, std::unique_ptr<Session>> sessions_;
+  std::atomic<size_t> count_{0};
+  uint64_t nextId_ = 1;
   bool shutDown_ = false;
+  std::atomic<int> holdState_{0};
+  std::atomic<bool> holdRelease_{false};
+  int holdTimeoutMs_ = 0;
+  // Outbound SRTP state by master key, so a key that comes back (relay
+  // rebuilt for an rtcp-mux change, SRTP switched off and on, a suite
+  // toggled back) continues its ROC/SRTCP index instead of restarting at 0
+  // (RFC 3711 9.2). Entries no live context uses are kept, least recently
+  // used first out, up to kRememberedKeys. JavaScript thread only.
+  static constexpr size_t kRememberedKeys = 4096;
+  std::list<std::string> keyOrder_;  // most recently used first
+  std::unordered_map<std::string, std::pair<std::shared_ptr<SrtpStreamTable>, std::list<std::string>::iterator>> sendTables_;
 };
 
 }  // namespace mr

@@ -113,7 +113,7 @@ void ReplayWindow::accept(uint64_t index) {
   }
 }
 
-bool SrtpContext::init(const uint8_t keySalt[30], int rtpTagLen) {
+bool SrtpContext::init(const uint8_t keySalt[30], int rtpTagLen, std::shared_ptr<SrtpStreamTable> table) {
   std::memcpy(keySalt_, keySalt, 30);
   tagLen_ = rtpTagLen == 4 ? 4 : 10;
   const uint8_t* mk = keySalt;
@@ -127,8 +127,7 @@ bool SrtpContext::init(const uint8_t keySalt[30], int rtpTagLen) {
   rtcpAuth_.setKey(ka, 20);
   OPENSSL_cleanse(ke, sizeof ke);
   OPENSSL_cleanse(ka, sizeof ka);
-  for (auto& s : streams_) s = SrtpStream();
-  useClock_ = 0;
+  table_ = table ? std::move(table) : std::make_shared<SrtpStreamTable>();
   return ok;
 }
 
@@ -136,31 +135,19 @@ bool SrtpContext::sameKeys(const uint8_t keySalt[30], int rtpTagLen) const {
   return std::memcmp(keySalt_, keySalt, 30) == 0 && tagLen_ == (rtpTagLen == 4 ? 4 : 10);
 }
 
-const SrtpStream* SrtpContext::find(uint32_t ssrc) const {
-  for (const auto& s : streams_)
-    if (s.used && s.ssrc == ssrc) return &s;
+SrtpStream* SrtpContext::find(uint32_t ssrc) const {
+  for (auto& s : table_->streams)
+    if (s.ssrc == ssrc) return &s;
   return nullptr;
 }
 
-SrtpStream& SrtpContext::stream(uint32_t ssrc) {
-  useClock_++;
-  SrtpStream* victim = &streams_[0];
-  for (auto& s : streams_) {
-    if (s.used && s.ssrc == ssrc) {
-      s.lastUse = useClock_;
-      return s;
-    }
-    if (!s.used) {
-      if (victim->used) victim = &s;
-    } else if (victim->used && s.lastUse < victim->lastUse) {
-      victim = &s;
-    }
-  }
-  *victim = SrtpStream();
-  victim->used = true;
-  victim->ssrc = ssrc;
-  victim->lastUse = useClock_;
-  return *victim;
+SrtpStream* SrtpContext::stream(uint32_t ssrc) {
+  if (SrtpStream* s = find(ssrc)) return s;
+  auto& v = table_->streams;
+  if (v.size() >= kMaxStreams) return nullptr;
+  v.emplace_back();
+  v.back().ssrc = ssrc;
+  return &v.back();
 }
 
 // RFC 3711 3.3.1 / appendix A.
@@ -218,10 +205,16 @@ SrtpStatus SrtpContext::protectRtp(uint8_t* pkt, size_t& len, size_t cap) {
   if (!h || len + size_t(tagLen_) > cap) return SrtpStatus::Malformed;
   uint16_t seq = uint16_t((pkt[2] << 8) | pkt[3]);
   uint32_t ssrc = rd32(pkt + 8);
-  SrtpStream& s = stream(ssrc);
+  SrtpStream* s = stream(ssrc);
+  if (!s) return SrtpStatus::SsrcLimit;
   uint32_t v;
-  uint64_t index = estimateIndex(s, seq, v);
-  updateIndex(s, seq, v);
+  uint64_t index = estimateIndex(*s, seq, v);
+  // RFC 3711 9.2: an index is encrypted at most once under a key. A repeated
+  // or stale sequence number from the plain side (duplicate, sender restart,
+  // injected packet) is dropped; so is a ROC that would wrap past 2^32.
+  if (s->rtpWindow.seen(index) || (s->seqStarted && s->roc == 0xffffffffu && v == 0)) return SrtpStatus::Replay;
+  updateIndex(*s, seq, v);
+  s->rtpWindow.accept(index);
   uint8_t iv[16];
   makeIv(rtpSalt_, ssrc, index, iv);
   if (!rtpCipher_.apply(iv, pkt + h, pkt + h, len - h)) return SrtpStatus::CryptoError;
@@ -243,7 +236,7 @@ SrtpStatus SrtpContext::unprotectRtp(uint8_t* pkt, size_t& len) {
   // State is taken (and a slot recycled) only once the packet authenticates:
   // forged packets with made-up SSRCs must not evict a real stream's ROC and
   // replay window (which would reopen the door to replays).
-  const SrtpStream* known = find(ssrc);
+  SrtpStream* known = find(ssrc);
   const SrtpStream fresh{};
   uint32_t v;
   uint64_t index = estimateIndex(known ? *known : fresh, seq, v);
@@ -252,12 +245,13 @@ SrtpStatus SrtpContext::unprotectRtp(uint8_t* pkt, size_t& len) {
   wr32(roc, v);
   rtpAuth_.mac(pkt, body, roc, 4, tag);
   if (!tagEqual(tag, pkt + body, size_t(tagLen_))) return SrtpStatus::AuthFail;
+  SrtpStream* s = known ? known : stream(ssrc);
+  if (!s) return SrtpStatus::SsrcLimit;
   uint8_t iv[16];
   makeIv(rtpSalt_, ssrc, index, iv);
   if (!rtpCipher_.apply(iv, pkt + h, pkt + h, body - h)) return SrtpStatus::CryptoError;
-  SrtpStream& s = stream(ssrc);
-  updateIndex(s, seq, v);
-  s.rtpWindow.accept(index);
+  updateIndex(*s, seq, v);
+  s->rtpWindow.accept(index);
   len = body;
   return SrtpStatus::Ok;
 }
@@ -265,9 +259,12 @@ SrtpStatus SrtpContext::unprotectRtp(uint8_t* pkt, size_t& len) {
 SrtpStatus SrtpContext::protectRtcp(uint8_t* pkt, size_t& len, size_t cap) {
   if (len < 8 || (pkt[0] >> 6) != 2 || len + kMaxOverhead > cap) return SrtpStatus::Malformed;
   uint32_t ssrc = rd32(pkt + 4);
-  SrtpStream& s = stream(ssrc);
-  uint32_t index = s.rtcpSendIndex & 0x7fffffffu;
-  s.rtcpSendIndex = (index + 1) & 0x7fffffffu;
+  SrtpStream* s = stream(ssrc);
+  if (!s) return SrtpStatus::SsrcLimit;
+  // The 31-bit SRTCP index never wraps under one key (RFC 3711 9.2): once
+  // spent, the SSRC's RTCP is dropped until new keys arrive.
+  if (s->rtcpSendIndex > 0x7fffffffu) return SrtpStatus::Replay;
+  uint32_t index = s->rtcpSendIndex++;
   uint8_t iv[16];
   makeIv(rtcpSalt_, ssrc, index, iv);
   if (!rtcpCipher_.apply(iv, pkt + 8, pkt + 8, len - 8)) return SrtpStatus::CryptoError;
@@ -286,18 +283,20 @@ SrtpStatus SrtpContext::unprotectRtcp(uint8_t* pkt, size_t& len) {
   uint32_t eIndex = rd32(pkt + tagPos - 4);
   uint32_t index = eIndex & 0x7fffffffu;
   uint32_t ssrc = rd32(pkt + 4);
-  const SrtpStream* known = find(ssrc);  // see unprotectRtp: no state for unauthenticated packets
+  SrtpStream* known = find(ssrc);  // see unprotectRtp: no state for unauthenticated packets
   if (known && known->rtcpWindow.seen(index)) return SrtpStatus::Replay;
   uint8_t tag[20];
   rtcpAuth_.mac(pkt, tagPos, nullptr, 0, tag);
   if (!tagEqual(tag, pkt + tagPos, kSrtcpTagLen)) return SrtpStatus::AuthFail;
+  SrtpStream* s = known ? known : stream(ssrc);
+  if (!s) return SrtpStatus::SsrcLimit;
   size_t body = tagPos - 4;
   if (eIndex & 0x80000000u) {
     uint8_t iv[16];
     makeIv(rtcpSalt_, ssrc, index, iv);
     if (!rtcpCipher_.apply(iv, pkt + 8, pkt + 8, body - 8)) return SrtpStatus::CryptoError;
   }
-  stream(ssrc).rtcpWindow.accept(index);
+  s->rtcpWindow.accept(index);
   len = body;
   return SrtpStatus::Ok;
 }

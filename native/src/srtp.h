@@ -5,13 +5,18 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
+#include <vector>
 
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 
 namespace mr {
 
-enum class SrtpStatus { Ok, AuthFail, Replay, Malformed, CryptoError };
+// SsrcLimit: a new SSRC while the context already holds kMaxStreams.
+// Replay on protect: that (SSRC, index) was already encrypted (or is older
+// than the window), so encrypting it again would reuse keystream.
+enum class SrtpStatus { Ok, AuthFail, Replay, Malformed, CryptoError, SsrcLimit };
 
 // HMAC-SHA1 with the keyed inner/outer states computed once: per packet only
 // the two SHA_CTX structs are copied (no heap work, unlike EVP_MAC/HMAC_CTX
@@ -53,23 +58,35 @@ struct ReplayWindow {
 
 struct SrtpStream {
   uint32_t ssrc = 0;
-  bool used = false;
   bool seqStarted = false;
   uint32_t roc = 0;
   uint16_t sl = 0;
+  // Inbound: indices accepted (RFC 3711 3.3.2). Outbound: indices already
+  // encrypted, so a repeated or stale index is refused (RFC 3711 9.2).
   ReplayWindow rtpWindow;
   ReplayWindow rtcpWindow;
   uint32_t rtcpSendIndex = 0;
-  uint64_t lastUse = 0;
+};
+
+// Per-SSRC state of one direction. Entries are never evicted: forgetting an
+// outbound SSRC would restart it at ROC 0 / SRTCP index 0 and encrypt the
+// same (SSRC, index) twice under one key (a two-time pad, RFC 3711 9.2).
+// A context that is full drops packets of further SSRCs instead.
+struct SrtpStreamTable {
+  std::vector<SrtpStream> streams;
 };
 
 class SrtpContext {
  public:
-  static constexpr int kStreams = 4;
+  // SSRCs per direction and key; a call has one or two, a few more with
+  // SSRC changes on re-INVITE. Bounded so a peer spraying SSRCs cannot grow memory.
+  static constexpr size_t kMaxStreams = 32;
   static constexpr size_t kMaxOverhead = 4 + 10;  // SRTCP index + 80-bit tag
 
   // keySalt: 16-byte master key + 14-byte master salt. rtpTagLen 10 or 4.
-  bool init(const uint8_t keySalt[30], int rtpTagLen);
+  // `table`: per-SSRC state to continue (outbound contexts of one key share
+  // it, see Relay); null = fresh state.
+  bool init(const uint8_t keySalt[30], int rtpTagLen, std::shared_ptr<SrtpStreamTable> table = nullptr);
   bool sameKeys(const uint8_t keySalt[30], int rtpTagLen) const;
 
   // All in place; `cap` is the size of the buffer behind `pkt`.
@@ -80,9 +97,9 @@ class SrtpContext {
 
  private:
   // Existing state of an SSRC, or null; never allocates.
-  const SrtpStream* find(uint32_t ssrc) const;
-  // Existing state, or a new one in a free/least recently used slot.
-  SrtpStream& stream(uint32_t ssrc);
+  SrtpStream* find(uint32_t ssrc) const;
+  // Existing state, or a new entry; null when the table is full.
+  SrtpStream* stream(uint32_t ssrc);
   static uint64_t estimateIndex(const SrtpStream& s, uint16_t seq, uint32_t& v);
   static void updateIndex(SrtpStream& s, uint16_t seq, uint32_t v);
   void makeIv(const uint8_t salt[14], uint32_t ssrc, uint64_t index, uint8_t iv[16]) const;
@@ -95,8 +112,7 @@ class SrtpContext {
   uint8_t rtcpSalt_[14] = {0};
   HmacSha1 rtpAuth_;
   HmacSha1 rtcpAuth_;
-  SrtpStream streams_[kStreams];
-  uint64_t useClock_ = 0;
+  std::shared_ptr<SrtpStreamTable> table_;
 };
 
 // Length of the RTP header including CSRCs and extension; 0 when malformed.

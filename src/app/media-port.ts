@@ -145,13 +145,25 @@ class CallMedia implements MediaHandle {
     private readonly log: Logger,
   ) {}
 
-  processOffer(fromLeg: 'A' | 'B', sdp: string): Promise<SdpResult> {
-    return this.session.processOffer(fromLeg, sdp);
+  async processOffer(fromLeg: 'A' | 'B', sdp: string): Promise<SdpResult> {
+    return this.logged(await this.session.processOffer(fromLeg, sdp));
   }
 
   async processAnswer(fromLeg: 'A' | 'B', sdp: string): Promise<SdpResult> {
-    const result = await this.session.processAnswer(fromLeg, sdp);
+    const result = this.logged(await this.session.processAnswer(fromLeg, sdp));
     this.noteDirections();
+    return result;
+  }
+
+  /**
+   * A relay the SBC could not set up for lack of resources (out of file
+   * descriptors: EMFILE...) comes back as 503 for the call layer to send; the
+   * operator needs to see it, so it is logged here once per failure.
+   */
+  private logged(result: SdpResult): SdpResult {
+    if ('error' in result && result.sipStatus === 503) {
+      this.log.error({ callId: this.callId, error: result.error }, 'media relay unavailable (resource exhausted): call gets 503');
+    }
     return result;
   }
 

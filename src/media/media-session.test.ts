@@ -1,6 +1,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { MediaSession, mediaSecurityModeFromIni, srtpSuitesFromIni, type MediaResult } from './media-session.js';
 import { PortPool } from './port-pool.js';
+import { RelayError } from './relay-js.js';
 import type { LegConfig, LegCounters, LegId, RelayEngine, RelaySession, RelaySessionStats } from './relay-types.js';
 import { parseSdpMedia } from './sdp.js';
 
@@ -406,6 +407,17 @@ describe('MediaSession failures', () => {
     const r = await ms.processAnswer('B', trunkAnswer());
     expect(r).toMatchObject({ sipStatus: 500 });
     expect((r as { error: string }).error).toMatch(/EADDRINUSE/);
+    ms.close();
+    expect(realmA.inUse() + realmB.inUse()).toBe(0);
+  });
+
+  it('answers 503 when the relay is out of file descriptors (EMFILE)', async () => {
+    const ms = new MediaSession({ engine, realmA, realmB });
+    sdpOf(await ms.processOffer('A', pbxOffer()));
+    engine.failNext = new RelayError('EMFILE', 'relay: cannot create session: EMFILE');
+    const r = await ms.processAnswer('B', trunkAnswer());
+    expect(r).toMatchObject({ sipStatus: 503 });
+    expect((r as { error: string }).error).toMatch(/EMFILE/);
     ms.close();
     expect(realmA.inUse() + realmB.inUse()).toBe(0);
   });

@@ -3,6 +3,7 @@ import {
 } from './crypto-attr.js';
 import { checkAnswerSubset, payloadCoderName, policyFor, restrictCoders, type CoderPolicy } from './coders.js';
 import type { PortPool } from './port-pool.js';
+import { RelayError } from './relay-js.js';
 import type {
   LatchMode, LegConfig, LegId, LegSrtp, RelayEngine, RelaySession, RelaySessionStats, SrtpSuite,
 } from './relay-types.js';
@@ -230,7 +231,7 @@ export class MediaSession {
   private serialise(fn: () => Promise<MediaResult>): Promise<MediaResult> {
     const run = this.queue.then(fn, fn).catch((err: unknown): MediaResult => ({
       error: `media: ${err instanceof Error ? err.message : String(err)}`,
-      sipStatus: 500,
+      sipStatus: relayFailureStatus(err),
     }));
     this.queue = run;
     return run;
@@ -476,7 +477,7 @@ export class MediaSession {
       try {
         await this.applyRelay(state, d.legs!, d.paused ?? false);
       } catch (err) {
-        return { error: `media relay for m= line ${i + 1} failed: ${(err as Error).message}`, sipStatus: 500 };
+        return { error: `media relay for m= line ${i + 1} failed: ${(err as Error).message}`, sipStatus: relayFailureStatus(err) };
       }
     }
     return { sdp: origin.stamp(out.sdp) };
@@ -582,6 +583,15 @@ export class MediaSession {
     }
     list.length = 0;
   }
+}
+
+/**
+ * SIP status for a relay that could not be set up: 503 when the SBC is out
+ * of a resource (descriptors, memory: RelayError.resourceExhausted), a
+ * temporary overload per RFC 3261 21.5.4; 500 otherwise.
+ */
+export function relayFailureStatus(err: unknown): 500 | 503 {
+  return err instanceof RelayError && err.resourceExhausted ? 503 : 500;
 }
 
 /** The author of this SDP may send on the stream: sendrecv/sendonly, and not an RFC 2543 hold (c=0.0.0.0). */

@@ -15,10 +15,15 @@ import type {
   RelayEngine,
   RelaySession,
   RelaySessionStats,
+  SrtpKeying,
 } from './relay-types.js';
-import { SrtpContext, srtpTagLength } from './srtp-js.js';
+import { SrtpContext, SrtpSendTables, srtpTagLength, type SrtpFailure } from './srtp-js.js';
+import { RtpReceiveStats } from './rtp-receive-stats.js';
 
 export type LegUpdate = Partial<Omit<LegConfig, 'localAddress' | 'localRtpPort' | 'rtcpMux'>>;
+
+/** Codes that mean the host ran out of something (descriptors, memory, threads), not that the request was wrong. */
+const RESOURCE_CODES: ReadonlySet<string> = new Set(['EMFILE', 'ENFILE', 'ENOBUFS', 'ENOMEM', 'ENOSPC', 'EAGAIN']);
 
 /** A relay request that cannot be honoured; `code` is an errno name (EADDRINUSE) or EINVAL for bad config. */
 export class RelayError extends Error {
@@ -27,6 +32,15 @@ export class RelayError extends Error {
     super(message);
     this.name = 'RelayError';
     this.code = code;
+  }
+
+  /**
+   * The SBC is out of a resource (EMFILE: file descriptors, ...): the call
+   * should get 503 Service Unavailable (RFC 3261 21.5.4), temporary overload,
+   * rather than a 500, and an operator should see it in the log.
+   */
+  get resourceExhausted(): boolean {
+    return RESOURCE_CODES.has(this.code);
   }
 }
 
@@ -100,72 +114,22 @@ export function emptyCounters(): LegCounters {
     remoteFractionLost: null,
     remoteJitterMs: null,
     sendErrors: 0,
+    srtpSsrcLimitDrops: 0,
+    srtpIndexReuseDrops: 0,
+    jitterClamps: 0,
   };
 }
 
-/** RFC 3550 A.1/A.3/A.8 receive statistics of one source (same rules as the native engine). */
-export class RtpReceiveStats {
-  private started = false;
-  private ssrc = 0;
-  private maxSeq = 0;
-  private cycles = 0;
-  private baseSeq = 0;
-  private badSeq = 0x10000;
-  private received = 0;
-  private lostBefore = 0;
-  outOfOrder = 0;
-  private haveTransit = false;
-  private prevArrival = 0;
-  private prevTs = 0;
-  /** In RTP timestamp units. */
-  jitter = 0;
+function countInboundDrop(c: LegCounters, r: SrtpFailure): void {
+  if (r === 'replay') c.srtpReplayDrops++;
+  else if (r === 'ssrc-limit') c.srtpSsrcLimitDrops = (c.srtpSsrcLimitDrops ?? 0) + 1;
+  else c.srtpAuthFailures++;
+}
 
-  lost(): number {
-    if (!this.started) return this.lostBefore;
-    return this.lostBefore + (this.cycles + this.maxSeq - this.baseSeq + 1) - this.received;
-  }
-
-  private restart(seq: number): void {
-    if (this.started) this.lostBefore = this.lost();
-    this.started = true;
-    this.baseSeq = seq;
-    this.maxSeq = seq;
-    this.cycles = 0;
-    this.received = 0;
-    this.badSeq = 0x10000;
-    this.haveTransit = false;
-  }
-
-  /** arrivalUnits: arrival time expressed in RTP timestamp units. */
-  update(ssrc: number, seq: number, ts: number, arrivalUnits: number): void {
-    if (!this.started || ssrc !== this.ssrc) {
-      this.ssrc = ssrc;
-      this.restart(seq);
-    } else {
-      const udelta = (seq - this.maxSeq) & 0xffff;
-      if (udelta < 3000) {
-        if (seq < this.maxSeq) this.cycles += 65536;
-        this.maxSeq = seq;
-      } else if (udelta <= 65535 - 100) {
-        if (seq === this.badSeq) {
-          this.restart(seq);
-        } else {
-          this.badSeq = (seq + 1) & 0xffff;
-          return;
-        }
-      } else {
-        this.outOfOrder++;
-      }
-    }
-    this.received++;
-    if (this.haveTransit) {
-      const d = Math.abs(arrivalUnits - this.prevArrival - ((ts - this.prevTs) | 0));
-      this.jitter += (d - this.jitter) / 16;
-    }
-    this.haveTransit = true;
-    this.prevArrival = arrivalUnits;
-    this.prevTs = ts;
-  }
+/** Outbound protection refused: counted on the leg the packet was for. */
+function countOutboundDrop(c: LegCounters, r: SrtpFailure): void {
+  if (r === 'ssrc-limit') c.srtpSsrcLimitDrops = (c.srtpSsrcLimitDrops ?? 0) + 1;
+  else if (r === 'replay') c.srtpIndexReuseDrops = (c.srtpIndexReuseDrops ?? 0) + 1;
 }
 
 /** Our monotonic clock in 1/65536 s, as the middle 32 bits of an NTP time would be. */
@@ -200,26 +164,49 @@ class JsLeg {
   latchedRtcp: Endpoint | null = null;
   srtpIn: SrtpContext | null = null;
   srtpOut: SrtpContext | null = null;
+  /** The key srtpOut encrypts with (its send table is held in sendTables). */
+  private outKey: Buffer | null = null;
+  private readonly sendTables: SrtpSendTables;
   srNtp = new Uint32Array(SR_RING);
   srSentAt = new Uint32Array(SR_RING);
   srUsed = 0;
   srNext = 0;
   readonly onSendDone: (err: Error | null) => void;
 
-  constructor(name: LegId, cfg: LegConfig) {
+  constructor(name: LegId, cfg: LegConfig, sendTables: SrtpSendTables) {
     this.name = name;
     this.cfg = cfg;
+    this.sendTables = sendTables;
     this.family = isIP(cfg.localAddress) === 6 ? 6 : 4;
     this.onSendDone = (err) => {
       if (err) this.counters.sendErrors = (this.counters.sendErrors ?? 0) + 1;
     };
-    this.applySrtp();
+    this.applySrtp(null);
   }
 
-  applySrtp(): void {
+  /**
+   * Contexts for cfg.srtp; a direction whose keys equal those of `prev`
+   * keeps its context (ROC, replay window), as in the native engine.
+   */
+  applySrtp(prev: LegConfig['srtp']): void {
     const s = this.cfg.srtp;
-    this.srtpIn = s ? new SrtpContext(s.inbound) : null;
-    this.srtpOut = s ? new SrtpContext(s.outbound) : null;
+    const same = (a: SrtpKeying | undefined, b: SrtpKeying): boolean => a !== undefined && a.suite === b.suite && a.keySalt.equals(b.keySalt);
+    if (!s) {
+      this.releaseSrtp();
+      return;
+    }
+    if (!this.srtpIn || !same(prev?.inbound, s.inbound)) this.srtpIn = new SrtpContext(s.inbound);
+    if (!this.srtpOut || !same(prev?.outbound, s.outbound)) {
+      if (this.outKey) this.sendTables.release(this.outKey);
+      this.outKey = Buffer.from(s.outbound.keySalt);
+      this.srtpOut = new SrtpContext(s.outbound, this.sendTables.acquire(this.outKey));
+    }
+  }
+
+  releaseSrtp(): void {
+    if (this.outKey) this.sendTables.release(this.outKey);
+    this.outKey = null;
+    this.srtpIn = this.srtpOut = null;
   }
 
   /** A v4 peer is addressed in v4-mapped form from a v6 socket. */
@@ -317,22 +304,14 @@ class JsSession implements RelaySession {
     if (isRtcp) {
       if (inLeg.srtpIn) {
         const r = inLeg.srtpIn.unprotectRtcp(pkt);
-        if (typeof r === 'string') {
-          if (r === 'replay') c.srtpReplayDrops++;
-          else c.srtpAuthFailures++;
-          return;
-        }
+        if (typeof r === 'string') return countInboundDrop(c, r);
         pkt = r;
       }
     } else {
       if (pkt.length < 12) return;
       if (inLeg.srtpIn) {
         const r = inLeg.srtpIn.unprotectRtp(pkt);
-        if (typeof r === 'string') {
-          if (r === 'replay') c.srtpReplayDrops++;
-          else c.srtpAuthFailures++;
-          return;
-        }
+        if (typeof r === 'string') return countInboundDrop(c, r);
         pkt = r;
       }
     }
@@ -353,7 +332,7 @@ class JsSession implements RelaySession {
       c.rtpBytesIn += pkt.length;
       c.lastArrivalMs = arrivalMs;
       const rate = inLeg.cfg.clockRate ?? 8000;
-      inLeg.recv.update(pkt.readUInt32BE(8), pkt.readUInt16BE(2), pkt.readUInt32BE(4), (arrivalMs * rate) / 1000);
+      inLeg.recv.update(pkt.readUInt32BE(8), pkt.readUInt16BE(2), pkt.readUInt32BE(4), (arrivalMs * rate) / 1000, rate);
     }
 
     if (this.paused) return;
@@ -369,7 +348,7 @@ class JsSession implements RelaySession {
       }
       if (out.srtpOut) {
         const r = out.srtpOut.protectRtcp(pkt);
-        if (typeof r === 'string') return;
+        if (typeof r === 'string') return countOutboundDrop(out.counters, r);
         pkt = r;
       }
       out.counters.rtcpPacketsOut++;
@@ -382,7 +361,7 @@ class JsSession implements RelaySession {
       }
       if (out.srtpOut) {
         const r = out.srtpOut.protectRtp(pkt);
-        if (typeof r === 'string') return;
+        if (typeof r === 'string') return countOutboundDrop(out.counters, r);
         pkt = r;
       }
       out.counters.rtpPacketsOut++;
@@ -436,15 +415,10 @@ class JsSession implements RelaySession {
     const next = mergeLegConfig(prev, config);
     const remoteChanged =
       JSON.stringify(prev.remote) !== JSON.stringify(next.remote) || prev.latch !== next.latch;
-    const keysChanged = (a: LegConfig['srtp'], b: LegConfig['srtp']): boolean =>
-      !a || !b
-        ? a !== b
-        : a.inbound.suite !== b.inbound.suite ||
-          a.outbound.suite !== b.outbound.suite ||
-          !a.inbound.keySalt.equals(b.inbound.keySalt) ||
-          !a.outbound.keySalt.equals(b.outbound.keySalt);
     l.cfg = next;
-    if (keysChanged(prev.srtp, next.srtp)) l.applySrtp();
+    l.applySrtp(prev.srtp);
+    // Arrival times so far are in units of the old rate (RFC 3550 A.8).
+    if ((prev.clockRate ?? 8000) !== (next.clockRate ?? 8000)) l.recv.resetJitter();
     if (remoteChanged) {
       // A new offer/answer names a new peer: learn it afresh.
       l.latchedRtp = null;
@@ -464,6 +438,7 @@ class JsSession implements RelaySession {
       c.packetsLost = lost < 0 ? 0 : lost;
       c.outOfOrder = l.recv.outOfOrder;
       c.jitterMs = (l.recv.jitter / (l.cfg.clockRate ?? 8000)) * 1000;
+      c.jitterClamps = l.recv.jitterClamps;
       c.latchedAddress = l.latchedRtp ? plainAddress(l.latchedRtp.address) : null;
       c.latchedPort = l.latchedRtp ? l.latchedRtp.port : null;
       return c;
@@ -479,6 +454,7 @@ class JsSession implements RelaySession {
       l.rtp?.close();
       l.rtcp?.close();
       l.rtp = l.rtcp = null;
+      l.releaseSrtp();
     }
     this.engine.forget(this.id);
   }
@@ -489,12 +465,13 @@ export class JsRelayEngine implements RelayEngine {
   private readonly sessions = new Map<number, JsSession>();
   private nextId = 1;
   private down = false;
+  private readonly sendTables = new SrtpSendTables();
 
   async createSession(a: LegConfig, b: LegConfig): Promise<RelaySession> {
     if (this.down) throw new RelayError('ESHUTDOWN', 'relay engine shut down');
     validateLegConfig(a, 'A');
     validateLegConfig(b, 'B');
-    const legs = [new JsLeg('A', { ...a }), new JsLeg('B', { ...b })] as const;
+    const legs = [new JsLeg('A', { ...a }, this.sendTables), new JsLeg('B', { ...b }, this.sendTables)] as const;
     const opened: Socket[] = [];
     try {
       for (const l of legs) {
@@ -507,10 +484,12 @@ export class JsRelayEngine implements RelayEngine {
       }
     } catch (err) {
       for (const s of opened) s.close();
+      for (const l of legs) l.releaseSrtp();
       throw err;
     }
     if (this.down) {
       for (const s of opened) s.close();
+      for (const l of legs) l.releaseSrtp();
       throw new RelayError('ESHUTDOWN', 'relay engine shut down');
     }
     const id = this.nextId++;

@@ -11,7 +11,7 @@ import type { LegConfig, LegId, LegPorts, RelayEngine, RelaySession, RelaySessio
 import { emptyCounters, mergeLegConfig, RelayError, srtpTagLength, validateLegConfig, validateLegUpdate, type LegUpdate } from './relay-js.js';
 
 /** Flat, validated leg settings as the addon reads them. */
-interface NativeLegSettings {
+export interface NativeLegSettings {
   localAddress: string;
   localRtpPort: number;
   rtcpMux: boolean;
@@ -35,20 +35,34 @@ interface NativeCreated {
   bRtcp: number;
 }
 
-interface NativeEngineHandle {
+export interface NativeEngineHandle {
   createSession(a: NativeLegSettings, b: NativeLegSettings): NativeCreated;
   updateLeg(id: number, leg: 0 | 1, s: NativeLegSettings): void;
   setPaused(id: number, paused: boolean): boolean;
+  /** No engine lock: reads counters the relay thread publishes atomically. */
   stats(id: number): RelaySessionStats | null;
   closeSession(id: number): boolean;
+  /** No engine lock. */
   sessionCount(): number;
   shutdown(): void;
+  /** Test hook: the relay thread's next round keeps the engine mutex until testReleaseRound() or timeoutMs. */
+  testHoldRound(timeoutMs: number): void;
+  /** Test hook: 0 idle, 1 armed, 2 holding the engine mutex, 3 released, 4 timed out. */
+  testHoldState(): number;
+  /** Test hook: ends the hold; true when it had timed out (the caller was blocked behind it). */
+  testReleaseRound(): boolean;
 }
 
 export type NativeSrtpOp = 'protectRtp' | 'unprotectRtp' | 'protectRtcp' | 'unprotectRtcp';
 
+export interface NativeEngineOptions {
+  /** First session id (default 1); tests start near old wrap points. Ids are integers up to 2^53-1, never reused. */
+  firstSessionId?: number;
+}
+
 export interface NativeAddon {
-  Engine: new () => NativeEngineHandle;
+  /** Throws an Error with `code` EMFILE/ENFILE/ENOMEM/EAGAIN when the relay thread or its descriptors cannot be created. */
+  Engine: new (opts?: NativeEngineOptions) => NativeEngineHandle;
   /** Test hook: RFC 3711 4.3.1 key derivation (rate 0). */
   srtpKdf(masterKey: Buffer, masterSalt: Buffer, label: number, length: number): Buffer;
   /** Test hook: AES-CM keystream from a 16-byte counter block. */
@@ -82,7 +96,7 @@ export function loadNativeAddon(): NativeAddon {
   return cached;
 }
 
-function toNative(cfg: LegConfig): NativeLegSettings {
+export function toNative(cfg: LegConfig): NativeLegSettings {
   return {
     localAddress: cfg.localAddress,
     localRtpPort: cfg.localRtpPort,
@@ -160,9 +174,17 @@ export class NativeRelayEngine implements RelayEngine {
   private readonly live = new Set<NativeSession>();
   private down = false;
 
-  /** Throws when the addon is missing; relay.ts turns that into the JS fallback. */
-  constructor(addon: NativeAddon = loadNativeAddon()) {
-    this.handle = new addon.Engine();
+  /**
+   * Throws when the addon is missing (relay.ts turns that into the JS
+   * fallback), or a RelayError when the engine cannot start (EMFILE: out of
+   * file descriptors, ...; `resourceExhausted` is true then).
+   */
+  constructor(addon: NativeAddon = loadNativeAddon(), opts: NativeEngineOptions = {}) {
+    try {
+      this.handle = new addon.Engine(opts);
+    } catch (err) {
+      throw asRelayError(err);
+    }
   }
 
   async createSession(a: LegConfig, b: LegConfig): Promise<RelaySession> {

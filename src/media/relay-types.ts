@@ -89,6 +89,20 @@ export interface LegCounters {
   remoteJitterMs: number | null;
   /** Packets we could not hand to the kernel (full socket buffer, unreachable peer). Optional. */
   sendErrors?: number;
+  /**
+   * SRTP packets dropped because their SSRC would exceed the per-key SSRC
+   * limit (32): inbound from this leg's peer, or outbound toward it. State is
+   * never evicted, so an SSRC cannot come back at ROC 0 (RFC 3711 9.2).
+   */
+  srtpSsrcLimitDrops?: number;
+  /**
+   * Packets toward this leg's SRTP peer dropped because their (SSRC, index)
+   * was already encrypted under the key or is older than the 64-packet
+   * window: duplicates or sequence restarts from the other leg (RFC 3711 9.2).
+   */
+  srtpIndexReuseDrops?: number;
+  /** RTP packets whose transit difference was skipped for jitter as a timestamp discontinuity (> 3 s). */
+  jitterClamps?: number;
 }
 
 export interface RelaySessionStats {

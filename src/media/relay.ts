@@ -1,10 +1,11 @@
 /**
  * Picks the media relay engine: the native addon by default, the
  * JavaScript relay when the addon is absent (logged loudly: media then costs
- * event-loop time and scales far worse).
+ * event-loop time and scales far worse). An engine that cannot start for
+ * lack of resources (EMFILE...) is an error, not a reason to fall back.
  */
 import type { RelayEngine } from './relay-types.js';
-import { JsRelayEngine } from './relay-js.js';
+import { JsRelayEngine, RelayError } from './relay-js.js';
 import { NativeRelayEngine } from './relay-native.js';
 
 export interface RelayEngineOptions {
@@ -19,6 +20,9 @@ export function createRelayEngine(opts: RelayEngineOptions = {}): RelayEngine {
   try {
     return opts.nativeFactory ? opts.nativeFactory() : new NativeRelayEngine();
   } catch (err) {
+    // Out of descriptors or memory is not a missing addon: the JS relay would
+    // fail the same way, one call at a time. Fail loudly instead.
+    if (err instanceof RelayError && err.resourceExhausted) throw err;
     const reason = err instanceof Error ? err.message : String(err);
     const msg = 'NATIVE MEDIA RELAY UNAVAILABLE: falling back to the JavaScript relay (lower capacity); build it with npm run build:native';
     if (opts.logger) opts.logger.warn({ err: reason }, msg);

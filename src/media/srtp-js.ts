@@ -4,10 +4,15 @@
  * JavaScript relay and, as an independent implementation, by the tests of
  * the native one (both must agree byte for byte).
  */
-import { createCipheriv, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { SrtpKeying, SrtpSuite } from './relay-types.js';
 
-export type SrtpFailure = 'auth' | 'replay' | 'malformed';
+/**
+ * Why a packet was not (un)protected. 'replay' on protect: that (SSRC,
+ * index) was already encrypted under this key, or is older than the window
+ * (RFC 3711 9.2). 'ssrc-limit': a new SSRC while MAX_STREAMS are held.
+ */
+export type SrtpFailure = 'auth' | 'replay' | 'malformed' | 'ssrc-limit';
 
 /** RFC 4568 6.2: the SRTCP tag stays 80 bits for both suites. */
 const SRTCP_TAG_LEN = 10;
@@ -65,7 +70,8 @@ class ReplayWindow {
   }
 }
 
-interface StreamState {
+export interface StreamState {
+  ssrc: number;
   seqStarted: boolean;
   roc: number;
   sl: number;
@@ -74,11 +80,24 @@ interface StreamState {
   rtcpSendIndex: number;
 }
 
-/** SSRCs with state per direction, as in the native relay. */
-const MAX_STREAMS = 4;
+/**
+ * SSRCs with state per direction and key, as in the native relay (a call has
+ * one or two). State is never evicted: forgetting an outbound SSRC would
+ * restart it at ROC 0 / SRTCP index 0 and encrypt the same (SSRC, index)
+ * twice under one key, a two-time pad (RFC 3711 9.2). Beyond the limit,
+ * packets of new SSRCs are dropped ('ssrc-limit').
+ */
+export const MAX_STREAMS = 32;
 
-function newStreamState(): StreamState {
-  return { seqStarted: false, roc: 0, sl: 0, rtpWindow: new ReplayWindow(), rtcpWindow: new ReplayWindow(), rtcpSendIndex: 0 };
+/** Per-SSRC state of one direction; outbound contexts of one key share it (see JsRelayEngine). */
+export type SrtpStreamTable = Map<number, StreamState>;
+
+export function newSrtpStreamTable(): SrtpStreamTable {
+  return new Map();
+}
+
+function newStreamState(ssrc = 0): StreamState {
+  return { ssrc, seqStarted: false, roc: 0, sl: 0, rtpWindow: new ReplayWindow(), rtcpWindow: new ReplayWindow(), rtcpSendIndex: 0 };
 }
 
 /** Index estimation for an SSRC not seen yet (never stored, never updated). */
@@ -104,9 +123,11 @@ export class SrtpContext {
   private readonly rtcpAuth: Buffer;
   private readonly rtcpSalt: Buffer;
   /** Few SSRCs per direction in practice; bounded so a flood of SSRCs cannot grow it. */
-  private readonly streams = new Map<number, StreamState>();
+  private readonly streams: SrtpStreamTable;
 
-  constructor(keying: SrtpKeying) {
+  /** `table`: per-SSRC state to continue (outbound, same key); a fresh one when absent. */
+  constructor(keying: SrtpKeying, table: SrtpStreamTable = newSrtpStreamTable()) {
+    this.streams = table;
     if (keying.keySalt.length !== 30) throw new Error('SRTP keySalt must be 30 bytes');
     this.tagLen = srtpTagLength(keying.suite);
     const mk = keying.keySalt.subarray(0, 16);
@@ -120,26 +141,17 @@ export class SrtpContext {
   }
 
   /**
-   * The state of `ssrc`, created if needed; the least recently used one is
-   * recycled beyond MAX_STREAMS. Inbound, only called once a packet has
-   * authenticated, so forged SSRCs cannot evict a real stream's ROC and
-   * replay window.
+   * The state of `ssrc`, created if needed; null when MAX_STREAMS are held.
+   * Inbound, only called once a packet has authenticated, so forged SSRCs
+   * cannot take slots.
    */
-  private stream(ssrc: number): StreamState {
-    let s = this.streams.get(ssrc);
-    if (s) {
-      // Map order is the recency order: move to the end.
-      this.streams.delete(ssrc);
-      this.streams.set(ssrc, s);
-      return s;
-    }
-    if (this.streams.size >= MAX_STREAMS) {
-      const oldest = this.streams.keys().next().value;
-      if (oldest !== undefined) this.streams.delete(oldest);
-    }
-    s = newStreamState();
-    this.streams.set(ssrc, s);
-    return s;
+  private stream(ssrc: number): StreamState | null {
+    const s = this.streams.get(ssrc);
+    if (s) return s;
+    if (this.streams.size >= MAX_STREAMS) return null;
+    const fresh = newStreamState(ssrc);
+    this.streams.set(ssrc, fresh);
+    return fresh;
   }
 
   private static estimate(s: Readonly<StreamState>, seq: number): number {
@@ -187,9 +199,15 @@ export class SrtpContext {
     const seq = pkt.readUInt16BE(2);
     const ssrc = pkt.readUInt32BE(8);
     const s = this.stream(ssrc);
+    if (!s) return 'ssrc-limit';
     const v = SrtpContext.estimate(s, seq);
-    SrtpContext.update(s, seq, v);
     const index = (BigInt(v) << 16n) | BigInt(seq);
+    // RFC 3711 9.2: an index is encrypted at most once under a key. A repeated
+    // or stale sequence number from the plain side (duplicate, sender restart,
+    // injected packet) is dropped; so is a ROC that would wrap past 2^32.
+    if (s.rtpWindow.seen(index) || (s.seqStarted && s.roc === 0xffffffff && v === 0)) return 'replay';
+    SrtpContext.update(s, seq, v);
+    s.rtpWindow.accept(index);
     const enc = SrtpContext.crypt(this.rtpKey, this.iv(this.rtpSalt, ssrc, index), pkt.subarray(h));
     const body = Buffer.concat([pkt.subarray(0, h), enc]);
     const roc = Buffer.alloc(4);
@@ -214,8 +232,9 @@ export class SrtpContext {
     const body = pkt.subarray(0, bodyLen);
     const tag = SrtpContext.mac(this.rtpAuth, body, roc).subarray(0, this.tagLen);
     if (!timingSafeEqual(tag, pkt.subarray(bodyLen))) return 'auth';
+    const s = known ?? this.stream(ssrc);
+    if (!s) return 'ssrc-limit';
     const dec = SrtpContext.crypt(this.rtpKey, this.iv(this.rtpSalt, ssrc, index), body.subarray(h));
-    const s = this.stream(ssrc);
     SrtpContext.update(s, seq, v);
     s.rtpWindow.accept(index);
     return Buffer.concat([body.subarray(0, h), dec]);
@@ -225,8 +244,10 @@ export class SrtpContext {
     if (pkt.length < 8 || (pkt[0]! >> 6) !== 2) return 'malformed';
     const ssrc = pkt.readUInt32BE(4);
     const s = this.stream(ssrc);
-    const index = s.rtcpSendIndex & 0x7fffffff;
-    s.rtcpSendIndex = (index + 1) & 0x7fffffff;
+    if (!s) return 'ssrc-limit';
+    // The 31-bit SRTCP index never wraps under one key (RFC 3711 9.2).
+    if (s.rtcpSendIndex > 0x7fffffff) return 'replay';
+    const index = s.rtcpSendIndex++;
     const enc = SrtpContext.crypt(this.rtcpKey, this.iv(this.rtcpSalt, ssrc, BigInt(index)), pkt.subarray(8));
     const trailer = Buffer.alloc(4);
     trailer.writeUInt32BE((0x80000000 | index) >>> 0);
@@ -241,14 +262,62 @@ export class SrtpContext {
     const eIndex = pkt.readUInt32BE(tagPos - 4);
     const index = BigInt(eIndex & 0x7fffffff);
     const ssrc = pkt.readUInt32BE(4);
-    if (this.streams.get(ssrc)?.rtcpWindow.seen(index)) return 'replay';
+    const known = this.streams.get(ssrc);
+    if (known?.rtcpWindow.seen(index)) return 'replay';
     const tag = SrtpContext.mac(this.rtcpAuth, pkt.subarray(0, tagPos), null).subarray(0, SRTCP_TAG_LEN);
     if (!timingSafeEqual(tag, pkt.subarray(tagPos))) return 'auth';
+    const s = known ?? this.stream(ssrc);
+    if (!s) return 'ssrc-limit';
     let payload = pkt.subarray(8, tagPos - 4);
     if (eIndex & 0x80000000) {
       payload = SrtpContext.crypt(this.rtcpKey, this.iv(this.rtcpSalt, ssrc, index), payload);
     }
-    this.stream(ssrc).rtcpWindow.accept(index);
+    s.rtcpWindow.accept(index);
     return Buffer.concat([pkt.subarray(0, 8), payload]);
+  }
+}
+
+/**
+ * Outbound SRTP state by master key, for one relay engine: a key that comes
+ * back (relay rebuilt for an rtcp-mux change, SRTP switched off and on, a
+ * suite toggled back) continues its ROC / SRTCP index instead of restarting
+ * at 0 (RFC 3711 9.2). Tables no live context uses are kept, least recently
+ * used first out, up to REMEMBERED_KEYS. Indexed by a digest so no raw key
+ * outlives its session here. Same rules as the native engine.
+ */
+export class SrtpSendTables {
+  static readonly REMEMBERED_KEYS = 4096;
+  /** Map order is the recency order (oldest first). */
+  private readonly tables = new Map<string, { table: SrtpStreamTable; users: number }>();
+
+  /** The table for this key; call release() with the same key when the context goes away. */
+  acquire(keySalt: Buffer): SrtpStreamTable {
+    const k = createHash('sha256').update(keySalt).digest('base64');
+    let e = this.tables.get(k);
+    if (e) this.tables.delete(k);
+    else {
+      this.forgetUnused();
+      e = { table: newSrtpStreamTable(), users: 0 };
+    }
+    e.users++;
+    this.tables.set(k, e);
+    return e.table;
+  }
+
+  release(keySalt: Buffer): void {
+    const e = this.tables.get(createHash('sha256').update(keySalt).digest('base64'));
+    if (e && e.users > 0) e.users--;
+  }
+
+  get size(): number {
+    return this.tables.size;
+  }
+
+  private forgetUnused(): void {
+    let tries = 0;
+    for (const [k, e] of this.tables) {
+      if (this.tables.size < SrtpSendTables.REMEMBERED_KEYS || tries++ >= 8) return;
+      if (e.users === 0) this.tables.delete(k);
+    }
   }
 }
