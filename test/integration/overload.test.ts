@@ -79,12 +79,14 @@ describe('SBC process: overload control', () => {
     expect(uac.successful).toBe(BURST);
     const trace = await readSippTrace(uacTrace);
     expect(trace.length).toBeGreaterThan(BURST);
-    const refused = received(trace, 503);
-    const answered = received(trace, 200).filter((m) => m.msg.cseq?.method === 'INVITE');
+    // One entry per call: a 503 retransmitted by the SBC's transaction before sipp's ACK arrived counts once.
+    const callsOf = (list: typeof trace): string[] => [...new Set(list.map((m) => m.msg.callId))];
+    const refused = callsOf(received(trace, 503));
+    const answered = callsOf(received(trace, 200).filter((m) => m.msg.cseq?.method === 'INVITE'));
     expect(refused.length).toBeGreaterThan(0);
     expect(answered.length).toBeGreaterThan(0);
     expect(refused.length + answered.length).toBe(BURST);
-    for (const r of refused) expect(r.msg.getHeader('retry-after')).toBe('7');
+    for (const r of received(trace, 503)) expect(r.msg.getHeader('retry-after')).toBe('7');
     const status = await sbc.api<Status>('/api/v1/status');
     expect(status.calls.shed).toBe(refused.length);
 
