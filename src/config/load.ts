@@ -5,6 +5,7 @@ import { convertDocument } from './convert.js';
 import { buildConfig, readScalars, type SbcConfig } from './sbc-config.js';
 import { validateTables } from './validate.js';
 import { compileConfigManipulations } from './manipulation-rows.js';
+import { validateObservabilityTables } from './observability.js';
 
 export interface LoadResult {
   /** null when any error was found. */
@@ -19,6 +20,7 @@ export function loadConfigText(text: string, file: string): LoadResult {
   const tables = convertDocument(parsed.document, file, diagnostics);
   const { scalars, typed } = readScalars(parsed.document.scalars, file, diagnostics);
   diagnostics.push(...validateTables(tables, file));
+  diagnostics.push(...validateObservabilityTables(tables, file));
   const manipulation = compileConfigManipulations(tables, diagnostics);
   diagnostics.sort((a, b) => a.line - b.line || (a.column ?? 0) - (b.column ?? 0));
   if (hasErrors(diagnostics)) return { config: null, diagnostics };
