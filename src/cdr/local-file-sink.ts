@@ -133,7 +133,7 @@ export class LocalFileSink implements CdrSinkPort {
     });
   }
 
-  stats(): CdrSinkStats {
+  stats(): CdrSinkStats & { rotations: number } {
     return { ...this.st, queued: this.pending.length, spooled: 0, lost: this.st.dropped, up: !this.failing };
   }
 
