@@ -33,7 +33,7 @@ class TcpSyslogReceiver {
   async start(port = 0): Promise<void> {
     this.server = net.createServer((sock) => {
       this.sockets.add(sock);
-      let buf = Buffer.alloc(0);
+      let buf: Buffer = Buffer.alloc(0);
       sock.on('data', (d) => {
         buf = Buffer.concat([buf, d]);
         const { messages, rest } = parseOctetCounted(buf);
@@ -88,7 +88,7 @@ describe('SyslogCdrSink', () => {
     const cert = readFileSync(join(dir, 'cert.pem'), 'utf8');
     const got: string[] = [];
     const server = tls.createServer({ key: readFileSync(join(dir, 'key.pem')), cert }, (sock) => {
-      let buf = Buffer.alloc(0);
+      let buf: Buffer = Buffer.alloc(0);
       sock.on('data', (d: Buffer) => {
         buf = Buffer.concat([buf, d]);
         const { messages, rest } = parseOctetCounted(buf);
