@@ -199,7 +199,7 @@ describe('HttpCdrSink', () => {
     emit(200);
     await c.start(c.port);
     emit(100);
-    await until(() => c.records.length === 800, 'all 800');
+    await until(() => c.records.length === 800 && sink.stats().queued === 0 && sink.stats().spooled === 0, 'all 800');
     expect(c.records.map((r) => r['CdrSeq'])).toEqual(Array.from({ length: 800 }, (_, i) => i));
     expect(sink.stats()).toMatchObject({ lost: 0, spooled: 0, queued: 0 });
     await sink.close();

@@ -61,6 +61,7 @@ export interface ReliableDeliveryOptions {
 export class ReliableDelivery {
   private mem: string[] = [];
   private running: Promise<void> | null = null;
+  private rerun = false;
   private timer: NodeJS.Timeout | null = null;
   private retryDelay: number;
   private closed = false;
@@ -155,9 +156,15 @@ export class ReliableDelivery {
     if (this.running !== null || this.timer !== null || this.closed) return;
     this.timer = setTimeout(() => {
       this.timer = null;
-      if (this.running === null) this.running = this.run();
+      this.startRun();
     }, delay);
     this.timer.unref?.();
+  }
+
+  /** Starts the send loop, or asks the running one to go round again when it ends. */
+  private startRun(): void {
+    if (this.running === null) this.running = this.run();
+    else this.rerun = true;
   }
 
   private clearTimer(): void {
@@ -180,7 +187,7 @@ export class ReliableDelivery {
         } catch (err) {
           this.failed(err);
           await this.spill();
-          return;
+          break;
         }
         if (fromSpool) await spool.consume(batch.length);
         else this.mem.splice(0, batch.length);
@@ -195,7 +202,11 @@ export class ReliableDelivery {
     } finally {
       this.running = null;
     }
-    if (!this.closed && this.pending() > 0 && this.lastFailureAt === 0) this.schedule(0);
+    // A retry timer that fired while this loop was still spilling asked for another round.
+    if (this.rerun) {
+      this.rerun = false;
+      if (!this.closed) this.startRun();
+    } else if (!this.closed && this.pending() > 0 && this.lastFailureAt === 0) this.schedule(0);
   }
 
   private failed(err: unknown): void {
@@ -215,7 +226,7 @@ export class ReliableDelivery {
     if (!this.closed) {
       this.timer = setTimeout(() => {
         this.timer = null;
-        if (this.running === null) this.running = this.run();
+        this.startRun();
       }, delay);
       this.timer.unref?.();
     }
