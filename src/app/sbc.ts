@@ -16,6 +16,7 @@ import { createMetrics, startApiServer, type SbcMetrics } from '../api/server.js
 import type { Logger } from '../util/logger.js';
 import { ConfigRoutingPort } from './routing-port.js';
 import { ConfigMediaPort } from './media-port.js';
+import { Observability } from './observability.js';
 
 export class ConfigError extends Error {
   constructor(readonly diagnostics: Diagnostic[]) {
@@ -33,13 +34,17 @@ export interface SbcOptions {
 /** CDRs go to every sink; the last few are kept for the API. */
 class CdrFanout implements CdrSink {
   readonly recent: CallDetailRecord[] = [];
-  constructor(private readonly sinks: CdrSink[], private readonly metrics: SbcMetrics, private readonly log: Logger) {}
+  constructor(
+    private readonly sinks: CdrSink[], private readonly metrics: SbcMetrics, private readonly log: Logger,
+    private readonly observability: Observability,
+  ) {}
   write(record: CallDetailRecord): void {
     this.metrics.callsTotal.inc({ result: record.connectTime !== null ? 'answered' : `failed_${record.sipStatus}` });
     this.recent.push(record);
     if (this.recent.length > 100) this.recent.shift();
     this.log.info({ cdr: { ...record, timeline: undefined } }, 'call detail record');
     for (const s of this.sinks) s.write(record);
+    this.observability.emitLegacy(record);
   }
 }
 
@@ -49,6 +54,7 @@ export class Sbc {
   private removeSighup: (() => void) | null = null;
   private readonly startedAt = Date.now();
   private readonly fileSinks: FileCdrSink[] = [];
+  private observability: Observability | null = null;
   private stopping: Promise<void> | null = null;
 
   private constructor(
@@ -113,15 +119,24 @@ export class Sbc {
       fileSinks.push(f);
       sinks.push(f);
     }
-    const cdr = new CdrFanout(sinks, metrics, log.child({ module: 'cdr' }));
+    let observability: Observability;
+    try {
+      observability = await Observability.create(config, metrics, log);
+    } catch (err) {
+      await transport.close();
+      throw err;
+    }
+    const cdr = new CdrFanout(sinks, metrics, log.child({ module: 'cdr' }), observability);
     const calls = new CallManager({
       transactions, routing, media, cdr, local: transport, logger: log, t1Ms: config.sip.t1Ms, t2Ms: config.sip.t2Ms,
     });
     calls.attach(transactions);
+    metrics.bindLive({ activeCalls: () => calls.stats().calls, relaySessions: () => relay.sessionCount() });
 
     const sbc = new Sbc(store, transport, transactions, proxySets, calls, relay, metrics, cdr, log);
     sbc.listeners.push(...listeners);
     sbc.fileSinks.push(...fileSinks);
+    sbc.observability = observability;
     store.on('change', ({ config: next, changes }) => {
       proxySets.update(next);
       if (changes.some((c) => c.startsWith('SIPInterface') || c.startsWith('InterfaceTable'))) {
@@ -133,6 +148,7 @@ export class Sbc {
     if (config.api.port > 0) {
       const api = await startApiServer({
         host: config.api.address, port: config.api.port, metrics, logger: log.child({ module: 'api' }),
+        cdrs: () => observability.apiSource(),
         backend: {
           status: (o) => sbc.status(o),
           calls: () => [...calls.liveCalls()].map((c) => ({
@@ -183,6 +199,8 @@ export class Sbc {
       await this.transport.close();
       await this.relay.shutdown();
       for (const f of this.fileSinks) await f.close();
+      // Every CDR sink and QoE feed written, delivered or spooled before exit.
+      if (this.observability !== null) await this.observability.close();
       this.log.info('SBC stopped');
     })();
     return this.stopping;
