@@ -31,6 +31,7 @@ export interface SbcMetrics {
   readonly proxyServerUp: Gauge<'proxy_set' | 'server'>;
   readonly configReloadsTotal: Counter<'result'>;
   readonly relaySessions: Gauge;
+  readonly relayPackets: Gauge;
   /** Makes sbc_active_calls and sbc_media_relay_sessions read these at every scrape. */
   bindLive(source: LiveSource): void;
 }
@@ -39,6 +40,8 @@ export interface SbcMetrics {
 export interface LiveSource {
   activeCalls(): number;
   relaySessions(): number;
+  /** RTP/RTCP packets relayed since start (all sessions, closed ones included); optional. */
+  relayPacketsTotal?(): number;
 }
 
 export function createMetrics(): SbcMetrics {
@@ -66,6 +69,13 @@ export function createMetrics(): SbcMetrics {
     }),
     configReloadsTotal: new Counter({
       name: 'sbc_config_reloads_total', help: 'Configuration reloads', labelNames: ['result'], registers: [registry],
+    }),
+    relayPackets: new Gauge({
+      name: 'sbc_media_relay_packets_total', help: 'Packets relayed since start (rate() gives the relay pps)', registers: [registry],
+      collect(this: Gauge) {
+        const n = live?.relayPacketsTotal?.();
+        if (n !== undefined) this.set(n);
+      },
     }),
     relaySessions: new Gauge({
       name: 'sbc_media_relay_sessions', help: 'Media relay sessions', registers: [registry],

@@ -108,3 +108,19 @@ describe('/metrics and /api/v1/cdrs', () => {
     }
   });
 });
+
+describe('contrib/grafana dashboard', () => {
+  it('uses only metrics the SBC exports', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const dash = await readFile(new URL('../../contrib/grafana/sbc-cdr-qoe.json', import.meta.url), 'utf8');
+    JSON.parse(dash);
+    const used = new Set([...dash.matchAll(/\b(sbc_[a-z_]+)/g)].map((m) => m[1]!));
+    const metrics = createMetrics();
+    const cm = new CallMetrics(metrics.registry, {});
+    cm.onCdr(sampleCdr());
+    const names = new Set((await metrics.registry.getMetricsAsJSON()).map((m) => m.name));
+    const exported = (n: string): boolean => names.has(n) || names.has(n.replace(/_(bucket|sum|count)$/, ''));
+    expect([...used].filter((n) => !exported(n))).toEqual([]);
+    expect(used.size).toBeGreaterThan(10);
+  });
+});
