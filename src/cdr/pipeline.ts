@@ -16,7 +16,7 @@ export type CdrListener = (record: CdrRecord) => void;
 export interface CdrPipelineOptions {
   sinks: readonly CdrSinkPort[];
   levels: CdrLevels;
-  /** End records kept in memory for GET /api/v1/cdrs (default 1000). */
+  /** End records kept in memory for GET /api/v1/cdrs (default 100; older ones are read from the local files). */
   ringSize?: number;
   log: Logger;
 }
@@ -30,7 +30,7 @@ export class CdrPipeline {
   private sinkErrors = 0;
 
   constructor(private readonly opts: CdrPipelineOptions) {
-    this.ringSize = Math.max(1, opts.ringSize ?? 1000);
+    this.ringSize = Math.max(1, opts.ringSize ?? 100);
   }
 
   get levels(): CdrLevels {
