@@ -120,8 +120,14 @@ export class Sbc {
       sinks.push(f);
     }
     let observability: Observability;
+    let liveCalls: CallManager | null = null;
+    const activeCallsByIpGroup = (): Map<string, number> => {
+      const m = new Map<string, number>();
+      if (liveCalls !== null) for (const c of liveCalls.liveCalls()) m.set(c.src.name, (m.get(c.src.name) ?? 0) + 1);
+      return m;
+    };
     try {
-      observability = await Observability.create(config, metrics, log);
+      observability = await Observability.create(config, metrics, log, { activeCallsByIpGroup });
     } catch (err) {
       await transport.close();
       throw err;
@@ -131,6 +137,7 @@ export class Sbc {
       transactions, routing, media, cdr, local: transport, logger: log, t1Ms: config.sip.t1Ms, t2Ms: config.sip.t2Ms,
     });
     calls.attach(transactions);
+    liveCalls = calls;
     metrics.bindLive({ activeCalls: () => calls.stats().calls, relaySessions: () => relay.sessionCount() });
 
     const sbc = new Sbc(store, transport, transactions, proxySets, calls, relay, metrics, cdr, log);
