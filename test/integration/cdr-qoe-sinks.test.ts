@@ -98,7 +98,8 @@ describe('CDR sinks of the SBC process', () => {
     await until(async () => {
       const text = await (await fetch(`http://127.0.0.1:${apiPort}/metrics`)).text();
       seen = Number(/^sbc_active_calls (\d+)$/m.exec(text)?.[1] ?? 0);
-      return seen === 2;
+      const perGroup = Number(/^sbc_ip_group_calls_active\{ip_group="PBX"\} (\d+)$/m.exec(text)?.[1] ?? 0);
+      return seen === 2 && perGroup === 2;
     }, 'two active calls in /metrics', 15_000);
     const r = await held.done;
     expect(r.successful).toBe(2);
