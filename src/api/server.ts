@@ -6,6 +6,7 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import { Registry, collectDefaultMetrics, Gauge, Counter } from 'prom-client';
 import type { Logger } from '../util/logger.js';
+import { registerCdrRoutes, type CdrApiSource } from './cdr-routes.js';
 
 export interface ApiStatus {
   version: string;
@@ -21,28 +22,48 @@ export interface ApiBackend {
   proxySets(): unknown;
   reload(): Promise<{ ok: boolean; diagnostics: unknown[]; changes: string[] }>;
   /** Sets the gauges that are read from live state (calls, relay sessions) just before a scrape. */
-  refreshGauges(): void;
+  refreshGauges?(): void;
 }
 
 export interface SbcMetrics {
   readonly registry: Registry;
   readonly activeCalls: Gauge;
   readonly callsTotal: Counter<'result'>;
-  readonly sipMessagesTotal: Counter<'direction' | 'kind'>;
+  readonly sipMessagesTotal: Counter<'method' | 'direction'>;
   readonly proxyServerUp: Gauge<'proxy_set' | 'server'>;
   readonly configReloadsTotal: Counter<'result'>;
   readonly relaySessions: Gauge;
+  readonly relayPackets: Gauge;
+  /** Makes sbc_active_calls and sbc_media_relay_sessions read these at every scrape. */
+  bindLive(source: LiveSource): void;
+}
+
+/** Live values read when /metrics is scraped. */
+export interface LiveSource {
+  activeCalls(): number;
+  relaySessions(): number;
+  /** RTP/RTCP packets relayed since start (all sessions, closed ones included); optional. */
+  relayPacketsTotal?(): number;
 }
 
 export function createMetrics(): SbcMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'sbc_process_' });
+  let live: LiveSource | null = null;
   return {
     registry,
-    activeCalls: new Gauge({ name: 'sbc_active_calls', help: 'Calls in progress', registers: [registry] }),
+    bindLive: (source) => {
+      live = source;
+    },
+    activeCalls: new Gauge({
+      name: 'sbc_active_calls', help: 'Calls in progress', registers: [registry],
+      collect(this: Gauge) {
+        if (live !== null) this.set(live.activeCalls());
+      },
+    }),
     callsTotal: new Counter({ name: 'sbc_calls_total', help: 'Calls ended, by result', labelNames: ['result'], registers: [registry] }),
     sipMessagesTotal: new Counter({
-      name: 'sbc_sip_messages_total', help: 'SIP messages', labelNames: ['direction', 'kind'], registers: [registry],
+      name: 'sbc_sip_messages_total', help: 'SIP messages by request method or response class, in or out', labelNames: ['method', 'direction'], registers: [registry],
     }),
     proxyServerUp: new Gauge({
       name: 'sbc_proxy_server_up', help: '1 when a proxy-set server answers keep-alives',
@@ -51,7 +72,19 @@ export function createMetrics(): SbcMetrics {
     configReloadsTotal: new Counter({
       name: 'sbc_config_reloads_total', help: 'Configuration reloads', labelNames: ['result'], registers: [registry],
     }),
-    relaySessions: new Gauge({ name: 'sbc_media_relay_sessions', help: 'Media relay sessions', registers: [registry] }),
+    relayPackets: new Gauge({
+      name: 'sbc_media_relay_packets_total', help: 'Packets relayed since start (rate() gives the relay pps)', registers: [registry],
+      collect(this: Gauge) {
+        const n = live?.relayPacketsTotal?.();
+        if (n !== undefined) this.set(n);
+      },
+    }),
+    relaySessions: new Gauge({
+      name: 'sbc_media_relay_sessions', help: 'Media relay sessions', registers: [registry],
+      collect(this: Gauge) {
+        if (live !== null) this.set(live.relaySessions());
+      },
+    }),
   };
 }
 
@@ -63,6 +96,8 @@ export async function startApiServer(opts: {
   logger: Logger;
   /** Further routes (e.g. the configuration API, config-routes.ts), registered before listening. */
   register?: (server: FastifyInstance) => void;
+  /** CDR ring and files for GET /api/v1/cdrs (404 while absent). */
+  cdrs?: () => CdrApiSource | null;
 }): Promise<{ server: FastifyInstance; port: number }> {
   const server = Fastify({ logger: false });
   const { backend, metrics } = opts;
@@ -75,8 +110,9 @@ export async function startApiServer(opts: {
     metrics.configReloadsTotal.inc({ result: res.ok ? 'ok' : 'rejected' });
     return reply.code(res.ok ? 200 : 422).send(res);
   });
+  registerCdrRoutes(server, opts.cdrs ?? (() => null));
   server.get('/metrics', async (_req, reply) => {
-    backend.refreshGauges();
+    backend.refreshGauges?.();
     reply.header('content-type', metrics.registry.contentType);
     return metrics.registry.metrics();
   });

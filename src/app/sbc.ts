@@ -18,6 +18,8 @@ import type { Logger } from '../util/logger.js';
 import { ConfigRoutingPort } from './routing-port.js';
 import { ConfigMediaPort } from './media-port.js';
 import { OverloadGuard } from './overload.js';
+import { countSipMessage } from '../metrics/sip-messages.js';
+import { Observability } from './observability.js';
 
 export class ConfigError extends Error {
   constructor(readonly diagnostics: Diagnostic[]) {
@@ -42,13 +44,17 @@ export interface SbcOptions {
 /** CDRs go to every sink; the last few are kept for the API. */
 class CdrFanout implements CdrSink {
   readonly recent: CallDetailRecord[] = [];
-  constructor(private readonly sinks: CdrSink[], private readonly metrics: SbcMetrics, private readonly log: Logger) {}
+  constructor(
+    private readonly sinks: CdrSink[], private readonly metrics: SbcMetrics, private readonly log: Logger,
+    private readonly observability: Observability,
+  ) {}
   write(record: CallDetailRecord): void {
     this.metrics.callsTotal.inc({ result: record.connectTime !== null ? 'answered' : `failed_${record.sipStatus}` });
     this.recent.push(record);
     if (this.recent.length > 100) this.recent.shift();
     this.log.info({ cdr: { ...record, timeline: undefined } }, 'call detail record');
     for (const s of this.sinks) s.write(record);
+    this.observability.emitLegacy(record);
   }
 }
 
@@ -58,6 +64,7 @@ export class Sbc {
   private removeSighup: (() => void) | null = null;
   private readonly startedAt = Date.now();
   private readonly fileSinks: FileCdrSink[] = [];
+  private observability: Observability | null = null;
   private stopping: Promise<void> | null = null;
   private persistence: Persistence | null = null;
 
@@ -111,6 +118,7 @@ export class Sbc {
       userAgent: config.sip.userAgent,
     });
     const metrics = createMetrics();
+    transport.onSipMessage = (msg, direction) => countSipMessage(metrics.sipMessagesTotal, msg, direction);
     const proxyLog = log.child({ module: 'proxy-set' });
     const proxySets = new ProxySetManager(config, { prober, logger: proxyLog });
 
@@ -126,7 +134,20 @@ export class Sbc {
       fileSinks.push(f);
       sinks.push(f);
     }
-    const cdr = new CdrFanout(sinks, metrics, log.child({ module: 'cdr' }));
+    let observability: Observability;
+    let liveCalls: CallManager | null = null;
+    const activeCallsByIpGroup = (): Map<string, number> => {
+      const m = new Map<string, number>();
+      if (liveCalls !== null) for (const c of liveCalls.liveCalls()) m.set(c.src.name, (m.get(c.src.name) ?? 0) + 1);
+      return m;
+    };
+    try {
+      observability = await Observability.create(config, metrics, log, { activeCallsByIpGroup });
+    } catch (err) {
+      await transport.close();
+      throw err;
+    }
+    const cdr = new CdrFanout(sinks, metrics, log.child({ module: 'cdr' }), observability);
     const overload = new OverloadGuard({
       lagMs: intScalar(config, 'sbcoverloadlagms', 200),
       maxPendingSetups: intScalar(config, 'sbcoverloadmaxpendingsetups', 0),
@@ -138,11 +159,14 @@ export class Sbc {
       transactions, routing, media, cdr, local: transport, logger: log, t1Ms: config.sip.t1Ms, t2Ms: config.sip.t2Ms, load: overload,
     });
     calls.attach(transactions);
+    liveCalls = calls;
+    metrics.bindLive({ activeCalls: () => calls.stats().calls, relaySessions: () => relay.sessionCount() });
 
     const sbc = new Sbc(store, transport, transactions, proxySets, calls, relay, metrics, cdr, overload, media, opts.allowGcOnStatus ?? false, log);
     sbc.listeners.push(...listeners);
     sbc.fileSinks.push(...fileSinks);
     sbc.persistence = persistence;
+    sbc.observability = observability;
     store.on('change', ({ config: next, changes }) => {
       proxySets.update(next);
       if (changes.some((c) => c.startsWith('SIPInterface') || c.startsWith('InterfaceTable'))) {
@@ -154,6 +178,7 @@ export class Sbc {
     if (config.api.port > 0) {
       const api = await startApiServer({
         host: config.api.address, port: config.api.port, metrics, logger: log.child({ module: 'api' }),
+        cdrs: () => observability.apiSource(),
         backend: {
           status: (o) => sbc.status(o),
           calls: () => [...calls.liveCalls()].map((c) => ({
@@ -225,6 +250,8 @@ export class Sbc {
       await this.relay.shutdown();
       this.overload.close();
       for (const f of this.fileSinks) await f.close();
+      // Every CDR sink and QoE feed written, delivered or spooled before exit.
+      if (this.observability !== null) await this.observability.close();
       this.log.info('SBC stopped');
     })();
     return this.stopping;

@@ -6,6 +6,7 @@ import { buildConfig, readScalars, type SbcConfig } from './sbc-config.js';
 import { validateTables } from './validate.js';
 import { compileConfigManipulations } from './manipulation-rows.js';
 import { ignoredScalars, noEffectColumns, type IgnoredSetting } from './support.js';
+import { validateObservabilityTables } from './observability.js';
 
 export interface LoadResult {
   /** null when any error was found. */
@@ -24,6 +25,7 @@ export function loadConfigText(text: string, file: string): LoadResult {
   const { scalars, typed } = readScalars(parsed.document.scalars, file, diagnostics);
   ignored.push(...ignoredScalars(parsed.document.scalars, file), ...noEffectColumns(tables, file));
   diagnostics.push(...validateTables(tables, file));
+  diagnostics.push(...validateObservabilityTables(tables, file));
   const manipulation = compileConfigManipulations(tables, diagnostics);
   diagnostics.sort((a, b) => a.line - b.line || (a.column ?? 0) - (b.column ?? 0));
   ignored.sort((a, b) => a.line - b.line || (a.column ?? 0) - (b.column ?? 0));

@@ -145,6 +145,25 @@ export const SCALARS: readonly ScalarSpec[] = [
   { name: 'ConfigBackupDirectory', def: '', kind: 'string', doc: 'Directory of the ini backups; empty = `<ini file>.backup` beside the ini file. Read at start.' },
   { name: 'ConfigBackupTime', def: '03:00', kind: 'string', doc: 'Local time of the daily backup, `hh:mm` or `hh:mm:ss`; empty = no daily backup (backups on change remain).' },
   { name: 'ConfigBackupKeep', def: 5, kind: 'int', min: 0, max: 10000, doc: 'Backups kept (daily and on-change together); 0 = no backups.' },
+  // CDRs and QoE (docs/cdr.md, docs/qoe.md). Mediant names unless marked "ours".
+  { name: 'CDRReportLevel', def: 1, kind: 'int', min: 0, max: 4, doc: 'Signalling CDRs: 0 none, 1 end, 2 start & end, 3 connect & end, 4 start & connect & end (Mediant default is 0; ours 1).' },
+  { name: 'MediaCDRReportLevel', def: 0, kind: 'int', min: 0, max: 4, doc: 'Media CDRs: 0 none, 1 end, 2 start & end, 3 update & end, 4 start & update & end.' },
+  { name: 'EnableNonCallCdr', def: 0, kind: 'int', min: 0, max: 1, doc: '1: CDRs for REGISTER, SUBSCRIBE, MESSAGE... outcomes too.' },
+  { name: 'CDRSyslogServerIP', def: '', kind: 'string', doc: 'Syslog server receiving CDRs (empty = no syslog CDRs).' },
+  { name: 'CDRSyslogServerPort', def: 514, kind: 'int', min: 1, max: 65535, doc: 'Syslog server port.' },
+  { name: 'CDRSyslogTransportType', def: 0, kind: 'int', min: 0, max: 2, doc: 'Ours: 0 UDP (RFC 5426), 1 TCP (RFC 6587 octet counting), 2 TLS (RFC 5425).' },
+  { name: 'CDRLocalDir', def: '', kind: 'string', doc: 'Ours: directory of local CDR files (empty = no local files).' },
+  { name: 'CDRLocalFormat', def: 0, kind: 'int', min: 0, max: 2, doc: 'Ours: local file format: 0 CSV, 1 JSON Lines, 2 both.' },
+  { name: 'CDRLocalMaxFileSize', def: 1024, kind: 'int', min: 1, max: 1048576, doc: 'Rotate the current local CDR file at this size (KB).' },
+  { name: 'CDRLocalMaxNumOfFiles', def: 5, kind: 'int', min: 1, max: 10000, doc: 'Rotated (compressed) local CDR files kept.' },
+  { name: 'CDRLocalInterval', def: 60, kind: 'int', min: 0, max: 525600, doc: 'Rotate the current local CDR file at least this often (minutes; 0 = by size only).' },
+  { name: 'CDRHttpCollectorUrl', def: '', kind: 'string', doc: 'Ours: http(s) URL receiving CDR batches as JSON arrays (empty = none).' },
+  { name: 'CDRSpoolDir', def: '', kind: 'string', doc: 'Ours: directory where remote CDR/QoE sinks spool while the receiver is down (empty = memory only).' },
+  { name: 'CDRSpoolMaxSize', def: 64, kind: 'int', min: 1, max: 1048576, doc: 'Ours: spool bound per sink (MB); beyond it the oldest records are dropped and counted.' },
+  { name: 'QOEServerIP', def: '', kind: 'string', doc: 'SIP collector receiving RFC 6035 PUBLISH vq-rtcpxr QoE reports (empty = none).' },
+  { name: 'QOEPort', def: 5060, kind: 'int', min: 1, max: 65535, doc: 'Port of the SIP QoE collector.' },
+  { name: 'QOEHttpCollectorUrl', def: '', kind: 'string', doc: 'Ours: http(s) URL receiving QoE reports as JSON arrays (empty = none).' },
+  { name: 'QOEReportInterval', def: 0, kind: 'int', min: 0, max: 86400, doc: 'Ours: also report long calls every N seconds (0 = at the end only).' },
 ];
 
 function lower(s: string): string {
@@ -238,6 +257,7 @@ class SbcConfigImpl implements SbcConfig {
   readonly audioCodersGroups; readonly audioCoders; readonly allowedAudioCodersGroups; readonly allowedAudioCoders;
   readonly accounts; readonly alternativeRoutingReasons; readonly admissionControl;
   readonly dialPlans; readonly dialPlanRules;
+  readonly cdrFormats; readonly qoeProfiles; readonly qoeColorRules; readonly qualityOfServiceRules;
 
   readonly #ipGroups: Map<string, IpGroupRow>;
   readonly #proxySets: Map<string, ProxySetRow>;
@@ -282,6 +302,10 @@ class SbcConfigImpl implements SbcConfig {
     this.admissionControl = tables.admissionControl;
     this.dialPlans = tables.dialPlans;
     this.dialPlanRules = tables.dialPlanRules;
+    this.cdrFormats = tables.cdrFormats;
+    this.qoeProfiles = tables.qoeProfiles;
+    this.qoeColorRules = tables.qoeColorRules;
+    this.qualityOfServiceRules = tables.qualityOfServiceRules;
 
     this.#ipGroups = indexByName(tables.ipGroups, (r) => r.name);
     this.#proxySets = indexByName(tables.proxySets, (r) => r.proxyName);

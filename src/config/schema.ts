@@ -124,6 +124,21 @@ export const ADMISSION_LIMIT_TYPE_ENUM = e<'ip-group' | 'srd' | 'sip-interface'>
   [2, 'sip-interface', 'sip interface', 'sipinterface'],
 );
 
+export const CDR_FORMAT_TYPE_ENUM = e<CdrFormatType>(
+  [1, 'syslog-sbc', 'syslog sbc'],
+  [3, 'syslog-media', 'syslog media'],
+  [5, 'local-storage-sbc', 'local storage sbc'],
+  [101, 'local-storage-media', 'local storage media'],
+  [11, 'json-sbc', 'json sbc'],
+  [111, 'json-media', 'json media'],
+);
+export const QOE_SENSITIVITY_ENUM = e<'user-defined' | 'low' | 'medium' | 'high'>(
+  [0, 'user-defined', 'user defined'], [1, 'low'], [2, 'medium', 'med'], [3, 'high'],
+);
+export const QOE_PARAM_ENUM = e<QoeMonitoredParam>(
+  [0, 'mos'], [1, 'delay'], [2, 'packet-loss', 'packet loss', 'pl'], [3, 'jitter'], [4, 'rerl', 'echo'],
+);
+
 // ---------------------------------------------------------------- column helpers
 
 const str = (ini: string, key: string, doc: string, def = '', extra: Partial<ColumnDef> = {}): ColumnDef => ({
@@ -225,6 +240,8 @@ export interface IpGroupRow extends RowBase {
   readonly maxNumOfRegUsers: number;
   /** DialPlan name whose rules tag the numbers of calls from this group (empty = none). */
   readonly sbcDialPlanName: string;
+  /** QOEProfile name judging this group's calls ('' = none). */
+  readonly qoeProfile: string;
 }
 
 export interface ClassificationRow extends RowBase {
@@ -419,6 +436,52 @@ export interface DialPlanRuleRow extends RowBase {
   readonly tag: string;
 }
 
+/** SBCCDRFormat CDRType: which sink's columns a row sets (1, 3, 5, 11 are Mediant's codes; 101 and 111 are ours). */
+export type CdrFormatType = 'syslog-sbc' | 'syslog-media' | 'local-storage-sbc' | 'local-storage-media' | 'json-sbc' | 'json-media';
+
+export interface SbcCdrFormatRow extends RowBase {
+  readonly cdrType: CdrFormatType;
+  /** Field: our key, its title, or a Mediant Field Type code (see docs/cdr.md). */
+  readonly fieldType: string;
+  /** Column title; empty = the field's default title. */
+  readonly title: string;
+}
+
+export interface QoeProfileRow extends RowBase {
+  readonly name: string;
+  readonly sensitivityLevel: 'user-defined' | 'low' | 'medium' | 'high';
+}
+
+export type QoeMonitoredParam = 'mos' | 'delay' | 'packet-loss' | 'jitter' | 'rerl';
+
+export interface QoeColorRuleRow extends RowBase {
+  /** Index or name of the QOEProfile row. */
+  readonly qoeProfile: string;
+  readonly colorRuleIndex: number;
+  readonly monitoredParam: QoeMonitoredParam;
+  readonly direction: 'device-side' | 'remote-side';
+  readonly sensitivityLevel: 'user-defined' | 'low' | 'medium' | 'high';
+  /** Green/yellow boundary: MOS x10, delay ms, loss %, jitter ms. */
+  readonly minorThreshold: number;
+  readonly minorHysteresis: number;
+  /** Yellow/red boundary, same units. */
+  readonly majorThreshold: number;
+  readonly majorHysteresis: number;
+}
+
+export interface QualityOfServiceRuleRow extends RowBase {
+  readonly ipGroupName: string;
+  readonly ruleMetric: 'voice-quality' | 'bandwidth' | 'acd' | 'asr' | 'ner' | 'poor-invoice-quality';
+  readonly severity: 'major' | 'minor';
+  readonly ruleAction: 'reject-calls' | 'alternative-ip-profile';
+  readonly callsRejectDuration: number;
+  readonly altIpProfileName: string;
+  /** Ours: ASR/NER in %, ACD in s, voice quality as MOS x10; the alarm is raised below it. */
+  readonly threshold: number;
+  /** Ours: the last N calls of the IP Group the metric is computed over. */
+  readonly windowCalls: number;
+}
+
 /** Rows of every supported table, as held in SbcConfig. */
 export interface SbcTables {
   readonly interfaces: readonly InterfaceRow[];
@@ -443,6 +506,10 @@ export interface SbcTables {
   readonly admissionControl: readonly AdmissionControlRow[];
   readonly dialPlans: readonly DialPlanRow[];
   readonly dialPlanRules: readonly DialPlanRuleRow[];
+  readonly cdrFormats: readonly SbcCdrFormatRow[];
+  readonly qoeProfiles: readonly QoeProfileRow[];
+  readonly qoeColorRules: readonly QoeColorRuleRow[];
+  readonly qualityOfServiceRules: readonly QualityOfServiceRuleRow[];
 }
 
 export type TableKey = keyof SbcTables;
@@ -559,6 +626,7 @@ export const TABLES: readonly TableDef[] = [
       en('TopologyLocation', 'topologyLocation', e([0, 'down'], [1, 'up']), 'down', 'Stored (for display).'),
       int('MaxNumOfRegUsers', 'maxNumOfRegUsers', -1, 'Registration limit for user groups (-1 = unlimited).', -1),
       str('SBCDialPlanName', 'sbcDialPlanName', 'DialPlan whose rules tag the source and destination numbers of calls from this group (for IP2IPRouting SrcTags/DestTags).'),
+      str('QOEProfile', 'qoeProfile', 'QOEProfile name whose color rules judge this group\'s calls (empty = none).', '', { aliases: ['QOEProfileName'] }),
     ],
   },
   {
@@ -753,6 +821,53 @@ export const TABLES: readonly TableDef[] = [
       str('Name', 'name', 'Free name, shown by `sbc route`.'),
       str('Prefix', 'prefix', 'Number prefix in the prefix syntax of the routing tables; the longest matching prefix wins.'),
       str('Tag', 'tag', 'Tags given to a matching number: `TAG` or `Key=Value`, several separated by `;`.'),
+    ],
+  },
+  {
+    name: 'SBCCDRFormat', configKey: 'cdrFormats',
+    doc: 'Columns (and their order and titles) of each CDR sink; a sink with no rows gets the default columns.',
+    columns: [
+      en('CDRType', 'cdrType', CDR_FORMAT_TYPE_ENUM, 'syslog-sbc', 'Sink the row applies to: syslog-sbc, syslog-media, local-storage-sbc, local-storage-media (ours), json-sbc (HTTP collector), json-media (ours).'),
+      str('FieldType', 'fieldType', 'CDR field: our key (e.g. srcUriBeforeMap), its title (SrcURIBeforeMap) or a Mediant Field Type code we map (e.g. 402); see docs/cdr.md.', '', { aliases: ['ColumnType', 'ColType'] }),
+      str('Title', 'title', 'Column title (empty = the field\'s default title).'),
+    ],
+  },
+  {
+    name: 'QOEProfile', configKey: 'qoeProfiles', nameKey: 'name',
+    doc: 'Quality of Experience profile: a named set of color rules (QOEColorRules) applied to an IP Group\'s calls.',
+    columns: [
+      str('Name', 'name', 'Unique name; IPGroup QOEProfile refers to it.'),
+      en('SensitivityLevel', 'sensitivityLevel', QOE_SENSITIVITY_ENUM, 'medium', 'Default sensitivity of its rules (stored; each rule has its own).'),
+    ],
+  },
+  {
+    name: 'QOEColorRules', configKey: 'qoeColorRules',
+    doc: 'Green/yellow/red thresholds of one monitored value of a QOEProfile, with hysteresis.',
+    columns: [
+      str('QOEProfile', 'qoeProfile', 'Index or name of the QOEProfile row.', '', { aliases: ['QOEProfileName'] }),
+      int('ColorRuleIndex', 'colorRuleIndex', 0, 'Order inside the profile.', 0),
+      en('MonitoredParam', 'monitoredParam', QOE_PARAM_ENUM, 'mos', 'mos, delay (round trip, ms), packet-loss (%), jitter (ms); rerl is accepted but not measured.'),
+      en('Direction', 'direction', e([0, 'device-side', 'device'], [1, 'remote-side', 'remote']), 'device-side', 'device-side: what the SBC measured; remote-side: what the far end reported in RTCP.'),
+      en('Profile', 'sensitivityLevel', QOE_SENSITIVITY_ENUM, 'user-defined', 'Preset thresholds (low, medium, high) or user-defined (the threshold columns).', { aliases: ['SensitivityLevel'] }),
+      int('MinorThreshold', 'minorThreshold', -1, 'Green/yellow boundary: MOS x10, ms or %; -1 = preset.', -1, 100000, { aliases: ['GreenYellowThreshold'] }),
+      int('MinorHysteresis', 'minorHysteresis', -1, 'Back to green only this far beyond the boundary (same units); -1 = preset.', -1, 100000, { aliases: ['GreenYellowHysteresis'] }),
+      int('MajorThreshold', 'majorThreshold', -1, 'Yellow/red boundary: MOS x10, ms or %; -1 = preset.', -1, 100000, { aliases: ['YellowRedThreshold'] }),
+      int('MajorHysteresis', 'majorHysteresis', -1, 'Back to yellow only this far beyond the boundary; -1 = preset.', -1, 100000, { aliases: ['YellowRedHysteresis'] }),
+    ],
+  },
+  {
+    name: 'QualityOfServiceRules', configKey: 'qualityOfServiceRules',
+    doc: 'Per IP Group alarm when ASR, NER, ACD or average MOS of its last calls falls below a threshold.',
+    columns: [
+      str('IPGroupName', 'ipGroupName', 'IP Group the rule watches.'),
+      en('RuleMetric', 'ruleMetric', e([0, 'voice-quality', 'voice quality', 'mos'], [1, 'bandwidth'], [2, 'acd'], [3, 'asr'], [4, 'ner'], [5, 'poor-invoice-quality', 'poor invoice quality']), 'voice-quality',
+        'voice-quality (average MOS), acd, asr, ner; bandwidth and poor-invoice-quality are accepted but not evaluated.'),
+      en('Severity', 'severity', e([0, 'major'], [1, 'minor']), 'major', 'Alarm severity.'),
+      en('RuleAction', 'ruleAction', e([0, 'reject-calls', 'reject calls'], [1, 'alternative-ip-profile', 'alternative ip profile']), 'reject-calls', 'Stored; the alarm is raised whatever the action.'),
+      int('CallsRejectDuration', 'callsRejectDuration', 5, 'Minutes (stored).', 0, 100000),
+      str('AltIPProfileName', 'altIpProfileName', 'Stored.'),
+      int('Threshold', 'threshold', 0, 'Ours: ASR/NER %, ACD s, voice quality MOS x10; alarm below it.', 0, 100000),
+      int('WindowCalls', 'windowCalls', 20, 'Ours: computed over the IP Group\'s last N ended calls.', 1, 100000),
     ],
   },
 ];

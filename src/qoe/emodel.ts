@@ -91,14 +91,18 @@ function delayImpairment(Ro: number, No: number, Ist: number, T: number, Tr: num
   // Listener echo, from the weighted echo path loss and the loop delay.
   const Rle = 10.5 * (WEPL + 7) * (Tr + 1) ** -0.25;
   const Idle = (Ro - Rle) / 2 + Math.sqrt((Ro - Rle) ** 2 / 4 + 169);
-  // Absolute delay hurts interactivity only beyond mT.
-  let Idd = 0;
-  if (Ta > mT) {
-    const X = log10(Ta / mT) / log10(2);
-    const e = 6 * sT;
-    Idd = 25 * ((1 + X ** e) ** (1 / e) - 3 * (1 + (X / 3) ** e) ** (1 / e) + 2);
-  }
-  return Idte + Idle + Idd;
+  return Idte + Idle + absoluteDelayImpairment(Ta, mT, sT);
+}
+
+/**
+ * Idd, the impairment of absolute one-way delay Ta (ms), G.107 §7.3: zero
+ * up to mT (100 ms by default), then growing with log2(Ta / mT).
+ */
+export function absoluteDelayImpairment(Ta: number, mT: number = DEFAULTS.mT, sT: number = DEFAULTS.sT): number {
+  if (!(Ta > mT)) return 0;
+  const X = log10(Ta / mT) / log10(2);
+  const e = 6 * sT;
+  return 25 * ((1 + X ** e) ** (1 / e) - 3 * (1 + (X / 3) ** e) ** (1 / e) + 2);
 }
 
 /**

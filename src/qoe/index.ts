@@ -1,5 +1,5 @@
 export {
-  computeMos, computeEModel, mosFromR, effectiveEquipmentImpairment, codecImpairment, defaultRating,
+  computeMos, computeEModel, mosFromR, effectiveEquipmentImpairment, codecImpairment, defaultRating, absoluteDelayImpairment,
   type MosParams, type EModelResult, type CodecImpairment,
 } from './emodel.js';
 export {

@@ -85,6 +85,8 @@ function isWildcard(address: string): boolean {
 }
 
 export class TransportLayer extends EventEmitter<TransportEvents> {
+  /** Sees every SIP message parsed from the network ('in') or handed to a socket ('out'): counters. Must not throw. */
+  onSipMessage: ((msg: SipMessage, direction: 'in' | 'out') => void) | null = null;
   private readonly ifaces = new Map<string, BoundInterface>();
   private readonly connsById = new Map<number, Connection>();
   private readonly connsByKey = new Map<string, Connection>();
@@ -187,6 +189,7 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
   async send(msg: SipMessage, dest: Endpoint, interfaceName: string): Promise<Transport> {
     const bi = this.ifaces.get(interfaceName);
     if (bi === undefined) throw new Error(`unknown SIP interface "${interfaceName}"`);
+    this.onSipMessage?.(msg, 'out');
     let data = serializeMessage(msg);
     if (dest.transport !== 'udp') {
       await this.sendStream({ address: dest.address, port: dest.port, transport: dest.transport }, bi, data);
@@ -217,6 +220,7 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
   async sendResponse(res: SipMessage, target: ResponseTarget): Promise<void> {
     const bi = this.ifaces.get(target.interfaceName);
     if (bi === undefined) throw new Error(`unknown SIP interface "${target.interfaceName}"`);
+    this.onSipMessage?.(res, 'out');
     const via = res.topVia;
     if (via === null) throw new Error('response has no Via');
     const data = serializeMessage(res);
@@ -440,6 +444,7 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
     const msg = result.message;
     if (msg.isRequest) this.stampVia(msg, remote);
     const inbound: InboundMessage = { message: msg, remote, local, interfaceName, connectionId };
+    this.onSipMessage?.(msg, 'in');
     try {
       this.emit('message', inbound);
     } catch (err) {

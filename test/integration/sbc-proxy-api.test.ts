@@ -169,6 +169,9 @@ describe('SBC process: Proxy Set keep-alive, failover, reload and metrics throug
     expect(metric(text, 'sbc_calls_total', { result: 'answered' })).toBe(1);
     expect(metric(text, 'sbc_active_calls')).toBe(0);
     expect(metric(text, 'sbc_media_relay_sessions')).toBe(0);
+    // The call of the previous test crossed the SBC: its INVITE came in on leg A and went out on leg B.
+    expect(metric(text, 'sbc_sip_messages_total', { method: 'INVITE', direction: 'in' })).toBeGreaterThanOrEqual(1);
+    expect(metric(text, 'sbc_sip_messages_total', { method: 'INVITE', direction: 'out' })).toBeGreaterThanOrEqual(1);
     // prom-client's default metrics under the sbc_process_ prefix.
     expect(metric(text, 'sbc_process_process_resident_memory_bytes')).toBeGreaterThan(0);
     expect(metric(text, 'sbc_process_nodejs_heap_size_used_bytes')).toBeGreaterThan(0);

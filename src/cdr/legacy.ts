@@ -1,0 +1,73 @@
+/**
+ * Bridges today's engine output to the new record: the engine's
+ * CallDetailRecord (src/cdr/record.ts) and the QoE report built from the
+ * relay counters (src/qoe/report.ts) become a CALL_END CdrRecord. Fields the
+ * old record does not carry stay null until the engine fills them itself.
+ */
+import type { QoeDirection, QoeLeg, QoeReport } from '../qoe/report.js';
+import { categorize, emptyLeg, emptyMediaDirection, party, type CdrMediaDirection, type CdrMediaStream, type CdrRecord } from './model.js';
+import type { CallDetailRecord } from './record.js';
+
+function direction(d: QoeDirection, rttMs: number | null): CdrMediaDirection {
+  return { ...emptyMediaDirection(), packets: d.packets, lost: d.lost, lossPct: d.lossPct, jitterMs: d.jitterMs, rttMs, mos: d.mos };
+}
+
+function mediaLeg(l: QoeLeg): CdrMediaStream['A'] {
+  return {
+    rx: direction(l.received, l.rttMs),
+    tx: direction(l.sent, l.rttMs),
+    localRtp: null,
+    remoteRtp: l.latchedAddress !== null && l.latchedPort !== null ? { address: l.latchedAddress, port: l.latchedPort, transport: 'udp' } : null,
+  };
+}
+
+/** The audio stream of a QoE report, as a CDR media stream. */
+export function streamFromQoe(q: QoeReport, srtp = false): CdrMediaStream {
+  return { index: 0, media: 'audio', coder: q.legs.A.codec, ptimeMs: null, srtp, A: mediaLeg(q.legs.A), B: mediaLeg(q.legs.B), verdict: null };
+}
+
+function isQoeReport(v: unknown): v is QoeReport {
+  return typeof v === 'object' && v !== null && 'legs' in v && 'paths' in v;
+}
+
+export function fromLegacyCdr(c: CallDetailRecord): CdrRecord {
+  const setup = Date.parse(c.setupTime);
+  const connect = c.connectTime === null ? null : Date.parse(c.connectTime);
+  const end = Date.parse(c.endTime);
+  const media = isQoeReport(c.qoe) ? [streamFromQoe(c.qoe)] : [];
+  const reason = c.terminationReason;
+  return {
+    reportType: 'CALL_END',
+    sessionId: c.callId,
+    recordTime: end,
+    method: 'INVITE',
+    legA: { ...emptyLeg(), callId: c.legACallId, ipGroup: c.srcIpGroup },
+    legB: { ...emptyLeg(), callId: c.legBCallId, ipGroup: c.dstIpGroup },
+    routeName: null,
+    caller: party(c.caller),
+    callee: party(c.callee),
+    callerBeforeMap: party(c.caller),
+    calleeBeforeMap: party(c.callee),
+    setupTime: setup,
+    alertTime: null,
+    connectTime: connect,
+    releaseTime: end,
+    durationMs: connect === null ? 0 : Math.max(0, end - connect),
+    releaseSide: c.terminationSide,
+    sipStatus: c.sipStatus,
+    sipReason: reason,
+    terminationReason: connect !== null ? 'BYE' : c.sipStatus === 487 ? 'CANCEL' : String(c.sipStatus),
+    terminationCategory: categorize({
+      sipStatus: c.sipStatus, connected: connect !== null,
+      mediaTimeout: /media/i.test(reason), shutdown: /shutdown|stopping/i.test(reason),
+      routeRejected: /route|admission/i.test(reason) && connect === null,
+    }),
+    altRouteAttempts: c.altRouteAttempts,
+    redirects3xx: c.redirects3xx,
+    redirectUri: null,
+    coder: media[0]?.coder ?? null,
+    srtp: false,
+    media,
+    qoeVerdict: null,
+  };
+}
