@@ -558,3 +558,27 @@ describe('CallManager: calls whose parties vanished are ended', () => {
     expect(cdr.records[0]!.terminationReason).toBe('reaped: call event stalled');
   });
 });
+
+describe('CallManager: what the CDR says about a call', () => {
+  it('addresses, interfaces, parties before and after manipulation, alert time, reason', async () => {
+    const { tx, mgr, call, cdr } = setup();
+    const stx = call();
+    await tick();
+    const b = tx.last('INVITE');
+    b.handler.onProvisional!(responseFromB(b.req, 180, 'btag'));
+    await tick();
+    b.handler.onFinal(responseFromB(b.req, 486, 'btag'));
+    for (let i = 0; i < 20 && mgr.stats().calls > 0; i++) await tick();
+    expect(stx.final!.status).toBe(486);
+    const d = cdr.records[0]!.detail!;
+    expect(d.legA).toEqual({ remote: A_ADDR, local: { address: '10.0.0.254', port: 5060, transport: 'udp' }, sipInterface: 'lan' });
+    expect(d.legB).toEqual({ remote: B_ADDR, sipInterface: 'wan' });
+    expect(d.callerBeforeMap).toEqual({ user: '1000', uri: 'sip:1000@pbx.local', displayName: 'Alice' });
+    expect(d.calleeBeforeMap).toMatchObject({ user: '4321', uri: 'sip:4321@sbc.example' });
+    // Leg B is addressed by the destination group's host.
+    expect(d.caller).toEqual({ user: '1000', uri: 'sip:1000@itsp.example', displayName: 'Alice' });
+    expect(d.callee).toMatchObject({ user: '4321', uri: 'sip:4321@192.0.2.10:5070' });
+    expect(d.alertTime).not.toBeNull();
+    expect(d.sipReason).toBe('Busy Here');
+  });
+});

@@ -14,7 +14,8 @@ import { SipStatus } from '../sip/status.js';
 import { legRoute } from './addressing.js';
 import { CallCore } from './call-core.js';
 import { CallerInvite } from './caller.js';
-import type { CdrSource } from './cdr.js';
+import { calleeOf, partyOfNameAddr, type CdrSource } from './cdr.js';
+import type { CallDetail } from '../cdr/record.js';
 import type { CallEnv } from './env.js';
 import { userOf } from './headers.js';
 import { InDialogRelay } from './in-dialog.js';
@@ -79,6 +80,34 @@ export class Call extends CallCore implements CdrSource {
 
   get finalStatusToCaller(): number {
     return this.legs.A.finalStatus;
+  }
+
+  /** The facts of the call for its CDR: addresses, interfaces, parties before and after manipulation. */
+  detail(): CallDetail {
+    const inb = this.inbound;
+    const legB = this.legs.B;
+    // What leg B really carried: the INVITE after inbound and outbound manipulation.
+    const sentB = legB.invite?.req ?? null;
+    const callerBeforeMap = partyOfNameAddr(this.inviteA.getHeader('from'));
+    const calleeBeforeMap = calleeOf(this.inviteA);
+    return {
+      legA: {
+        remote: { address: inb.remote.address, port: inb.remote.port, transport: inb.remote.transport },
+        local: { address: inb.local.address, port: inb.local.port, transport: inb.local.transport },
+        sipInterface: inb.interfaceName,
+      },
+      legB: legB.routed
+        ? { remote: { ...legB.route.dest }, sipInterface: legB.route.iface }
+        : { remote: null, sipInterface: null },
+      routeName: this.outcome.routeName,
+      callerBeforeMap,
+      calleeBeforeMap,
+      caller: sentB !== null ? partyOfNameAddr(sentB.getHeader('from')) : callerBeforeMap,
+      callee: sentB !== null ? calleeOf(sentB) : calleeBeforeMap,
+      alertTime: this.outcome.alertTime,
+      redirectUri: this.outcome.redirectUri,
+      sipReason: this.outcome.sipReason,
+    };
   }
 
   /** The shorter nonzero keep-alive interval of the two groups' profiles (0 = off). */

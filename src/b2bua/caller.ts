@@ -31,6 +31,7 @@ export class CallerInvite {
     legA.answeredInvite(status);
     this.reliable.stop();
     const res = createResponse(this.call.inviteA, status, reason, legA.tag);
+    this.call.outcome.noteFinalReason(res.reason);
     if (relayed !== null) {
       copyEndToEndHeaders(relayed, res);
       if (status >= 300 && status < 400) for (const c of relayed.getHeaderValues('contact')) res.addHeader('contact', c);
@@ -96,6 +97,7 @@ export class CallerInvite {
     if (relayReliably) this.reliable.relayToA(out, d!.remoteTag, bRSeq);
     this.ensureDialog();
     call.advance('early');
+    if (res.status >= 180) call.outcome.noteAlert();
     call.sendResponse('A', stx, out, res);
   }
 
@@ -169,6 +171,7 @@ export class CallerInvite {
     this.timers.negotiateAsUas(out);
     this.timers.negotiateAsUac('B', res, askedSessionExpires);
     legA.answeredInvite(res.status);
+    call.outcome.noteFinalReason(res.reason);
     this.reliable.stop();
     this.ensureDialog()?.confirm();
     call.advance('confirmed');

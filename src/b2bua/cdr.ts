@@ -2,7 +2,8 @@
  * The call's outcome as it happens (times, who ended it and why, routing
  * attempts) and the call detail record built from it when the call ends.
  */
-import type { CallDetailRecord, TerminationSide, TimelineEvent } from '../cdr/record.js';
+import type { CallDetail, CallDetailRecord, CallParty, TerminationSide, TimelineEvent } from '../cdr/record.js';
+import { parseNameAddr } from '../sip/grammar.js';
 import type { SipMessage } from '../sip/message.js';
 import { userOf } from './headers.js';
 
@@ -17,6 +18,10 @@ export class CallOutcome {
   /** Routing attempt of the current leg-B INVITE (0 = first route). */
   private attemptNow = 0;
   private redirectCount = 0;
+  private alerted: number | null = null;
+  private route: string | null = null;
+  private redirectTo: string | null = null;
+  private finalReason = '';
 
   get connectTime(): number | null {
     return this.connected;
@@ -59,6 +64,40 @@ export class CallOutcome {
     this.redirectCount++;
   }
 
+  /** The first 18x went to the caller (Mediant's alert time). */
+  noteAlert(): void {
+    if (this.alerted === null) this.alerted = Date.now();
+  }
+
+  noteRoute(ruleName: string | null): void {
+    this.route = ruleName;
+  }
+
+  noteRedirectTo(uri: string): void {
+    this.redirectTo = uri;
+  }
+
+  /** Reason phrase of the final response to the caller. */
+  noteFinalReason(reason: string): void {
+    this.finalReason = reason;
+  }
+
+  get alertTime(): number | null {
+    return this.alerted;
+  }
+
+  get routeName(): string | null {
+    return this.route;
+  }
+
+  get redirectUri(): string | null {
+    return this.redirectTo;
+  }
+
+  get sipReason(): string {
+    return this.finalReason;
+  }
+
   markConnected(): void {
     this.connected = Date.now();
   }
@@ -88,6 +127,7 @@ export class CallOutcome {
       altRouteAttempts: this.attemptNow,
       redirects3xx: this.redirectCount,
       timeline: call.timeline.snapshot(end),
+      detail: call.detail(),
     };
     if (qoe !== undefined) rec.qoe = qoe;
     return rec;
@@ -104,6 +144,21 @@ export interface CdrSource {
   readonly dstIpGroupName: string | null;
   readonly finalStatusToCaller: number;
   readonly timeline: Timeline;
+  detail(): CallDetail;
+}
+
+/** A From/To header value as a party (user, whole URI, display name). */
+export function partyOfNameAddr(value: string | undefined): CallParty {
+  const na = value === undefined ? null : parseNameAddr(value);
+  if (na === null) return { user: userOf(value), uri: value ?? '', displayName: null };
+  return { user: userOf(na.uri), uri: na.uri, displayName: na.displayName ?? null };
+}
+
+/** The called party of a request: its Request-URI, with the To header's display name. */
+export function calleeOf(req: SipMessage): CallParty {
+  const to = req.getHeader('to');
+  const na = to === undefined ? null : parseNameAddr(to);
+  return { user: userOf(req.requestUri) || userOf(to), uri: req.requestUri, displayName: na?.displayName ?? null };
 }
 
 /** Every message and event of the call, for the CDR and the call's ladder; bounded. */

@@ -68,6 +68,7 @@ export class LegBSetup {
       return call.finish(`routing rejected with ${r.reject}`);
     }
     call.outcome.noteAttempt(attempt);
+    call.outcome.noteRoute(r.ruleName ?? null);
     const local = call.env.local.contactAddress(r.interfaceName, r.dest.transport);
     if (local === null) {
       // No listener for that transport on that SIP Interface: nothing could reach us back.
@@ -317,6 +318,7 @@ export class LegBSetup {
       return false;
     }
     call.outcome.noteRedirect();
+    call.outcome.noteRedirectTo(first.uri);
     const target: RouteTarget = { ...attempt.target, dest, requestUri: first.uri };
     call.record('B', 'event', null, `following ${res.status} to ${first.uri}`);
     const legB = call.legs.B;

@@ -36,26 +36,33 @@ export function fromLegacyCdr(c: CallDetailRecord): CdrRecord {
   const end = Date.parse(c.endTime);
   const media = isQoeReport(c.qoe) ? [streamFromQoe(c.qoe)] : [];
   const reason = c.terminationReason;
+  const d = c.detail;
   return {
     reportType: 'CALL_END',
     sessionId: c.callId,
     recordTime: end,
     method: 'INVITE',
-    legA: { ...emptyLeg(), callId: c.legACallId, ipGroup: c.srcIpGroup },
-    legB: { ...emptyLeg(), callId: c.legBCallId, ipGroup: c.dstIpGroup },
-    routeName: null,
-    caller: party(c.caller),
-    callee: party(c.callee),
-    callerBeforeMap: party(c.caller),
-    calleeBeforeMap: party(c.callee),
+    legA: {
+      ...emptyLeg(), callId: c.legACallId, ipGroup: c.srcIpGroup,
+      ...(d ? { remote: d.legA.remote, local: d.legA.local, sipInterface: d.legA.sipInterface } : {}),
+    },
+    legB: {
+      ...emptyLeg(), callId: c.legBCallId, ipGroup: c.dstIpGroup,
+      ...(d ? { remote: d.legB.remote, sipInterface: d.legB.sipInterface } : {}),
+    },
+    routeName: d?.routeName ?? null,
+    caller: d ? d.caller : party(c.caller),
+    callee: d ? d.callee : party(c.callee),
+    callerBeforeMap: d ? d.callerBeforeMap : party(c.caller),
+    calleeBeforeMap: d ? d.calleeBeforeMap : party(c.callee),
     setupTime: setup,
-    alertTime: null,
+    alertTime: d?.alertTime ?? null,
     connectTime: connect,
     releaseTime: end,
     durationMs: connect === null ? 0 : Math.max(0, end - connect),
     releaseSide: c.terminationSide,
     sipStatus: c.sipStatus,
-    sipReason: reason,
+    sipReason: d?.sipReason || reason,
     terminationReason: connect !== null ? 'BYE' : c.sipStatus === 487 ? 'CANCEL' : String(c.sipStatus),
     terminationCategory: categorize({
       sipStatus: c.sipStatus, connected: connect !== null,
@@ -64,7 +71,7 @@ export function fromLegacyCdr(c: CallDetailRecord): CdrRecord {
     }),
     altRouteAttempts: c.altRouteAttempts,
     redirects3xx: c.redirects3xx,
-    redirectUri: null,
+    redirectUri: d?.redirectUri ?? null,
     coder: media[0]?.coder ?? null,
     srtp: false,
     media,
