@@ -20,6 +20,10 @@ import {
 import type { InviteAttempt } from './leg.js';
 import type { ClientTransactionHandler, RouteFailure, RouteResult, RouteTarget, RouteWalk } from './ports.js';
 
+/** What the caller hears when the last route failed without a response of its own. */
+const failureStatus = (f: RouteFailure): number =>
+  f === 'timeout' ? SipStatus.REQUEST_TIMEOUT : f === 'transport-error' ? SipStatus.SERVICE_UNAVAILABLE : f ?? SipStatus.SERVER_INTERNAL_ERROR;
+
 export class LegBSetup {
   private walk: RouteWalk | null = null;
   /** The offer as sent to B (kept for alternative routes and retries). */
@@ -34,12 +38,6 @@ export class LegBSetup {
 
   start(): Promise<void> {
     return this.routeAttempt(null);
-  }
-
-  private failureStatus(f: RouteFailure): number {
-    if (f === 'timeout') return SipStatus.REQUEST_TIMEOUT;
-    if (f === 'transport-error') return SipStatus.SERVICE_UNAVAILABLE;
-    return f ?? SipStatus.SERVER_INTERNAL_ERROR;
   }
 
   /** Asks routing for the next destination and places the leg-B INVITE there, or fails leg A. */
@@ -59,7 +57,7 @@ export class LegBSetup {
       call.record('-', 'event', null, lastFailure === null ? 'no route' : `no alternative route after ${lastFailure}`);
       call.outcome.noteSide(lastFailure === null ? 'sbc' : 'B');
       if (lastFailure === null) this.caller.reject(SipStatus.NOT_FOUND, 'No Route');
-      else this.caller.reject(this.failureStatus(lastFailure), lastResponse?.reason, lastResponse);
+      else this.caller.reject(failureStatus(lastFailure), lastResponse?.reason, lastResponse);
       return call.finish(lastFailure === null ? 'no route' : `leg B failed: ${lastFailure}`);
     }
     if ('reject' in r) {
