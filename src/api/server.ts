@@ -59,6 +59,8 @@ export async function startApiServer(opts: {
   backend: ApiBackend;
   metrics: SbcMetrics;
   logger: Logger;
+  /** Route sets of other modules (registrations, ...), installed after the core routes. */
+  routes?: ReadonlyArray<(server: FastifyInstance) => void>;
 }): Promise<{ server: FastifyInstance; port: number }> {
   const server = Fastify({ logger: false });
   const { backend, metrics } = opts;
@@ -71,6 +73,7 @@ export async function startApiServer(opts: {
     metrics.configReloadsTotal.inc({ result: res.ok ? 'ok' : 'rejected' });
     return reply.code(res.ok ? 200 : 422).send(res);
   });
+  for (const install of opts.routes ?? []) install(server);
   server.get('/metrics', async (_req, reply) => {
     reply.header('content-type', metrics.registry.contentType);
     return metrics.registry.metrics();

@@ -21,6 +21,12 @@ import { formatNameAddr, parseNameAddr } from '../sip/grammar.js';
 import { formatUri, parseUri, uriHost, type SipUri } from '../sip/uri.js';
 import type { Logger } from '../util/logger.js';
 
+/** What routing needs of the registration services (src/app/registration-services.ts). */
+export interface RegistrationView {
+  /** Identity toward a serving IP Group whose Account is registered (HostName for From, ContactUser for Contact). */
+  identityFor(servingIpGroup: string): { contactUser: string; host: string } | null;
+}
+
 const DEFAULT_PROFILE: CallProfile = {
   prackMode: 'transparent', sessionExpiresSec: 0, minSeSec: 90, referMode: 'relay', redirect3xxMode: 'relay', maxCallDurationSec: 0,
 };
@@ -163,6 +169,7 @@ export class ConfigRoutingPort implements RoutingPort {
     private readonly currentConfig: () => SbcConfig,
     private readonly proxyState: ProxyStateView,
     private readonly logger: Logger,
+    private readonly registrations: RegistrationView | null = null,
   ) {}
 
   classify(req: SipMessage, inbound: InboundMessage): ClassifyResult {
@@ -176,7 +183,7 @@ export class ConfigRoutingPort implements RoutingPort {
       return { reject: r.responseCode };
     }
     const src = ipGroupRefOf(config, r.ipGroup, r.ipProfile);
-    return { srcIpGroup: src, routing: new ConfigCallRouting(config, this.proxyState, src) };
+    return { srcIpGroup: src, routing: new ConfigCallRouting(config, this.proxyState, src, this.registrations) };
   }
 
   maxConcurrentCalls(ipGroupName: string): number | null {
@@ -191,6 +198,7 @@ class ConfigCallRouting implements CallRouting {
     private readonly config: SbcConfig,
     private readonly proxyState: ProxyStateView,
     private readonly src: IpGroupRef,
+    private readonly registrations: RegistrationView | null,
   ) {}
 
   get maxRerouteAttemptsOn3xx(): number {
@@ -217,6 +225,8 @@ class ConfigCallRouting implements CallRouting {
     if (msg.isRequest && msg.toTag === null && ctx.leg === 'B' && ctx.peerIpGroup) {
       manipulateNumbers(config, 'outbound', msg, ctx.peerIpGroup.name, dst.name);
     }
+    const identity = this.registrations?.identityFor(dst.name) ?? null;
+    if (identity !== null) useRegisteredIdentity(msg, identity, ctx.leg === 'B' && msg.isRequest && msg.toTag === null);
     const row = config.ipGroupByName(dst.name);
     if (row && row.outboundManSet >= 0 && config.manipulation.sets.has(row.outboundManSet)) {
       config.manipulation.sets.apply(row.outboundManSet, msg, contextFor(config, msg, null, ctx.peerIpGroup, dst));
@@ -231,6 +241,34 @@ class ConfigCallRouting implements CallRouting {
     if (g && g.username) return { username: g.username, password: g.password };
     return null;
   }
+}
+
+/**
+ * Mediant Account semantics toward a registered serving IP Group: our
+ * Contact carries the account's ContactUser (the registered binding) and
+ * the dialog-creating request's From carries its HostName. Before the
+ * configured Message Manipulations, which may still change both.
+ */
+function useRegisteredIdentity(msg: SipMessage, id: { contactUser: string; host: string }, initialRequest: boolean): void {
+  const contact = msg.getHeader('contact');
+  if (contact !== undefined) {
+    const na = parseNameAddr(contact);
+    const uri = na === null ? null : parseUri(na.uri);
+    if (na !== null && uri !== null && uri.user !== id.contactUser) {
+      uri.user = id.contactUser;
+      na.uri = formatUri(uri);
+      msg.setHeader('contact', formatNameAddr(na));
+    }
+  }
+  if (!initialRequest) return;
+  const from = msg.getHeader('from');
+  const na = from === undefined ? null : parseNameAddr(from);
+  const uri = na === null ? null : parseUri(na.uri);
+  if (na === null || uri === null || uri.host === id.host || uri.opaque !== null) return;
+  uri.host = id.host;
+  uri.port = null;
+  na.uri = formatUri(uri);
+  msg.setHeader('from', formatNameAddr(na));
 }
 
 /** The first route of a request, then the alternative after each failure (Mediant alternative routing). */

@@ -16,6 +16,7 @@ import { createMetrics, startApiServer, type SbcMetrics } from '../api/server.js
 import type { Logger } from '../util/logger.js';
 import { ConfigRoutingPort } from './routing-port.js';
 import { ConfigMediaPort } from './media-port.js';
+import { RegistrationServices } from './registration-services.js';
 
 export class ConfigError extends Error {
   constructor(readonly diagnostics: Diagnostic[]) {
@@ -50,6 +51,7 @@ export class Sbc {
   private readonly startedAt = Date.now();
   private readonly fileSinks: FileCdrSink[] = [];
   private stopping: Promise<void> | null = null;
+  registrations: RegistrationServices | null = null;
 
   private constructor(
     readonly store: ConfigStore,
@@ -102,7 +104,10 @@ export class Sbc {
     proxySets.on('server-up', (e) => metrics.proxyServerUp.set({ proxy_set: e.proxySetName, server: `${e.address}:${e.port}` }, 1));
 
     const relay = createRelayEngine({ prefer: opts.relay ?? 'native', logger: log.child({ module: 'media' }) });
-    const routing = new ConfigRoutingPort(() => store.current(), proxySets, log.child({ module: 'routing' }));
+    const registrations = new RegistrationServices({
+      config, sender: transactions, proxySets, contactAddress: (i, t) => transport.contactAddress(i, t), registry: metrics.registry, logger: log,
+    });
+    const routing = new ConfigRoutingPort(() => store.current(), proxySets, log.child({ module: 'routing' }), registrations);
     const media: MediaPort = new ConfigMediaPort(() => store.current(), relay, log.child({ module: 'media' }));
 
     const sinks: CdrSink[] = [];
@@ -122,14 +127,17 @@ export class Sbc {
     const sbc = new Sbc(store, transport, transactions, proxySets, calls, relay, metrics, cdr, log);
     sbc.listeners.push(...listeners);
     sbc.fileSinks.push(...fileSinks);
+    sbc.registrations = registrations;
     store.on('change', ({ config: next, changes }) => {
       proxySets.update(next);
+      registrations.update(next);
       if (changes.some((c) => c.startsWith('SIPInterface') || c.startsWith('InterfaceTable'))) {
         log.warn('SIP interface changes take effect after a restart; routing and manipulation changes apply to new calls now');
       }
     });
     sbc.removeSighup = store.reloadOnSighup();
     await proxySets.start();
+    registrations.start();
     if (config.api.port > 0) {
       const api = await startApiServer({
         host: config.api.address, port: config.api.port, metrics, logger: log.child({ module: 'api' }),
@@ -142,6 +150,7 @@ export class Sbc {
           proxySets: () => proxySets.status(),
           reload: () => store.reload(),
         },
+        routes: [registrations.routes],
       });
       sbc.apiClose = () => api.server.close();
     }
@@ -174,8 +183,10 @@ export class Sbc {
     this.stopping = (async () => {
       this.log.info('SBC stopping');
       this.calls.shutdown();
+      const unregistered = this.registrations?.stop(graceMs);
       const deadline = Date.now() + graceMs;
       while (this.calls.stats().calls > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      await unregistered;
       this.removeSighup?.();
       this.proxySets.stop();
       if (this.apiClose) await this.apiClose();

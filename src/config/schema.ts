@@ -223,6 +223,7 @@ export interface IpGroupRow extends RowBase {
   readonly sbcKeepOriginalCallId: boolean;
   readonly topologyLocation: 'down' | 'up';
   readonly maxNumOfRegUsers: number;
+  readonly registrationMode: 'user-initiates' | 'sbc-initiates' | 'not-needed';
 }
 
 export interface ClassificationRow extends RowBase {
@@ -366,6 +367,8 @@ export interface AccountRow extends RowBase {
   readonly hostName: string;
   readonly contactUser: string;
   readonly register: 'no' | 'regular' | 'gin';
+  /** Mediant 7.2+ `Name`: free name shown in status (ours: default "Account <index>"). */
+  readonly accountName: string;
 }
 
 export interface AltRoutingReasonRow extends RowBase {
@@ -535,6 +538,8 @@ export const TABLES: readonly TableDef[] = [
       bool('SBCKeepOriginalCallID', 'sbcKeepOriginalCallId', false, 'Reuse the incoming Call-ID on the outgoing leg.'),
       en('TopologyLocation', 'topologyLocation', e([0, 'down'], [1, 'up']), 'down', 'Stored (for display).'),
       int('MaxNumOfRegUsers', 'maxNumOfRegUsers', -1, 'Registration limit for user groups (-1 = unlimited).', -1),
+      en('RegistrationMode', 'registrationMode', e([0, 'user-initiates', 'user initiates registration'], [1, 'sbc-initiates', 'sbc initiates registration'], [2, 'not-needed', 'registrations not needed']), 'user-initiates',
+        'User groups: users register through the SBC (user-initiates; the others are stored only).'),
     ],
   },
   {
@@ -687,7 +692,8 @@ export const TABLES: readonly TableDef[] = [
       str('Password', 'password', 'Plain text; masked in logs.', '', { secret: true }),
       str('HostName', 'hostName', 'Host for the AOR (default: the serving group\'s SIPGroupName).'),
       str('ContactUser', 'contactUser', 'User part of the registered Contact.'),
-      en('Register', 'register', e([0, 'no'], [1, 'regular', 'yes'], [2, 'gin']), 'no', 'Whether we register.'),
+      en('Register', 'register', e([0, 'no'], [1, 'regular', 'yes'], [2, 'gin']), 'no', 'Whether we register (gin is sent as regular).'),
+      str('AccountName', 'accountName', 'Free name shown in GET /api/v1/registrations and metrics.', '', { aliases: ['Name'] }),
     ],
   },
   {
