@@ -8,15 +8,24 @@ import type { Registry } from 'prom-client';
 import { createRegistrationMetrics, registrationRoutes, type RegistrationMetrics } from '../api/registration-routes.js';
 import type { SbcConfig } from '../config/sbc-config.js';
 import type { RequestSender } from '../registration/register-client.js';
+import { RegistrationDb, type Binding } from '../registrar/bindings.js';
+import { RegisterRelay, type RegistrarSettings } from '../registrar/register-relay.js';
+import type { SipMessage } from '../sip/message.js';
+import type { ClientTransactionHandler } from '../transaction/types.js';
+import type { Endpoint } from '../transport/types.js';
 import type { ProxySetManager } from '../routing/proxy-set.js';
 import type { Transport } from '../transport/types.js';
 import type { Logger } from '../util/logger.js';
 import { AccountRegistrar } from './account-registrar.js';
-import type { RegistrationView } from './routing-port.js';
+import type { RegistrationView, UserLocation } from './routing-port.js';
 
 export interface RegistrationServicesDeps {
   readonly config: SbcConfig;
-  readonly sender: RequestSender;
+  /** The live configuration (reloads apply to the next REGISTER). */
+  readonly currentConfig: () => SbcConfig;
+  readonly sender: RequestSender & {
+    sendRequest(req: SipMessage, dest: Endpoint, interfaceName: string, handler: ClientTransactionHandler): unknown;
+  };
   readonly proxySets: ProxySetManager;
   readonly contactAddress: (interfaceName: string, transport: Transport) => { address: string; port: number } | null;
   readonly registry: Registry;
@@ -26,10 +35,24 @@ export interface RegistrationServicesDeps {
 export class RegistrationServices implements RegistrationView {
   readonly accounts: AccountRegistrar;
   readonly metrics: RegistrationMetrics;
+  readonly db = new RegistrationDb();
+  readonly relay: RegisterRelay;
+  private sweeper: NodeJS.Timeout | null = null;
+  private readonly logger: Logger;
 
   constructor(deps: RegistrationServicesDeps) {
     this.metrics = createRegistrationMetrics(deps.registry);
+    this.logger = deps.logger.child({ module: 'registrar' });
     const m = this.metrics;
+    this.relay = new RegisterRelay({
+      db: this.db,
+      sendRequest: (req, dest, iface, handler) => deps.sender.sendRequest(req, dest, iface, handler),
+      contactAddress: deps.contactAddress,
+      settings: () => settingsOf(deps.currentConfig()),
+      logger: this.logger,
+      userAgent: () => deps.currentConfig().sip.userAgent,
+      count: (result) => m.registerRequests.inc({ direction: 'in', result }),
+    });
     this.accounts = new AccountRegistrar(deps.config, {
       sender: deps.sender,
       proxies: deps.proxySets,
@@ -44,6 +67,30 @@ export class RegistrationServices implements RegistrationView {
 
   start(): void {
     this.accounts.start();
+    // One sweep a second: bindings past their expiry (and grace) go, and are un-registered upstream.
+    this.sweeper = setInterval(() => this.sweep(Date.now()), 1000);
+    this.sweeper.unref();
+  }
+
+  sweep(now: number): void {
+    for (const b of this.db.due(now)) {
+      this.db.remove(b, true);
+      this.logger.info({ aor: b.aor, contact: b.contact }, 'registration expired');
+      this.relay.unregisterUpstream(b);
+    }
+    this.metrics.registeredUsers.reset();
+    for (const [g, n] of Object.entries(this.db.counts())) this.metrics.registeredUsers.set({ ip_group: g }, n);
+  }
+
+  /** The registered user a request for `user` (AOR user or our upstream contact user) goes to. */
+  locateUser(user: string): UserLocation | 'expired' | null {
+    const b = this.db.locate(user, Date.now());
+    if (b === null || b === 'expired') return b;
+    return { ipGroup: b.ipGroup, flow: b.flow, contactUri: b.contactUri, aorUser: b.aorUser };
+  }
+
+  aorUserOf(user: string): string | null {
+    return this.db.bySbcContactUser(user)?.aorUser ?? null;
   }
 
   update(config: SbcConfig): void {
@@ -57,13 +104,39 @@ export class RegistrationServices implements RegistrationView {
   get routes(): (server: FastifyInstance) => void {
     return registrationRoutes({
       accounts: () => this.accounts.status(),
-      users: () => [],
-      userCounts: () => ({}),
+      users: (aor) => [...this.db.all()].filter((b) => aor === undefined || b.aor === aor || b.aorUser === aor).map(bindingView),
+      userCounts: () => this.db.counts(),
     });
   }
 
   /** Un-registers accounts (Expires: 0) within `timeoutMs`. */
   async stop(timeoutMs: number): Promise<void> {
+    if (this.sweeper !== null) clearInterval(this.sweeper);
+    this.sweeper = null;
     await this.accounts.stop(timeoutMs);
   }
+}
+
+function scalar(config: SbcConfig, name: string): number {
+  const n = Number.parseInt(config.scalars.get(name.toLowerCase()) ?? '', 10);
+  return Number.isFinite(n) && n > 0 ? n : 0;
+}
+
+function settingsOf(config: SbcConfig): RegistrarSettings {
+  return {
+    userRegistrationTime: scalar(config, 'SBCUserRegistrationTime'),
+    proxyRegistrationTime: scalar(config, 'SBCProxyRegistrationTime'),
+    graceTime: scalar(config, 'SBCUserRegistrationGraceTime'),
+    maxUsers: (g) => config.ipGroupByName(g)?.maxNumOfRegUsers ?? -1,
+  };
+}
+
+function bindingView(b: Binding): Record<string, unknown> {
+  const now = Date.now();
+  return {
+    aor: b.aor, contact: b.contact, ipGroup: b.ipGroup, flow: b.flow, userAgent: b.userAgent, path: b.path,
+    expiresInSec: Math.max(0, Math.round((b.expiresAt - now) / 1000)),
+    upstreamExpiresInSec: b.upstreamExpiresAt === 0 ? null : Math.max(0, Math.round((b.upstreamExpiresAt - now) / 1000)),
+    registrar: b.upstream === null ? null : `${b.upstream.transport}:${b.upstream.address}:${b.upstream.port}`,
+  };
 }

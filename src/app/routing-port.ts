@@ -25,6 +25,18 @@ import type { Logger } from '../util/logger.js';
 export interface RegistrationView {
   /** Identity toward a serving IP Group whose Account is registered (HostName for From, ContactUser for Contact). */
   identityFor(servingIpGroup: string): { contactUser: string; host: string } | null;
+  /** The registered user a request for `user` goes to (an AOR user, or the unique contact user we registered upstream). */
+  locateUser(user: string): UserLocation | 'expired' | null;
+  /** The AOR user behind one of our upstream contact users (routing rules match the AOR, not our alias). */
+  aorUserOf(user: string): string | null;
+}
+
+export interface UserLocation {
+  readonly ipGroup: string;
+  /** Where the user's REGISTER came from: requests go there (NAT, its TCP connection), not to the Contact. */
+  readonly flow: { readonly transport: 'udp' | 'tcp' | 'tls'; readonly address: string; readonly port: number; readonly interfaceName: string };
+  readonly contactUri: string;
+  readonly aorUser: string;
 }
 
 const DEFAULT_PROFILE: CallProfile = {
@@ -215,7 +227,7 @@ class ConfigCallRouting implements CallRouting {
   }
 
   routeWalk(req: SipMessage, src: IpGroupRef): RouteWalk {
-    return new ConfigRouteWalk(this.config, this.proxyState, req, src);
+    return new ConfigRouteWalk(this.config, this.proxyState, req, src, this.registrations);
   }
 
   applyOutbound(msg: SipMessage, dst: IpGroupRef | null, ctx: OutboundContext): void {
@@ -280,14 +292,18 @@ class ConfigRouteWalk implements RouteWalk {
     private readonly proxyState: ProxyStateView,
     private readonly req: SipMessage,
     private readonly src: IpGroupRef,
+    private readonly registrations: RegistrationView | null,
   ) {}
 
   next(lastFailure: RouteFailure): RouteResult {
     const { config, req, src } = this;
     let decision: RouteDecision | null;
     if (lastFailure === null || this.decision === null) {
-      const view = requestViewOf(req, NO_SOURCE, (name) =>
+      let view = requestViewOf(req, NO_SOURCE, (name) =>
         config.manipulation.conditions.evaluate(name, req, contextFor(config, req, null, src, null)));
+      // A request to one of our upstream contact users is routed as a request to the user's AOR.
+      const aorUser = this.registrations?.aorUserOf(view.requestUriUser) ?? null;
+      if (aorUser !== null) view = { ...view, requestUriUser: aorUser, dstUser: view.dstUser === view.requestUriUser ? aorUser : view.dstUser };
       decision = routeRequest(config, { ...view, srcIpGroupName: src.name }, this.proxyState);
     } else {
       if (this.decision.kind !== 'route') return null;
@@ -297,11 +313,32 @@ class ConfigRouteWalk implements RouteWalk {
     }
     this.decision = decision;
     if (decision.kind === 'no-route') return { reject: decision.responseCode };
-    return targetOf(config, req, decision);
+    return targetOf(config, req, decision, this.registrations);
   }
 }
 
-function targetOf(config: SbcConfig, req: SipMessage, d: Extract<RouteDecision, { kind: 'route' }>): RouteTarget | { reject: number } {
+/** Mediant "All Users": the binding's flow and Contact; 404 unknown, 480 registered but expired (RFC 3261 §10.3, §21.4.18). */
+function userTarget(config: SbcConfig, req: SipMessage, d: Extract<RouteDecision, { kind: 'route' }>, regs: RegistrationView | null): RouteTarget | { reject: number } {
+  const ruri = parseUri(req.requestUri);
+  const loc = regs?.locateUser(ruri?.user ?? '') ?? null;
+  if (loc === null) return { reject: 404 };
+  if (loc === 'expired') return { reject: 480 };
+  const group = config.ipGroupByName(loc.ipGroup) ?? d.dstIpGroup;
+  const contact = parseUri(loc.contactUri);
+  // §19.1.1: a Request-URI carries no headers; the Contact's parameters (unknown ones too) stay.
+  const requestUri = contact === null ? loc.contactUri : formatUri({ ...contact, headers: '' });
+  return {
+    dstIpGroup: group ? ipGroupRefOf(config, group) : null,
+    dest: { address: loc.flow.address, port: loc.flow.port, transport: loc.flow.transport },
+    interfaceName: loc.flow.interfaceName,
+    requestUri,
+    ruleName: d.row.routeName || `IP2IPRouting ${d.row.index}`,
+  };
+}
+
+function targetOf(
+  config: SbcConfig, req: SipMessage, d: Extract<RouteDecision, { kind: 'route' }>, regs: RegistrationView | null,
+): RouteTarget | { reject: number } {
   const dest = d.destination;
   const dstRef = d.dstIpGroup ? ipGroupRefOf(config, d.dstIpGroup) : null;
   const ruri = parseUri(req.requestUri);
@@ -314,8 +351,7 @@ function targetOf(config: SbcConfig, req: SipMessage, d: Extract<RouteDecision, 
     case 'reject':
       return { reject: dest.responseCode };
     case 'registered-users':
-      // No registrar yet: users of a User-type group are not reachable.
-      return { reject: 404 };
+      return userTarget(config, req, d, regs);
     case 'ip-group': {
       const t = d.target;
       if (t === undefined) return { reject: 503 };

@@ -105,7 +105,7 @@ export class Sbc {
 
     const relay = createRelayEngine({ prefer: opts.relay ?? 'native', logger: log.child({ module: 'media' }) });
     const registrations = new RegistrationServices({
-      config, sender: transactions, proxySets, contactAddress: (i, t) => transport.contactAddress(i, t), registry: metrics.registry, logger: log,
+      config, currentConfig: () => store.current(), sender: transactions, proxySets, contactAddress: (i, t) => transport.contactAddress(i, t), registry: metrics.registry, logger: log,
     });
     const routing = new ConfigRoutingPort(() => store.current(), proxySets, log.child({ module: 'routing' }), registrations);
     const media: MediaPort = new ConfigMediaPort(() => store.current(), relay, log.child({ module: 'media' }));
@@ -121,6 +121,7 @@ export class Sbc {
     const cdr = new CdrFanout(sinks, metrics, log.child({ module: 'cdr' }));
     const calls = new CallManager({
       transactions, routing, media, cdr, local: transport, logger: log, t1Ms: config.sip.t1Ms, t2Ms: config.sip.t2Ms,
+      nonCall: registrations.relay,
     });
     calls.attach(transactions);
 

@@ -15,7 +15,8 @@ import { Call } from './call.js';
 import type { CallEnv } from './env.js';
 import { ALLOW, SUPPORTED_TAGS, maxForwards, unsupportedRequired } from './headers.js';
 import type {
-  CdrSink, DialogOwner, InboundMessage, IpGroupRef, LegSide, LocalAddressPort, MediaPort, RoutingPort, ServerTransactionRef, TransactionPort,
+  CdrSink, DialogOwner, InboundMessage, IpGroupRef, LegSide, LocalAddressPort, MediaPort, NonCallHandler, RoutingPort, ServerTransactionRef,
+  TransactionPort,
 } from './ports.js';
 
 export interface CallManagerOptions {
@@ -25,6 +26,8 @@ export interface CallManagerOptions {
   cdr: CdrSink;
   local: LocalAddressPort;
   logger?: Logger;
+  /** Out-of-dialog requests that are no call (REGISTER relay, ...); without it they get 405. */
+  nonCall?: NonCallHandler;
   /** For reliable 1xx retransmission toward leg A (RFC 3262); defaults 500/4000 ms. */
   t1Ms?: number;
   t2Ms?: number;
@@ -59,6 +62,7 @@ export class CallManager implements CallEnv {
   readonly t1Ms: number;
   readonly t2Ms: number;
   private readonly cdr: CdrSink;
+  private readonly nonCall: NonCallHandler | null;
   private readonly calls = new Set<Call>();
   private readonly dialogs = new Map<string, DialogEntry>();
   private readonly groupCounts = new Map<string, number>();
@@ -74,6 +78,7 @@ export class CallManager implements CallEnv {
     this.media = opts.media;
     this.cdr = opts.cdr;
     this.local = opts.local;
+    this.nonCall = opts.nonCall ?? null;
     this.logger = (opts.logger ?? silentLogger()).child({ module: 'b2bua' });
     this.t1Ms = opts.t1Ms ?? 500;
     this.t2Ms = opts.t2Ms ?? 4000;
@@ -126,7 +131,12 @@ export class CallManager implements CallEnv {
     }
     // Out-of-dialog OPTIONS, REGISTER, ...: answered only to classified sources,
     // so that silent drop really tells a scanner nothing.
-    if (this.refusedByClassification(req, stx, inbound)) return;
+    const cls = this.routing.classify(req, inbound);
+    if ('reject' in cls) {
+      this.rejectUnclassified(req, stx, cls.reject);
+      return;
+    }
+    if (this.nonCall?.handle(req, stx, inbound, cls)) return;
     switch (req.method) {
       case 'OPTIONS':
         this.answerOptions(req, stx);

@@ -85,6 +85,7 @@ export class CallerInvite {
     const stx = legA.inviteServer;
     if (stx === null) return;
     const out = createResponse(call.inviteA, res.status, res.reason, legA.tag);
+    mirrorRecordRoute(call.inviteA, out);
     out.setHeader('contact', legA.contact);
     copyEndToEndHeaders(res, out);
     if (body !== null) {
@@ -154,6 +155,7 @@ export class CallerInvite {
     }
 
     const out = createResponse(call.inviteA, res.status, res.reason, legA.tag);
+    mirrorRecordRoute(call.inviteA, out);
     out.setHeader('contact', legA.contact);
     copyEndToEndHeaders(res, out);
     if (!out.hasHeader('allow')) out.setHeader('allow', ALLOW);
@@ -180,4 +182,9 @@ export class CallerInvite {
     if (limits.length === 0) return;
     this.call.setTimer(Math.min(...limits) * 1000, () => this.call.enqueue('max-duration', () => this.call.terminate('sbc', 'max call duration')));
   }
+}
+
+/** §12.1.1: a dialog-creating response carries the request's Record-Route, so proxies before us stay in the route set. */
+function mirrorRecordRoute(invite: SipMessage, out: SipMessage): void {
+  for (const rr of invite.getHeaderValues('record-route')) out.addHeader('record-route', rr);
 }

@@ -146,6 +146,15 @@ export interface RoutingPort {
   maxConcurrentCalls(ipGroupName: string): number | null;
 }
 
+/**
+ * Out-of-dialog requests that start no call (REGISTER, and later MESSAGE,
+ * SUBSCRIBE, ...): handed over after classification; true when taken
+ * (answered or being relayed), false to let the manager answer as before.
+ */
+export interface NonCallHandler {
+  handle(req: SipMessage, stx: ServerTransactionRef, inbound: InboundMessage, classified: { srcIpGroup: IpGroupRef; routing: CallRouting }): boolean;
+}
+
 // --- media -----------------------------------------------------------------
 
 export type SdpResult = { sdp: string } | { error: string; sipStatus: number };
