@@ -18,6 +18,7 @@ import { assertSippInstalled, findFreePort, runSipp, startSipp } from './helpers
 import { readSippTrace, received, SCENARIOS } from './helpers/b2bua-harness.js';
 import { startSbc, type SbcProcess } from './helpers/sbc-process.js';
 import { startKamailioRegistrar, type KamailioRegistrar } from './helpers/kamailio.js';
+import { startBaresip, stopAll, type BaresipInstance } from './helpers/baresip.js';
 
 const PHONE_IP = '127.0.0.5';
 const PBX_IP = '127.0.0.20';
@@ -182,4 +183,34 @@ describe('issue 11: remote users register through the SBC to a Kamailio registra
     const cdr = await sbc!.waitForLog((l) => l.msg === 'call detail record' && (l['cdr'] as { sipStatus?: number }).sipStatus === 480);
     expect((cdr['cdr'] as { srcIpGroup: string }).srcIpGroup).toBe('PBX');
   }, 40_000);
+
+  it('baresip registered over TCP is called over the connection it registered on', async () => {
+    let phone: BaresipInstance | null = null;
+    try {
+      phone = await startBaresip({
+        name: 'tcp-phone', user: '201',
+        register: { aorHost: 'pbx.local', outbound: `sip:127.0.0.1:${wanPort};transport=tcp`, transport: 'tcp', regint: 600 },
+      });
+      await phone.waitForEvent('REGISTER_OK');
+      const b = await until('TCP binding', async () => (await users()).find((u) => u.aor === '201@pbx.local'));
+      expect(b.flow.transport).toBe('tcp');
+      expect(b.flow.address).toBe('127.0.0.1');
+      // baresip listens on its own port; the binding's flow is the ephemeral port of its connection.
+      expect(b.flow.port).not.toBe(phone.sipPort);
+      const opened = async (): Promise<number> =>
+        (await sbc!.api<{ transport: { connectionsOpened: number } }>('/api/v1/status')).transport.connectionsOpened;
+      const before = await opened();
+      const pbx = await runSipp({
+        scenario: join(SCENARIOS, 'e2e-uac-call.xml'), target: `${PBX_IP}:${kam!.port}`, localAddress: EXT_IP, calls: 1, service: '201',
+        timeoutMs: 20_000, extraArgs: ['-d', '500'],
+      });
+      expect(pbx.successful, `PBX: ${pbx.output}`).toBe(1);
+      await phone.waitForEvent('CALL_ESTABLISHED');
+      await phone.waitForEvent('CALL_CLOSED');
+      // No new connection toward the phone: the INVITE and the BYE went over the registered one.
+      expect(await opened()).toBe(before);
+    } finally {
+      if (phone) await stopAll([phone]);
+    }
+  }, 60_000);
 });

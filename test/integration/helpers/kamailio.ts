@@ -65,6 +65,11 @@ request_route {
     if (t_check_trans()) { t_relay(); }
     exit;
   }
+  if (is_method("OPTIONS") && $rU == $null) {
+    # Keep-alive probes (the SBC's proxy set): the PBX is up.
+    sl_send_reply("200", "OK");
+    exit;
+  }
   if (is_method("REGISTER")) {
     if (!save("location")) { sl_reply_error(); }
     exit;
