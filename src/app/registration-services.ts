@@ -9,6 +9,7 @@ import { createRegistrationMetrics, registrationRoutes, type RegistrationMetrics
 import type { SbcConfig } from '../config/sbc-config.js';
 import type { RequestSender } from '../registration/register-client.js';
 import { RegistrationDb, type Binding } from '../registrar/bindings.js';
+import { BindingStore } from '../registrar/binding-store.js';
 import { RegisterRelay, type RegistrarSettings } from '../registrar/register-relay.js';
 import type { SipMessage } from '../sip/message.js';
 import type { ClientTransactionHandler } from '../transaction/types.js';
@@ -30,6 +31,8 @@ export interface RegistrationServicesDeps {
   readonly contactAddress: (interfaceName: string, transport: Transport) => { address: string; port: number } | null;
   readonly registry: Registry;
   readonly logger: Logger;
+  /** Directory of the registration store (RegistrationDatabaseDir / --registration-db); null keeps bindings in memory only. */
+  readonly dbDir: string | null;
 }
 
 export class RegistrationServices implements RegistrationView {
@@ -39,11 +42,13 @@ export class RegistrationServices implements RegistrationView {
   readonly relay: RegisterRelay;
   private sweeper: NodeJS.Timeout | null = null;
   private readonly logger: Logger;
+  private readonly store: BindingStore | null;
 
   constructor(deps: RegistrationServicesDeps) {
     this.metrics = createRegistrationMetrics(deps.registry);
     this.logger = deps.logger.child({ module: 'registrar' });
     const m = this.metrics;
+    this.store = deps.dbDir === null ? null : new BindingStore(deps.dbDir, this.db, this.logger);
     this.relay = new RegisterRelay({
       db: this.db,
       sendRequest: (req, dest, iface, handler) => deps.sender.sendRequest(req, dest, iface, handler),
@@ -65,7 +70,14 @@ export class RegistrationServices implements RegistrationView {
     deps.proxySets.on('server-up', failover);
   }
 
-  start(): void {
+  async start(): Promise<void> {
+    if (this.store !== null) {
+      try {
+        await this.store.open();
+      } catch (err) {
+        this.logger.error({ err }, 'registration store cannot be opened: bindings are kept in memory only');
+      }
+    }
     this.accounts.start();
     // One sweep a second: bindings past their expiry (and grace) go, and are un-registered upstream.
     this.sweeper = setInterval(() => this.sweep(Date.now()), 1000);
@@ -114,6 +126,7 @@ export class RegistrationServices implements RegistrationView {
     if (this.sweeper !== null) clearInterval(this.sweeper);
     this.sweeper = null;
     await this.accounts.stop(timeoutMs);
+    await this.store?.close();
   }
 }
 

@@ -29,6 +29,8 @@ export interface SbcOptions {
   logger: Logger;
   /** Relay engine preference; default native with JS fallback. */
   relay?: 'native' | 'js';
+  /** Registration store directory; overrides the ini's RegistrationDatabaseDir. */
+  registrationDbDir?: string;
 }
 
 /** CDRs go to every sink; the last few are kept for the API. */
@@ -105,7 +107,8 @@ export class Sbc {
 
     const relay = createRelayEngine({ prefer: opts.relay ?? 'native', logger: log.child({ module: 'media' }) });
     const registrations = new RegistrationServices({
-      config, currentConfig: () => store.current(), sender: transactions, proxySets, contactAddress: (i, t) => transport.contactAddress(i, t), registry: metrics.registry, logger: log,
+      config, currentConfig: () => store.current(), sender: transactions, proxySets,
+      dbDir: opts.registrationDbDir ?? (config.scalars.get('registrationdatabasedir') || null), contactAddress: (i, t) => transport.contactAddress(i, t), registry: metrics.registry, logger: log,
     });
     const routing = new ConfigRoutingPort(() => store.current(), proxySets, log.child({ module: 'routing' }), registrations);
     const media: MediaPort = new ConfigMediaPort(() => store.current(), relay, log.child({ module: 'media' }));
@@ -138,7 +141,7 @@ export class Sbc {
     });
     sbc.removeSighup = store.reloadOnSighup();
     await proxySets.start();
-    registrations.start();
+    await registrations.start();
     if (config.api.port > 0) {
       const api = await startApiServer({
         host: config.api.address, port: config.api.port, metrics, logger: log.child({ module: 'api' }),

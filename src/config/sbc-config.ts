@@ -141,6 +141,7 @@ export const SCALARS: readonly ScalarSpec[] = [
   { name: 'SBCUserRegistrationTime', def: 0, kind: 'int', min: 0, max: 2000000, doc: 'Expires (s) granted to users registering through the SBC; 0 = as the registrar granted.' },
   { name: 'SBCProxyRegistrationTime', def: 0, kind: 'int', min: 0, max: 2000000, doc: 'Expires (s) asked of the registrar for users; 0 = as the user asked.' },
   { name: 'SBCUserRegistrationGraceTime', def: 0, kind: 'int', min: 0, max: 2000000, doc: 'Extra seconds a user binding is kept after its expiry.' },
+  { name: 'RegistrationDatabaseDir', def: '', kind: 'string', doc: 'Directory of the registration store (created if missing); empty = bindings in memory only (ours).' },
   { name: 'SbcApiPort', def: 0, kind: 'int', min: 0, max: 65535, doc: 'REST API and Prometheus metrics port; 0 = disabled.' },
   { name: 'SbcApiAddress', def: '127.0.0.1', kind: 'string', doc: 'REST API bind address.' },
 ];

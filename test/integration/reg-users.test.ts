@@ -74,6 +74,7 @@ describe('issue 11: remote users register through the SBC to a Kamailio registra
   let wanPort = 0;
   let extPort = 0;
   let phonePort = 0;
+  let ini = '';
 
   const users = async (): Promise<BindingView[]> => sbc!.api<BindingView[]>('/api/v1/registrations/users');
 
@@ -113,7 +114,8 @@ describe('issue 11: remote users register through the SBC to a Kamailio registra
     const [pbxPort, apiPort] = await Promise.all([findFreePort(PBX_IP), findFreePort()]);
     [lanPort, wanPort, extPort, phonePort] = await Promise.all([findFreePort(), findFreePort(), findFreePort(EXT_IP), findFreePort(PHONE_IP)]);
     kam = await startKamailioRegistrar({ address: PBX_IP, port: pbxPort, extensions: { address: EXT_IP, port: extPort } });
-    sbc = await startSbc(await remoteUsersIni({ lanPort, wanPort, pbxPort, apiPort }));
+    ini = await remoteUsersIni({ lanPort, wanPort, pbxPort, apiPort, scalars: [`RegistrationDatabaseDir = ${join(dir, 'registrations')}`] });
+    sbc = await startSbc(ini);
   }, 30_000);
 
   afterAll(async () => {
@@ -159,6 +161,19 @@ describe('issue 11: remote users register through the SBC to a Kamailio registra
     const extRes = await ext.done;
     expect(call.successful, `phone: ${call.output}${call.errors}`).toBe(1);
     expect(extRes.successful, `extension: ${extRes.output}`).toBe(1);
+  }, 40_000);
+
+  it('the binding survives a restart of the SBC: the PBX call still reaches the phone', async () => {
+    expect(await sbc!.stop()).toBe(0);
+    sbc = await startSbc(ini);
+    const opened = await sbc.waitForLog((l) => l.msg === 'registration store opened');
+    expect(opened['bindings']).toBe(1);
+    const list = await users();
+    expect(list).toHaveLength(1);
+    expect(list[0]!.flow).toMatchObject({ address: PHONE_IP, port: phonePort });
+    const { ok, phone } = await pbxCallsPhone('after-restart');
+    expect(ok).toBe(1);
+    expect(received(phone, 'INVITE')).toHaveLength(1);
   }, 40_000);
 
   it('un-REGISTER removes the binding here and at the PBX', async () => {
