@@ -11,12 +11,15 @@ export interface RegistrationBackend {
   /** Registered users (bindings), optionally only those of one AOR (user or user@host). */
   users(aor?: string): unknown[];
   userCounts(): Record<string, number>;
+  /** Failed authentications (SBC as authenticator) per source address. */
+  authFailures(): Record<string, number>;
 }
 
 export interface RegistrationMetrics {
   readonly accountRegistered: Gauge<'account' | 'serving_ip_group'>;
   readonly registeredUsers: Gauge<'ip_group'>;
   readonly registerRequests: Counter<'direction' | 'result'>;
+  readonly authFailures: Counter;
 }
 
 export function createRegistrationMetrics(registry: Registry): RegistrationMetrics {
@@ -32,6 +35,10 @@ export function createRegistrationMetrics(registry: Registry): RegistrationMetri
       name: 'sbc_register_requests_total', help: 'REGISTER requests from users, by how they were answered',
       labelNames: ['direction', 'result'], registers: [registry],
     }),
+    authFailures: new Counter({
+      name: 'sbc_auth_failures_total', help: 'Failed digest authentications of the SBC as authenticator (wrong credentials, replays, unknown nonces)',
+      registers: [registry],
+    }),
   };
 }
 
@@ -40,5 +47,6 @@ export function registrationRoutes(backend: RegistrationBackend): (server: Fasti
   return (server) => {
     server.get('/api/v1/registrations', async () => ({ accounts: backend.accounts(), users: backend.userCounts() }));
     server.get<{ Querystring: { aor?: string } }>('/api/v1/registrations/users', async (req) => backend.users(req.query.aor));
+    server.get('/api/v1/registrations/auth-failures', async () => backend.authFailures());
   };
 }

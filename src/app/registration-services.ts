@@ -10,6 +10,9 @@ import type { SbcConfig } from '../config/sbc-config.js';
 import type { RequestSender } from '../registration/register-client.js';
 import { RegistrationDb, type Binding } from '../registrar/bindings.js';
 import { BindingStore } from '../registrar/binding-store.js';
+import { AuthGate } from '../registrar/auth-gate.js';
+import type { AuthFailure } from '../registrar/authenticator.js';
+import { EventEmitter } from 'node:events';
 import { RegisterRelay, type RegistrarSettings } from '../registrar/register-relay.js';
 import type { SipMessage } from '../sip/message.js';
 import type { ClientTransactionHandler } from '../transaction/types.js';
@@ -43,11 +46,20 @@ export class RegistrationServices implements RegistrationView {
   private sweeper: NodeJS.Timeout | null = null;
   private readonly logger: Logger;
   private readonly store: BindingStore | null;
+  /** The SBC as digest authenticator (CallManager gate). */
+  readonly gate: AuthGate;
+  /** Every failed authentication, per source (for the intrusion detection: `on('failure', ...)`). */
+  readonly authFailures = new EventEmitter<{ failure: [AuthFailure] }>();
 
   constructor(deps: RegistrationServicesDeps) {
     this.metrics = createRegistrationMetrics(deps.registry);
     this.logger = deps.logger.child({ module: 'registrar' });
     const m = this.metrics;
+    this.gate = new AuthGate(deps.currentConfig, this.logger);
+    this.gate.authenticator.onFailure = (f) => {
+      m.authFailures.inc();
+      this.authFailures.emit('failure', f);
+    };
     this.store = deps.dbDir === null ? null : new BindingStore(deps.dbDir, this.db, this.logger);
     this.relay = new RegisterRelay({
       db: this.db,
@@ -118,6 +130,7 @@ export class RegistrationServices implements RegistrationView {
       accounts: () => this.accounts.status(),
       users: (aor) => [...this.db.all()].filter((b) => aor === undefined || b.aor === aor || b.aorUser === aor).map(bindingView),
       userCounts: () => this.db.counts(),
+      authFailures: () => this.gate.authenticator.failuresBySource(),
     });
   }
 

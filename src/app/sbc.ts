@@ -124,7 +124,7 @@ export class Sbc {
     const cdr = new CdrFanout(sinks, metrics, log.child({ module: 'cdr' }));
     const calls = new CallManager({
       transactions, routing, media, cdr, local: transport, logger: log, t1Ms: config.sip.t1Ms, t2Ms: config.sip.t2Ms,
-      nonCall: registrations.relay,
+      nonCall: registrations.relay, gate: registrations.gate,
     });
     calls.attach(transactions);
 

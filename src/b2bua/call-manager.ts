@@ -15,7 +15,7 @@ import { Call } from './call.js';
 import type { CallEnv } from './env.js';
 import { ALLOW, SUPPORTED_TAGS, maxForwards, unsupportedRequired } from './headers.js';
 import type {
-  CdrSink, DialogOwner, InboundMessage, IpGroupRef, LegSide, LocalAddressPort, MediaPort, NonCallHandler, RoutingPort, ServerTransactionRef,
+  CdrSink, DialogOwner, InboundMessage, IpGroupRef, LegSide, LocalAddressPort, MediaPort, NonCallHandler, RequestGate, RoutingPort, ServerTransactionRef,
   TransactionPort,
 } from './ports.js';
 
@@ -28,6 +28,8 @@ export interface CallManagerOptions {
   logger?: Logger;
   /** Out-of-dialog requests that are no call (REGISTER relay, ...); without it they get 405. */
   nonCall?: NonCallHandler;
+  /** Checked for every classified new INVITE and out-of-dialog request (digest authentication). */
+  gate?: RequestGate;
   /** For reliable 1xx retransmission toward leg A (RFC 3262); defaults 500/4000 ms. */
   t1Ms?: number;
   t2Ms?: number;
@@ -63,6 +65,7 @@ export class CallManager implements CallEnv {
   readonly t2Ms: number;
   private readonly cdr: CdrSink;
   private readonly nonCall: NonCallHandler | null;
+  private readonly gate: RequestGate | null;
   private readonly calls = new Set<Call>();
   private readonly dialogs = new Map<string, DialogEntry>();
   private readonly groupCounts = new Map<string, number>();
@@ -79,6 +82,7 @@ export class CallManager implements CallEnv {
     this.cdr = opts.cdr;
     this.local = opts.local;
     this.nonCall = opts.nonCall ?? null;
+    this.gate = opts.gate ?? null;
     this.logger = (opts.logger ?? silentLogger()).child({ module: 'b2bua' });
     this.t1Ms = opts.t1Ms ?? 500;
     this.t2Ms = opts.t2Ms ?? 4000;
@@ -136,6 +140,7 @@ export class CallManager implements CallEnv {
       this.rejectUnclassified(req, stx, cls.reject);
       return;
     }
+    if (this.gate !== null && !this.gate.admit(req, stx, inbound, cls.srcIpGroup)) return;
     if (this.nonCall?.handle(req, stx, inbound, cls)) return;
     switch (req.method) {
       case 'OPTIONS':
@@ -207,6 +212,10 @@ export class CallManager implements CallEnv {
       return;
     }
     const src = cls.srcIpGroup;
+    if (this.gate !== null && !this.gate.admit(req, stx, inbound, src)) {
+      this.rejected++;
+      return;
+    }
     const bad = unsupportedRequired(req, src.profile.prackMode !== 'disabled');
     if (bad.length > 0) {
       this.rejected++;

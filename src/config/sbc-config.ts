@@ -142,6 +142,8 @@ export const SCALARS: readonly ScalarSpec[] = [
   { name: 'SBCProxyRegistrationTime', def: 0, kind: 'int', min: 0, max: 2000000, doc: 'Expires (s) asked of the registrar for users; 0 = as the user asked.' },
   { name: 'SBCUserRegistrationGraceTime', def: 0, kind: 'int', min: 0, max: 2000000, doc: 'Extra seconds a user binding is kept after its expiry.' },
   { name: 'RegistrationDatabaseDir', def: '', kind: 'string', doc: 'Directory of the registration store (created if missing); empty = bindings in memory only (ours).' },
+  { name: 'AuthNonceDuration', def: 300, kind: 'int', min: 30, max: 600, doc: 'Seconds a nonce of the SBC as authenticator stays valid.' },
+  { name: 'AuthChallengeMethod', def: 0, kind: 'int', min: 0, max: 1, doc: '0 = 401 WWW-Authenticate, 1 = 407 Proxy-Authenticate.' },
   { name: 'SbcApiPort', def: 0, kind: 'int', min: 0, max: 65535, doc: 'REST API and Prometheus metrics port; 0 = disabled.' },
   { name: 'SbcApiAddress', def: '127.0.0.1', kind: 'string', doc: 'REST API bind address.' },
 ];
@@ -235,7 +237,7 @@ class SbcConfigImpl implements SbcConfig {
   readonly classifications; readonly ip2ipRouting; readonly inboundManipulations; readonly outboundManipulations;
   readonly messageConditions; readonly messageManipulations; readonly ipProfiles; readonly mediaRealms;
   readonly audioCodersGroups; readonly audioCoders; readonly allowedAudioCodersGroups; readonly allowedAudioCoders;
-  readonly accounts; readonly alternativeRoutingReasons; readonly admissionControl;
+  readonly accounts; readonly sbcUserInfo; readonly alternativeRoutingReasons; readonly admissionControl;
 
   readonly #ipGroups: Map<string, IpGroupRow>;
   readonly #proxySets: Map<string, ProxySetRow>;
@@ -276,6 +278,7 @@ class SbcConfigImpl implements SbcConfig {
     this.allowedAudioCodersGroups = tables.allowedAudioCodersGroups;
     this.allowedAudioCoders = tables.allowedAudioCoders;
     this.accounts = tables.accounts;
+    this.sbcUserInfo = tables.sbcUserInfo;
     this.alternativeRoutingReasons = tables.alternativeRoutingReasons;
     this.admissionControl = tables.admissionControl;
 

@@ -371,6 +371,14 @@ export interface AccountRow extends RowBase {
   readonly accountName: string;
 }
 
+/** Mediant SBC User Information: users the SBC authenticates (IP Group AuthenticationMode = SBC as server). */
+export interface SbcUserInfoRow extends RowBase {
+  readonly localUser: string;
+  readonly username: string;
+  readonly password: string;
+  readonly ipGroupName: string;
+}
+
 export interface AltRoutingReasonRow extends RowBase {
   readonly releaseCause: number;
 }
@@ -421,6 +429,7 @@ export interface SbcTables {
   readonly allowedAudioCodersGroups: readonly AllowedAudioCodersGroupRow[];
   readonly allowedAudioCoders: readonly AllowedAudioCoderRow[];
   readonly accounts: readonly AccountRow[];
+  readonly sbcUserInfo: readonly SbcUserInfoRow[];
   readonly alternativeRoutingReasons: readonly AltRoutingReasonRow[];
   readonly admissionControl: readonly AdmissionControlRow[];
 }
@@ -694,6 +703,16 @@ export const TABLES: readonly TableDef[] = [
       str('ContactUser', 'contactUser', 'User part of the registered Contact.'),
       en('Register', 'register', e([0, 'no'], [1, 'regular', 'yes'], [2, 'gin']), 'no', 'Whether we register (gin is sent as regular).'),
       str('AccountName', 'accountName', 'Free name shown in GET /api/v1/registrations and metrics.', '', { aliases: ['Name'] }),
+    ],
+  },
+  {
+    name: 'SBCUserInfoTable', configKey: 'sbcUserInfo',
+    doc: 'Users the SBC authenticates as a server (IP Group AuthenticationMode sbc-as-server).',
+    columns: [
+      str('LocalUser', 'localUser', 'User part of the AOR (the Request-URI / To user).'),
+      str('Username', 'username', 'Digest user name.'),
+      str('Password', 'password', 'Plain text; masked in logs.', '', { secret: true }),
+      str('IPGroupName', 'ipGroupName', 'The (User-type) IP Group of the user.'),
     ],
   },
   {

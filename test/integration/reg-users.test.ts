@@ -8,22 +8,21 @@
  * reaches the PBX, un-REGISTER and expiry remove the binding (and the
  * registration upstream), and an expired user gets 480.
  */
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import dgram from 'node:dgram';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assertSippInstalled, findFreePort, runSipp, startSipp } from './helpers/sipp.js';
 import { readSippTrace, received, SCENARIOS } from './helpers/b2bua-harness.js';
 import { startSbc, type SbcProcess } from './helpers/sbc-process.js';
 import { startKamailioRegistrar, type KamailioRegistrar } from './helpers/kamailio.js';
 import { startBaresip, stopAll, type BaresipInstance } from './helpers/baresip.js';
+import { remoteUsersIni } from './helpers/remote-users.js';
 
 const PHONE_IP = '127.0.0.5';
 const PBX_IP = '127.0.0.20';
 const EXT_IP = '127.0.0.21';
-const REMOTE_USERS_INI = fileURLToPath(new URL('../../config/remote-users.ini', import.meta.url));
 
 interface BindingView { aor: string; contact: string; ipGroup: string; flow: { address: string; port: number; transport: string }; expiresInSec: number }
 
@@ -49,21 +48,6 @@ async function until<T>(what: string, probe: () => Promise<T | null | undefined 
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 100));
   }
-}
-
-/** The shipped example with free ports, Kamailio as the PBX, short SIP timers and the REST API. */
-export async function remoteUsersIni(o: { lanPort: number; wanPort: number; pbxPort: number; apiPort: number; scalars?: string[] }): Promise<string> {
-  let ini = await readFile(REMOTE_USERS_INI, 'utf8');
-  const swap = (from: RegExp, to: string): void => {
-    if (!from.test(ini)) throw new Error(`remote-users.ini changed: ${from} not found`);
-    ini = ini.replace(from, to);
-  };
-  swap(/"127\.0\.0\.20:5060"/, `"${PBX_IP}:${o.pbxPort}"`);
-  swap(/("LAN", "LAN_IF", 2, )5060, 5060/, `$1${o.lanPort}, ${o.lanPort}`);
-  swap(/("Phones", "WAN_IF", 2, )5070, 5070/, `$1${o.wanPort}, ${o.wanPort}`);
-  swap(/\[SIP Params\]\r?\n/, `[SIP Params]\nSipT1Rtx = 100\nSipT2Rtx = 400\nSbcApiPort = ${o.apiPort}\n${(o.scalars ?? []).join('\n')}\n`);
-  swap(/SipT1Rtx = 500\r?\nSipT2Rtx = 4000\r?\n/, '');
-  return ini;
 }
 
 describe('issue 11: remote users register through the SBC to a Kamailio registrar', () => {
