@@ -13,6 +13,8 @@ export interface RegistrationBackend {
   userCounts(): Record<string, number>;
   /** Failed authentications (SBC as authenticator) per source address. */
   authFailures(): Record<string, number>;
+  /** Subscription dialog pairs relayed now (SUBSCRIBE/NOTIFY). */
+  subscriptions(): number;
 }
 
 export interface RegistrationMetrics {
@@ -45,7 +47,7 @@ export function createRegistrationMetrics(registry: Registry): RegistrationMetri
 /** Installs GET /api/v1/registrations and GET /api/v1/registrations/users. */
 export function registrationRoutes(backend: RegistrationBackend): (server: FastifyInstance) => void {
   return (server) => {
-    server.get('/api/v1/registrations', async () => ({ accounts: backend.accounts(), users: backend.userCounts() }));
+    server.get('/api/v1/registrations', async () => ({ accounts: backend.accounts(), users: backend.userCounts(), subscriptions: backend.subscriptions() }));
     server.get<{ Querystring: { aor?: string } }>('/api/v1/registrations/users', async (req) => backend.users(req.query.aor));
     server.get('/api/v1/registrations/auth-failures', async () => backend.authFailures());
   };

@@ -7,16 +7,14 @@ import type { FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
 import { createRegistrationMetrics, registrationRoutes, type RegistrationMetrics } from '../api/registration-routes.js';
 import type { SbcConfig } from '../config/sbc-config.js';
-import type { RequestSender } from '../registration/register-client.js';
 import { RegistrationDb, type Binding } from '../registrar/bindings.js';
 import { BindingStore } from '../registrar/binding-store.js';
 import { AuthGate } from '../registrar/auth-gate.js';
 import type { AuthFailure } from '../registrar/authenticator.js';
 import { EventEmitter } from 'node:events';
+import { NonInviteRelay, type DialogRegistry } from '../b2bua/non-call/request-relay.js';
+import type { NonCallHandler, TransactionPort } from '../b2bua/ports.js';
 import { RegisterRelay, type RegistrarSettings } from '../registrar/register-relay.js';
-import type { SipMessage } from '../sip/message.js';
-import type { ClientTransactionHandler } from '../transaction/types.js';
-import type { Endpoint } from '../transport/types.js';
 import type { ProxySetManager } from '../routing/proxy-set.js';
 import type { Transport } from '../transport/types.js';
 import type { Logger } from '../util/logger.js';
@@ -27,9 +25,8 @@ export interface RegistrationServicesDeps {
   readonly config: SbcConfig;
   /** The live configuration (reloads apply to the next REGISTER). */
   readonly currentConfig: () => SbcConfig;
-  readonly sender: RequestSender & {
-    sendRequest(req: SipMessage, dest: Endpoint, interfaceName: string, handler: ClientTransactionHandler): unknown;
-  };
+  /** The transaction layer. */
+  readonly sender: TransactionPort;
   readonly proxySets: ProxySetManager;
   readonly contactAddress: (interfaceName: string, transport: Transport) => { address: string; port: number } | null;
   readonly registry: Registry;
@@ -43,6 +40,10 @@ export class RegistrationServices implements RegistrationView {
   readonly metrics: RegistrationMetrics;
   readonly db = new RegistrationDb();
   readonly relay: RegisterRelay;
+  /** MESSAGE, SUBSCRIBE/NOTIFY, PUBLISH, INFO, OPTIONS to users: relayed outside calls. */
+  readonly nonInvite: NonInviteRelay;
+  /** What the call manager hands out-of-dialog non-INVITE requests to: REGISTER relay first, then the others. */
+  readonly nonCall: NonCallHandler;
   private sweeper: NodeJS.Timeout | null = null;
   private readonly logger: Logger;
   private readonly store: BindingStore | null;
@@ -55,6 +56,12 @@ export class RegistrationServices implements RegistrationView {
     this.metrics = createRegistrationMetrics(deps.registry);
     this.logger = deps.logger.child({ module: 'registrar' });
     const m = this.metrics;
+    this.nonInvite = new NonInviteRelay({
+      tx: deps.sender,
+      local: { contactAddress: deps.contactAddress },
+      logger: deps.logger.child({ module: 'non-call' }),
+    });
+    this.nonCall = { handle: (req, stx, inbound, cls) => this.relay.handle(req, stx, inbound, cls) || this.nonInvite.handle(req, stx, inbound, cls) };
     this.gate = new AuthGate(deps.currentConfig, this.logger);
     this.gate.authenticator.onFailure = (f) => {
       m.authFailures.inc();
@@ -80,6 +87,11 @@ export class RegistrationServices implements RegistrationView {
     const failover = (e: { proxySetName: string }): void => this.accounts.proxySetChanged(e.proxySetName);
     deps.proxySets.on('server-down', failover);
     deps.proxySets.on('server-up', failover);
+  }
+
+  /** The call manager's dialog map (subscription dialogs live there). */
+  attachDialogs(d: DialogRegistry): void {
+    this.nonInvite.attachDialogs(d);
   }
 
   async start(): Promise<void> {
@@ -131,6 +143,7 @@ export class RegistrationServices implements RegistrationView {
       users: (aor) => [...this.db.all()].filter((b) => aor === undefined || b.aor === aor || b.aorUser === aor).map(bindingView),
       userCounts: () => this.db.counts(),
       authFailures: () => this.gate.authenticator.failuresBySource(),
+      subscriptions: () => this.nonInvite.subscriptions.size,
     });
   }
 

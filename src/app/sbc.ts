@@ -124,9 +124,10 @@ export class Sbc {
     const cdr = new CdrFanout(sinks, metrics, log.child({ module: 'cdr' }));
     const calls = new CallManager({
       transactions, routing, media, cdr, local: transport, logger: log, t1Ms: config.sip.t1Ms, t2Ms: config.sip.t2Ms,
-      nonCall: registrations.relay, gate: registrations.gate,
+      nonCall: registrations.nonCall, gate: registrations.gate,
     });
     calls.attach(transactions);
+    registrations.attachDialogs(calls);
 
     const sbc = new Sbc(store, transport, transactions, proxySets, calls, relay, metrics, cdr, log);
     sbc.listeners.push(...listeners);
