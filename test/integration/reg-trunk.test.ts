@@ -46,7 +46,7 @@ async function until<T>(what: string, probe: () => Promise<T | null | undefined 
   }
 }
 
-function accountIni(o: { lanPort: number; wanPort: number; pbxPort: number; trunkPort: number; apiPort: number; extraScalars?: string[] }): string {
+function accountIni(o: { lanPort: number; wanPort: number; pbxPort: number; trunkPort: number; apiPort: number; extraScalars?: string[]; contactUser?: string }): string {
   return testIni({
     lanPort: o.lanPort, wanPort: o.wanPort, apiPort: o.apiPort, media: false,
     pbx: { address: PBX_IP, port: o.pbxPort },
@@ -55,7 +55,7 @@ function accountIni(o: { lanPort: number; wanPort: number; pbxPort: number; trun
     extra: [
       '[ Account ]',
       'FORMAT Index = ServedIPGroupName, ServingIPGroupName, Username, Password, HostName, ContactUser, Register, AccountName;',
-      'Account 0 = "PBX", "ITSP", "trunkuser", "trunkpass", "reg.itsp.test", "4930123", 1, "carrier";',
+      `Account 0 = "PBX", "ITSP", "trunkuser", "trunkpass", "reg.itsp.test", "${o.contactUser ?? '4930123'}", 1, "carrier";`,
       '[ \\Account ]',
       '',
     ].join('\r\n'),
@@ -200,4 +200,45 @@ describe('issue 11: the SBC registers to a trunk (Account table)', () => {
       await registrar.stop();
     }
   }, 90_000);
+
+  it('a reload that changes the Account un-registers the old binding and registers the new one', async () => {
+    const [lanPort, wanPort, apiPort, trunkPort, pbxPort] = await Promise.all([
+      findFreePort(), findFreePort(), findFreePort(), findFreePort(TRUNK_IP), findFreePort(PBX_IP),
+    ]);
+    const trace = join(dir, 'reload.log');
+    const registrar = startSipp({
+      scenario: join(SCENARIOS, 'reg-simple-registrar.xml'), calls: 2, localAddress: TRUNK_IP, localPort: trunkPort, timeoutMs: 40_000,
+      extraArgs: ['-key', 'grant', '60', '-trace_msg', '-message_file', trace],
+    });
+    let sbc: SbcProcess | null = null;
+    try {
+      await waitUdpBound(TRUNK_IP, trunkPort);
+      const o = { lanPort, wanPort, pbxPort, trunkPort, apiPort };
+      sbc = await startSbc(accountIni(o));
+      const s = sbc;
+      const registered = async (): Promise<AccountStatusView | undefined> =>
+        (await s.api<{ accounts: AccountStatusView[] }>('/api/v1/registrations')).accounts.find((a) => a.state === 'registered');
+      await until('registered', registered);
+      // The same ini again changes nothing: no new REGISTER.
+      await sbc.reload(accountIni(o));
+      await sbc.waitForLog((l) => l.msg.startsWith('configuration reloaded'));
+      await sbc.reload(accountIni({ ...o, contactUser: '4930124' }));
+      await until('re-registered with the new contact', async () => {
+        const regs = received(await readSippTrace(trace).catch(() => []), 'REGISTER');
+        return regs.some((m) => (m.msg.getHeader('contact') ?? '').includes('sip:4930124@')) && (await registered()) !== undefined;
+      });
+      expect(await sbc.stop()).toBe(0);
+      sbc = null;
+      const r = await registrar.done;
+      expect(r.successful, `registrar: ${r.output}${r.errors}`).toBe(2);
+      const regs = received(await readSippTrace(trace), 'REGISTER').filter((m, i, all) =>
+        all.findIndex((x) => x.msg.callId === m.msg.callId && x.msg.cseq?.seq === m.msg.cseq?.seq) === i);
+      const summary = regs.map((m) => `${/sip:(\d+)@/.exec(m.msg.getHeader('contact') ?? '')?.[1]} ${m.msg.getHeader('expires')}`);
+      expect(summary).toEqual(['4930123 60', '4930123 0', '4930124 60', '4930124 0']);
+      expect(regs[2]!.msg.callId).not.toBe(regs[0]!.msg.callId);
+    } finally {
+      await sbc?.stop();
+      await registrar.stop();
+    }
+  }, 60_000);
 });
