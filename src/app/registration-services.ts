@@ -167,6 +167,12 @@ function settingsOf(config: SbcConfig): RegistrarSettings {
     proxyRegistrationTime: scalar(config, 'SBCProxyRegistrationTime'),
     graceTime: scalar(config, 'SBCUserRegistrationGraceTime'),
     maxUsers: (g) => config.ipGroupByName(g)?.maxNumOfRegUsers ?? -1,
+    natRegistrationTime: (g, transport) => {
+      const name = config.ipGroupByName(g)?.profileName;
+      const p = name ? config.ipProfileByName(name) : undefined;
+      if (p === undefined) return -1;
+      return transport === 'udp' ? p.sbcUserBehindUdpNatRegistrationTime : p.sbcUserBehindTcpNatRegistrationTime;
+    },
   };
 }
 

@@ -319,6 +319,9 @@ export interface IpProfileRow extends RowBase {
   readonly disconnectOnBrokenConnection: boolean;
   /** Minutes; 0 = global SBCMaxCallDuration. */
   readonly sbcMaxCallDuration: number;
+  /** Seconds granted to registering users behind NAT over UDP / TCP; -1 = not configured (SBCUserRegistrationTime), 0 = as asked. */
+  readonly sbcUserBehindUdpNatRegistrationTime: number;
+  readonly sbcUserBehindTcpNatRegistrationTime: number;
   readonly sbcAllowedAudioCodersGroupName: string;
   readonly sbcExtensionCodersGroupName: string;
 }
@@ -644,6 +647,10 @@ export const TABLES: readonly TableDef[] = [
       int('SBCMediaTimeout', 'sbcMediaTimeout', 0, 'Seconds without RTP before the call is broken (0 = global).', 0),
       bool('DisconnectOnBrokenConnection', 'disconnectOnBrokenConnection', true, 'Release the call when media stops.'),
       int('SBCMaxCallDuration', 'sbcMaxCallDuration', 0, 'Minutes (0 = global SBCMaxCallDuration).', 0),
+      int('SBCUserBehindUdpNATRegistrationTime', 'sbcUserBehindUdpNatRegistrationTime', -1,
+        'Expires (s) granted to users behind NAT registering over UDP (their refreshes keep the NAT open); -1 = SBCUserRegistrationTime, 0 = as asked.', -1, 2000000),
+      int('SBCUserBehindTcpNATRegistrationTime', 'sbcUserBehindTcpNatRegistrationTime', -1,
+        'The same for TCP/TLS.', -1, 2000000),
       str('SBCAllowedAudioCodersGroupName', 'sbcAllowedAudioCodersGroupName', 'AllowedAudioCodersGroups name (empty = all).'),
       str('SBCExtensionCodersGroupName', 'sbcExtensionCodersGroupName', 'AudioCodersGroups name of coders added by transcoding (stored).'),
     ],

@@ -29,7 +29,7 @@ function harness(settings: Partial<RegistrarSettings> = {}) {
     db,
     sendRequest: (req, _d, _i, handler) => upstream.push({ req, handler }),
     contactAddress: () => ({ address: '10.0.0.1', port: 5060 }),
-    settings: () => ({ userRegistrationTime: 60, proxyRegistrationTime: 3600, graceTime: 0, maxUsers: () => -1, ...settings }),
+    settings: () => ({ userRegistrationTime: 60, proxyRegistrationTime: 3600, graceTime: 0, maxUsers: () => -1, natRegistrationTime: () => -1, ...settings }),
     logger: silentLogger(),
     userAgent: () => 'sbc',
     count: (r) => counts.push(r),
@@ -97,5 +97,13 @@ describe('RegisterRelay', () => {
     h.register('201', 300);
     expect(h.answers[h.answers.length - 1]!.status).toBe(403);
     expect(h.upstream).toHaveLength(2);
+  });
+
+  it('grants a user behind NAT the profile\'s NAT registration time', () => {
+    const h = harness({ natRegistrationTime: (_g, t) => (t === 'udp' ? 25 : -1) });
+    h.register('200', 300);
+    h.registrarAnswers(200, 3600);
+    // Contact 192.168.1.5:5062, source 203.0.113.5:40000: behind a NAT.
+    expect(h.answers[0]!.getHeader('contact')).toMatch(/;expires=25$/);
   });
 });

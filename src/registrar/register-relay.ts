@@ -11,7 +11,7 @@
 import type { CallRouting, InboundMessage, IpGroupRef, NonCallHandler, RouteTarget, ServerTransactionRef } from '../b2bua/ports.js';
 import { SipMessage } from '../sip/message.js';
 import { createResponse, newCallId, newTag } from '../sip/response.js';
-import { uriHost } from '../sip/uri.js';
+import { bareHost, parseUri, uriHost } from '../sip/uri.js';
 import type { ClientTransactionHandler } from '../transaction/types.js';
 import type { Endpoint, Transport } from '../transport/types.js';
 import type { Logger } from '../util/logger.js';
@@ -27,6 +27,8 @@ export interface RegistrarSettings {
   readonly graceTime: number;
   /** IP Group MaxNumOfRegUsers (-1 = unlimited). */
   maxUsers(ipGroup: string): number;
+  /** IpProfile SBCUserBehindUdp/TcpNATRegistrationTime of the group: -1 = not configured, 0 = as asked. */
+  natRegistrationTime(ipGroup: string, transport: Transport): number;
 }
 
 export interface RegisterRelayDeps {
@@ -80,7 +82,7 @@ export class RegisterRelay implements NonCallHandler {
       transport: inbound.remote.transport, address: inbound.remote.address, port: inbound.remote.port,
       interfaceName: inbound.interfaceName, connectionId: inbound.connectionId,
     };
-    if (this.answeredFromCache(stx, req, aor, parsed.contacts, flow, now, settings)) return true;
+    if (this.answeredFromCache(stx, req, aor, parsed.contacts, flow, now, settings, src.name)) return true;
     const target = cls.routing.routeWalk(aReq, src).next(null);
     if (target === null || 'reject' in target) return this.reply(stx, req, target === null ? 404 : target.reject);
     if (target.dstIpGroup?.type === 'user') return this.registerLocally(stx, req, aor, parsed.aorUser, parsed.contacts, parsed.wildcard, src, flow);
@@ -94,21 +96,36 @@ export class RegisterRelay implements NonCallHandler {
     return this.reply(stx, req, 200, contacts.length > 0 ? [['Contact', contacts.join(', ')]] : []);
   }
 
-  private userExpires(asked: number, upstreamGranted: number, s: RegistrarSettings): number {
+  /**
+   * What the user gets: at most what it asked and the registrar granted;
+   * behind a NAT the profile's NAT registration time (short, so that its
+   * refreshes keep the NAT binding open), else SBCUserRegistrationTime.
+   */
+  private userExpires(asked: number, upstreamGranted: number, s: RegistrarSettings, nat: number): number {
     const granted = Math.min(asked, upstreamGranted);
+    if (nat > 0) return Math.min(nat, granted);
+    if (nat === 0) return granted;
     return s.userRegistrationTime > 0 ? Math.min(s.userRegistrationTime, granted) : granted;
+  }
+
+  /** -1 unless the Contact names another address or port than the one the REGISTER came from (a NAT) and the profile says. */
+  private natTime(c: RegisterContact, flow: Flow, group: string, s: RegistrarSettings): number {
+    const u = parseUri(c.uri);
+    const port = u?.port ?? (flow.transport === 'tls' ? 5061 : 5060);
+    const behindNat = u === null || bareHost(u.host) !== flow.address || port !== flow.port;
+    return behindNat ? s.natRegistrationTime(group, flow.transport) : -1;
   }
 
   /** Throttling: every contact is a known binding whose upstream registration outlives the user's next refresh. */
   private answeredFromCache(
-    stx: ServerTransactionRef, req: SipMessage, aor: string, contacts: RegisterContact[], flow: Flow, now: number, s: RegistrarSettings,
+    stx: ServerTransactionRef, req: SipMessage, aor: string, contacts: RegisterContact[], flow: Flow, now: number, s: RegistrarSettings, group: string,
   ): boolean {
     if (contacts.length === 0 || contacts.some((c) => c.expires === 0)) return false;
     const bindings: Binding[] = [];
     for (const c of contacts) {
       const b = this.deps.db.find(aor, c.uri);
       if (b === undefined || b.upstreamExpiresAt === 0) return false;
-      const grant = this.userExpires(c.expires, Math.round((b.upstreamExpiresAt - now) / 1000), s);
+      const grant = this.userExpires(c.expires, Math.round((b.upstreamExpiresAt - now) / 1000), s, this.natTime(c, flow, group, s));
       if (grant <= 0 || b.upstreamExpiresAt - now <= grant * 1000 + 5000) return false;
       // §10.3 step 7: a request older than what we have is refused upstream too.
       if (b.callId === req.callId && (req.cseq?.seq ?? 0) <= b.cseq) return false;
@@ -116,7 +133,7 @@ export class RegisterRelay implements NonCallHandler {
     }
     for (let i = 0; i < bindings.length; i++) {
       const b = bindings[i]!;
-      const grant = this.userExpires(contacts[i]!.expires, Math.round((b.upstreamExpiresAt - now) / 1000), s);
+      const grant = this.userExpires(contacts[i]!.expires, Math.round((b.upstreamExpiresAt - now) / 1000), s, this.natTime(contacts[i]!, flow, group, s));
       b.expiresAt = now + (grant + s.graceTime) * 1000;
       b.flow = flow;
       b.callId = req.callId;
@@ -140,7 +157,7 @@ export class RegisterRelay implements NonCallHandler {
         if (old) this.deps.db.remove(old);
         continue;
       }
-      const grant = s.userRegistrationTime > 0 ? Math.min(c.expires, s.userRegistrationTime) : c.expires;
+      const grant = this.userExpires(c.expires, c.expires, s, this.natTime(c, flow, src.name, s));
       this.deps.db.put(this.binding(aor, aorUser, c, src.name, flow, req, now, grant, 0, old?.sbcUser ?? RegistrationDb.newSbcUser(), null));
     }
     this.deps.count?.('local');
@@ -253,7 +270,8 @@ export class RegisterRelay implements NonCallHandler {
         if (old) db.remove(old);
         return;
       }
-      db.put(this.binding(reg.aor, reg.aorUser, c, src.name, reg.flow, req, now, this.userExpires(c.expires, granted, s), granted, sbcUsers[i]!, upstream));
+      const userGrant = this.userExpires(c.expires, granted, s, this.natTime(c, reg.flow, src.name, s));
+      db.put(this.binding(reg.aor, reg.aorUser, c, src.name, reg.flow, req, now, userGrant, granted, sbcUsers[i]!, upstream));
     });
     this.deps.count?.('forwarded-2xx');
     this.answer2xx(stx, req, reg.aor, now);
