@@ -98,6 +98,8 @@ export async function startApiServer(opts: {
   register?: (server: FastifyInstance) => void;
   /** CDR ring and files for GET /api/v1/cdrs (404 while absent). */
   cdrs?: () => CdrApiSource | null;
+  /** Route sets of other modules (registrations, ...), installed after the core routes. */
+  routes?: ReadonlyArray<(server: FastifyInstance) => void>;
 }): Promise<{ server: FastifyInstance; port: number }> {
   const server = Fastify({ logger: false });
   const { backend, metrics } = opts;
@@ -111,6 +113,7 @@ export async function startApiServer(opts: {
     return reply.code(res.ok ? 200 : 422).send(res);
   });
   registerCdrRoutes(server, opts.cdrs ?? (() => null));
+  for (const install of opts.routes ?? []) install(server);
   server.get('/metrics', async (_req, reply) => {
     backend.refreshGauges?.();
     reply.header('content-type', metrics.registry.contentType);

@@ -21,6 +21,24 @@ import { formatNameAddr, parseNameAddr } from '../sip/grammar.js';
 import { formatUri, parseUri, uriHost, type SipUri } from '../sip/uri.js';
 import type { Logger } from '../util/logger.js';
 
+/** What routing needs of the registration services (src/app/registration-services.ts). */
+export interface RegistrationView {
+  /** Identity toward a serving IP Group whose Account is registered (HostName for From, ContactUser for Contact). */
+  identityFor(servingIpGroup: string): { contactUser: string; host: string } | null;
+  /** The registered user a request for `user` goes to (an AOR user, or the unique contact user we registered upstream). */
+  locateUser(user: string): UserLocation | 'expired' | null;
+  /** The AOR user behind one of our upstream contact users (routing rules match the AOR, not our alias). */
+  aorUserOf(user: string): string | null;
+}
+
+export interface UserLocation {
+  readonly ipGroup: string;
+  /** Where the user's REGISTER came from: requests go there (NAT, its TCP connection), not to the Contact. */
+  readonly flow: { readonly transport: 'udp' | 'tcp' | 'tls'; readonly address: string; readonly port: number; readonly interfaceName: string };
+  readonly contactUri: string;
+  readonly aorUser: string;
+}
+
 const DEFAULT_PROFILE: CallProfile = {
   prackMode: 'transparent', sessionExpiresSec: 0, minSeSec: 90, referMode: 'relay', redirect3xxMode: 'relay', maxCallDurationSec: 0,
 };
@@ -176,6 +194,7 @@ export class ConfigRoutingPort implements RoutingPort {
     private readonly currentConfig: () => SbcConfig,
     private readonly proxyState: ProxyStateView,
     private readonly logger: Logger,
+    private readonly registrations: RegistrationView | null = null,
   ) {}
 
   classify(req: SipMessage, inbound: InboundMessage): ClassifyResult {
@@ -189,7 +208,7 @@ export class ConfigRoutingPort implements RoutingPort {
       return { reject: r.responseCode };
     }
     const src = ipGroupRefOf(config, r.ipGroup, r.ipProfile);
-    return { srcIpGroup: src, routing: new ConfigCallRouting(config, this.proxyState, src) };
+    return { srcIpGroup: src, routing: new ConfigCallRouting(config, this.proxyState, src, this.registrations) };
   }
 
   maxConcurrentCalls(ipGroupName: string): number | null {
@@ -204,6 +223,7 @@ class ConfigCallRouting implements CallRouting {
     private readonly config: SbcConfig,
     private readonly proxyState: ProxyStateView,
     private readonly src: IpGroupRef,
+    private readonly registrations: RegistrationView | null,
   ) {}
 
   get maxRerouteAttemptsOn3xx(): number {
@@ -220,7 +240,7 @@ class ConfigCallRouting implements CallRouting {
   }
 
   routeWalk(req: SipMessage, src: IpGroupRef): RouteWalk {
-    return new ConfigRouteWalk(this.config, this.proxyState, req, src);
+    return new ConfigRouteWalk(this.config, this.proxyState, req, src, this.registrations);
   }
 
   applyOutbound(msg: SipMessage, dst: IpGroupRef | null, ctx: OutboundContext): void {
@@ -230,6 +250,8 @@ class ConfigCallRouting implements CallRouting {
     if (msg.isRequest && msg.toTag === null && ctx.leg === 'B' && ctx.peerIpGroup) {
       manipulateNumbers(config, 'outbound', msg, ctx.peerIpGroup.name, dst.name);
     }
+    const identity = this.registrations?.identityFor(dst.name) ?? null;
+    if (identity !== null) useRegisteredIdentity(msg, identity, ctx.leg === 'B' && msg.isRequest && msg.toTag === null);
     const row = config.ipGroupByName(dst.name);
     if (row && row.outboundManSet >= 0 && config.manipulation.sets.has(row.outboundManSet)) {
       config.manipulation.sets.apply(row.outboundManSet, msg, contextFor(config, msg, null, ctx.peerIpGroup, dst));
@@ -246,6 +268,34 @@ class ConfigCallRouting implements CallRouting {
   }
 }
 
+/**
+ * Mediant Account semantics toward a registered serving IP Group: our
+ * Contact carries the account's ContactUser (the registered binding) and
+ * the dialog-creating request's From carries its HostName. Before the
+ * configured Message Manipulations, which may still change both.
+ */
+function useRegisteredIdentity(msg: SipMessage, id: { contactUser: string; host: string }, initialRequest: boolean): void {
+  const contact = msg.getHeader('contact');
+  if (contact !== undefined) {
+    const na = parseNameAddr(contact);
+    const uri = na === null ? null : parseUri(na.uri);
+    if (na !== null && uri !== null && uri.user !== id.contactUser) {
+      uri.user = id.contactUser;
+      na.uri = formatUri(uri);
+      msg.setHeader('contact', formatNameAddr(na));
+    }
+  }
+  if (!initialRequest) return;
+  const from = msg.getHeader('from');
+  const na = from === undefined ? null : parseNameAddr(from);
+  const uri = na === null ? null : parseUri(na.uri);
+  if (na === null || uri === null || uri.host === id.host || uri.opaque !== null) return;
+  uri.host = id.host;
+  uri.port = null;
+  na.uri = formatUri(uri);
+  msg.setHeader('from', formatNameAddr(na));
+}
+
 /** The first route of a request, then the alternative after each failure (Mediant alternative routing). */
 class ConfigRouteWalk implements RouteWalk {
   private decision: RouteDecision | null = null;
@@ -255,14 +305,18 @@ class ConfigRouteWalk implements RouteWalk {
     private readonly proxyState: ProxyStateView,
     private readonly req: SipMessage,
     private readonly src: IpGroupRef,
+    private readonly registrations: RegistrationView | null,
   ) {}
 
   next(lastFailure: RouteFailure): RouteResult {
     const { config, req, src } = this;
     let decision: RouteDecision | null;
     if (lastFailure === null || this.decision === null) {
-      const view = requestViewOf(req, NO_SOURCE, (name) =>
+      let view = requestViewOf(req, NO_SOURCE, (name) =>
         config.manipulation.conditions.evaluate(name, req, contextFor(config, req, null, src, null)));
+      // A request to one of our upstream contact users is routed as a request to the user's AOR.
+      const aorUser = this.registrations?.aorUserOf(view.requestUriUser) ?? null;
+      if (aorUser !== null) view = { ...view, requestUriUser: aorUser, dstUser: view.dstUser === view.requestUriUser ? aorUser : view.dstUser };
       decision = routeRequest(config, { ...view, srcIpGroupName: src.name }, this.proxyState);
     } else {
       if (this.decision.kind !== 'route') return null;
@@ -272,11 +326,32 @@ class ConfigRouteWalk implements RouteWalk {
     }
     this.decision = decision;
     if (decision.kind === 'no-route') return { reject: decision.responseCode };
-    return targetOf(config, req, decision);
+    return targetOf(config, req, decision, this.registrations);
   }
 }
 
-function targetOf(config: SbcConfig, req: SipMessage, d: Extract<RouteDecision, { kind: 'route' }>): RouteTarget | { reject: number } {
+/** Mediant "All Users": the binding's flow and Contact; 404 unknown, 480 registered but expired (RFC 3261 §10.3, §21.4.18). */
+function userTarget(config: SbcConfig, req: SipMessage, d: Extract<RouteDecision, { kind: 'route' }>, regs: RegistrationView | null): RouteTarget | { reject: number } {
+  const ruri = parseUri(req.requestUri);
+  const loc = regs?.locateUser(ruri?.user ?? '') ?? null;
+  if (loc === null) return { reject: 404 };
+  if (loc === 'expired') return { reject: 480 };
+  const group = config.ipGroupByName(loc.ipGroup) ?? d.dstIpGroup;
+  const contact = parseUri(loc.contactUri);
+  // §19.1.1: a Request-URI carries no headers; the Contact's parameters (unknown ones too) stay.
+  const requestUri = contact === null ? loc.contactUri : formatUri({ ...contact, headers: '' });
+  return {
+    dstIpGroup: group ? ipGroupRefOf(config, group) : null,
+    dest: { address: loc.flow.address, port: loc.flow.port, transport: loc.flow.transport },
+    interfaceName: loc.flow.interfaceName,
+    requestUri,
+    ruleName: d.row.routeName || `IP2IPRouting ${d.row.index}`,
+  };
+}
+
+function targetOf(
+  config: SbcConfig, req: SipMessage, d: Extract<RouteDecision, { kind: 'route' }>, regs: RegistrationView | null,
+): RouteTarget | { reject: number } {
   const dest = d.destination;
   const dstRef = d.dstIpGroup ? ipGroupRefOf(config, d.dstIpGroup) : null;
   const ruri = parseUri(req.requestUri);
@@ -289,8 +364,7 @@ function targetOf(config: SbcConfig, req: SipMessage, d: Extract<RouteDecision, 
     case 'reject':
       return { reject: dest.responseCode };
     case 'registered-users':
-      // No registrar yet: users of a User-type group are not reachable.
-      return { reject: 404 };
+      return userTarget(config, req, d, regs);
     case 'ip-group': {
       const t = d.target;
       if (t === undefined) return { reject: 503 };

@@ -20,6 +20,7 @@ import { ConfigMediaPort } from './media-port.js';
 import { OverloadGuard } from './overload.js';
 import { countSipMessage } from '../metrics/sip-messages.js';
 import { Observability } from './observability.js';
+import { RegistrationServices } from './registration-services.js';
 
 export class ConfigError extends Error {
   constructor(readonly diagnostics: Diagnostic[]) {
@@ -39,6 +40,8 @@ export interface SbcOptions {
    * `sbc start` turns it on when the environment has SBC_API_GC=1.
    */
   allowGcOnStatus?: boolean;
+  /** Registration store directory; overrides the ini's RegistrationDatabaseDir. */
+  registrationDbDir?: string;
 }
 
 /** CDRs go to every sink; the last few are kept for the API. */
@@ -67,6 +70,7 @@ export class Sbc {
   private observability: Observability | null = null;
   private stopping: Promise<void> | null = null;
   private persistence: Persistence | null = null;
+  registrations: RegistrationServices | null = null;
 
   private constructor(
     readonly store: ConfigStore,
@@ -123,7 +127,11 @@ export class Sbc {
     const proxySets = new ProxySetManager(config, { prober, logger: proxyLog });
 
     const relay = createRelayEngine({ prefer: opts.relay ?? 'native', logger: log.child({ module: 'media' }) });
-    const routing = new ConfigRoutingPort(() => store.current(), proxySets, log.child({ module: 'routing' }));
+    const registrations = new RegistrationServices({
+      config, currentConfig: () => store.current(), sender: transactions, proxySets,
+      dbDir: opts.registrationDbDir ?? (config.scalars.get('registrationdatabasedir') || null), contactAddress: (i, t) => transport.contactAddress(i, t), registry: metrics.registry, logger: log,
+    });
+    const routing = new ConfigRoutingPort(() => store.current(), proxySets, log.child({ module: 'routing' }), registrations);
     const media = new ConfigMediaPort(() => store.current(), relay, log.child({ module: 'media' }));
 
     const sinks: CdrSink[] = [];
@@ -157,8 +165,10 @@ export class Sbc {
     });
     const calls = new CallManager({
       transactions, routing, media, cdr, local: transport, logger: log, t1Ms: config.sip.t1Ms, t2Ms: config.sip.t2Ms, load: overload,
+      nonCall: registrations.nonCall, gate: registrations.gate,
     });
     calls.attach(transactions);
+    registrations.attachDialogs(calls);
     liveCalls = calls;
     metrics.bindLive({ activeCalls: () => calls.stats().calls, relaySessions: () => relay.sessionCount() });
 
@@ -167,14 +177,17 @@ export class Sbc {
     sbc.fileSinks.push(...fileSinks);
     sbc.persistence = persistence;
     sbc.observability = observability;
+    sbc.registrations = registrations;
     store.on('change', ({ config: next, changes }) => {
       proxySets.update(next);
+      registrations.update(next);
       if (changes.some((c) => c.startsWith('SIPInterface') || c.startsWith('InterfaceTable'))) {
         log.warn('SIP interface changes take effect after a restart; routing and manipulation changes apply to new calls now');
       }
     });
     sbc.removeSighup = store.reloadOnSighup();
     await proxySets.start();
+    await registrations.start();
     if (config.api.port > 0) {
       const api = await startApiServer({
         host: config.api.address, port: config.api.port, metrics, logger: log.child({ module: 'api' }),
@@ -192,6 +205,7 @@ export class Sbc {
         register: (server) => registerConfigRoutes(server, {
           store, onResult: (ok) => metrics.configReloadsTotal.inc({ result: ok ? 'ok' : 'rejected' }),
         }),
+        routes: [registrations.routes],
       });
       sbc.apiClose = () => api.server.close();
     }
@@ -239,8 +253,10 @@ export class Sbc {
     this.stopping = (async () => {
       this.log.info('SBC stopping');
       this.calls.shutdown();
+      const unregistered = this.registrations?.stop(graceMs);
       const deadline = Date.now() + graceMs;
       while (this.calls.stats().calls > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      await unregistered;
       this.removeSighup?.();
       this.persistence?.stop();
       this.proxySets.stop();

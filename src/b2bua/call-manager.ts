@@ -15,7 +15,7 @@ import { Call } from './call.js';
 import type { CallEnv } from './env.js';
 import { ALLOW, SUPPORTED_TAGS, maxForwards, unsupportedRequired } from './headers.js';
 import type {
-  CdrSink, DialogOwner, InboundMessage, IpGroupRef, LegSide, LoadShedPort, LocalAddressPort, MediaPort, RoutingPort, ServerTransactionRef,
+  CdrSink, DialogOwner, InboundMessage, IpGroupRef, LegSide, LoadShedPort, LocalAddressPort, MediaPort, NonCallHandler, RequestGate, RoutingPort, ServerTransactionRef,
   TransactionPort,
 } from './ports.js';
 
@@ -26,6 +26,10 @@ export interface CallManagerOptions {
   cdr: CdrSink;
   local: LocalAddressPort;
   logger?: Logger;
+  /** Out-of-dialog requests that are no call (REGISTER relay, ...); without it they get 405. */
+  nonCall?: NonCallHandler;
+  /** Checked for every classified new INVITE and out-of-dialog request (digest authentication). */
+  gate?: RequestGate;
   /** For reliable 1xx retransmission toward leg A (RFC 3262); defaults 500/4000 ms. */
   t1Ms?: number;
   t2Ms?: number;
@@ -73,6 +77,8 @@ export class CallManager implements CallEnv {
   readonly t1Ms: number;
   readonly t2Ms: number;
   private readonly cdr: CdrSink;
+  private readonly nonCall: NonCallHandler | null;
+  private readonly gate: RequestGate | null;
   private readonly calls = new Set<Call>();
   /** Calls not yet connected: the setup queue overload control watches. */
   private readonly setups = new Set<Call>();
@@ -95,6 +101,8 @@ export class CallManager implements CallEnv {
     this.media = opts.media;
     this.cdr = opts.cdr;
     this.local = opts.local;
+    this.nonCall = opts.nonCall ?? null;
+    this.gate = opts.gate ?? null;
     this.logger = (opts.logger ?? silentLogger()).child({ module: 'b2bua' });
     this.t1Ms = opts.t1Ms ?? 500;
     this.t2Ms = opts.t2Ms ?? 4000;
@@ -169,7 +177,13 @@ export class CallManager implements CallEnv {
     }
     // Out-of-dialog OPTIONS, REGISTER, ...: answered only to classified sources,
     // so that silent drop really tells a scanner nothing.
-    if (this.refusedByClassification(req, stx, inbound)) return;
+    const cls = this.routing.classify(req, inbound);
+    if ('reject' in cls) {
+      this.rejectUnclassified(req, stx, cls.reject);
+      return;
+    }
+    if (this.gate !== null && !this.gate.admit(req, stx, inbound, cls.srcIpGroup)) return;
+    if (this.nonCall?.handle(req, stx, inbound, cls)) return;
     switch (req.method) {
       case 'OPTIONS':
         this.answerOptions(req, stx);
@@ -248,6 +262,10 @@ export class CallManager implements CallEnv {
       return;
     }
     const src = cls.srcIpGroup;
+    if (this.gate !== null && !this.gate.admit(req, stx, inbound, src)) {
+      this.rejected++;
+      return;
+    }
     const bad = unsupportedRequired(req, src.profile.prackMode !== 'disabled');
     if (bad.length > 0) {
       this.rejected++;

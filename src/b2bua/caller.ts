@@ -88,6 +88,7 @@ export class CallerInvite {
     const stx = legA.inviteServer;
     if (stx === null) return;
     const out = createResponse(call.inviteA, res.status, res.reason, legA.tag);
+    mirrorRecordRoute(call.inviteA, out);
     out.setHeader('contact', legA.contact);
     copyEndToEndHeaders(res, out);
     if (body !== null) {
@@ -158,6 +159,7 @@ export class CallerInvite {
     }
 
     const out = createResponse(call.inviteA, res.status, res.reason, legA.tag);
+    mirrorRecordRoute(call.inviteA, out);
     out.setHeader('contact', legA.contact);
     copyEndToEndHeaders(res, out);
     if (!out.hasHeader('allow')) out.setHeader('allow', ALLOW);
@@ -186,4 +188,9 @@ export class CallerInvite {
     if (limits.length === 0) return;
     this.call.setTimer(Math.min(...limits) * 1000, () => this.call.enqueue('max-duration', () => this.call.terminate('sbc', 'max call duration')));
   }
+}
+
+/** §12.1.1: a dialog-creating response carries the request's Record-Route, so proxies before us stay in the route set. */
+function mirrorRecordRoute(invite: SipMessage, out: SipMessage): void {
+  for (const rr of invite.getHeaderValues('record-route')) out.addHeader('record-route', rr);
 }

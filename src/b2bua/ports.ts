@@ -152,6 +152,24 @@ export interface RoutingPort {
   maxConcurrentCalls(ipGroupName: string): number | null;
 }
 
+/**
+ * Out-of-dialog requests that start no call (REGISTER, and later MESSAGE,
+ * SUBSCRIBE, ...): handed over after classification; true when taken
+ * (answered or being relayed), false to let the manager answer as before.
+ */
+export interface NonCallHandler {
+  handle(req: SipMessage, stx: ServerTransactionRef, inbound: InboundMessage, classified: { srcIpGroup: IpGroupRef; routing: CallRouting }): boolean;
+}
+
+/**
+ * Admission of a classified out-of-dialog request before anything else
+ * (the SBC as digest authenticator): false when the gate answered it
+ * (challenge, 403) and the request goes no further.
+ */
+export interface RequestGate {
+  admit(req: SipMessage, stx: ServerTransactionRef, inbound: InboundMessage, src: IpGroupRef): boolean;
+}
+
 // --- media -----------------------------------------------------------------
 
 export type SdpResult = { sdp: string } | { error: string; sipStatus: number };

@@ -6,10 +6,12 @@ export async function startCommand(args: string[]): Promise<number> {
   let configFile: string | undefined;
   let level: string | undefined;
   let relay: 'native' | 'js' | undefined;
+  let registrationDbDir: string | undefined;
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     if (a === '--config' || a === '-c') configFile = args[++i];
     else if (a === '--log-level') level = args[++i];
+    else if (a === '--registration-db') registrationDbDir = args[++i];
     else if (a === '--relay') {
       const v = args[++i];
       if (v !== 'native' && v !== 'js') {
@@ -18,7 +20,7 @@ export async function startCommand(args: string[]): Promise<number> {
       }
       relay = v;
     } else if (a === '--help' || a === '-h') {
-      process.stdout.write('usage: sbc start --config FILE [--log-level info|debug|warn] [--relay native|js]\n');
+      process.stdout.write('usage: sbc start --config FILE [--log-level info|debug|warn] [--relay native|js] [--registration-db DIR]\n');
       return 0;
     } else {
       process.stderr.write(`sbc start: unknown argument ${a}\n`);
@@ -33,7 +35,7 @@ export async function startCommand(args: string[]): Promise<number> {
   let sbc: Sbc;
   try {
     // SBC_API_GC=1 (tests, the bench): GET /api/v1/status?gc=1 may run a full GC (with node --expose-gc).
-    sbc = await Sbc.start({ configFile, logger, ...(relay ? { relay } : {}), allowGcOnStatus: process.env['SBC_API_GC'] === '1' });
+    sbc = await Sbc.start({ configFile, logger, ...(relay ? { relay } : {}), allowGcOnStatus: process.env['SBC_API_GC'] === '1', ...(registrationDbDir ? { registrationDbDir } : {}) });
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`${err.message}\n`);

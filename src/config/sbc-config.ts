@@ -133,6 +133,17 @@ export const SCALARS: readonly ScalarSpec[] = [
   { name: 'SBCAlertTimeout', def: 0, kind: 'int', min: 0, max: 3600, doc: 'Seconds to wait for an answer after the callee starts ringing; then CANCEL and 408 (0 = transaction timers only).' },
   { name: 'BrokenConnectionEventTimeout', def: 100, kind: 'int', min: 1, max: 65535, doc: 'Media silence before a call is broken, in 100 ms units.' },
   { name: 'UserAgentDisplayInfo', def: 'sbc', kind: 'string', doc: 'User-Agent / Server header value.' },
+  { name: 'RegistrationTime', def: 180, kind: 'int', min: 10, max: 2000000, doc: 'Expires (s) asked for in REGISTER of Account rows.' },
+  { name: 'RegistrationTimeDivider', def: 50, kind: 'int', min: 50, max: 100, doc: 'Account re-registration at this % of the granted expiry.' },
+  { name: 'RegistrationTimeThreshold', def: 0, kind: 'int', min: 0, max: 2000000, doc: 'When > 0 and smaller: re-register this many s before expiry instead.' },
+  { name: 'RegistrationRetryTime', def: 30, kind: 'int', min: 1, max: 3600, doc: 'Seconds before a failed Account registration is retried (Mediant minimum is 10; ours 1).' },
+  { name: 'MaxRegistrationBackoffTime', def: 0, kind: 'int', min: 0, max: 3000000, doc: 'When > 0: retries back off exponentially (randomised 50-100%) up to this many s.' },
+  { name: 'SBCUserRegistrationTime', def: 0, kind: 'int', min: 0, max: 2000000, doc: 'Expires (s) granted to users registering through the SBC; 0 = as the registrar granted.' },
+  { name: 'SBCProxyRegistrationTime', def: 0, kind: 'int', min: 0, max: 2000000, doc: 'Expires (s) asked of the registrar for users; 0 = as the user asked.' },
+  { name: 'SBCUserRegistrationGraceTime', def: 0, kind: 'int', min: 0, max: 2000000, doc: 'Extra seconds a user binding is kept after its expiry.' },
+  { name: 'RegistrationDatabaseDir', def: '', kind: 'string', doc: 'Directory of the registration store (created if missing); empty = bindings in memory only (ours).' },
+  { name: 'AuthNonceDuration', def: 300, kind: 'int', min: 30, max: 600, doc: 'Seconds a nonce of the SBC as authenticator stays valid.' },
+  { name: 'AuthChallengeMethod', def: 0, kind: 'int', min: 0, max: 1, doc: '0 = 401 WWW-Authenticate, 1 = 407 Proxy-Authenticate.' },
   { name: 'SbcApiPort', def: 0, kind: 'int', min: 0, max: 65535, doc: 'REST API and Prometheus metrics port; 0 = disabled.' },
   { name: 'SbcApiAddress', def: '127.0.0.1', kind: 'string', doc: 'REST API bind address.' },
   { name: 'SBCOverloadLagMs', def: 200, kind: 'int', min: 0, max: 60000, doc: 'Ours: p99 event-loop delay (ms, per 250 ms window) above which new INVITEs are refused until it is back under half; 0 = off.' },
@@ -255,7 +266,7 @@ class SbcConfigImpl implements SbcConfig {
   readonly classifications; readonly ip2ipRouting; readonly inboundManipulations; readonly outboundManipulations;
   readonly messageConditions; readonly messageManipulations; readonly ipProfiles; readonly mediaRealms;
   readonly audioCodersGroups; readonly audioCoders; readonly allowedAudioCodersGroups; readonly allowedAudioCoders;
-  readonly accounts; readonly alternativeRoutingReasons; readonly admissionControl;
+  readonly accounts; readonly sbcUserInfo; readonly alternativeRoutingReasons; readonly admissionControl;
   readonly dialPlans; readonly dialPlanRules;
   readonly cdrFormats; readonly qoeProfiles; readonly qoeColorRules; readonly qualityOfServiceRules;
 
@@ -298,6 +309,7 @@ class SbcConfigImpl implements SbcConfig {
     this.allowedAudioCodersGroups = tables.allowedAudioCodersGroups;
     this.allowedAudioCoders = tables.allowedAudioCoders;
     this.accounts = tables.accounts;
+    this.sbcUserInfo = tables.sbcUserInfo;
     this.alternativeRoutingReasons = tables.alternativeRoutingReasons;
     this.admissionControl = tables.admissionControl;
     this.dialPlans = tables.dialPlans;

@@ -242,6 +242,7 @@ export interface IpGroupRow extends RowBase {
   readonly sbcDialPlanName: string;
   /** QOEProfile name judging this group's calls ('' = none). */
   readonly qoeProfile: string;
+  readonly registrationMode: 'user-initiates' | 'sbc-initiates' | 'not-needed';
 }
 
 export interface ClassificationRow extends RowBase {
@@ -341,6 +342,9 @@ export interface IpProfileRow extends RowBase {
   readonly disconnectOnBrokenConnection: boolean;
   /** Minutes; 0 = global SBCMaxCallDuration. */
   readonly sbcMaxCallDuration: number;
+  /** Seconds granted to registering users behind NAT over UDP / TCP; -1 = not configured (SBCUserRegistrationTime), 0 = as asked. */
+  readonly sbcUserBehindUdpNatRegistrationTime: number;
+  readonly sbcUserBehindTcpNatRegistrationTime: number;
   readonly sbcAllowedAudioCodersGroupName: string;
   readonly sbcExtensionCodersGroupName: string;
 }
@@ -389,6 +393,16 @@ export interface AccountRow extends RowBase {
   readonly hostName: string;
   readonly contactUser: string;
   readonly register: 'no' | 'regular' | 'gin';
+  /** Mediant 7.2+ `Name`: free name shown in status (ours: default "Account <index>"). */
+  readonly accountName: string;
+}
+
+/** Mediant SBC User Information: users the SBC authenticates (IP Group AuthenticationMode = SBC as server). */
+export interface SbcUserInfoRow extends RowBase {
+  readonly localUser: string;
+  readonly username: string;
+  readonly password: string;
+  readonly ipGroupName: string;
 }
 
 export interface AltRoutingReasonRow extends RowBase {
@@ -502,6 +516,7 @@ export interface SbcTables {
   readonly allowedAudioCodersGroups: readonly AllowedAudioCodersGroupRow[];
   readonly allowedAudioCoders: readonly AllowedAudioCoderRow[];
   readonly accounts: readonly AccountRow[];
+  readonly sbcUserInfo: readonly SbcUserInfoRow[];
   readonly alternativeRoutingReasons: readonly AltRoutingReasonRow[];
   readonly admissionControl: readonly AdmissionControlRow[];
   readonly dialPlans: readonly DialPlanRow[];
@@ -627,6 +642,8 @@ export const TABLES: readonly TableDef[] = [
       int('MaxNumOfRegUsers', 'maxNumOfRegUsers', -1, 'Registration limit for user groups (-1 = unlimited).', -1),
       str('SBCDialPlanName', 'sbcDialPlanName', 'DialPlan whose rules tag the source and destination numbers of calls from this group (for IP2IPRouting SrcTags/DestTags).'),
       str('QOEProfile', 'qoeProfile', 'QOEProfile name whose color rules judge this group\'s calls (empty = none).', '', { aliases: ['QOEProfileName'] }),
+      en('RegistrationMode', 'registrationMode', e([0, 'user-initiates', 'user initiates registration'], [1, 'sbc-initiates', 'sbc initiates registration'], [2, 'not-needed', 'registrations not needed']), 'user-initiates',
+        'User groups: users register through the SBC (user-initiates; the others are stored only).'),
     ],
   },
   {
@@ -724,6 +741,10 @@ export const TABLES: readonly TableDef[] = [
       int('SBCMediaTimeout', 'sbcMediaTimeout', 0, 'Seconds without RTP before the call is broken (0 = global).', 0),
       bool('DisconnectOnBrokenConnection', 'disconnectOnBrokenConnection', true, 'Release the call when media stops.'),
       int('SBCMaxCallDuration', 'sbcMaxCallDuration', 0, 'Minutes (0 = global SBCMaxCallDuration).', 0),
+      int('SBCUserBehindUdpNATRegistrationTime', 'sbcUserBehindUdpNatRegistrationTime', -1,
+        'Expires (s) granted to users behind NAT registering over UDP (their refreshes keep the NAT open); -1 = SBCUserRegistrationTime, 0 = as asked.', -1, 2000000),
+      int('SBCUserBehindTcpNATRegistrationTime', 'sbcUserBehindTcpNatRegistrationTime', -1,
+        'The same for TCP/TLS.', -1, 2000000),
       str('SBCAllowedAudioCodersGroupName', 'sbcAllowedAudioCodersGroupName', 'AllowedAudioCodersGroups name (empty = all).'),
       str('SBCExtensionCodersGroupName', 'sbcExtensionCodersGroupName', 'AudioCodersGroups name of coders added by transcoding (stored).'),
     ],
@@ -781,7 +802,18 @@ export const TABLES: readonly TableDef[] = [
       str('Password', 'password', 'Plain text; masked in logs.', '', { secret: true }),
       str('HostName', 'hostName', 'Host for the AOR (default: the serving group\'s SIPGroupName).'),
       str('ContactUser', 'contactUser', 'User part of the registered Contact.'),
-      en('Register', 'register', e([0, 'no'], [1, 'regular', 'yes'], [2, 'gin']), 'no', 'Whether we register.'),
+      en('Register', 'register', e([0, 'no'], [1, 'regular', 'yes'], [2, 'gin']), 'no', 'Whether we register (gin is sent as regular).'),
+      str('AccountName', 'accountName', 'Free name shown in GET /api/v1/registrations and metrics.', '', { aliases: ['Name'] }),
+    ],
+  },
+  {
+    name: 'SBCUserInfoTable', configKey: 'sbcUserInfo',
+    doc: 'Users the SBC authenticates as a server (IP Group AuthenticationMode sbc-as-server).',
+    columns: [
+      str('LocalUser', 'localUser', 'User part of the AOR (the Request-URI / To user).'),
+      str('Username', 'username', 'Digest user name.'),
+      str('Password', 'password', 'Plain text; masked in logs.', '', { secret: true }),
+      str('IPGroupName', 'ipGroupName', 'The (User-type) IP Group of the user.'),
     ],
   },
   {

@@ -90,6 +90,12 @@ export interface BaresipOptions {
   extraConfig?: string;
   /** Extra account parameters, e.g. `;ptime=30` (appended to every account line). */
   extraAccountParams?: string;
+  /**
+   * Register the account(s) through an outbound proxy instead of taking calls
+   * from anyone: AOR `sip:USER@aorHost;transport=T`, REGISTER every `regint`
+   * seconds via `outbound` (e.g. the SBC's `sip:127.0.0.1:5070;transport=tcp`).
+   */
+  register?: { aorHost: string; outbound: string; transport: 'udp' | 'tcp'; regint: number };
   /** How long to wait for baresip to become ready. Default 10 s. */
   startTimeoutMs?: number;
   /** baresip quits by itself after this many seconds whatever happens (`-t`). Default 300. */
@@ -361,15 +367,19 @@ async function buildLayout(opts: BaresipOptions, host: string, sipPort: number, 
     '',
   ].join('\n');
 
+  const reg = opts.register;
+  if (reg !== undefined && (!isSafeToken(reg.aorHost) || /[\s"]/.test(reg.outbound) || !(reg.regint >= 0))) throw new Error('baresip: bad register options');
   const params = [
-    'regint=0',
+    reg === undefined ? 'regint=0' : `regint=${reg.regint}`,
+    ...(reg === undefined ? [] : [`outbound="${reg.outbound}"`]),
     `answermode=${opts.autoAnswer === false ? 'manual' : 'auto'}`,
     `audio_codecs=${codecs.join(',')}`,
     ...(srtp !== 'none' ? [`mediaenc=${srtp}`] : []),
   ];
   const extra = opts.extraAccountParams ?? '';
   if (/[\r\n]/.test(extra)) throw new Error('baresip: extraAccountParams must be one line');
-  const accounts = users.map((u) => `<sip:${u}@${hostPort(host, sipPort)}>;${params.join(';')}${extra}`).join('\n') + '\n';
+  const aor = (u: string): string => (reg === undefined ? `<sip:${u}@${hostPort(host, sipPort)}>` : `<sip:${u}@${reg.aorHost};transport=${reg.transport}>`);
+  const accounts = users.map((u) => `${aor(u)};${params.join(';')}${extra}`).join('\n') + '\n';
   return { config, accounts };
 }
 

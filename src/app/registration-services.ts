@@ -1,0 +1,187 @@
+/**
+ * The registration side of one running SBC, assembled in one place so
+ * that `Sbc` only starts, updates and stops it: the Account registrations
+ * toward trunks, the REST routes and the Prometheus gauges.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { Registry } from 'prom-client';
+import { createRegistrationMetrics, registrationRoutes, type RegistrationMetrics } from '../api/registration-routes.js';
+import type { SbcConfig } from '../config/sbc-config.js';
+import { RegistrationDb, type Binding } from '../registrar/bindings.js';
+import { BindingStore } from '../registrar/binding-store.js';
+import { AuthGate } from '../registrar/auth-gate.js';
+import type { AuthFailure } from '../registrar/authenticator.js';
+import { EventEmitter } from 'node:events';
+import { NonInviteRelay, type DialogRegistry } from '../b2bua/non-call/request-relay.js';
+import type { NonCallHandler, TransactionPort } from '../b2bua/ports.js';
+import { RegisterRelay, type RegistrarSettings } from '../registrar/register-relay.js';
+import type { ProxySetManager } from '../routing/proxy-set.js';
+import type { Transport } from '../transport/types.js';
+import type { Logger } from '../util/logger.js';
+import { AccountRegistrar } from './account-registrar.js';
+import type { RegistrationView, UserLocation } from './routing-port.js';
+
+export interface RegistrationServicesDeps {
+  readonly config: SbcConfig;
+  /** The live configuration (reloads apply to the next REGISTER). */
+  readonly currentConfig: () => SbcConfig;
+  /** The transaction layer. */
+  readonly sender: TransactionPort;
+  readonly proxySets: ProxySetManager;
+  readonly contactAddress: (interfaceName: string, transport: Transport) => { address: string; port: number } | null;
+  readonly registry: Registry;
+  readonly logger: Logger;
+  /** Directory of the registration store (RegistrationDatabaseDir / --registration-db); null keeps bindings in memory only. */
+  readonly dbDir: string | null;
+}
+
+export class RegistrationServices implements RegistrationView {
+  readonly accounts: AccountRegistrar;
+  readonly metrics: RegistrationMetrics;
+  readonly db = new RegistrationDb();
+  readonly relay: RegisterRelay;
+  /** MESSAGE, SUBSCRIBE/NOTIFY, PUBLISH, INFO, OPTIONS to users: relayed outside calls. */
+  readonly nonInvite: NonInviteRelay;
+  /** What the call manager hands out-of-dialog non-INVITE requests to: REGISTER relay first, then the others. */
+  readonly nonCall: NonCallHandler;
+  private sweeper: NodeJS.Timeout | null = null;
+  private readonly logger: Logger;
+  private readonly store: BindingStore | null;
+  /** The SBC as digest authenticator (CallManager gate). */
+  readonly gate: AuthGate;
+  /** Every failed authentication, per source (for the intrusion detection: `on('failure', ...)`). */
+  readonly authFailures = new EventEmitter<{ failure: [AuthFailure] }>();
+
+  constructor(deps: RegistrationServicesDeps) {
+    this.metrics = createRegistrationMetrics(deps.registry);
+    this.logger = deps.logger.child({ module: 'registrar' });
+    const m = this.metrics;
+    this.nonInvite = new NonInviteRelay({
+      tx: deps.sender,
+      local: { contactAddress: deps.contactAddress },
+      logger: deps.logger.child({ module: 'non-call' }),
+    });
+    this.nonCall = { handle: (req, stx, inbound, cls) => this.relay.handle(req, stx, inbound, cls) || this.nonInvite.handle(req, stx, inbound, cls) };
+    this.gate = new AuthGate(deps.currentConfig, this.logger);
+    this.gate.authenticator.onFailure = (f) => {
+      m.authFailures.inc();
+      this.authFailures.emit('failure', f);
+    };
+    this.store = deps.dbDir === null ? null : new BindingStore(deps.dbDir, this.db, this.logger);
+    this.relay = new RegisterRelay({
+      db: this.db,
+      sendRequest: (req, dest, iface, handler) => deps.sender.sendRequest(req, dest, iface, handler),
+      contactAddress: deps.contactAddress,
+      settings: () => settingsOf(deps.currentConfig()),
+      logger: this.logger,
+      userAgent: () => deps.currentConfig().sip.userAgent,
+      count: (result) => m.registerRequests.inc({ direction: 'in', result }),
+    });
+    this.accounts = new AccountRegistrar(deps.config, {
+      sender: deps.sender,
+      proxies: deps.proxySets,
+      contactAddress: deps.contactAddress,
+      logger: deps.logger.child({ module: 'account-registrar' }),
+      onChange: (s) => m.accountRegistered.set({ account: s.name, serving_ip_group: s.servingIpGroup }, s.state === 'registered' ? 1 : 0),
+    });
+    const failover = (e: { proxySetName: string }): void => this.accounts.proxySetChanged(e.proxySetName);
+    deps.proxySets.on('server-down', failover);
+    deps.proxySets.on('server-up', failover);
+  }
+
+  /** The call manager's dialog map (subscription dialogs live there). */
+  attachDialogs(d: DialogRegistry): void {
+    this.nonInvite.attachDialogs(d);
+  }
+
+  async start(): Promise<void> {
+    if (this.store !== null) {
+      try {
+        await this.store.open();
+      } catch (err) {
+        this.logger.error({ err }, 'registration store cannot be opened: bindings are kept in memory only');
+      }
+    }
+    this.accounts.start();
+    // One sweep a second: bindings past their expiry (and grace) go, and are un-registered upstream.
+    this.sweeper = setInterval(() => this.sweep(Date.now()), 1000);
+    this.sweeper.unref();
+  }
+
+  sweep(now: number): void {
+    for (const b of this.db.due(now)) {
+      this.db.remove(b, true);
+      this.logger.info({ aor: b.aor, contact: b.contact }, 'registration expired');
+      this.relay.unregisterUpstream(b);
+    }
+    this.metrics.registeredUsers.reset();
+    for (const [g, n] of Object.entries(this.db.counts())) this.metrics.registeredUsers.set({ ip_group: g }, n);
+  }
+
+  /** The registered user a request for `user` (AOR user or our upstream contact user) goes to. */
+  locateUser(user: string): UserLocation | 'expired' | null {
+    const b = this.db.locate(user, Date.now());
+    if (b === null || b === 'expired') return b;
+    return { ipGroup: b.ipGroup, flow: b.flow, contactUri: b.contactUri, aorUser: b.aorUser };
+  }
+
+  aorUserOf(user: string): string | null {
+    return this.db.bySbcContactUser(user)?.aorUser ?? null;
+  }
+
+  update(config: SbcConfig): void {
+    this.accounts.update(config);
+  }
+
+  identityFor(servingIpGroup: string): { contactUser: string; host: string } | null {
+    return this.accounts.identityFor(servingIpGroup);
+  }
+
+  get routes(): (server: FastifyInstance) => void {
+    return registrationRoutes({
+      accounts: () => this.accounts.status(),
+      users: (aor) => [...this.db.all()].filter((b) => aor === undefined || b.aor === aor || b.aorUser === aor).map(bindingView),
+      userCounts: () => this.db.counts(),
+      authFailures: () => this.gate.authenticator.failuresBySource(),
+      subscriptions: () => this.nonInvite.subscriptions.size,
+    });
+  }
+
+  /** Un-registers accounts (Expires: 0) within `timeoutMs`. */
+  async stop(timeoutMs: number): Promise<void> {
+    if (this.sweeper !== null) clearInterval(this.sweeper);
+    this.sweeper = null;
+    await this.accounts.stop(timeoutMs);
+    await this.store?.close();
+  }
+}
+
+function scalar(config: SbcConfig, name: string): number {
+  const n = Number.parseInt(config.scalars.get(name.toLowerCase()) ?? '', 10);
+  return Number.isFinite(n) && n > 0 ? n : 0;
+}
+
+function settingsOf(config: SbcConfig): RegistrarSettings {
+  return {
+    userRegistrationTime: scalar(config, 'SBCUserRegistrationTime'),
+    proxyRegistrationTime: scalar(config, 'SBCProxyRegistrationTime'),
+    graceTime: scalar(config, 'SBCUserRegistrationGraceTime'),
+    maxUsers: (g) => config.ipGroupByName(g)?.maxNumOfRegUsers ?? -1,
+    natRegistrationTime: (g, transport) => {
+      const name = config.ipGroupByName(g)?.profileName;
+      const p = name ? config.ipProfileByName(name) : undefined;
+      if (p === undefined) return -1;
+      return transport === 'udp' ? p.sbcUserBehindUdpNatRegistrationTime : p.sbcUserBehindTcpNatRegistrationTime;
+    },
+  };
+}
+
+function bindingView(b: Binding): Record<string, unknown> {
+  const now = Date.now();
+  return {
+    aor: b.aor, contact: b.contact, ipGroup: b.ipGroup, flow: b.flow, userAgent: b.userAgent, path: b.path,
+    expiresInSec: Math.max(0, Math.round((b.expiresAt - now) / 1000)),
+    upstreamExpiresInSec: b.upstreamExpiresAt === 0 ? null : Math.max(0, Math.round((b.upstreamExpiresAt - now) / 1000)),
+    registrar: b.upstream === null ? null : `${b.upstream.transport}:${b.upstream.address}:${b.upstream.port}`,
+  };
+}
