@@ -197,6 +197,10 @@ class ConfigCallRouting implements CallRouting {
     return this.config.sip.maxRerouteAttemptsOn3xx;
   }
 
+  get maxForwardsLimit(): number {
+    return this.config.sip.maxForwardsLimit;
+  }
+
   applyInbound(req: SipMessage, inbound: InboundMessage): void {
     const config = this.config;
     const row = config.ipGroupByName(this.src.name);

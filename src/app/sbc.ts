@@ -89,7 +89,7 @@ export class Sbc {
       throw err;
     }
     const transactions = new TransactionLayer(transport, {
-      t1Ms: config.sip.t1Ms, t2Ms: config.sip.t2Ms, t4Ms: config.sip.t4Ms, logger: log.child({ module: 'transaction' }),
+      t1Ms: config.sip.t1Ms, t2Ms: config.sip.t2Ms, t4Ms: config.sip.t4Ms, maxRtx: config.sip.maxRtx, logger: log.child({ module: 'transaction' }),
     });
     const prober = new KeepAliveProber(transactions, {
       interfaceName: (ps) => store.current().proxySetByName(ps)?.sbcIpv4SipInterfaceName || (store.current().sipInterfaces[0]?.interfaceName ?? ''),

@@ -13,7 +13,8 @@ import { createResponse, newTag } from '../sip/response.js';
 import { silentLogger } from '../util/logger.js';
 import { Call } from './call.js';
 import type { CallEnv } from './env.js';
-import { ALLOW, SUPPORTED_TAGS, maxForwards, unsupportedRequired } from './headers.js';
+import { ALLOW, SUPPORTED_TAGS, maxForwards } from './headers.js';
+import { refuseNewRequest } from './request-checks.js';
 import type {
   CdrSink, DialogOwner, InboundMessage, IpGroupRef, LegSide, LocalAddressPort, MediaPort, RoutingPort, ServerTransactionRef, TransactionPort,
 } from './ports.js';
@@ -126,7 +127,17 @@ export class CallManager implements CallEnv {
     }
     // Out-of-dialog OPTIONS, REGISTER, ...: answered only to classified sources,
     // so that silent drop really tells a scanner nothing.
-    if (this.refusedByClassification(req, stx, inbound)) return;
+    const cls = this.routing.classify(req, inbound);
+    if ('reject' in cls) {
+      this.rejectUnclassified(req, stx, cls.reject);
+      return;
+    }
+    const refusal = refuseNewRequest(req, cls.srcIpGroup.profile.prackMode !== 'disabled');
+    if (refusal !== null) {
+      this.rejected++;
+      this.reply(stx, req, refusal.status, refusal.headers);
+      return;
+    }
     switch (req.method) {
       case 'OPTIONS':
         this.answerOptions(req, stx);
@@ -197,10 +208,10 @@ export class CallManager implements CallEnv {
       return;
     }
     const src = cls.srcIpGroup;
-    const bad = unsupportedRequired(req, src.profile.prackMode !== 'disabled');
-    if (bad.length > 0) {
+    const refusal = refuseNewRequest(req, src.profile.prackMode !== 'disabled');
+    if (refusal !== null) {
       this.rejected++;
-      this.reply(stx, req, 420, [['Unsupported', bad.join(', ')]]);
+      this.reply(stx, req, refusal.status, refusal.headers);
       return;
     }
     const se = req.getHeader('session-expires');

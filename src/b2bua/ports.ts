@@ -138,6 +138,8 @@ export interface CallRouting {
   applyOutbound(msg: SipMessage, dst: IpGroupRef | null, ctx: OutboundContext): void;
   credentialsFor(dst: IpGroupRef | null): { username: string; password: string } | null;
   readonly maxRerouteAttemptsOn3xx: number;
+  /** Mediant SBCMaxForwardsLimit: Max-Forwards sent is min(received - 1, this); absent = no cap. */
+  readonly maxForwardsLimit?: number;
 }
 
 export interface RoutingPort {
