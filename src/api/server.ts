@@ -6,6 +6,7 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import { Registry, collectDefaultMetrics, Gauge, Counter } from 'prom-client';
 import type { Logger } from '../util/logger.js';
+import { registerSecurityRoutes, type SecurityBackend } from './security-routes.js';
 
 export interface ApiStatus {
   version: string;
@@ -20,6 +21,8 @@ export interface ApiBackend {
   calls(): unknown[];
   proxySets(): unknown;
   reload(): Promise<{ ok: boolean; diagnostics: unknown[]; changes: string[] }>;
+  /** IDS deny list and counters; absent = no security routes. */
+  security?: SecurityBackend;
 }
 
 export interface SbcMetrics {
@@ -71,6 +74,7 @@ export async function startApiServer(opts: {
     metrics.configReloadsTotal.inc({ result: res.ok ? 'ok' : 'rejected' });
     return reply.code(res.ok ? 200 : 422).send(res);
   });
+  if (backend.security) registerSecurityRoutes(server, backend.security, metrics.registry);
   server.get('/metrics', async (_req, reply) => {
     reply.header('content-type', metrics.registry.contentType);
     return metrics.registry.metrics();

@@ -16,6 +16,8 @@ import { createMetrics, startApiServer, type SbcMetrics } from '../api/server.js
 import type { Logger } from '../util/logger.js';
 import { ConfigRoutingPort } from './routing-port.js';
 import { ConfigMediaPort } from './media-port.js';
+import { createEdgeGuard, edgeGuardOptions } from './edge-security.js';
+import type { EdgeGuard } from '../security/edge-guard.js';
 
 export class ConfigError extends Error {
   constructor(readonly diagnostics: Diagnostic[]) {
@@ -60,6 +62,7 @@ export class Sbc {
     readonly relay: RelayEngine,
     readonly metrics: SbcMetrics,
     readonly cdr: CdrFanout,
+    readonly guard: EdgeGuard,
     private readonly log: Logger,
   ) {}
 
@@ -70,7 +73,8 @@ export class Sbc {
     if (store === null) throw new ConfigError(diagnostics);
     const config = store.current();
 
-    const transport = new TransportLayer({ logger: log.child({ module: 'transport' }) });
+    const guard = createEdgeGuard(config, log.child({ module: 'security' }));
+    const transport = new TransportLayer({ logger: log.child({ module: 'transport' }), gate: guard });
     const listeners: ListenerInfo[] = [];
     try {
       for (const si of config.sipInterfaces) {
@@ -86,6 +90,7 @@ export class Sbc {
       }
     } catch (err) {
       await transport.close();
+      guard.close();
       throw err;
     }
     const transactions = new TransactionLayer(transport, {
@@ -93,7 +98,7 @@ export class Sbc {
     });
     const prober = new KeepAliveProber(transactions, {
       interfaceName: (ps) => store.current().proxySetByName(ps)?.sbcIpv4SipInterfaceName || (store.current().sipInterfaces[0]?.interfaceName ?? ''),
-      userAgent: config.sip.userAgent,
+      ...(config.sip.userAgent !== '' ? { userAgent: config.sip.userAgent } : {}),
     });
     const metrics = createMetrics();
     const proxyLog = log.child({ module: 'proxy-set' });
@@ -116,14 +121,16 @@ export class Sbc {
     const cdr = new CdrFanout(sinks, metrics, log.child({ module: 'cdr' }));
     const calls = new CallManager({
       transactions, routing, media, cdr, local: transport, logger: log, t1Ms: config.sip.t1Ms, t2Ms: config.sip.t2Ms,
+      onRefused: (inbound, kind) => guard.report(kind === 'no-dialog' ? 'abnormal-flow' : 'dialog-failure', inbound.remote, inbound.interfaceName),
     });
     calls.attach(transactions);
 
-    const sbc = new Sbc(store, transport, transactions, proxySets, calls, relay, metrics, cdr, log);
+    const sbc = new Sbc(store, transport, transactions, proxySets, calls, relay, metrics, cdr, guard, log);
     sbc.listeners.push(...listeners);
     sbc.fileSinks.push(...fileSinks);
     store.on('change', ({ config: next, changes }) => {
       proxySets.update(next);
+      guard.update(edgeGuardOptions(next, log.child({ module: 'security' })));
       if (changes.some((c) => c.startsWith('SIPInterface') || c.startsWith('InterfaceTable'))) {
         log.warn('SIP interface changes take effect after a restart; routing and manipulation changes apply to new calls now');
       }
@@ -141,6 +148,12 @@ export class Sbc {
           })),
           proxySets: () => proxySets.status(),
           reload: () => store.reload(),
+          security: {
+            denied: () => guard.denied(),
+            allow: (source) => guard.ids.remove(source),
+            deny: (address, seconds) => guard.ids.deny(address, seconds),
+            stats: () => guard.stats(),
+          },
         },
       });
       sbc.apiClose = () => api.server.close();
@@ -164,6 +177,7 @@ export class Sbc {
       transactions: this.transactions.stats(),
       transport: this.transport.stats(),
       relay: { kind: this.relay.kind, sessions: this.relay.sessionCount() },
+      security: this.guard.stats(),
       memory: { rss: mem.rss, heapUsed: mem.heapUsed },
     };
   }
@@ -182,6 +196,7 @@ export class Sbc {
       this.transactions.close();
       await this.transport.close();
       await this.relay.shutdown();
+      this.guard.close();
       for (const f of this.fileSinks) await f.close();
       this.log.info('SBC stopped');
     })();

@@ -26,6 +26,13 @@ export interface CallManagerOptions {
   cdr: CdrSink;
   local: LocalAddressPort;
   logger?: Logger;
+  /**
+   * Told about every request refused before a call exists (for the IDS):
+   * `unclassified` = no IP Group, `rejected` = a local refusal before any
+   * 1xx (416, 420, 422, 483, 503 limits, ...), `no-dialog` = an in-dialog
+   * request for a dialog we do not have.
+   */
+  onRefused?: (inbound: InboundMessage, kind: 'unclassified' | 'rejected' | 'no-dialog') => void;
   /** For reliable 1xx retransmission toward leg A (RFC 3262); defaults 500/4000 ms. */
   t1Ms?: number;
   t2Ms?: number;
@@ -60,6 +67,7 @@ export class CallManager implements CallEnv {
   readonly t1Ms: number;
   readonly t2Ms: number;
   private readonly cdr: CdrSink;
+  private readonly onRefused: NonNullable<CallManagerOptions['onRefused']>;
   private readonly calls = new Set<Call>();
   private readonly dialogs = new Map<string, DialogEntry>();
   private readonly groupCounts = new Map<string, number>();
@@ -74,6 +82,7 @@ export class CallManager implements CallEnv {
     this.routing = opts.routing;
     this.media = opts.media;
     this.cdr = opts.cdr;
+    this.onRefused = opts.onRefused ?? (() => undefined);
     this.local = opts.local;
     this.logger = (opts.logger ?? silentLogger()).child({ module: 'b2bua' });
     this.t1Ms = opts.t1Ms ?? 500;
@@ -115,6 +124,7 @@ export class CallManager implements CallEnv {
       if (e === undefined) {
         // Unknown dialog: only a known peer learns that (scanners probe with fake tags).
         if (this.refusedByClassification(req, stx, inbound)) return;
+        this.onRefused(inbound, 'no-dialog');
         this.reply(stx, req, 481);
         return;
       }
@@ -129,12 +139,12 @@ export class CallManager implements CallEnv {
     // so that silent drop really tells a scanner nothing.
     const cls = this.routing.classify(req, inbound);
     if ('reject' in cls) {
-      this.rejectUnclassified(req, stx, cls.reject);
+      this.rejectUnclassified(req, stx, cls.reject, inbound);
       return;
     }
     const refusal = refuseNewRequest(req, cls.srcIpGroup.profile.prackMode !== 'disabled');
     if (refusal !== null) {
-      this.rejected++;
+      this.refused(inbound);
       this.reply(stx, req, refusal.status, refusal.headers);
       return;
     }
@@ -160,14 +170,20 @@ export class CallManager implements CallEnv {
   private refusedByClassification(req: SipMessage, stx: ServerTransactionRef, inbound: InboundMessage): boolean {
     const cls = this.routing.classify(req, inbound);
     if (!('reject' in cls)) return false;
-    this.rejectUnclassified(req, stx, cls.reject);
+    this.rejectUnclassified(req, stx, cls.reject, inbound);
     return true;
   }
 
-  private rejectUnclassified(req: SipMessage, stx: ServerTransactionRef, reject: number | 'drop'): void {
+  private rejectUnclassified(req: SipMessage, stx: ServerTransactionRef, reject: number | 'drop', inbound: InboundMessage): void {
     this.rejected++;
+    this.onRefused(inbound, 'unclassified');
     if (reject === 'drop') stx.discard?.();
     else this.reply(stx, req, reject);
+  }
+
+  private refused(inbound: InboundMessage): void {
+    this.rejected++;
+    this.onRefused(inbound, 'rejected');
   }
 
   private reply(stx: ServerTransactionRef, req: SipMessage, status: number, extra?: Array<[string, string]>, reason?: string): void {
@@ -188,29 +204,29 @@ export class CallManager implements CallEnv {
     const fromTag = req.fromTag;
     if (fromTag !== null && this.dialogs.has(dialogKey(req.callId, fromTag))) {
       // Our own leg B came back to us.
-      this.rejected++;
+      this.refused(inbound);
       this.reply(stx, req, 482);
       return;
     }
     if (this.closing) {
-      this.rejected++;
+      this.refused(inbound);
       this.reply(stx, req, 503);
       return;
     }
     if (maxForwards(req) <= 1) {
-      this.rejected++;
+      this.refused(inbound);
       this.reply(stx, req, 483);
       return;
     }
     const cls = this.routing.classify(req, inbound);
     if ('reject' in cls) {
-      this.rejectUnclassified(req, stx, cls.reject);
+      this.rejectUnclassified(req, stx, cls.reject, inbound);
       return;
     }
     const src = cls.srcIpGroup;
     const refusal = refuseNewRequest(req, src.profile.prackMode !== 'disabled');
     if (refusal !== null) {
-      this.rejected++;
+      this.refused(inbound);
       this.reply(stx, req, refusal.status, refusal.headers);
       return;
     }
@@ -218,13 +234,13 @@ export class CallManager implements CallEnv {
     if (se !== undefined && src.profile.sessionExpiresSec > 0) {
       const delta = Number.parseInt(se, 10);
       if (Number.isFinite(delta) && delta < src.profile.minSeSec) {
-        this.rejected++;
+        this.refused(inbound);
         this.reply(stx, req, 422, [['Min-SE', String(src.profile.minSeSec)]]);
         return;
       }
     }
     if (!this.claimGroup(src)) {
-      this.rejected++;
+      this.refused(inbound);
       this.reply(stx, req, 503, undefined, 'Call Limit Reached');
       return;
     }

@@ -132,7 +132,12 @@ export const SCALARS: readonly ScalarSpec[] = [
   { name: 'SBCMaxCallDuration', def: 0, kind: 'int', min: 0, max: 35791, doc: 'Maximum call duration in minutes; 0 = unlimited.' },
   { name: 'SBCAlertTimeout', def: 0, kind: 'int', min: 0, max: 3600, doc: 'Seconds to wait for an answer after the callee starts ringing; then CANCEL and 408 (0 = transaction timers only).' },
   { name: 'BrokenConnectionEventTimeout', def: 100, kind: 'int', min: 1, max: 65535, doc: 'Media silence before a call is broken, in 100 ms units.' },
-  { name: 'UserAgentDisplayInfo', def: 'sbc', kind: 'string', doc: 'User-Agent / Server header value.' },
+  { name: 'UserAgentDisplayInfo', def: '', kind: 'string', doc: 'User-Agent / Server header value; empty (default) = no such header, so scanners cannot fingerprint the product.' },
+  { name: 'EnableIDS', def: 1, kind: 'int', min: 0, max: 1, doc: 'Intrusion detection and blocking; with no IDSMatch rows the built-in default policy applies (docs/security.md).' },
+  { name: 'IDSProtectKnownPeers', def: 1, kind: 'int', min: 0, max: 1, doc: 'Ours: sources of Proxy Sets and Classification rules are never denied by IDS nor rate-limited (0 = treat them like anyone).' },
+  { name: 'SourceRequestRate', def: 50, kind: 'int', min: 0, max: 1_000_000, doc: 'Ours: out-of-dialog requests per second accepted from one unknown source address (token bucket); 0 = no limit.' },
+  { name: 'SourceRequestBurst', def: 100, kind: 'int', min: 1, max: 1_000_000, doc: 'Ours: token bucket size of SourceRequestRate.' },
+  { name: 'SourceRateLimitResponse', def: 0, kind: 'int', min: 0, max: 699, doc: 'Ours: answer to requests over SourceRequestRate: 0 = silent drop, 503 = Service Unavailable.' },
   { name: 'SbcApiPort', def: 0, kind: 'int', min: 0, max: 65535, doc: 'REST API and Prometheus metrics port; 0 = disabled.' },
   { name: 'SbcApiAddress', def: '127.0.0.1', kind: 'string', doc: 'REST API bind address.' },
 ];
@@ -227,6 +232,7 @@ class SbcConfigImpl implements SbcConfig {
   readonly messageConditions; readonly messageManipulations; readonly ipProfiles; readonly mediaRealms;
   readonly audioCodersGroups; readonly audioCoders; readonly allowedAudioCodersGroups; readonly allowedAudioCoders;
   readonly accounts; readonly alternativeRoutingReasons; readonly admissionControl;
+  readonly idsPolicies; readonly idsRules; readonly idsMatches;
 
   readonly #ipGroups: Map<string, IpGroupRow>;
   readonly #proxySets: Map<string, ProxySetRow>;
@@ -269,6 +275,9 @@ class SbcConfigImpl implements SbcConfig {
     this.accounts = tables.accounts;
     this.alternativeRoutingReasons = tables.alternativeRoutingReasons;
     this.admissionControl = tables.admissionControl;
+    this.idsPolicies = tables.idsPolicies;
+    this.idsRules = tables.idsRules;
+    this.idsMatches = tables.idsMatches;
 
     this.#ipGroups = indexByName(tables.ipGroups, (r) => r.name);
     this.#proxySets = indexByName(tables.proxySets, (r) => r.proxyName);

@@ -372,6 +372,52 @@ export interface AltRoutingReasonRow extends RowBase {
   readonly releaseCause: number;
 }
 
+// ---------------------------------------------------------------- intrusion detection (Mediant IDS)
+
+/** IDSRule Reason (Mediant codes); what each covers here is in docs/security.md. */
+export type IdsReason = 'any' | 'connection-abuse' | 'malformed' | 'auth-failure' | 'dialog-failure' | 'abnormal-flow';
+export const IDS_REASON_ENUM = e<IdsReason>(
+  [0, 'any'],
+  [1, 'connection-abuse', 'connection abuse'],
+  [2, 'malformed', 'malformed message'],
+  [3, 'auth-failure', 'authentication failure'],
+  [4, 'dialog-failure', 'dialog establish failure', 'dialog establishment failure'],
+  [5, 'abnormal-flow', 'abnormal flow'],
+);
+export const IDS_SCOPE_ENUM = e<'global' | 'ip' | 'ip-port'>([0, 'global'], [2, 'ip'], [3, 'ip-port', 'ip+port']);
+
+export interface IdsPolicyRow extends RowBase {
+  readonly name: string;
+  readonly description: string;
+}
+
+export interface IdsRuleRow extends RowBase {
+  /** IDSPolicy name (or index). */
+  readonly policy: string;
+  readonly ruleId: number;
+  readonly reason: IdsReason;
+  readonly thresholdScope: 'global' | 'ip' | 'ip-port';
+  /** Seconds; the counters restart at the end of each window. */
+  readonly thresholdWindow: number;
+  readonly minorAlarmThreshold: number;
+  readonly majorAlarmThreshold: number;
+  readonly criticalAlarmThreshold: number;
+  /** More events than this in one window deny the source; -1 = never. */
+  readonly denyThreshold: number;
+  /** Seconds a denied source stays denied; -1 = not configured. */
+  readonly denyPeriod: number;
+}
+
+export interface IdsMatchRow extends RowBase {
+  /** SIP Interface ids (indexes) or names: `1,3-4`, `!2`; empty = all. */
+  readonly sipInterface: string;
+  /** Proxy Set ids or names, same syntax; empty = all sources. */
+  readonly proxySet: string;
+  /** `10.1.0.0/16 | 10.2.2.2`, `!10.1.0.0/16 & !10.2.2.2`; empty = all. */
+  readonly subnet: string;
+  readonly policy: string;
+}
+
 export type AdmissionRequestType = 'all' | 'invite' | 'subscribe' | 'other';
 export type RequestDirection = 'both' | 'inbound' | 'outbound';
 
@@ -420,6 +466,9 @@ export interface SbcTables {
   readonly accounts: readonly AccountRow[];
   readonly alternativeRoutingReasons: readonly AltRoutingReasonRow[];
   readonly admissionControl: readonly AdmissionControlRow[];
+  readonly idsPolicies: readonly IdsPolicyRow[];
+  readonly idsRules: readonly IdsRuleRow[];
+  readonly idsMatches: readonly IdsMatchRow[];
 }
 
 export type TableKey = keyof SbcTables;
@@ -711,6 +760,37 @@ export const TABLES: readonly TableDef[] = [
       int('Rate', 'rate', 0, 'Dialogs per second added to the token bucket; 0 = no rate limit.', 0),
       int('MaxBurst', 'maxBurst', 0, 'Token bucket size (dialogs accepted at once); 0 = unlimited.', 0),
       int('Reservation', 'reservation', 0, 'Concurrent dialogs guaranteed to this IP Group; 0 = none.', 0),
+    ],
+  },
+  {
+    name: 'IDSPolicy', configKey: 'idsPolicies', nameKey: 'name',
+    doc: 'Intrusion detection policies: named sets of IDSRule rows.',
+    columns: [str('Name', 'name', 'Policy name (referenced by IDSRule and IDSMatch).'), str('Description', 'description', 'Free text.')],
+  },
+  {
+    name: 'IDSRule', configKey: 'idsRules',
+    doc: 'Intrusion detection rules: count malicious events per reason and scope in a window; alarm and deny thresholds.',
+    columns: [
+      str('Policy', 'policy', 'IDSPolicy name or index.'),
+      int('RuleID', 'ruleId', 0, 'Rule number within the policy.', 0),
+      en('Reason', 'reason', IDS_REASON_ENUM, 'connection-abuse', 'Event counted: any, connection abuse, malformed message, authentication failure, dialog establishment failure, abnormal flow.'),
+      en('ThresholdScope', 'thresholdScope', IDS_SCOPE_ENUM, 'ip', 'Counted globally, per source IP, or per source IP and port.'),
+      int('ThresholdWindow', 'thresholdWindow', 1, 'Window in seconds; counters restart at its end.', 1, 1_000_000),
+      int('MinorAlarmThreshold', 'minorAlarmThreshold', -1, 'Events in a window that raise a minor alarm (logged); -1/0 = none.', -1, 1_000_000),
+      int('MajorAlarmThreshold', 'majorAlarmThreshold', -1, 'Major alarm threshold; -1/0 = none.', -1, 1_000_000),
+      int('CriticalAlarmThreshold', 'criticalAlarmThreshold', -1, 'Critical alarm threshold; -1/0 = none.', -1, 1_000_000),
+      int('DenyThreshold', 'denyThreshold', -1, 'More events than this in a window deny the source (scope ip or ip-port); -1 = never.', -1, 1_000_000),
+      int('DenyPeriod', 'denyPeriod', -1, 'Seconds a denied source stays denied; -1 = not configured.', -1, 1_000_000),
+    ],
+  },
+  {
+    name: 'IDSMatch', configKey: 'idsMatches',
+    doc: 'Which traffic an IDS policy watches: SIP Interfaces attacked, Proxy Sets and subnets the attacks come from.',
+    columns: [
+      str('SIPInterface', 'sipInterface', 'SIP Interface ids or names: 1,3-4; ! negates the set; empty = all.'),
+      str('ProxySet', 'proxySet', 'Proxy Set ids or names, same syntax; empty = any source.'),
+      str('Subnet', 'subnet', 'Source subnets: 10.1.0.0/16 | 10.2.2.2, or !10.1.0.0/16 & !10.2.2.2; empty = any.'),
+      str('Policy', 'policy', 'IDSPolicy name or index.'),
     ],
   },
 ];

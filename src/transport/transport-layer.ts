@@ -24,6 +24,7 @@ import type {
   Endpoint,
   InboundMessage,
   ListenerInfo,
+  SourceGate,
   SipInterfaceSpec,
   Transport,
   TransportEvents,
@@ -43,6 +44,8 @@ export interface TransportOptions {
   tlsRejectUnauthorized?: boolean;
   /** Inbound connections per TCP/TLS listener. Default 10000. */
   maxConnectionsPerListener?: number;
+  /** IDS deny list and per-source limits; none = everything is admitted. */
+  gate?: SourceGate;
   logger?: Logger;
 }
 
@@ -97,6 +100,7 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
   private readonly tlsRejectUnauthorized: boolean;
   private readonly maxConnections: number;
   private readonly log: Logger | undefined;
+  private gate: SourceGate | null;
   private readonly counters: Omit<TransportStats, 'openConnections'> = {
     udpReceived: 0,
     streamReceived: 0,
@@ -113,6 +117,9 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
     udpToTcpFallbacks: 0,
     listenerErrors: 0,
     peakOpenConnections: 0,
+    deniedDropped: 0,
+    gateDropped: 0,
+    gateAnswered: 0,
   };
 
   constructor(opts: TransportOptions = {}) {
@@ -124,6 +131,12 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
     this.tlsRejectUnauthorized = opts.tlsRejectUnauthorized ?? false;
     this.maxConnections = opts.maxConnectionsPerListener ?? 10_000;
     this.log = opts.logger;
+    this.gate = opts.gate ?? null;
+  }
+
+  /** Installs (or removes) the source gate; the application builds it after the listeners. */
+  setGate(gate: SourceGate | null): void {
+    this.gate = gate;
   }
 
   stats(): TransportStats {
@@ -318,6 +331,11 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
   private onDatagram(bi: BoundInterface, sock: dgram.Socket, buf: Buffer, rinfo: dgram.RemoteInfo): void {
     try {
       this.counters.udpReceived++;
+      // Denied sources are dropped before a byte is parsed.
+      if (this.gate !== null && !this.gate.admitSource(rinfo.address, rinfo.port, bi.info.name)) {
+        this.counters.deniedDropped++;
+        return;
+      }
       // A datagram of only CR/LF is a NAT keep-alive; nothing to do.
       if (buf.length <= 4 && (buf[0] === 13 || buf[0] === 10)) return;
       const remote: Endpoint = { address: rinfo.address, port: rinfo.port, transport: 'udp' };
@@ -333,6 +351,11 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
   private adoptInbound(socket: net.Socket, transport: 'tcp' | 'tls', bi: BoundInterface): void {
     try {
       if (this.closing || socket.remoteAddress === undefined || socket.remotePort === undefined) {
+        socket.destroy();
+        return;
+      }
+      if (this.gate !== null && !this.gate.admitSource(socket.remoteAddress, socket.remotePort, bi.info.name)) {
+        this.counters.deniedDropped++;
         socket.destroy();
         return;
       }
@@ -389,6 +412,7 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
           if (!c.closed) c.socket.write(CRLF);
         } else {
           this.counters.streamFramingErrors++;
+          this.gate?.malformed(c.remote, c.interfaceName);
           this.log?.debug({ error: ev.error, remote: c.remote }, 'closing stream: framing error');
           c.socket.destroy();
           return;
@@ -423,8 +447,9 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
   ): void {
     if (!result.ok) {
       const p = result.partial;
+      const answer = this.gate === null || this.gate.malformed(remote, interfaceName);
       // A broken request we can address gets a 400 naming the problem (§21.4.1), or 505/513; ACK is never answered.
-      if (p !== null && p.isRequest && p.method !== 'ACK' && p.topVia !== null) {
+      if (answer && p !== null && p.isRequest && p.method !== 'ACK' && p.topVia !== null) {
         this.stampVia(p, remote);
         const status = result.error === 'Unsupported SIP Version' ? 505 : result.error === 'Message Too Large' ? 513 : 400;
         const res = createResponse(p, status, status === 400 ? result.error : undefined);
@@ -438,7 +463,22 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
       return;
     }
     const msg = result.message;
-    if (msg.isRequest) this.stampVia(msg, remote);
+    if (msg.isRequest) {
+      this.stampVia(msg, remote);
+      if (this.gate !== null) {
+        const verdict = this.gate.admitRequest(msg, remote, interfaceName);
+        if (verdict !== 'pass') {
+          if (verdict === 'drop' || msg.method === 'ACK') {
+            this.counters.gateDropped++;
+            return;
+          }
+          // Stateless (§8.2.6 without a transaction): a retransmission gets the same answer again.
+          this.counters.gateAnswered++;
+          this.sendResponse(createResponse(msg, verdict), { interfaceName, connectionId, remote }).catch(() => undefined);
+          return;
+        }
+      }
+    }
     const inbound: InboundMessage = { message: msg, remote, local, interfaceName, connectionId };
     try {
       this.emit('message', inbound);

@@ -58,6 +58,25 @@ export interface TransportStats {
   listenerErrors: number;
   openConnections: number;
   peakOpenConnections: number;
+  /** Datagrams and connections dropped unread because the source gate refused the source (IDS deny list). */
+  deniedDropped: number;
+  /** Parsed requests the source gate dropped (rate limit) or answered statelessly. */
+  gateDropped: number;
+  gateAnswered: number;
+}
+
+/**
+ * The edge's say over inbound traffic (src/security implements it): asked
+ * before anything is parsed or any state is created, so that a denied or
+ * flooding source costs a lookup, not a transaction.
+ */
+export interface SourceGate {
+  /** A datagram or a new TCP/TLS connection from this source: false = drop it unread. */
+  admitSource(address: string, port: number, interfaceName: string): boolean;
+  /** A parsed request before the transaction layer sees it: pass, drop silently, or answer statelessly with this status. */
+  admitRequest(msg: SipMessage, remote: Endpoint, interfaceName: string): 'pass' | 'drop' | number;
+  /** A message that could not be parsed or framed; returns whether it may be answered (400/505/513). */
+  malformed(remote: Endpoint, interfaceName: string): boolean;
 }
 
 export interface TransportEvents {

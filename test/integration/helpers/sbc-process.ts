@@ -21,11 +21,15 @@ export interface LogLine {
 export interface SbcProcess {
   readonly proc: ChildProcess;
   readonly configPath: string;
+  /** The ini text the SBC was started with. */
+  readonly iniText: string;
   readonly logs: LogLine[];
   /** Resolves with the first log line (already seen or future) that matches. */
   waitForLog(pred: (l: LogLine) => boolean, timeoutMs?: number): Promise<LogLine>;
   /** GET a JSON document from the REST API (needs apiPort in the ini). */
   api<T = unknown>(path: string, init?: { method?: string }): Promise<T>;
+  /** Headers that authenticate a request to the REST API as the test ini's admin user. */
+  authHeaders(): Record<string, string>;
   /** Writes a new configuration and sends SIGHUP. */
   reload(iniText: string): Promise<void>;
   stop(): Promise<number | null>;
@@ -225,13 +229,15 @@ export async function startSbc(iniText: string, opts: { relay?: 'native' | 'js';
   const handle: SbcProcess = {
     proc,
     configPath,
+    iniText,
     logs,
     waitForLog,
     async api<T>(path: string, init?: { method?: string }): Promise<T> {
       if (!apiPort) throw new Error('the test ini has no SbcApiPort');
-      const r = await fetch(`http://127.0.0.1:${apiPort}${path}`, { method: init?.method ?? 'GET' });
+      const r = await fetch(`http://127.0.0.1:${apiPort}${path}`, { method: init?.method ?? 'GET', headers: handle.authHeaders() });
       return (await r.json()) as T;
     },
+    authHeaders: () => ({}),
     async reload(text: string): Promise<void> {
       await writeFile(configPath, text);
       proc.kill('SIGHUP');
