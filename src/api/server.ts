@@ -7,6 +7,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { Registry, collectDefaultMetrics, Gauge, Counter } from 'prom-client';
 import type { Logger } from '../util/logger.js';
 import { registerSecurityRoutes, type SecurityBackend } from './security-routes.js';
+import { registerAdmission, type AdmissionRuleCounters } from './admission-metrics.js';
 
 export interface ApiStatus {
   version: string;
@@ -23,6 +24,8 @@ export interface ApiBackend {
   reload(): Promise<{ ok: boolean; diagnostics: unknown[]; changes: string[] }>;
   /** IDS deny list and counters; absent = no security routes. */
   security?: SecurityBackend;
+  /** SBCAdmissionControl counters per rule; absent = no admission routes. */
+  admission?: () => AdmissionRuleCounters[];
 }
 
 export interface SbcMetrics {
@@ -75,6 +78,7 @@ export async function startApiServer(opts: {
     return reply.code(res.ok ? 200 : 422).send(res);
   });
   if (backend.security) registerSecurityRoutes(server, backend.security, metrics.registry);
+  if (backend.admission) registerAdmission(server, backend.admission, metrics.registry);
   server.get('/metrics', async (_req, reply) => {
     reply.header('content-type', metrics.registry.contentType);
     return metrics.registry.metrics();

@@ -17,6 +17,7 @@ import type { Logger } from '../util/logger.js';
 import { ConfigRoutingPort } from './routing-port.js';
 import { ConfigMediaPort } from './media-port.js';
 import { createEdgeGuard, edgeGuardOptions } from './edge-security.js';
+import { AdmissionControl } from './admission-control.js';
 import type { EdgeGuard } from '../security/edge-guard.js';
 
 export class ConfigError extends Error {
@@ -108,6 +109,8 @@ export class Sbc {
 
     const relay = createRelayEngine({ prefer: opts.relay ?? 'native', logger: log.child({ module: 'media' }) });
     const routing = new ConfigRoutingPort(() => store.current(), proxySets, log.child({ module: 'routing' }));
+    const admission = new AdmissionControl(() => store.current());
+    routing.admission = admission;
     const media: MediaPort = new ConfigMediaPort(() => store.current(), relay, log.child({ module: 'media' }));
 
     const sinks: CdrSink[] = [];
@@ -148,6 +151,7 @@ export class Sbc {
           })),
           proxySets: () => proxySets.status(),
           reload: () => store.reload(),
+          admission: () => admission.stats(),
           security: {
             denied: () => guard.denied(),
             allow: (source) => guard.ids.remove(source),

@@ -13,7 +13,7 @@ import { createResponse, newTag } from '../sip/response.js';
 import { silentLogger } from '../util/logger.js';
 import { Call } from './call.js';
 import type { CallEnv } from './env.js';
-import { ALLOW, SUPPORTED_TAGS, maxForwards } from './headers.js';
+import { ALLOW, SUPPORTED_TAGS, maxForwards, userOf } from './headers.js';
 import { refuseNewRequest } from './request-checks.js';
 import type {
   CdrSink, DialogOwner, InboundMessage, IpGroupRef, LegSide, LocalAddressPort, MediaPort, RoutingPort, ServerTransactionRef, TransactionPort,
@@ -71,6 +71,9 @@ export class CallManager implements CallEnv {
   private readonly calls = new Set<Call>();
   private readonly dialogs = new Map<string, DialogEntry>();
   private readonly groupCounts = new Map<string, number>();
+  /** SBCAdmissionControl places held: leg A's per call, leg B's per destination group (released in claim order). */
+  private readonly inboundAdmissions = new Map<DialogOwner, () => void>();
+  private readonly outboundAdmissions = new Map<string, Array<() => void>>();
   private readonly idPrefix = randomBytes(3).toString('hex');
   private seq = 0;
   private totalCalls = 0;
@@ -239,7 +242,15 @@ export class CallManager implements CallEnv {
         return;
       }
     }
-    if (!this.claimGroup(src)) {
+    const admission = this.routing.admission?.claim({
+      group: src.name, interfaceName: inbound.interfaceName, direction: 'inbound', method: req.method, user: userOf(req.getHeader('from')),
+    });
+    if (admission !== undefined && typeof admission !== 'function') {
+      this.refused(inbound);
+      this.reply(stx, req, admission.reject, undefined, admission.reason);
+      return;
+    }
+    if (!this.claimGroup(src, false)) {
       this.refused(inbound);
       this.reply(stx, req, 503, undefined, 'Call Limit Reached');
       return;
@@ -248,7 +259,8 @@ export class CallManager implements CallEnv {
     try {
       cls.routing.applyInbound(aReq, inbound);
     } catch (err) {
-      this.releaseGroup(src);
+      this.releaseGroup(src, false);
+      admission?.();
       this.logger.error({ err }, 'inbound manipulation failed');
       this.reply(stx, req, 500);
       return;
@@ -256,6 +268,7 @@ export class CallManager implements CallEnv {
     const id = `${this.idPrefix}-${(++this.seq).toString(36)}`;
     const call = new Call(this, id, req, stx, inbound, src, cls.routing, aReq);
     this.calls.add(call);
+    if (admission !== undefined) this.inboundAdmissions.set(call, admission);
     this.totalCalls++;
     call.log.info({ from: inbound.remote.address, srcIpGroup: src.name, legACallId: req.callId }, 'new call');
     call.start();
@@ -282,17 +295,32 @@ export class CallManager implements CallEnv {
     if (e !== undefined) this.dialogs.delete(d.key);
   }
 
-  claimGroup(group: IpGroupRef | null): boolean {
+  /** `outbound`: a call toward the group (leg B, transfer target), admitted by SBCAdmissionControl in that direction. */
+  claimGroup(group: IpGroupRef | null, outbound = true): boolean {
     if (group === null) return true;
-    const limit = this.routing.maxConcurrentCalls(group.name);
+    const admission = this.routing.admission;
     const n = this.groupCounts.get(group.name) ?? 0;
-    if (limit !== null && limit >= 0 && n >= limit) return false;
+    if (admission === undefined) {
+      const limit = this.routing.maxConcurrentCalls(group.name);
+      if (limit !== null && limit >= 0 && n >= limit) return false;
+    } else if (outbound) {
+      const r = admission.claim({ group: group.name, interfaceName: null, direction: 'outbound', method: 'INVITE', user: '' });
+      if (typeof r !== 'function') return false;
+      const held = this.outboundAdmissions.get(group.name);
+      if (held === undefined) this.outboundAdmissions.set(group.name, [r]);
+      else held.push(r);
+    }
     this.groupCounts.set(group.name, n + 1);
     return true;
   }
 
-  releaseGroup(group: IpGroupRef | null): void {
+  releaseGroup(group: IpGroupRef | null, outbound = true): void {
     if (group === null) return;
+    if (outbound) {
+      const held = this.outboundAdmissions.get(group.name);
+      held?.shift()?.();
+      if (held !== undefined && held.length === 0) this.outboundAdmissions.delete(group.name);
+    }
     const n = this.groupCounts.get(group.name) ?? 0;
     if (n <= 1) this.groupCounts.delete(group.name);
     else this.groupCounts.set(group.name, n - 1);
@@ -302,7 +330,9 @@ export class CallManager implements CallEnv {
     if (!(owner instanceof Call)) return;
     const call = owner;
     if (!this.calls.delete(call)) return;
-    this.releaseGroup(call.src);
+    this.releaseGroup(call.src, false);
+    this.inboundAdmissions.get(call)?.();
+    this.inboundAdmissions.delete(call);
     try {
       this.cdr.write(cdr);
     } catch (err) {
