@@ -141,8 +141,23 @@ export class Sbc {
     sbc.removeSighup = store.reloadOnSighup();
     await proxySets.start();
     if (config.api.port > 0) {
+      const apiLog = log.child({ module: 'api' });
+      if (config.webUsers.length === 0 && config.scalars.get('sbcapiauthentication') !== '0') {
+        apiLog.warn('SbcApiPort is set but WebUsers is empty: every REST API request will be refused (401); add a user (sbc hash-password)');
+      }
+      const apiTls = apiTlsOf(config);
       const api = await startApiServer({
-        host: config.api.address, port: config.api.port, metrics, logger: log.child({ module: 'api' }),
+        host: config.api.address, port: config.api.port, metrics, logger: apiLog,
+        auth: {
+          enabled: Number(config.scalars.get('sbcapiauthentication') ?? '1') !== 0,
+          users: () => store.current().webUsers.map((u) => ({
+            username: u.username, passwordHash: u.password, role: u.userLevel, sessionTimeoutMin: u.sessionTimeout,
+          })),
+          // The address only: user names typed by strangers and passwords stay out of the log.
+          onFailure: (address) => apiLog.warn({ address }, 'REST API authentication failed'),
+        },
+        ...(apiTls !== null ? { tls: apiTls } : {}),
+        metricsOpenOnLoopback: config.scalars.get('sbcapimetricsopen') === '1',
         backend: {
           status: (o) => sbc.status(o),
           calls: () => [...calls.liveCalls()].map((c) => ({
@@ -206,6 +221,12 @@ export class Sbc {
     })();
     return this.stopping;
   }
+}
+
+function apiTlsOf(config: SbcConfig): { certFile: string; keyFile: string } | null {
+  const certFile = config.scalars.get('sbcapitlscertfile') ?? '';
+  const keyFile = config.scalars.get('sbcapitlskeyfile') ?? '';
+  return certFile !== '' && keyFile !== '' ? { certFile, keyFile } : null;
 }
 
 function tlsOf(config: SbcConfig, tlsPort: number): { tlsPort?: number; tls?: { certFile: string; keyFile: string } } {

@@ -139,7 +139,11 @@ export const SCALARS: readonly ScalarSpec[] = [
   { name: 'SourceRequestBurst', def: 100, kind: 'int', min: 1, max: 1_000_000, doc: 'Ours: token bucket size of SourceRequestRate.' },
   { name: 'SourceRateLimitResponse', def: 0, kind: 'int', min: 0, max: 699, doc: 'Ours: answer to requests over SourceRequestRate: 0 = silent drop, 503 = Service Unavailable.' },
   { name: 'SbcApiPort', def: 0, kind: 'int', min: 0, max: 65535, doc: 'REST API and Prometheus metrics port; 0 = disabled.' },
-  { name: 'SbcApiAddress', def: '127.0.0.1', kind: 'string', doc: 'REST API bind address.' },
+  { name: 'SbcApiAddress', def: '127.0.0.1', kind: 'string', doc: 'REST API bind address; a non-loopback address without HTTPS is warned about.' },
+  { name: 'SbcApiAuthentication', def: 1, kind: 'int', min: 0, max: 1, doc: 'Ours: 1 = every API request needs a WebUsers user; 0 = none (only honoured on a loopback address; for local benches).' },
+  { name: 'SbcApiMetricsOpen', def: 0, kind: 'int', min: 0, max: 1, doc: 'Ours: 1 = /metrics without credentials for loopback clients.' },
+  { name: 'SbcApiTlsCertFile', def: '', kind: 'string', doc: 'Ours: PEM certificate for HTTPS on the API port (with SbcApiTlsKeyFile); empty = plain HTTP.' },
+  { name: 'SbcApiTlsKeyFile', def: '', kind: 'string', doc: 'Ours: PEM private key for HTTPS on the API port.' },
 ];
 
 function lower(s: string): string {
@@ -232,7 +236,7 @@ class SbcConfigImpl implements SbcConfig {
   readonly messageConditions; readonly messageManipulations; readonly ipProfiles; readonly mediaRealms;
   readonly audioCodersGroups; readonly audioCoders; readonly allowedAudioCodersGroups; readonly allowedAudioCoders;
   readonly accounts; readonly alternativeRoutingReasons; readonly admissionControl;
-  readonly idsPolicies; readonly idsRules; readonly idsMatches;
+  readonly idsPolicies; readonly idsRules; readonly idsMatches; readonly webUsers;
 
   readonly #ipGroups: Map<string, IpGroupRow>;
   readonly #proxySets: Map<string, ProxySetRow>;
@@ -278,6 +282,7 @@ class SbcConfigImpl implements SbcConfig {
     this.idsPolicies = tables.idsPolicies;
     this.idsRules = tables.idsRules;
     this.idsMatches = tables.idsMatches;
+    this.webUsers = tables.webUsers;
 
     this.#ipGroups = indexByName(tables.ipGroups, (r) => r.name);
     this.#proxySets = indexByName(tables.proxySets, (r) => r.proxyName);

@@ -418,6 +418,16 @@ export interface IdsMatchRow extends RowBase {
   readonly policy: string;
 }
 
+/** WebUsers: REST API users (Mediant's Web/REST users table). */
+export interface WebUserRow extends RowBase {
+  readonly username: string;
+  /** scrypt hash (`sbc hash-password`); never a clear-text password. */
+  readonly password: string;
+  readonly userLevel: 'monitor' | 'operator' | 'admin';
+  /** Bearer token lifetime in minutes. */
+  readonly sessionTimeout: number;
+}
+
 export type AdmissionRequestType = 'all' | 'invite' | 'subscribe' | 'other';
 export type RequestDirection = 'both' | 'inbound' | 'outbound';
 
@@ -469,6 +479,7 @@ export interface SbcTables {
   readonly idsPolicies: readonly IdsPolicyRow[];
   readonly idsRules: readonly IdsRuleRow[];
   readonly idsMatches: readonly IdsMatchRow[];
+  readonly webUsers: readonly WebUserRow[];
 }
 
 export type TableKey = keyof SbcTables;
@@ -760,6 +771,18 @@ export const TABLES: readonly TableDef[] = [
       int('Rate', 'rate', 0, 'Dialogs per second added to the token bucket; 0 = no rate limit.', 0),
       int('MaxBurst', 'maxBurst', 0, 'Token bucket size (dialogs accepted at once); 0 = unlimited.', 0),
       int('Reservation', 'reservation', 0, 'Concurrent dialogs guaranteed to this IP Group; 0 = none.', 0),
+    ],
+  },
+  {
+    name: 'WebUsers', configKey: 'webUsers', nameKey: 'username',
+    doc: 'REST API users and their level (Mediant user levels: 50 Monitor, 100 Administrator = our operator, 200 Security Administrator / 220 Master = our admin).',
+    columns: [
+      str('Username', 'username', 'Login name.'),
+      str('Password', 'password', 'scrypt hash made by `sbc hash-password` (a clear-text password is a config error).', '', { secret: true }),
+      en('UserLevel', 'userLevel', e<'monitor' | 'operator' | 'admin'>(
+        [50, 'monitor'], [100, 'operator', 'administrator'], [200, 'admin', 'security-administrator', 'security administrator', 'master'],
+      ), 'monitor', 'monitor: read only; operator: + reload, block/unblock; admin: everything.'),
+      int('SessionTimeout', 'sessionTimeout', 15, 'Bearer token lifetime in minutes.', 1, 1440),
     ],
   },
   {

@@ -225,5 +225,18 @@ export function validateTables(t: SbcTables, file: string): Diagnostic[] {
       if (r.requestType === 'other') warn(r, T, 'Reservation applies only to INVITE and SUBSCRIBE dialogs; ignored for RequestType other');
     }
   }
+  for (const r of t.webUsers) {
+    // Only hashes are stored: a clear-text password in a file is a leak waiting to happen.
+    if (!/^scrypt\$\d+\$\d+\$\d+\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$/.test(r.password)) {
+      err(r, 'password', 'WebUsers', 'Password must be an scrypt hash made by `sbc hash-password` (clear text is refused)');
+    }
+  }
+  for (const r of [...t.idsRules, ...t.idsMatches]) {
+    const T = 'policy' in r && 'ruleId' in r ? 'IDSRule' : 'IDSMatch';
+    const p = r.policy.trim();
+    if (!t.idsPolicies.some((x) => x.name.toLowerCase() === p.toLowerCase() || (/^\d+$/.test(p) && x.index === Number(p)))) {
+      err(r, 'policy', T, `policy '${r.policy}' is not in IDSPolicy`);
+    }
+  }
   return out;
 }

@@ -9,6 +9,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { hashPasswordSync } from '../../../src/api/password.js';
 
 export const SBC_MAIN = fileURLToPath(new URL('../../../dist/src/cli/main.js', import.meta.url));
 
@@ -62,6 +63,31 @@ export interface TestIniOptions {
   /** Extra tables appended as is. */
   extra?: string;
   keepAlive?: boolean;
+}
+
+/** REST API users every test ini gets (WebUsers), one per role. */
+export const TEST_API_USERS = {
+  admin: { username: 'test-admin', password: 'admin-pw-for-tests', level: 200 },
+  operator: { username: 'test-operator', password: 'operator-pw-for-tests', level: 100 },
+  monitor: { username: 'test-monitor', password: 'monitor-pw-for-tests', level: 50 },
+} as const;
+
+let webUsersTable: string | null = null;
+/** The WebUsers table of TEST_API_USERS (hashed once per test file). */
+export function testWebUsers(): string {
+  webUsersTable ??= [
+    '[ WebUsers ]',
+    'FORMAT Index = Username, Password, UserLevel, SessionTimeout;',
+    ...Object.values(TEST_API_USERS).map((u, i) => `WebUsers ${i} = "${u.username}", "${hashPasswordSync(u.password)}", ${u.level}, 60;`),
+    '[ \\WebUsers ]',
+    '',
+  ].join('\r\n');
+  return webUsersTable;
+}
+
+/** `Authorization: Basic ...` for one of the test users. */
+export function basicAuth(user: { username: string; password: string }): Record<string, string> {
+  return { authorization: `Basic ${Buffer.from(`${user.username}:${user.password}`).toString('base64')}` };
 }
 
 /** A small two-sided configuration: PBX on the LAN interface, a trunk on the WAN interface. */
@@ -161,6 +187,7 @@ export function testIni(o: TestIniOptions): string {
     );
   }
   if (o.extra) lines.push(o.extra);
+  if (o.apiPort) lines.push(testWebUsers());
   return lines.join('\r\n');
 }
 
@@ -226,6 +253,8 @@ export async function startSbc(iniText: string, opts: { relay?: 'native' | 'js';
   };
 
   const apiPort = /SbcApiPort\s*=\s*(\d+)/.exec(iniText)?.[1];
+  // One scrypt check at start buys a token; every later call is a cheap bearer lookup.
+  let bearer: string | null = null;
   const handle: SbcProcess = {
     proc,
     configPath,
@@ -237,7 +266,7 @@ export async function startSbc(iniText: string, opts: { relay?: 'native' | 'js';
       const r = await fetch(`http://127.0.0.1:${apiPort}${path}`, { method: init?.method ?? 'GET', headers: handle.authHeaders() });
       return (await r.json()) as T;
     },
-    authHeaders: () => ({}),
+    authHeaders: (): Record<string, string> => (bearer === null ? {} : { authorization: `Bearer ${bearer}` }),
     async reload(text: string): Promise<void> {
       await writeFile(configPath, text);
       proc.kill('SIGHUP');
@@ -263,6 +292,14 @@ export async function startSbc(iniText: string, opts: { relay?: 'native' | 'js';
   } catch (err) {
     await handle.stop();
     throw err;
+  }
+  if (apiPort && iniText.includes('[ WebUsers ]')) {
+    const r = await fetch(`http://127.0.0.1:${apiPort}/api/v1/auth/token`, { method: 'POST', headers: basicAuth(TEST_API_USERS.admin) });
+    if (r.status !== 200) {
+      await handle.stop();
+      throw new Error(`REST API token for the test admin: HTTP ${r.status} ${await r.text()}`);
+    }
+    bearer = ((await r.json()) as { token: string }).token;
   }
   return handle;
 }
