@@ -13,12 +13,13 @@ function scalar(config: SbcConfig, name: string, dflt: number): number {
   return Number.isFinite(v) && config.scalars.has(name.toLowerCase()) ? v : dflt;
 }
 
-export function edgeGuardOptions(config: SbcConfig, log: Logger): Pick<EdgeGuardOptions, 'matches' | 'knownPeer' | 'rate'> {
+export function edgeGuardOptions(config: SbcConfig, log: Logger): Pick<EdgeGuardOptions, 'matches' | 'knownPeer' | 'rate' | 'silentStranger'> {
   const ids = compileIds(config);
   for (const e of ids.errors) log.warn({ diagnostic: e }, 'IDS configuration problem; the row is ignored');
   return {
     matches: ids.matches,
     knownPeer: ids.knownPeer,
+    silentStranger: ids.silentStranger,
     rate: {
       perSec: scalar(config, 'SourceRequestRate', 50),
       burst: scalar(config, 'SourceRequestBurst', 100),

@@ -75,7 +75,16 @@ export class Sbc {
     const config = store.current();
 
     const guard = createEdgeGuard(config, log.child({ module: 'security' }));
-    const transport = new TransportLayer({ logger: log.child({ module: 'transport' }), gate: guard });
+    const num = (name: string, dflt: number): number => {
+      const v = Number(config.scalars.get(name.toLowerCase()));
+      return Number.isFinite(v) && v > 0 ? v : dflt;
+    };
+    const transport = new TransportLayer({
+      logger: log.child({ module: 'transport' }), gate: guard,
+      maxConnectionsPerSource: num('SIPMaxConnectionsPerSource', 32),
+      messageDeadlineMs: num('SIPMessageCompletionTimeout', 10) * 1000,
+      firstMessageDeadlineMs: num('SIPFirstMessageTimeout', 10) * 1000,
+    });
     const listeners: ListenerInfo[] = [];
     try {
       for (const si of config.sipInterfaces) {

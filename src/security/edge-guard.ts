@@ -25,6 +25,8 @@ export interface RateLimit {
 export interface EdgeGuardOptions {
   matches: readonly IdsMatch[];
   knownPeer: (address: string) => boolean;
+  /** Requests from here are dropped before any state (see ids-policy silentStranger). */
+  silentStranger?: (address: string, interfaceName: string) => boolean;
   rate: RateLimit;
   logger?: Logger;
   now?: () => number;
@@ -34,6 +36,8 @@ export interface EdgeGuardStats {
   ids: IdsStats;
   rateLimited: number;
   rateBuckets: number;
+  /** Out-of-dialog requests from sources nobody classifies, dropped before any transaction (silent-drop interfaces). */
+  strangersDropped: number;
 }
 
 interface Bucket {
@@ -46,6 +50,8 @@ const MAX_BUCKETS = 100_000;
 export class EdgeGuard implements SourceGate {
   readonly ids: IdsEngine;
   private knownPeer: (address: string) => boolean;
+  private silentStranger: (address: string, interfaceName: string) => boolean;
+  private strangersDropped = 0;
   private rate: RateLimit;
   private readonly buckets = new Map<string, Bucket>();
   private rateLimited = 0;
@@ -55,6 +61,7 @@ export class EdgeGuard implements SourceGate {
   constructor(opts: EdgeGuardOptions) {
     this.now = opts.now ?? Date.now;
     this.knownPeer = opts.knownPeer;
+    this.silentStranger = opts.silentStranger ?? (() => false);
     this.rate = opts.rate;
     this.ids = new IdsEngine(opts.matches, opts.knownPeer, opts.logger, this.now);
     this.sweeper = setInterval(() => this.sweepBuckets(), 10_000);
@@ -62,8 +69,9 @@ export class EdgeGuard implements SourceGate {
   }
 
   /** A reload: new policy, peers and limits; the deny list stays. */
-  update(opts: Pick<EdgeGuardOptions, 'matches' | 'knownPeer' | 'rate'>): void {
+  update(opts: Pick<EdgeGuardOptions, 'matches' | 'knownPeer' | 'rate' | 'silentStranger'>): void {
     this.knownPeer = opts.knownPeer;
+    this.silentStranger = opts.silentStranger ?? (() => false);
     this.rate = opts.rate;
     this.ids.update(opts.matches, opts.knownPeer);
   }
@@ -73,11 +81,17 @@ export class EdgeGuard implements SourceGate {
   }
 
   admitRequest(msg: SipMessage, remote: Endpoint, interfaceName: string): 'pass' | 'drop' | number {
-    const rate = this.rate;
-    if (rate.perSec <= 0) return 'pass';
     const method = msg.method;
     if (method === 'ACK' || method === 'CANCEL' || msg.toTag !== null) return 'pass';
     const address = remote.address;
+    // Nobody could classify it and the answer would be silence anyway: no transaction, no timer, no reply.
+    if (this.silentStranger(address, interfaceName)) {
+      this.strangersDropped++;
+      this.ids.report('dialog-failure', { address, port: remote.port, interfaceName });
+      return 'drop';
+    }
+    const rate = this.rate;
+    if (rate.perSec <= 0) return 'pass';
     if (this.knownPeer(address)) return 'pass';
     const now = this.now();
     let b = this.buckets.get(address);
@@ -103,7 +117,16 @@ export class EdgeGuard implements SourceGate {
 
   malformed(remote: Endpoint, interfaceName: string): boolean {
     this.ids.report('malformed', { address: remote.address, port: remote.port, interfaceName });
-    return true;
+    // A 400 to a stranger where silence is configured would be a reflection and a fingerprint.
+    return !this.silentStranger(remote.address, interfaceName);
+  }
+
+  trusted(address: string): boolean {
+    return this.knownPeer(address);
+  }
+
+  connectionAbuse(remote: Endpoint, interfaceName: string): void {
+    this.ids.report('connection-abuse', { address: remote.address, port: remote.port, interfaceName });
   }
 
   /** For the layers above: a malicious event from this source. */
@@ -116,7 +139,7 @@ export class EdgeGuard implements SourceGate {
   }
 
   stats(): EdgeGuardStats {
-    return { ids: this.ids.stats(), rateLimited: this.rateLimited, rateBuckets: this.buckets.size };
+    return { ids: this.ids.stats(), rateLimited: this.rateLimited, rateBuckets: this.buckets.size, strangersDropped: this.strangersDropped };
   }
 
   close(): void {

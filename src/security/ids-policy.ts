@@ -65,6 +65,13 @@ export interface CompiledIds {
   matches: IdsMatch[];
   /** Sources never denied nor rate-limited automatically (IDSProtectKnownPeers). */
   knownPeer: (address: string) => boolean;
+  /**
+   * True when a request from this address on this SIP Interface can only be
+   * dropped silently (no IP Group could classify it and the interface's
+   * ClassificationFailureResponseType is 0): it is dropped before a
+   * transaction exists, and a malformed one gets no 400.
+   */
+  silentStranger: (address: string, interfaceName: string) => boolean;
   /** Problems found (the config validator reports them with file:line). */
   errors: string[];
 }
@@ -104,7 +111,37 @@ export function compileIds(config: SbcConfig): CompiledIds {
   if (matches.length === 0 && config.idsMatches.length === 0) {
     matches.push(Object.freeze({ interfaces: () => true, sources: () => true, explicitPeers: () => false, rules: DEFAULT_IDS_RULES }));
   }
-  return { enabled, matches: enabled ? matches : [], knownPeer, errors };
+  return { enabled, matches: enabled ? matches : [], knownPeer, silentStranger: silentStrangerPredicate(config), errors };
+}
+
+/**
+ * Conservative: whenever classification could depend on more than the
+ * source address (a Classification row matching any address on the
+ * interface, a Proxy Set named by host name, user IP Groups), the answer
+ * is false and the request takes the normal path.
+ */
+export function silentStrangerPredicate(config: SbcConfig): (address: string, interfaceName: string) => boolean {
+  const dropIfs = new Set(config.sipInterfaces.filter((s) => s.classificationFailureResponseType === 0).map((s) => s.interfaceName.toLowerCase()));
+  if (dropIfs.size === 0) return () => false;
+  if (config.ipGroups.some((g) => g.type === 'user')) return () => false;
+  for (const p of config.proxyIps) {
+    const hp = splitHostPort(p.ipAddress);
+    const host = (hp?.host ?? p.ipAddress).replace(/^\[|\]$/g, '');
+    if (net.isIP(host) === 0) return () => false;
+  }
+  const open = new Set<string>();
+  for (const c of config.classifications) {
+    if (c.actionType !== 'allow') continue;
+    const src = c.srcAddress.trim();
+    if (src !== '' && src !== '*') continue;
+    if (c.srcSipInterfaceName.trim() === '' || c.srcSipInterfaceName.trim() === '*' || c.srcSipInterfaceName.toLowerCase() === 'any') return () => false;
+    open.add(c.srcSipInterfaceName.toLowerCase());
+  }
+  const known = knownPeerPredicate(config);
+  return (address, interfaceName) => {
+    const i = interfaceName.toLowerCase();
+    return dropIfs.has(i) && !open.has(i) && !known(address);
+  };
 }
 
 /** Proxy Set addresses and the source addresses of allowing Classification rows (not wildcards). */

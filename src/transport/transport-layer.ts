@@ -42,8 +42,14 @@ export interface TransportOptions {
   udpSizeBudget?: number;
   /** Verify the peer certificate on outgoing TLS. Default false (trunks often use private CAs). */
   tlsRejectUnauthorized?: boolean;
-  /** Inbound connections per TCP/TLS listener. Default 10000. */
+  /** Inbound connections per TCP/TLS listener from unknown sources (known peers get 1000 more). Default 10000. */
   maxConnectionsPerListener?: number;
+  /** Inbound connections from one unknown source address. Default 32. */
+  maxConnectionsPerSource?: number;
+  /** A message started on a stream must be complete within this (not an idle timer: a byte a second does not reset it). Default 10 s. */
+  messageDeadlineMs?: number;
+  /** An inbound connection from an unknown source must deliver a valid message within this. Default 10 s. */
+  firstMessageDeadlineMs?: number;
   /** IDS deny list and per-source limits; none = everything is admitted. */
   gate?: SourceGate;
   logger?: Logger;
@@ -68,6 +74,12 @@ interface Connection {
   /** Pending until an outgoing connection is established; null once usable. */
   ready: Promise<void> | null;
   closed: boolean;
+  /** Accepted (not opened by us): counted per source. */
+  inbound: boolean;
+  trusted: boolean;
+  /** Runs while a message is partly received (slowloris deadline) or until the first valid message. */
+  deadline: ReturnType<typeof setTimeout> | null;
+  validSeen: boolean;
 }
 
 interface BoundInterface {
@@ -99,6 +111,11 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
   private readonly udpSizeBudget: number;
   private readonly tlsRejectUnauthorized: boolean;
   private readonly maxConnections: number;
+  private readonly maxPerSource: number;
+  private readonly messageDeadlineMs: number;
+  private readonly firstMessageDeadlineMs: number;
+  private readonly inboundBySource = new Map<string, number>();
+  private untrustedInbound = 0;
   private readonly log: Logger | undefined;
   private gate: SourceGate | null;
   private readonly counters: Omit<TransportStats, 'openConnections'> = {
@@ -120,6 +137,8 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
     deniedDropped: 0,
     gateDropped: 0,
     gateAnswered: 0,
+    connectionsRefused: 0,
+    slowConnectionsClosed: 0,
   };
 
   constructor(opts: TransportOptions = {}) {
@@ -130,6 +149,9 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
     this.udpSizeBudget = opts.udpSizeBudget ?? 1300;
     this.tlsRejectUnauthorized = opts.tlsRejectUnauthorized ?? false;
     this.maxConnections = opts.maxConnectionsPerListener ?? 10_000;
+    this.maxPerSource = opts.maxConnectionsPerSource ?? 32;
+    this.messageDeadlineMs = opts.messageDeadlineMs ?? 10_000;
+    this.firstMessageDeadlineMs = opts.firstMessageDeadlineMs ?? 10_000;
     this.log = opts.logger;
     this.gate = opts.gate ?? null;
   }
@@ -177,9 +199,14 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
       if (iface.tlsPort !== undefined) {
         if (iface.tls === undefined) throw new Error(`SIP interface "${iface.name}" has a TLS port but no certificate/key files`);
         const [cert, key] = await Promise.all([readFile(iface.tls.certFile), readFile(iface.tls.keyFile)]);
-        const server = tls.createServer({ cert, key });
+        // A handshake that does not finish in time is a slowloris too.
+        const server = tls.createServer({ cert, key, handshakeTimeout: this.firstMessageDeadlineMs });
         server.on('secureConnection', (socket) => this.adoptInbound(socket, 'tls', bi));
-        server.on('tlsClientError', (err) => this.log?.debug({ err: err.message }, 'TLS handshake failed'));
+        server.on('tlsClientError', (err, socket) => {
+          this.log?.debug({ err: err.message }, 'TLS handshake failed');
+          const address = socket.remoteAddress;
+          if (address !== undefined) this.gate?.connectionAbuse({ address, port: socket.remotePort ?? 0, transport: 'tls' }, bi.info.name);
+        });
         bi.tls = server;
         bi.info.tlsPort = await this.listenServer(server, iface.address, iface.tlsPort);
       }
@@ -301,7 +328,8 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
   }
 
   private listenServer(server: net.Server, address: string, port: number): Promise<number> {
-    server.maxConnections = this.maxConnections;
+    // Headroom above the unknown sources' share: known peers are never locked out by strangers.
+    server.maxConnections = this.maxConnections + 1000;
     return new Promise((resolve, reject) => {
       const onError = (err: Error): void => reject(err);
       server.once('error', onError);
@@ -359,9 +387,26 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
         socket.destroy();
         return;
       }
-      const remote: Endpoint = { address: socket.remoteAddress, port: socket.remotePort, transport };
+      const address = socket.remoteAddress;
+      const trusted = this.gate?.trusted(address) ?? false;
+      const fromSource = this.inboundBySource.get(address) ?? 0;
+      if (!trusted && (fromSource >= this.maxPerSource || this.untrustedInbound >= this.maxConnections)) {
+        this.counters.connectionsRefused++;
+        this.gate?.connectionAbuse({ address, port: socket.remotePort, transport }, bi.info.name);
+        socket.destroy();
+        return;
+      }
+      const remote: Endpoint = { address, port: socket.remotePort, transport };
       const c = this.registerConnection(socket, transport, remote, bi);
       c.ready = null;
+      c.inbound = true;
+      c.trusted = trusted;
+      this.inboundBySource.set(address, fromSource + 1);
+      if (!trusted) {
+        this.untrustedInbound++;
+        // Nothing valid soon from a stranger: close (an idle timer would let it sit for minutes).
+        this.armDeadline(c, this.firstMessageDeadlineMs);
+      }
     } catch (err) {
       this.log?.error({ err }, 'error accepting connection');
       socket.destroy();
@@ -381,6 +426,10 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
       key: connKey(transport, remote.address, remote.port),
       ready: null,
       closed: false,
+      inbound: false,
+      trusted: false,
+      deadline: null,
+      validSeen: false,
     };
     this.counters.connectionsOpened++;
     this.connsById.set(c.id, c);
@@ -399,11 +448,25 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
     return c;
   }
 
+  /** Closes the stream unless the deadline is cleared first. */
+  private armDeadline(c: Connection, ms: number): void {
+    if (c.deadline !== null) clearTimeout(c.deadline);
+    c.deadline = setTimeout(() => {
+      c.deadline = null;
+      if (c.closed) return;
+      this.counters.slowConnectionsClosed++;
+      this.gate?.connectionAbuse(c.remote, c.interfaceName);
+      c.socket.destroy();
+    }, ms);
+    c.deadline.unref();
+  }
+
   private onStreamData(c: Connection, chunk: Buffer): void {
     try {
       const events = c.framer.push(chunk);
       for (const ev of events) {
         if (ev.kind === 'message') {
+          if (ev.result.ok) c.validSeen = true;
           this.counters.streamReceived++;
           this.handleParsed(ev.result, c.remote, c.local, c.interfaceName, c.id);
         } else if (ev.kind === 'ping') {
@@ -418,6 +481,14 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
           return;
         }
       }
+      // §18.3 framing deadline: a message begun must end in time, however slowly its bytes trickle.
+      if (c.closed) return;
+      if (c.framer.buffered > 0) {
+        if (events.length > 0 || c.deadline === null) this.armDeadline(c, this.messageDeadlineMs);
+      } else if (c.deadline !== null && (c.validSeen || c.trusted || !c.inbound)) {
+        clearTimeout(c.deadline);
+        c.deadline = null;
+      }
     } catch (err) {
       this.counters.listenerErrors++;
       this.log?.error({ err }, 'error handling stream data');
@@ -427,6 +498,14 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
   private onStreamClosed(c: Connection): void {
     if (c.closed) return;
     c.closed = true;
+    if (c.deadline !== null) clearTimeout(c.deadline);
+    c.deadline = null;
+    if (c.inbound) {
+      const n = (this.inboundBySource.get(c.remote.address) ?? 1) - 1;
+      if (n <= 0) this.inboundBySource.delete(c.remote.address);
+      else this.inboundBySource.set(c.remote.address, n);
+      if (!c.trusted) this.untrustedInbound--;
+    }
     this.counters.connectionsClosed++;
     this.connsById.delete(c.id);
     if (this.connsByKey.get(c.key) === c) this.connsByKey.delete(c.key);

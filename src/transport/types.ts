@@ -63,6 +63,10 @@ export interface TransportStats {
   /** Parsed requests the source gate dropped (rate limit) or answered statelessly. */
   gateDropped: number;
   gateAnswered: number;
+  /** Inbound connections refused: over the per-source limit, or the listener full for unknown sources. */
+  connectionsRefused: number;
+  /** Streams closed because a message did not complete within the deadline (slowloris) or nothing valid came first. */
+  slowConnectionsClosed: number;
 }
 
 /**
@@ -77,6 +81,10 @@ export interface SourceGate {
   admitRequest(msg: SipMessage, remote: Endpoint, interfaceName: string): 'pass' | 'drop' | number;
   /** A message that could not be parsed or framed; returns whether it may be answered (400/505/513). */
   malformed(remote: Endpoint, interfaceName: string): boolean;
+  /** A known peer (Proxy Set / Classification address): no per-source connection limit or first-message deadline. */
+  trusted(address: string): boolean;
+  /** A stream closed for abuse (too slow to complete a message, nothing valid sent, TLS handshake failed). */
+  connectionAbuse(remote: Endpoint, interfaceName: string): void;
 }
 
 export interface TransportEvents {
