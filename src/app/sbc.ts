@@ -19,6 +19,8 @@ import { ConfigMediaPort } from './media-port.js';
 import { createEdgeGuard, edgeGuardOptions } from './edge-security.js';
 import { AdmissionControl } from './admission-control.js';
 import type { EdgeGuard } from '../security/edge-guard.js';
+import type { SipInterfaceRow } from '../config/schema.js';
+import { versionRange, type TlsSpec } from '../transport/tls-options.js';
 
 export class ConfigError extends Error {
   constructor(readonly diagnostics: Diagnostic[]) {
@@ -95,7 +97,7 @@ export class Sbc {
           address,
           ...(si.udpPort > 0 ? { udpPort: si.udpPort } : {}),
           ...(si.tcpPort > 0 ? { tcpPort: si.tcpPort } : {}),
-          ...tlsOf(config, si.tlsPort),
+          ...tlsOf(config, si),
         }));
       }
     } catch (err) {
@@ -147,7 +149,24 @@ export class Sbc {
         log.warn('SIP interface changes take effect after a restart; routing and manipulation changes apply to new calls now');
       }
     });
-    sbc.removeSighup = store.reloadOnSighup();
+    const removeConfigSighup = store.reloadOnSighup();
+    // SIGHUP also re-reads certificate files: rotation without a restart.
+    const onSighup = (): void => {
+      void transport.reloadTls().then((res) => {
+        for (const r of res) {
+          if (r.error === null) log.info({ iface: r.interfaceName }, 'TLS certificate files reloaded');
+          else log.error({ iface: r.interfaceName, err: r.error }, 'TLS certificate reload failed; the previous certificate stays in use');
+        }
+      });
+    };
+    process.on('SIGHUP', onSighup);
+    sbc.removeSighup = () => {
+      removeConfigSighup();
+      process.off('SIGHUP', onSighup);
+    };
+    for (const c of config.tlsContexts) {
+      if (!c.verifyServerCertificate) log.warn({ tlsContext: c.name }, 'TLS context does not verify server certificates: outgoing TLS accepts any peer');
+    }
     await proxySets.start();
     if (config.api.port > 0) {
       const apiLog = log.child({ module: 'api' });
@@ -238,12 +257,37 @@ function apiTlsOf(config: SbcConfig): { certFile: string; keyFile: string } | nu
   return certFile !== '' && keyFile !== '' ? { certFile, keyFile } : null;
 }
 
-function tlsOf(config: SbcConfig, tlsPort: number): { tlsPort?: number; tls?: { certFile: string; keyFile: string } } {
-  if (tlsPort <= 0) return {};
-  const certFile = config.scalars.get('tlscertfile');
-  const keyFile = config.scalars.get('tlskeyfile');
-  if (!certFile || !keyFile) return {};
-  return { tlsPort, tls: { certFile, keyFile } };
+/**
+ * The TLS listener of a SIP Interface from its TLSContexts row (or the
+ * TLSCertFile/TLSKeyFile scalars when it names none). A TLS port without a
+ * certificate is a configuration error, not a listener that silently
+ * does not exist.
+ */
+function tlsOf(config: SbcConfig, si: SipInterfaceRow): { tlsPort?: number; tls?: TlsSpec } {
+  const ctx = si.tlsContext.trim() === '' ? undefined : config.tlsContexts.find((c) => c.name.toLowerCase() === si.tlsContext.trim().toLowerCase());
+  const mutual = si.tlsMutualAuthentication === 1 || (si.tlsMutualAuthentication === -1 && config.scalars.get('sipsrequireclientcertificate') === '1');
+  let spec: TlsSpec | null = null;
+  if (ctx !== undefined && ctx.certificateFile !== '' && ctx.privateKeyFile !== '') {
+    spec = {
+      certFile: ctx.certificateFile, keyFile: ctx.privateKeyFile, ...versionRange(ctx.tlsVersion),
+      ...(ctx.trustedRootFile !== '' ? { caFile: ctx.trustedRootFile } : {}),
+      ...(ctx.serverCipherString !== '' ? { serverCiphers: ctx.serverCipherString } : {}),
+      ...(ctx.clientCipherString !== '' ? { clientCiphers: ctx.clientCipherString } : {}),
+      requireClientCert: mutual, verifyServer: ctx.verifyServerCertificate,
+    };
+  } else if (ctx === undefined) {
+    const certFile = config.scalars.get('tlscertfile');
+    const keyFile = config.scalars.get('tlskeyfile');
+    if (certFile && keyFile) spec = { certFile, keyFile, requireClientCert: mutual };
+  }
+  if (si.tlsPort <= 0) return spec === null ? {} : { tls: spec };
+  if (spec === null) {
+    throw new ConfigError([{
+      severity: 'error', file: si.file, line: si.line,
+      message: `SIPInterface ${si.index}: TLSPort ${si.tlsPort} needs a certificate: a TLSContexts row with CertificateFile and PrivateKeyFile (TLSContext "${si.tlsContext}")`,
+    }]);
+  }
+  return { tlsPort: si.tlsPort, tls: spec };
 }
 
 export type { SbcConfig };

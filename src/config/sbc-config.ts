@@ -137,6 +137,7 @@ export const SCALARS: readonly ScalarSpec[] = [
   { name: 'IDSProtectKnownPeers', def: 1, kind: 'int', min: 0, max: 1, doc: 'Ours: sources of Proxy Sets and Classification rules are never denied by IDS nor rate-limited (0 = treat them like anyone).' },
   { name: 'SourceRequestRate', def: 50, kind: 'int', min: 0, max: 1_000_000, doc: 'Ours: out-of-dialog requests per second accepted from one unknown source address (token bucket); 0 = no limit.' },
   { name: 'SourceRequestBurst', def: 100, kind: 'int', min: 1, max: 1_000_000, doc: 'Ours: token bucket size of SourceRequestRate.' },
+  { name: 'SIPSRequireClientCertificate', def: 0, kind: 'int', min: 0, max: 1, doc: 'Mutual TLS for SIP Interfaces whose TLSMutualAuthentication is -1: 1 = client certificates required.' },
   { name: 'SIPMaxConnectionsPerSource', def: 32, kind: 'int', min: 1, max: 100_000, doc: 'Ours: inbound TCP/TLS connections from one unknown source address (known peers are not limited).' },
   { name: 'SIPMessageCompletionTimeout', def: 10, kind: 'int', min: 1, max: 3600, doc: 'Ours: seconds in which a SIP message begun on a TCP/TLS connection must be complete (slowloris), whatever trickles in.' },
   { name: 'SIPFirstMessageTimeout', def: 10, kind: 'int', min: 1, max: 3600, doc: 'Ours: seconds in which a connection from an unknown source must deliver a valid SIP message (and finish its TLS handshake).' },
@@ -239,7 +240,7 @@ class SbcConfigImpl implements SbcConfig {
   readonly messageConditions; readonly messageManipulations; readonly ipProfiles; readonly mediaRealms;
   readonly audioCodersGroups; readonly audioCoders; readonly allowedAudioCodersGroups; readonly allowedAudioCoders;
   readonly accounts; readonly alternativeRoutingReasons; readonly admissionControl;
-  readonly idsPolicies; readonly idsRules; readonly idsMatches; readonly webUsers;
+  readonly idsPolicies; readonly idsRules; readonly idsMatches; readonly webUsers; readonly tlsContexts;
 
   readonly #ipGroups: Map<string, IpGroupRow>;
   readonly #proxySets: Map<string, ProxySetRow>;
@@ -286,6 +287,7 @@ class SbcConfigImpl implements SbcConfig {
     this.idsRules = tables.idsRules;
     this.idsMatches = tables.idsMatches;
     this.webUsers = tables.webUsers;
+    this.tlsContexts = tables.tlsContexts;
 
     this.#ipGroups = indexByName(tables.ipGroups, (r) => r.name);
     this.#proxySets = indexByName(tables.proxySets, (r) => r.proxyName);

@@ -418,6 +418,21 @@ export interface IdsMatchRow extends RowBase {
   readonly policy: string;
 }
 
+/** TLSContexts: certificate sets and TLS policy, referenced by SIP Interfaces (TLSContext). */
+export interface TlsContextRow extends RowBase {
+  readonly name: string;
+  /** Mediant bitmask: 1 TLS 1.0, 2 TLS 1.1, 4 TLS 1.2, 8 TLS 1.3; 0 = default (ours: 1.2 and 1.3). */
+  readonly tlsVersion: number;
+  readonly serverCipherString: string;
+  readonly clientCipherString: string;
+  readonly requireStrictCert: boolean;
+  readonly ocspEnable: boolean;
+  readonly certificateFile: string;
+  readonly privateKeyFile: string;
+  readonly trustedRootFile: string;
+  readonly verifyServerCertificate: boolean;
+}
+
 /** WebUsers: REST API users (Mediant's Web/REST users table). */
 export interface WebUserRow extends RowBase {
   readonly username: string;
@@ -480,6 +495,7 @@ export interface SbcTables {
   readonly idsRules: readonly IdsRuleRow[];
   readonly idsMatches: readonly IdsMatchRow[];
   readonly webUsers: readonly WebUserRow[];
+  readonly tlsContexts: readonly TlsContextRow[];
 }
 
 export type TableKey = keyof SbcTables;
@@ -771,6 +787,22 @@ export const TABLES: readonly TableDef[] = [
       int('Rate', 'rate', 0, 'Dialogs per second added to the token bucket; 0 = no rate limit.', 0),
       int('MaxBurst', 'maxBurst', 0, 'Token bucket size (dialogs accepted at once); 0 = unlimited.', 0),
       int('Reservation', 'reservation', 0, 'Concurrent dialogs guaranteed to this IP Group; 0 = none.', 0),
+    ],
+  },
+  {
+    name: 'TLSContexts', aliases: ['TLSContext'], configKey: 'tlsContexts', nameKey: 'name',
+    doc: 'TLS contexts: certificate, key and trusted roots (file paths, ours), versions and cipher strings; referenced by SIPInterface TLSContext.',
+    columns: [
+      str('Name', 'name', 'Context name.'),
+      int('TLSVersion', 'tlsVersion', 0, 'Bitmask 1 = TLS 1.0, 2 = 1.1, 4 = 1.2, 8 = 1.3; 0 = 1.2 and 1.3.', 0, 15),
+      str('ServerCipherString', 'serverCipherString', 'OpenSSL cipher list for TLS 1.2 as a server; empty = ECDHE with AEAD only.'),
+      str('ClientCipherString', 'clientCipherString', 'The same as a client.'),
+      bool('RequireStrictCert', 'requireStrictCert', false, 'Stored; peer certificates are always checked against TrustedRootFile when verified.'),
+      bool('OcspEnable', 'ocspEnable', false, 'Stored; OCSP is not queried.'),
+      str('CertificateFile', 'certificateFile', 'Ours: PEM certificate (chain) presented by the SBC.'),
+      str('PrivateKeyFile', 'privateKeyFile', 'Ours: PEM private key of the certificate.', '', { secret: true }),
+      str('TrustedRootFile', 'trustedRootFile', 'Ours: PEM CA certificates trusted for peers; empty = the system roots.'),
+      bool('VerifyServerCertificate', 'verifyServerCertificate', true, 'Ours per context (Mediant has a global one): outgoing TLS checks the certificate and host name; 0 is logged loudly.'),
     ],
   },
   {

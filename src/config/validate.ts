@@ -75,6 +75,7 @@ export function validateTables(t: SbcTables, file: string): Diagnostic[] {
   for (const r of t.sipInterfaces) {
     ref(r, 'SIPInterface', 'networkInterface', 'interfaces', 'InterfaceTable', r.networkInterface, true);
     ref(r, 'SIPInterface', 'mediaRealm', 'mediaRealms', 'CpMediaRealm', r.mediaRealm);
+    ref(r, 'SIPInterface', 'tlsContext', 'tlsContexts', 'TLSContexts', r.tlsContext);
     const c = r.classificationFailureResponseType;
     if (c !== 0 && (c < 400 || c > 699)) err(r, 'classificationFailureResponseType', 'SIPInterface', `ClassificationFailureResponseType must be 0 (drop) or a SIP code 400-699, not ${c}`);
     if (r.udpPort === 0 && r.tcpPort === 0 && r.tlsPort === 0) warn(r, 'SIPInterface', 'no port configured; the interface does not listen');
@@ -224,6 +225,11 @@ export function validateTables(t: SbcTables, file: string): Diagnostic[] {
       if (r.limit >= 0 && r.reservation >= r.limit) err(r, 'reservation', T, `Reservation ${r.reservation} must be below Limit ${r.limit}`);
       if (r.requestType === 'other') warn(r, T, 'Reservation applies only to INVITE and SUBSCRIBE dialogs; ignored for RequestType other');
     }
+  }
+  for (const r of t.tlsContexts) {
+    if ((r.tlsVersion & 3) !== 0) warn(r, 'TLSContexts', `TLSVersion ${r.tlsVersion} allows TLS 1.0/1.1, which are broken (RFC 8996)`);
+    if ((r.certificateFile === '') !== (r.privateKeyFile === '')) err(r, 'certificateFile', 'TLSContexts', 'CertificateFile and PrivateKeyFile go together');
+    if (!r.verifyServerCertificate) warn(r, 'TLSContexts', 'VerifyServerCertificate = 0: outgoing TLS accepts any certificate (man in the middle)');
   }
   for (const r of t.webUsers) {
     // Only hashes are stored: a clear-text password in a file is a leak waiting to happen.

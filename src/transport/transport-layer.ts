@@ -11,7 +11,7 @@ import { EventEmitter } from 'node:events';
 import dgram from 'node:dgram';
 import net from 'node:net';
 import tls from 'node:tls';
-import { readFile } from 'node:fs/promises';
+import { loadTls, type LoadedTls, type TlsSpec } from './tls-options.js';
 import type { Logger } from 'pino';
 import type { SipMessage } from '../sip/message.js';
 import { DEFAULT_PARSE_LIMITS, parseMessage, type ParseLimits, type ParseResult } from '../sip/parser.js';
@@ -40,7 +40,7 @@ export interface TransportOptions {
   limits?: ParseLimits;
   /** Requests larger than this go over TCP when the interface has TCP (§18.1.1). Default 1300. */
   udpSizeBudget?: number;
-  /** Verify the peer certificate on outgoing TLS. Default false (trunks often use private CAs). */
+  /** Verify the peer certificate on outgoing TLS from interfaces without a TLS context. Default true. */
   tlsRejectUnauthorized?: boolean;
   /** Inbound connections per TCP/TLS listener from unknown sources (known peers get 1000 more). Default 10000. */
   maxConnectionsPerListener?: number;
@@ -87,6 +87,9 @@ interface BoundInterface {
   udp: dgram.Socket | null;
   tcp: net.Server | null;
   tls: tls.Server | null;
+  /** The interface's TLS context (files as configured; contexts as last loaded). */
+  tlsSpec: TlsSpec | null;
+  tlsLoaded: LoadedTls | null;
 }
 
 const CRLF = Buffer.from('\r\n');
@@ -147,7 +150,7 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
     this.connectTimeoutMs = opts.connectTimeoutMs ?? 5_000;
     this.limits = opts.limits ?? DEFAULT_PARSE_LIMITS;
     this.udpSizeBudget = opts.udpSizeBudget ?? 1300;
-    this.tlsRejectUnauthorized = opts.tlsRejectUnauthorized ?? false;
+    this.tlsRejectUnauthorized = opts.tlsRejectUnauthorized ?? true;
     this.maxConnections = opts.maxConnectionsPerListener ?? 10_000;
     this.maxPerSource = opts.maxConnectionsPerSource ?? 32;
     this.messageDeadlineMs = opts.messageDeadlineMs ?? 10_000;
@@ -185,7 +188,9 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
     if (iface.udpPort === undefined && iface.tcpPort === undefined && iface.tlsPort === undefined) {
       throw new Error(`SIP interface "${iface.name}" has no UDP, TCP or TLS port`);
     }
-    const bi: BoundInterface = { info: { name: iface.name, address: iface.address }, udp: null, tcp: null, tls: null };
+    const bi: BoundInterface = {
+      info: { name: iface.name, address: iface.address }, udp: null, tcp: null, tls: null, tlsSpec: iface.tls ?? null, tlsLoaded: null,
+    };
     try {
       if (iface.udpPort !== undefined) {
         bi.udp = await this.bindUdp(bi, iface.address, iface.udpPort);
@@ -198,9 +203,9 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
       }
       if (iface.tlsPort !== undefined) {
         if (iface.tls === undefined) throw new Error(`SIP interface "${iface.name}" has a TLS port but no certificate/key files`);
-        const [cert, key] = await Promise.all([readFile(iface.tls.certFile), readFile(iface.tls.keyFile)]);
         // A handshake that does not finish in time is a slowloris too.
-        const server = tls.createServer({ cert, key, handshakeTimeout: this.firstMessageDeadlineMs });
+        bi.tlsLoaded = await loadTls(iface.tls, this.firstMessageDeadlineMs);
+        const server = tls.createServer(bi.tlsLoaded.server);
         server.on('secureConnection', (socket) => this.adoptInbound(socket, 'tls', bi));
         server.on('tlsClientError', (err, socket) => {
           this.log?.debug({ err: err.message }, 'TLS handshake failed');
@@ -290,6 +295,27 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
       port = via.port ?? 5060;
     }
     await this.sendUdp(bi, data, address, port);
+  }
+
+  /**
+   * Reads every interface's certificate, key and roots again (SIGHUP):
+   * new handshakes use them, established connections keep theirs. An
+   * interface whose files are unreadable keeps its old context.
+   */
+  async reloadTls(): Promise<Array<{ interfaceName: string; error: string | null }>> {
+    const out: Array<{ interfaceName: string; error: string | null }> = [];
+    for (const bi of this.ifaces.values()) {
+      if (bi.tlsSpec === null) continue;
+      try {
+        const loaded = await loadTls(bi.tlsSpec, this.firstMessageDeadlineMs);
+        bi.tls?.setSecureContext(loaded.server);
+        bi.tlsLoaded = loaded;
+        out.push({ interfaceName: bi.info.name, error: null });
+      } catch (err) {
+        out.push({ interfaceName: bi.info.name, error: (err as Error).message });
+      }
+    }
+    return out;
   }
 
   async close(): Promise<void> {
@@ -643,9 +669,11 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
     const socket =
       dest.transport === 'tls'
         ? tls.connect({
+            ...(bi.tlsLoaded?.client ?? { rejectUnauthorized: this.tlsRejectUnauthorized, minVersion: 'TLSv1.2' }),
             // A plain socket underneath so that the source address is the interface's.
             socket: net.connect({ host: dest.address, port: dest.port, localAddress }),
-            rejectUnauthorized: this.tlsRejectUnauthorized,
+            // RFC 5922 §7: the identity checked is the host we meant to reach (an IP literal checks the IP SAN).
+            host: dest.address,
             servername: net.isIP(dest.address) === 0 ? dest.address : undefined,
           })
         : net.connect({ host: dest.address, port: dest.port, localAddress });

@@ -1,4 +1,5 @@
 import type { SipMessage } from '../sip/message.js';
+import type { TlsSpec } from './tls-options.js';
 
 export type Transport = 'udp' | 'tcp' | 'tls';
 
@@ -15,7 +16,7 @@ export interface SipInterfaceSpec {
   udpPort?: number;
   tcpPort?: number;
   tlsPort?: number;
-  tls?: { certFile: string; keyFile: string };
+  tls?: TlsSpec;
 }
 
 /** What `listen` actually bound. */

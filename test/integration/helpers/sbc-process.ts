@@ -293,7 +293,8 @@ export async function startSbc(iniText: string, opts: { relay?: 'native' | 'js';
     await handle.stop();
     throw err;
   }
-  if (apiPort && iniText.includes('[ WebUsers ]')) {
+  // An HTTPS API (SbcApiTlsCertFile) is the test's own business: its certificate is not one fetch trusts.
+  if (apiPort && iniText.includes('[ WebUsers ]') && !/SbcApiTlsCertFile\s*=\s*\S/.test(iniText)) {
     const r = await fetch(`http://127.0.0.1:${apiPort}/api/v1/auth/token`, { method: 'POST', headers: basicAuth(TEST_API_USERS.admin) });
     if (r.status !== 200) {
       await handle.stop();
