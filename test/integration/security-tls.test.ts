@@ -10,6 +10,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, readFileSync } from 'node:fs';
+import net from 'node:net';
 import tls from 'node:tls';
 import { findFreePort } from './helpers/sipp.js';
 import { startSbc, testIni, type SbcProcess } from './helpers/sbc-process.js';
@@ -117,7 +118,7 @@ describe('TLS contexts (real SBC process, test CA)', () => {
   });
 
   const connect = (port: number, opts: tls.ConnectionOptions): Promise<tls.TLSSocket> => new Promise((resolve, reject) => {
-    const s = tls.connect({ host: '127.0.0.1', port, ca: readFileSync(ca.caCert), localAddress: PBX, ...opts });
+    const s = tls.connect({ socket: net.connect({ host: '127.0.0.1', port, localAddress: PBX }), host: '127.0.0.1', ca: readFileSync(ca.caCert), ...opts });
     s.once('secureConnect', () => resolve(s));
     s.once('error', reject);
   });
