@@ -21,6 +21,7 @@ import { AdmissionControl } from './admission-control.js';
 import type { EdgeGuard } from '../security/edge-guard.js';
 import type { SipInterfaceRow } from '../config/schema.js';
 import { versionRange, type TlsSpec } from '../transport/tls-options.js';
+import { Pseudonymiser } from '../security/pseudonym.js';
 
 export class ConfigError extends Error {
   constructor(readonly diagnostics: Diagnostic[]) {
@@ -35,11 +36,33 @@ export interface SbcOptions {
   relay?: 'native' | 'js';
 }
 
+/** The configured pseudonymiser (PrivacyPseudonymizationKey), rebuilt only when the key changes. */
+function privacyOf(store: ConfigStore): () => Pseudonymiser | null {
+  let key = '';
+  let p: Pseudonymiser | null = null;
+  return () => {
+    const k = store.current().scalars.get('privacypseudonymizationkey') ?? '';
+    if (k !== key) {
+      key = k;
+      p = k === '' ? null : new Pseudonymiser(k);
+    }
+    return p;
+  };
+}
+
 /** CDRs go to every sink; the last few are kept for the API. */
 class CdrFanout implements CdrSink {
   readonly recent: CallDetailRecord[] = [];
-  constructor(private readonly sinks: CdrSink[], private readonly metrics: SbcMetrics, private readonly log: Logger) {}
-  write(record: CallDetailRecord): void {
+  constructor(
+    private readonly sinks: CdrSink[], private readonly metrics: SbcMetrics, private readonly log: Logger,
+    private readonly privacy: () => Pseudonymiser | null,
+  ) {}
+  write(original: CallDetailRecord): void {
+    const p = this.privacy();
+    const record: CallDetailRecord = p === null ? original : {
+      ...original, caller: p.id(original.caller), callee: p.id(original.callee),
+      timeline: original.timeline.map((e) => (e.note === undefined ? e : { ...e, note: p.text(e.note, [original.caller, original.callee]) })),
+    };
     this.metrics.callsTotal.inc({ result: record.connectTime !== null ? 'answered' : `failed_${record.sipStatus}` });
     this.recent.push(record);
     if (this.recent.length > 100) this.recent.shift();
@@ -132,7 +155,8 @@ export class Sbc {
       fileSinks.push(f);
       sinks.push(f);
     }
-    const cdr = new CdrFanout(sinks, metrics, log.child({ module: 'cdr' }));
+    const privacy = privacyOf(store);
+    const cdr = new CdrFanout(sinks, metrics, log.child({ module: 'cdr' }), privacy);
     const calls = new CallManager({
       transactions, routing, media, cdr, local: transport, logger: log, t1Ms: config.sip.t1Ms, t2Ms: config.sip.t2Ms,
       onRefused: (inbound, kind) => guard.report(kind === 'no-dialog' ? 'abnormal-flow' : 'dialog-failure', inbound.remote, inbound.interfaceName),
@@ -188,10 +212,14 @@ export class Sbc {
         metricsOpenOnLoopback: config.scalars.get('sbcapimetricsopen') === '1',
         backend: {
           status: (o) => sbc.status(o),
-          calls: () => [...calls.liveCalls()].map((c) => ({
-            id: c.id, state: c.state, srcIpGroup: c.src.name, dstIpGroup: c.dst?.name ?? null,
-            legACallId: c.inviteA.callId, from: c.inviteA.getHeader('from'), to: c.inviteA.getHeader('to'),
-          })),
+          calls: () => {
+            const p = privacy();
+            const hide = (v: string | undefined): string | undefined => (p === null || v === undefined ? v : p.header(v));
+            return [...calls.liveCalls()].map((c) => ({
+              id: c.id, state: c.state, srcIpGroup: c.src.name, dstIpGroup: c.dst?.name ?? null,
+              legACallId: c.inviteA.callId, from: hide(c.inviteA.getHeader('from')), to: hide(c.inviteA.getHeader('to')),
+            }));
+          },
           proxySets: () => proxySets.status(),
           reload: () => store.reload(),
           admission: () => admission.stats(),

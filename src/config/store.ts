@@ -27,7 +27,8 @@ export interface ReloadResult {
 }
 
 function isSecretScalar(name: string): boolean {
-  return name.toLowerCase().includes('password');
+  const n = name.toLowerCase();
+  return n.includes('password') || n.includes('secret') || n.endsWith('key') || n.endsWith('keyfile');
 }
 
 function show(col: ColumnDef | null, v: unknown): string {
