@@ -159,6 +159,7 @@ export class Sbc {
     const cdr = new CdrFanout(sinks, metrics, log.child({ module: 'cdr' }), privacy);
     const calls = new CallManager({
       transactions, routing, media, cdr, local: transport, logger: log, t1Ms: config.sip.t1Ms, t2Ms: config.sip.t2Ms,
+      pendingCallsPerSource: (address) => (guard.trusted(address) ? Number.POSITIVE_INFINITY : num('SIPMaxPendingCallsPerSource', 50)),
       onRefused: (inbound, kind) => guard.report(kind === 'no-dialog' ? 'abnormal-flow' : 'dialog-failure', inbound.remote, inbound.interfaceName),
     });
     calls.attach(transactions);

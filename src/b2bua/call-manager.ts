@@ -15,6 +15,7 @@ import { Call } from './call.js';
 import type { CallEnv } from './env.js';
 import { ALLOW, SUPPORTED_TAGS, maxForwards, userOf } from './headers.js';
 import { refuseNewRequest } from './request-checks.js';
+import { PendingCalls } from './pending-calls.js';
 import type {
   CdrSink, DialogOwner, InboundMessage, IpGroupRef, LegSide, LocalAddressPort, MediaPort, RoutingPort, ServerTransactionRef, TransactionPort,
 } from './ports.js';
@@ -33,6 +34,8 @@ export interface CallManagerOptions {
    * request for a dialog we do not have.
    */
   onRefused?: (inbound: InboundMessage, kind: 'unclassified' | 'rejected' | 'no-dialog') => void;
+  /** Calls in setup (INVITE until ACK) allowed per source address; absent = no quota. */
+  pendingCallsPerSource?: (address: string) => number;
   /** For reliable 1xx retransmission toward leg A (RFC 3262); defaults 500/4000 ms. */
   t1Ms?: number;
   t2Ms?: number;
@@ -45,6 +48,10 @@ export interface CallManagerStats {
   callsByIpGroup: Record<string, number>;
   totalCalls: number;
   rejected: number;
+  /** Calls between INVITE and the ACK of the 2xx, and INVITEs refused by the per-source quota. */
+  pendingCalls: number;
+  pendingSources: number;
+  pendingRefused: number;
 }
 
 interface DialogEntry {
@@ -68,6 +75,7 @@ export class CallManager implements CallEnv {
   readonly t2Ms: number;
   private readonly cdr: CdrSink;
   private readonly onRefused: NonNullable<CallManagerOptions['onRefused']>;
+  private readonly pending: PendingCalls;
   private readonly calls = new Set<Call>();
   private readonly dialogs = new Map<string, DialogEntry>();
   private readonly groupCounts = new Map<string, number>();
@@ -86,6 +94,7 @@ export class CallManager implements CallEnv {
     this.media = opts.media;
     this.cdr = opts.cdr;
     this.onRefused = opts.onRefused ?? (() => undefined);
+    this.pending = new PendingCalls(opts.pendingCallsPerSource ?? (() => Number.POSITIVE_INFINITY));
     this.local = opts.local;
     this.logger = (opts.logger ?? silentLogger()).child({ module: 'b2bua' });
     this.t1Ms = opts.t1Ms ?? 500;
@@ -118,6 +127,7 @@ export class CallManager implements CallEnv {
       if (req.method !== 'ACK' || toTag === null) return;
       const e = this.dialogs.get(dialogKey(req.callId, toTag));
       if (e === undefined) return;
+      if (e.side === 'A') this.pending.settled(e.owner);
       e.owner.onAck(e.side, req);
       return;
     }
@@ -242,6 +252,11 @@ export class CallManager implements CallEnv {
         return;
       }
     }
+    if (!this.pending.admit(inbound.remote.address)) {
+      this.refused(inbound);
+      this.reply(stx, req, 503, undefined, 'Too Many Calls In Setup');
+      return;
+    }
     const admission = this.routing.admission?.claim({
       group: src.name, interfaceName: inbound.interfaceName, direction: 'inbound', method: req.method, user: userOf(req.getHeader('from')),
     });
@@ -269,6 +284,7 @@ export class CallManager implements CallEnv {
     const call = new Call(this, id, req, stx, inbound, src, cls.routing, aReq);
     this.calls.add(call);
     if (admission !== undefined) this.inboundAdmissions.set(call, admission);
+    this.pending.add(call, inbound.remote.address);
     this.totalCalls++;
     call.log.info({ from: inbound.remote.address, srcIpGroup: src.name, legACallId: req.callId }, 'new call');
     call.start();
@@ -333,6 +349,7 @@ export class CallManager implements CallEnv {
     this.releaseGroup(call.src, false);
     this.inboundAdmissions.get(call)?.();
     this.inboundAdmissions.delete(call);
+    this.pending.settled(call);
     try {
       this.cdr.write(cdr);
     } catch (err) {
@@ -353,7 +370,7 @@ export class CallManager implements CallEnv {
     for (const [k, v] of this.groupCounts) byGroup[k] = v;
     return {
       calls: this.calls.size, dialogs, pendingTimers: timers, callsByIpGroup: byGroup,
-      totalCalls: this.totalCalls, rejected: this.rejected,
+      totalCalls: this.totalCalls, rejected: this.rejected, ...this.pending.stats(),
     };
   }
 

@@ -139,6 +139,7 @@ export const SCALARS: readonly ScalarSpec[] = [
   { name: 'SourceRequestBurst', def: 100, kind: 'int', min: 1, max: 1_000_000, doc: 'Ours: token bucket size of SourceRequestRate.' },
   { name: 'SIPSRequireClientCertificate', def: 0, kind: 'int', min: 0, max: 1, doc: 'Mutual TLS for SIP Interfaces whose TLSMutualAuthentication is -1: 1 = client certificates required.' },
   { name: 'PrivacyPseudonymizationKey', def: '', kind: 'string', doc: 'Ours: when set, calling/called numbers and URI users in CDRs, CDR log lines and /api/v1/calls are replaced by a keyed hash (HMAC-SHA-256), stable per number; the value is a secret.' },
+  { name: 'SIPMaxPendingCallsPerSource', def: 50, kind: 'int', min: 1, max: 1_000_000, doc: 'Ours: calls in setup (INVITE until the ACK of the 2xx) from one address that is not a known peer; more get 503.' },
   { name: 'SIPMaxConnectionsPerSource', def: 32, kind: 'int', min: 1, max: 100_000, doc: 'Ours: inbound TCP/TLS connections from one unknown source address (known peers are not limited).' },
   { name: 'SIPMessageCompletionTimeout', def: 10, kind: 'int', min: 1, max: 3600, doc: 'Ours: seconds in which a SIP message begun on a TCP/TLS connection must be complete (slowloris), whatever trickles in.' },
   { name: 'SIPFirstMessageTimeout', def: 10, kind: 'int', min: 1, max: 3600, doc: 'Ours: seconds in which a connection from an unknown source must deliver a valid SIP message (and finish its TLS handshake).' },

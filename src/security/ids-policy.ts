@@ -137,18 +137,23 @@ export function silentStrangerPredicate(config: SbcConfig): (address: string, in
     if (c.srcSipInterfaceName.trim() === '' || c.srcSipInterfaceName.trim() === '*' || c.srcSipInterfaceName.toLowerCase() === 'any') return () => false;
     open.add(c.srcSipInterfaceName.toLowerCase());
   }
-  const known = knownPeerPredicate(config);
+  const known = knownPeerPredicate(config, true);
   return (address, interfaceName) => {
     const i = interfaceName.toLowerCase();
     return dropIfs.has(i) && !open.has(i) && !known(address);
   };
 }
 
-/** Proxy Set addresses and the source addresses of allowing Classification rows (not wildcards). */
-export function knownPeerPredicate(config: SbcConfig): (address: string) => boolean {
+/**
+ * Known peers: Proxy Set addresses and the literal source addresses of
+ * allowing Classification rows. With `patterns`, also the subnets and
+ * wildcards of Classification rows (everyone who could be classified by
+ * address; `*`/empty never counts).
+ */
+export function knownPeerPredicate(config: SbcConfig, patterns = false): (address: string) => boolean {
   const literal = new Set<string>();
   for (const p of config.proxySets) for (const a of proxySetAddresses(config, p.proxyName)) literal.add(a);
-  const patterns: AddressPattern[] = [];
+  const compiledPatterns: AddressPattern[] = [];
   for (const c of config.classifications) {
     if (c.actionType !== 'allow') continue;
     const src = c.srcAddress.trim();
@@ -157,13 +162,14 @@ export function knownPeerPredicate(config: SbcConfig): (address: string) => bool
       literal.add(src);
       continue;
     }
+    if (!patterns) continue;
     try {
       const p = compileAddress(src);
-      if (!p.any) patterns.push(p);
+      if (!p.any) compiledPatterns.push(p);
     } catch {
       /* the config validator reports it */
     }
   }
-  if (patterns.length === 0) return (a) => literal.has(a);
-  return (a) => literal.has(a) || patterns.some((p) => p.matches(a));
+  if (compiledPatterns.length === 0) return (a) => literal.has(a);
+  return (a) => literal.has(a) || compiledPatterns.some((p) => p.matches(a));
 }

@@ -153,3 +153,73 @@ describe('probe findings: unclassified OPTIONS flood creates no state (real SBC 
     expect(heapDelta).toBeLessThan(16);
   }, 120_000);
 });
+
+describe('probe findings: un-ACKed INVITEs do not take every media port (real SBC process)', () => {
+  const ATTACKER = '127.0.0.141';
+  const PBX2 = '127.0.0.85';
+  const ITSP2 = '127.0.0.86';
+  let sbc: SbcProcess;
+  let uas: SippProcess;
+  let lanPort: number;
+
+  beforeAll(async () => {
+    assertSippInstalled();
+    lanPort = await findFreePort();
+    const uasPort = await findFreePort(ITSP2);
+    uas = startSipp({ scenario: 'uas', calls: 10_000, localAddress: ITSP2, localPort: uasPort, timeoutMs: 120_000 });
+    const pool = Number(process.env['VITEST_POOL_ID'] ?? '1');
+    const base = 30000 - ((pool - 1) % 4) * 1000;
+    sbc = await startSbc(testIni({
+      lanPort, wanPort: await findFreePort(), apiPort: await findFreePort(),
+      pbx: { address: PBX2, port: 5060 }, itsp: [{ address: ITSP2, port: uasPort }],
+      // Small realms (200 ports each), so that a few hundred held calls would exhaust them.
+      mediaPorts: { lan: [base, base + 199], wan: [base + 200, base + 399] },
+      scalars: ['EnableIDS = 0', 'SourceRequestRate = 0', 'SIPMaxPendingCallsPerSource = 40'],
+      // Remote phones: a subnet classified into the PBX group (classified, but not a known peer).
+      extra: [
+        '[ Classification ]',
+        'FORMAT Index = ClassificationName, SrcSIPInterfaceName, SrcAddress, ActionType, SrcIPGroupName;',
+        'Classification 10 = "remote users", "LAN", "127.0.0.140/30", 1, "PBX";',
+        '[ \\Classification ]',
+        '',
+      ].join('\r\n'),
+    }));
+  }, 30_000);
+
+  afterAll(async () => {
+    await uas?.stop();
+    expect(await sbc?.stop()).toBe(0);
+  });
+
+  it('3,000 never-ACKed INVITEs from one source: the quota refuses the excess and a PBX call still gets media ports', async () => {
+    const sock = dgram.createSocket('udp4');
+    await new Promise<void>((r) => sock.bind(0, ATTACKER, () => r()));
+    const port = sock.address().port;
+    const finals = new Map<string, number>();
+    sock.on('message', (b: Buffer) => {
+      const t = b.toString('latin1');
+      const m = /^SIP\/2\.0 (\d{3})/.exec(t);
+      const id = /\r\nCall-ID: *([^\r]+)/i.exec(t)?.[1];
+      if (m && id && Number(m[1]) >= 200) finals.set(id, Number(m[1]));
+    });
+    const sdp = ['v=0', `o=- 1 1 IN IP4 ${ATTACKER}`, 's=-', `c=IN IP4 ${ATTACKER}`, 't=0 0', 'm=audio 40000 RTP/AVP 8 0 101',
+      'a=rtpmap:8 PCMA/8000', 'a=rtpmap:0 PCMU/8000', 'a=rtpmap:101 telephone-event/8000', 'a=fmtp:101 0-15', 'a=sendrecv', ''].join('\r\n');
+    for (let n = 0; n < 3000; n++) {
+      const msg = `INVITE sip:100@127.0.0.1:${lanPort} SIP/2.0\r\nVia: SIP/2.0/UDP ${ATTACKER}:${port};branch=z9hG4bKna${n};rport\r\nMax-Forwards: 70\r\n` +
+        `From: <sip:666@${ATTACKER}>;tag=na${n}\r\nTo: <sip:100@127.0.0.1>\r\nCall-ID: noack-${n}@${ATTACKER}\r\nCSeq: 1 INVITE\r\n` +
+        `Contact: <sip:666@${ATTACKER}:${port}>\r\nContent-Type: application/sdp\r\nContent-Length: ${sdp.length}\r\n\r\n${sdp}`;
+      sock.send(msg, lanPort, '127.0.0.1');
+      if (n % 200 === 199) await sleep(20);
+    }
+    // While the admitted ones wait for their ACK: a normal PBX call with media.
+    const call = await runSipp({ scenario: 'uac', target: `127.0.0.1:${lanPort}`, localAddress: PBX2, calls: 3, rate: 5, timeoutMs: 30_000 });
+    const s = await sbc.api<{ calls: { pendingRefused: number; pendingCalls: number } }>('/api/v1/status');
+    sock.close();
+    const codes = [...finals.values()];
+    process.stdout.write(`probe media: 3000 un-ACKed INVITEs, refused by quota ${s.calls.pendingRefused}, pending ${s.calls.pendingCalls}, ` +
+      `finals ${JSON.stringify(Object.fromEntries([...new Set(codes)].map((c) => [c, codes.filter((x) => x === c).length])))}; PBX calls ${call.successful}/3\n`);
+    expect(call.failed, call.output).toBe(0);
+    expect(call.successful).toBe(3);
+    expect(s.calls.pendingRefused).toBeGreaterThan(2000);
+  }, 90_000);
+});
