@@ -12,6 +12,8 @@ command -v rtpengine >/dev/null 2>&1 || [ -x /usr/bin/rtpengine ] || need_apt+=(
 command -v baresip >/dev/null 2>&1 || need_apt+=(baresip-core)
 command -v sipsak >/dev/null 2>&1 || need_apt+=(sipsak)
 command -v svmap >/dev/null 2>&1 || need_apt+=(sipvicious)
+command -v sslscan >/dev/null 2>&1 || need_apt+=(sslscan)
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
 command -v cc >/dev/null 2>&1 || need_apt+=(build-essential)
 

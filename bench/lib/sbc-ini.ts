@@ -55,6 +55,8 @@ SBCDirectMedia = 0
 ;; active calls) and loads /metrics and /api/v1/status with autocannon.
 SbcApiPort = ${p.apiPort}
 SbcApiAddress = 127.0.0.1
+; The bench drives the API with autocannon on loopback: no users (SbcApiAuthentication = 0 is honoured on loopback only).
+SbcApiAuthentication = 0
 
 [ InterfaceTable ]
 FORMAT InterfaceTable_Index = InterfaceTable_ApplicationTypes, InterfaceTable_InterfaceMode, InterfaceTable_IPAddress, InterfaceTable_PrefixLength, InterfaceTable_Gateway, InterfaceTable_InterfaceName, InterfaceTable_PrimaryDNSServerIPAddress, InterfaceTable_SecondaryDNSServerIPAddress, InterfaceTable_UnderlyingDevice;

@@ -4,9 +4,14 @@
  * otherwise, because it can change the running configuration.
  */
 import Fastify, { type FastifyInstance } from 'fastify';
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { registerAuth, type AuthOptions } from './auth.js';
 import { Registry, collectDefaultMetrics, Gauge, Counter } from 'prom-client';
 import type { Logger } from '../util/logger.js';
 import { registerCdrRoutes, type CdrApiSource } from './cdr-routes.js';
+import { registerSecurityRoutes, type SecurityBackend } from './security-routes.js';
+import { registerAdmission, type AdmissionRuleCounters } from './admission-metrics.js';
 
 export interface ApiStatus {
   version: string;
@@ -23,6 +28,10 @@ export interface ApiBackend {
   reload(): Promise<{ ok: boolean; diagnostics: unknown[]; changes: string[] }>;
   /** Sets the gauges that are read from live state (calls, relay sessions) just before a scrape. */
   refreshGauges?(): void;
+  /** IDS deny list and counters; absent = no security routes. */
+  security?: SecurityBackend;
+  /** SBCAdmissionControl counters per rule; absent = no admission routes. */
+  admission?: () => AdmissionRuleCounters[];
 }
 
 export interface SbcMetrics {
@@ -88,6 +97,13 @@ export function createMetrics(): SbcMetrics {
   };
 }
 
+/** Forward-secret suites only (ECDHE with AEAD); TLS 1.3 suites are Node's defaults. */
+export const API_CIPHERS = [
+  'TLS_AES_256_GCM_SHA384', 'TLS_CHACHA20_POLY1305_SHA256', 'TLS_AES_128_GCM_SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384', 'ECDHE-RSA-AES256-GCM-SHA384', 'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-CHACHA20-POLY1305', 'ECDHE-ECDSA-AES128-GCM-SHA256', 'ECDHE-RSA-AES128-GCM-SHA256',
+].join(':');
+
 export async function startApiServer(opts: {
   host: string;
   port: number;
@@ -100,21 +116,53 @@ export async function startApiServer(opts: {
   cdrs?: () => CdrApiSource | null;
   /** Route sets of other modules (registrations, ...), installed after the core routes. */
   routes?: ReadonlyArray<(server: FastifyInstance) => void>;
+  /** Users and roles (src/api/auth.ts); every route sits behind it. */
+  auth: AuthOptions;
+  /** HTTPS with these PEM files (TLS 1.2 minimum); absent = HTTP. */
+  tls?: { certFile: string; keyFile: string };
+  /** /metrics without credentials for loopback clients. */
+  metricsOpenOnLoopback?: boolean;
+  /** Lets other modules add their routes (each declares its role, see auth.ts) before the server listens. */
+  extraRoutes?: Array<(server: FastifyInstance) => void>;
 }): Promise<{ server: FastifyInstance; port: number }> {
-  const server = Fastify({ logger: false });
+  // The request logger stays off: it would write Authorization headers and tokens to the log.
+  const server = opts.tls
+    ? Fastify({
+      logger: false,
+      https: { cert: readFileSync(opts.tls.certFile), key: readFileSync(opts.tls.keyFile), minVersion: 'TLSv1.2', ciphers: API_CIPHERS },
+    }) as unknown as FastifyInstance
+    : Fastify({ logger: false });
   const { backend, metrics } = opts;
-  server.get('/api/v1/health', async () => ({ status: 'ok' }));
-  server.get<{ Querystring: { gc?: string } }>('/api/v1/status', async (req) => backend.status({ gc: req.query.gc === '1' }));
-  server.get('/api/v1/calls', async () => backend.calls());
-  server.get('/api/v1/proxy-sets', async () => backend.proxySets());
-  server.post('/api/v1/config/reload', async (_req, reply) => {
+  const loopbackBind = opts.host === '127.0.0.1' || opts.host === '::1' || opts.host === 'localhost' || opts.host.startsWith('127.');
+  const auth = registerAuth(server, { ...opts.auth, enabled: opts.auth.enabled || !loopbackBind });
+  if (!opts.auth.enabled && !loopbackBind) opts.logger.warn({ host: opts.host }, 'SbcApiAuthentication = 0 ignored: the API is not bound to loopback');
+  if (!loopbackBind && isIP(opts.host) !== 0 && !opts.tls) {
+    opts.logger.warn({ host: opts.host }, 'REST API bound to a non-loopback address over plain HTTP: credentials cross the network in clear; set SbcApiTlsCertFile/SbcApiTlsKeyFile');
+  }
+  if (!loopbackBind) opts.logger.warn({ host: opts.host }, 'REST API reachable from other hosts; restrict it with a firewall or bind SbcApiAddress to 127.0.0.1');
+  new Gauge({
+    name: 'sbc_api_auth_failures', help: 'REST API requests with bad credentials since start', registers: [metrics.registry],
+    collect() { this.set(auth.stats().failures); },
+  });
+  new Gauge({
+    name: 'sbc_api_auth_blocked', help: 'REST API requests refused (429) after too many failed logins from their address', registers: [metrics.registry],
+    collect() { this.set(auth.stats().blockedRequests); },
+  });
+  server.get('/api/v1/health', { config: { role: 'loopback' } }, async () => ({ status: 'ok' }));
+  server.get<{ Querystring: { gc?: string } }>('/api/v1/status', { config: { role: 'monitor' } }, async (req) => backend.status({ gc: req.query.gc === '1' }));
+  server.get('/api/v1/calls', { config: { role: 'monitor' } }, async () => backend.calls());
+  server.get('/api/v1/proxy-sets', { config: { role: 'monitor' } }, async () => backend.proxySets());
+  server.post('/api/v1/config/reload', { config: { role: 'operator' } }, async (_req, reply) => {
     const res = await backend.reload();
     metrics.configReloadsTotal.inc({ result: res.ok ? 'ok' : 'rejected' });
     return reply.code(res.ok ? 200 : 422).send(res);
   });
   registerCdrRoutes(server, opts.cdrs ?? (() => null));
   for (const install of opts.routes ?? []) install(server);
-  server.get('/metrics', async (_req, reply) => {
+  if (backend.security) registerSecurityRoutes(server, backend.security, metrics.registry);
+  if (backend.admission) registerAdmission(server, backend.admission, metrics.registry);
+  for (const add of opts.extraRoutes ?? []) add(server);
+  server.get('/metrics', { config: { role: opts.metricsOpenOnLoopback ? 'loopback' : 'monitor' } }, async (_req, reply) => {
     backend.refreshGauges?.();
     reply.header('content-type', metrics.registry.contentType);
     return metrics.registry.metrics();

@@ -17,6 +17,7 @@ import type {
   RouteWalk, RoutingPort,
 } from '../b2bua/ports.js';
 import type { SipMessage } from '../sip/message.js';
+import type { AdmissionPort } from '../b2bua/ports.js';
 import { formatNameAddr, parseNameAddr } from '../sip/grammar.js';
 import { formatUri, parseUri, uriHost, type SipUri } from '../sip/uri.js';
 import type { Logger } from '../util/logger.js';
@@ -190,6 +191,9 @@ function manipulateNumbers(config: SbcConfig, direction: 'inbound' | 'outbound',
 }
 
 export class ConfigRoutingPort implements RoutingPort {
+  /** SBCAdmissionControl at runtime (set by the application; see admission-control.ts). */
+  admission?: AdmissionPort;
+
   constructor(
     private readonly currentConfig: () => SbcConfig,
     private readonly proxyState: ProxyStateView,
@@ -228,6 +232,10 @@ class ConfigCallRouting implements CallRouting {
 
   get maxRerouteAttemptsOn3xx(): number {
     return this.config.sip.maxRerouteAttemptsOn3xx;
+  }
+
+  get maxForwardsLimit(): number {
+    return this.config.sip.maxForwardsLimit;
   }
 
   applyInbound(req: SipMessage, inbound: InboundMessage): void {

@@ -21,6 +21,12 @@ import { OverloadGuard } from './overload.js';
 import { countSipMessage } from '../metrics/sip-messages.js';
 import { Observability } from './observability.js';
 import { RegistrationServices } from './registration-services.js';
+import { createEdgeGuard, edgeGuardOptions } from './edge-security.js';
+import { AdmissionControl } from './admission-control.js';
+import type { EdgeGuard } from '../security/edge-guard.js';
+import type { SipInterfaceRow } from '../config/schema.js';
+import { versionRange, type TlsSpec } from '../transport/tls-options.js';
+import { Pseudonymiser } from '../security/pseudonym.js';
 
 export class ConfigError extends Error {
   constructor(readonly diagnostics: Diagnostic[]) {
@@ -44,14 +50,35 @@ export interface SbcOptions {
   registrationDbDir?: string;
 }
 
+/** The configured pseudonymiser (PrivacyPseudonymizationKey), rebuilt only when the key changes. */
+function privacyOf(store: ConfigStore): () => Pseudonymiser | null {
+  let key = '';
+  let p: Pseudonymiser | null = null;
+  return () => {
+    const k = store.current().scalars.get('privacypseudonymizationkey') ?? '';
+    if (k !== key) {
+      key = k;
+      p = k === '' ? null : new Pseudonymiser(k);
+    }
+    return p;
+  };
+}
+
 /** CDRs go to every sink; the last few are kept for the API. */
 class CdrFanout implements CdrSink {
   readonly recent: CallDetailRecord[] = [];
   constructor(
     private readonly sinks: CdrSink[], private readonly metrics: SbcMetrics, private readonly log: Logger,
     private readonly observability: Observability,
+    private readonly privacy: () => Pseudonymiser | null,
   ) {}
-  write(record: CallDetailRecord): void {
+  write(original: CallDetailRecord): void {
+    const p = this.privacy();
+    // With pseudonymisation on, the URIs of the engine's detail (which name the numbers) are left out.
+    const record: CallDetailRecord = p === null ? original : {
+      ...original, caller: p.id(original.caller), callee: p.id(original.callee), detail: undefined,
+      timeline: original.timeline.map((e) => (e.note === undefined ? e : { ...e, note: p.text(e.note, [original.caller, original.callee]) })),
+    };
     this.metrics.callsTotal.inc({ result: record.connectTime !== null ? 'answered' : `failed_${record.sipStatus}` });
     this.recent.push(record);
     if (this.recent.length > 100) this.recent.shift();
@@ -84,6 +111,7 @@ export class Sbc {
     readonly overload: OverloadGuard,
     private readonly media: ConfigMediaPort,
     private readonly allowGc: boolean,
+    readonly guard: EdgeGuard,
     private readonly log: Logger,
   ) {}
 
@@ -96,7 +124,17 @@ export class Sbc {
     const persistence = await attachPersistence(store, log.child({ module: 'config' }));
     const config = store.current();
 
-    const transport = new TransportLayer({ logger: log.child({ module: 'transport' }) });
+    const guard = createEdgeGuard(config, log.child({ module: 'security' }));
+    const num = (name: string, dflt: number): number => {
+      const v = Number(config.scalars.get(name.toLowerCase()));
+      return Number.isFinite(v) && v > 0 ? v : dflt;
+    };
+    const transport = new TransportLayer({
+      logger: log.child({ module: 'transport' }), gate: guard,
+      maxConnectionsPerSource: num('SIPMaxConnectionsPerSource', 32),
+      messageDeadlineMs: num('SIPMessageCompletionTimeout', 10) * 1000,
+      firstMessageDeadlineMs: num('SIPFirstMessageTimeout', 10) * 1000,
+    });
     const listeners: ListenerInfo[] = [];
     try {
       for (const si of config.sipInterfaces) {
@@ -107,19 +145,20 @@ export class Sbc {
           address,
           ...(si.udpPort > 0 ? { udpPort: si.udpPort } : {}),
           ...(si.tcpPort > 0 ? { tcpPort: si.tcpPort } : {}),
-          ...tlsOf(config, si.tlsPort),
+          ...tlsOf(config, si),
         }));
       }
     } catch (err) {
       await transport.close();
+      guard.close();
       throw err;
     }
     const transactions = new TransactionLayer(transport, {
-      t1Ms: config.sip.t1Ms, t2Ms: config.sip.t2Ms, t4Ms: config.sip.t4Ms, logger: log.child({ module: 'transaction' }),
+      t1Ms: config.sip.t1Ms, t2Ms: config.sip.t2Ms, t4Ms: config.sip.t4Ms, maxRtx: config.sip.maxRtx, logger: log.child({ module: 'transaction' }),
     });
     const prober = new KeepAliveProber(transactions, {
       interfaceName: (ps) => store.current().proxySetByName(ps)?.sbcIpv4SipInterfaceName || (store.current().sipInterfaces[0]?.interfaceName ?? ''),
-      userAgent: config.sip.userAgent,
+      ...(config.sip.userAgent !== '' ? { userAgent: config.sip.userAgent } : {}),
     });
     const metrics = createMetrics();
     transport.onSipMessage = (msg, direction) => countSipMessage(metrics.sipMessagesTotal, msg, direction);
@@ -133,6 +172,8 @@ export class Sbc {
     });
     const routing = new ConfigRoutingPort(() => store.current(), proxySets, log.child({ module: 'routing' }), registrations);
     const media = new ConfigMediaPort(() => store.current(), relay, log.child({ module: 'media' }));
+    const admission = new AdmissionControl(() => store.current());
+    routing.admission = admission;
 
     const sinks: CdrSink[] = [];
     const fileSinks: FileCdrSink[] = [];
@@ -155,7 +196,8 @@ export class Sbc {
       await transport.close();
       throw err;
     }
-    const cdr = new CdrFanout(sinks, metrics, log.child({ module: 'cdr' }), observability);
+    const privacy = privacyOf(store);
+    const cdr = new CdrFanout(sinks, metrics, log.child({ module: 'cdr' }), observability, privacy);
     const overload = new OverloadGuard({
       lagMs: intScalar(config, 'sbcoverloadlagms', 200),
       maxPendingSetups: intScalar(config, 'sbcoverloadmaxpendingsetups', 0),
@@ -166,13 +208,15 @@ export class Sbc {
     const calls = new CallManager({
       transactions, routing, media, cdr, local: transport, logger: log, t1Ms: config.sip.t1Ms, t2Ms: config.sip.t2Ms, load: overload,
       nonCall: registrations.nonCall, gate: registrations.gate,
+      pendingCallsPerSource: (address) => (guard.trusted(address) ? Number.POSITIVE_INFINITY : num('SIPMaxPendingCallsPerSource', 50)),
+      onRefused: (inbound, kind) => guard.report(kind === 'no-dialog' ? 'abnormal-flow' : 'dialog-failure', inbound.remote, inbound.interfaceName),
     });
     calls.attach(transactions);
     registrations.attachDialogs(calls);
     liveCalls = calls;
     metrics.bindLive({ activeCalls: () => calls.stats().calls, relaySessions: () => relay.sessionCount() });
 
-    const sbc = new Sbc(store, transport, transactions, proxySets, calls, relay, metrics, cdr, overload, media, opts.allowGcOnStatus ?? false, log);
+    const sbc = new Sbc(store, transport, transactions, proxySets, calls, relay, metrics, cdr, overload, media, opts.allowGcOnStatus ?? false, guard, log);
     sbc.listeners.push(...listeners);
     sbc.fileSinks.push(...fileSinks);
     sbc.persistence = persistence;
@@ -181,26 +225,70 @@ export class Sbc {
     store.on('change', ({ config: next, changes }) => {
       proxySets.update(next);
       registrations.update(next);
+      guard.update(edgeGuardOptions(next, log.child({ module: 'security' })));
       if (changes.some((c) => c.startsWith('SIPInterface') || c.startsWith('InterfaceTable'))) {
         log.warn('SIP interface changes take effect after a restart; routing and manipulation changes apply to new calls now');
       }
     });
-    sbc.removeSighup = store.reloadOnSighup();
+    const removeConfigSighup = store.reloadOnSighup();
+    // SIGHUP also re-reads certificate files: rotation without a restart.
+    const onSighup = (): void => {
+      void transport.reloadTls().then((res) => {
+        for (const r of res) {
+          if (r.error === null) log.info({ iface: r.interfaceName }, 'TLS certificate files reloaded');
+          else log.error({ iface: r.interfaceName, err: r.error }, 'TLS certificate reload failed; the previous certificate stays in use');
+        }
+      });
+    };
+    process.on('SIGHUP', onSighup);
+    sbc.removeSighup = () => {
+      removeConfigSighup();
+      process.off('SIGHUP', onSighup);
+    };
+    for (const c of config.tlsContexts) {
+      if (!c.verifyServerCertificate) log.warn({ tlsContext: c.name }, 'TLS context does not verify server certificates: outgoing TLS accepts any peer');
+    }
     await proxySets.start();
     await registrations.start();
     if (config.api.port > 0) {
+      const apiLog = log.child({ module: 'api' });
+      if (config.webUsers.length === 0 && config.scalars.get('sbcapiauthentication') !== '0') {
+        apiLog.warn('SbcApiPort is set but WebUsers is empty: every REST API request will be refused (401); add a user (sbc hash-password)');
+      }
+      const apiTls = apiTlsOf(config);
       const api = await startApiServer({
-        host: config.api.address, port: config.api.port, metrics, logger: log.child({ module: 'api' }),
+        host: config.api.address, port: config.api.port, metrics, logger: apiLog,
+        auth: {
+          enabled: Number(config.scalars.get('sbcapiauthentication') ?? '1') !== 0,
+          users: () => store.current().webUsers.map((u) => ({
+            username: u.username, passwordHash: u.password, role: u.userLevel, sessionTimeoutMin: u.sessionTimeout,
+          })),
+          // The address only: user names typed by strangers and passwords stay out of the log.
+          onFailure: (address) => apiLog.warn({ address }, 'REST API authentication failed'),
+        },
+        ...(apiTls !== null ? { tls: apiTls } : {}),
+        metricsOpenOnLoopback: config.scalars.get('sbcapimetricsopen') === '1',
         cdrs: () => observability.apiSource(),
         backend: {
           status: (o) => sbc.status(o),
-          calls: () => [...calls.liveCalls()].map((c) => ({
-            id: c.id, state: c.state, srcIpGroup: c.src.name, dstIpGroup: c.dst?.name ?? null,
-            legACallId: c.inviteA.callId, from: c.inviteA.getHeader('from'), to: c.inviteA.getHeader('to'),
-          })),
+          calls: () => {
+            const p = privacy();
+            const hide = (v: string | undefined): string | undefined => (p === null || v === undefined ? v : p.header(v));
+            return [...calls.liveCalls()].map((c) => ({
+              id: c.id, state: c.state, srcIpGroup: c.src.name, dstIpGroup: c.dst?.name ?? null,
+              legACallId: c.inviteA.callId, from: hide(c.inviteA.getHeader('from')), to: hide(c.inviteA.getHeader('to')),
+            }));
+          },
           proxySets: () => proxySets.status(),
           reload: () => store.reload(undefined, { kind: 'file', detail: 'POST /api/v1/config/reload' }),
           refreshGauges: () => sbc.refreshGauges(),
+          admission: () => admission.stats(),
+          security: {
+            denied: () => guard.denied(),
+            allow: (source) => guard.ids.remove(source),
+            deny: (address, seconds) => guard.ids.deny(address, seconds),
+            stats: () => guard.stats(),
+          },
         },
         register: (server) => registerConfigRoutes(server, {
           store, onResult: (ok) => metrics.configReloadsTotal.inc({ result: ok ? 'ok' : 'rejected' }),
@@ -232,6 +320,7 @@ export class Sbc {
       overload: this.overload.stats(),
       media: { portPools: this.media.poolUsage() },
       memory: { rss: mem.rss, heapUsed: mem.heapUsed, gc: gcRan },
+      security: this.guard.stats(),
     };
   }
 
@@ -265,6 +354,7 @@ export class Sbc {
       await this.transport.close();
       await this.relay.shutdown();
       this.overload.close();
+      this.guard.close();
       for (const f of this.fileSinks) await f.close();
       // Every CDR sink and QoE feed written, delivered or spooled before exit.
       if (this.observability !== null) await this.observability.close();
@@ -281,12 +371,43 @@ function intScalar(config: SbcConfig, lowerName: string, def: number): number {
   return Number.isFinite(n) ? n : def;
 }
 
-function tlsOf(config: SbcConfig, tlsPort: number): { tlsPort?: number; tls?: { certFile: string; keyFile: string } } {
-  if (tlsPort <= 0) return {};
-  const certFile = config.scalars.get('tlscertfile');
-  const keyFile = config.scalars.get('tlskeyfile');
-  if (!certFile || !keyFile) return {};
-  return { tlsPort, tls: { certFile, keyFile } };
+function apiTlsOf(config: SbcConfig): { certFile: string; keyFile: string } | null {
+  const certFile = config.scalars.get('sbcapitlscertfile') ?? '';
+  const keyFile = config.scalars.get('sbcapitlskeyfile') ?? '';
+  return certFile !== '' && keyFile !== '' ? { certFile, keyFile } : null;
+}
+
+/**
+ * The TLS listener of a SIP Interface from its TLSContexts row (or the
+ * TLSCertFile/TLSKeyFile scalars when it names none). A TLS port without a
+ * certificate is a configuration error, not a listener that silently
+ * does not exist.
+ */
+function tlsOf(config: SbcConfig, si: SipInterfaceRow): { tlsPort?: number; tls?: TlsSpec } {
+  const ctx = si.tlsContext.trim() === '' ? undefined : config.tlsContexts.find((c) => c.name.toLowerCase() === si.tlsContext.trim().toLowerCase());
+  const mutual = si.tlsMutualAuthentication === 1 || (si.tlsMutualAuthentication === -1 && config.scalars.get('sipsrequireclientcertificate') === '1');
+  let spec: TlsSpec | null = null;
+  if (ctx !== undefined && ctx.certificateFile !== '' && ctx.privateKeyFile !== '') {
+    spec = {
+      certFile: ctx.certificateFile, keyFile: ctx.privateKeyFile, ...versionRange(ctx.tlsVersion),
+      ...(ctx.trustedRootFile !== '' ? { caFile: ctx.trustedRootFile } : {}),
+      ...(ctx.serverCipherString !== '' ? { serverCiphers: ctx.serverCipherString } : {}),
+      ...(ctx.clientCipherString !== '' ? { clientCiphers: ctx.clientCipherString } : {}),
+      requireClientCert: mutual, verifyServer: ctx.verifyServerCertificate,
+    };
+  } else if (ctx === undefined) {
+    const certFile = config.scalars.get('tlscertfile');
+    const keyFile = config.scalars.get('tlskeyfile');
+    if (certFile && keyFile) spec = { certFile, keyFile, requireClientCert: mutual };
+  }
+  if (si.tlsPort <= 0) return spec === null ? {} : { tls: spec };
+  if (spec === null) {
+    throw new ConfigError([{
+      severity: 'error', file: si.file, line: si.line,
+      message: `SIPInterface ${si.index}: TLSPort ${si.tlsPort} needs a certificate: a TLSContexts row with CertificateFile and PrivateKeyFile (TLSContext "${si.tlsContext}")`,
+    }]);
+  }
+  return { tlsPort: si.tlsPort, tls: spec };
 }
 
 export type { SbcConfig };

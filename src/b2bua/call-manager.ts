@@ -13,7 +13,9 @@ import { createResponse, newTag } from '../sip/response.js';
 import { silentLogger } from '../util/logger.js';
 import { Call } from './call.js';
 import type { CallEnv } from './env.js';
-import { ALLOW, SUPPORTED_TAGS, maxForwards, unsupportedRequired } from './headers.js';
+import { ALLOW, SUPPORTED_TAGS, maxForwards, userOf } from './headers.js';
+import { refuseNewRequest } from './request-checks.js';
+import { PendingCalls } from './pending-calls.js';
 import type {
   CdrSink, DialogOwner, InboundMessage, IpGroupRef, LegSide, LoadShedPort, LocalAddressPort, MediaPort, NonCallHandler, RequestGate, RoutingPort, ServerTransactionRef,
   TransactionPort,
@@ -30,6 +32,15 @@ export interface CallManagerOptions {
   nonCall?: NonCallHandler;
   /** Checked for every classified new INVITE and out-of-dialog request (digest authentication). */
   gate?: RequestGate;
+  /**
+   * Told about every request refused before a call exists (for the IDS):
+   * `unclassified` = no IP Group, `rejected` = a local refusal before any
+   * 1xx (416, 420, 422, 483, 503 limits, ...), `no-dialog` = an in-dialog
+   * request for a dialog we do not have.
+   */
+  onRefused?: (inbound: InboundMessage, kind: 'unclassified' | 'rejected' | 'no-dialog') => void;
+  /** Calls in setup (INVITE until ACK) allowed per source address; absent = no quota. */
+  pendingCallsPerSource?: (address: string) => number;
   /** For reliable 1xx retransmission toward leg A (RFC 3262); defaults 500/4000 ms. */
   t1Ms?: number;
   t2Ms?: number;
@@ -55,6 +66,10 @@ export interface CallManagerStats {
   reaped: number;
   /** New INVITEs refused by overload control. */
   shed: number;
+  /** Calls between INVITE and the ACK of the 2xx, and INVITEs refused by the per-source quota. */
+  pendingCalls: number;
+  pendingSources: number;
+  pendingRefused: number;
 }
 
 interface DialogEntry {
@@ -79,11 +94,16 @@ export class CallManager implements CallEnv {
   private readonly cdr: CdrSink;
   private readonly nonCall: NonCallHandler | null;
   private readonly gate: RequestGate | null;
+  private readonly onRefused: NonNullable<CallManagerOptions['onRefused']>;
+  private readonly pending: PendingCalls;
   private readonly calls = new Set<Call>();
   /** Calls not yet connected: the setup queue overload control watches. */
   private readonly setups = new Set<Call>();
   private readonly dialogs = new Map<string, DialogEntry>();
   private readonly groupCounts = new Map<string, number>();
+  /** SBCAdmissionControl places held: leg A's per call, leg B's per destination group (released in claim order). */
+  private readonly inboundAdmissions = new Map<DialogOwner, () => void>();
+  private readonly outboundAdmissions = new Map<string, Array<() => void>>();
   private readonly idPrefix = randomBytes(3).toString('hex');
   private seq = 0;
   private totalCalls = 0;
@@ -100,6 +120,8 @@ export class CallManager implements CallEnv {
     this.routing = opts.routing;
     this.media = opts.media;
     this.cdr = opts.cdr;
+    this.onRefused = opts.onRefused ?? (() => undefined);
+    this.pending = new PendingCalls(opts.pendingCallsPerSource ?? (() => Number.POSITIVE_INFINITY));
     this.local = opts.local;
     this.nonCall = opts.nonCall ?? null;
     this.gate = opts.gate ?? null;
@@ -156,6 +178,7 @@ export class CallManager implements CallEnv {
       if (req.method !== 'ACK' || toTag === null) return;
       const e = this.dialogs.get(dialogKey(req.callId, toTag));
       if (e === undefined) return;
+      if (e.side === 'A') this.pending.settled(e.owner);
       e.owner.onAck(e.side, req);
       return;
     }
@@ -165,6 +188,7 @@ export class CallManager implements CallEnv {
       if (e === undefined) {
         // Unknown dialog: only a known peer learns that (scanners probe with fake tags).
         if (this.refusedByClassification(req, stx, inbound)) return;
+        this.onRefused(inbound, 'no-dialog');
         this.reply(stx, req, 481);
         return;
       }
@@ -179,10 +203,16 @@ export class CallManager implements CallEnv {
     // so that silent drop really tells a scanner nothing.
     const cls = this.routing.classify(req, inbound);
     if ('reject' in cls) {
-      this.rejectUnclassified(req, stx, cls.reject);
+      this.rejectUnclassified(req, stx, cls.reject, inbound);
       return;
     }
     if (this.gate !== null && !this.gate.admit(req, stx, inbound, cls.srcIpGroup)) return;
+    const refusal = refuseNewRequest(req, cls.srcIpGroup.profile.prackMode !== 'disabled');
+    if (refusal !== null) {
+      this.refused(inbound);
+      this.reply(stx, req, refusal.status, refusal.headers);
+      return;
+    }
     if (this.nonCall?.handle(req, stx, inbound, cls)) return;
     switch (req.method) {
       case 'OPTIONS':
@@ -206,14 +236,20 @@ export class CallManager implements CallEnv {
   private refusedByClassification(req: SipMessage, stx: ServerTransactionRef, inbound: InboundMessage): boolean {
     const cls = this.routing.classify(req, inbound);
     if (!('reject' in cls)) return false;
-    this.rejectUnclassified(req, stx, cls.reject);
+    this.rejectUnclassified(req, stx, cls.reject, inbound);
     return true;
   }
 
-  private rejectUnclassified(req: SipMessage, stx: ServerTransactionRef, reject: number | 'drop'): void {
+  private rejectUnclassified(req: SipMessage, stx: ServerTransactionRef, reject: number | 'drop', inbound: InboundMessage): void {
     this.rejected++;
+    this.onRefused(inbound, 'unclassified');
     if (reject === 'drop') stx.discard?.();
     else this.reply(stx, req, reject);
+  }
+
+  private refused(inbound: InboundMessage): void {
+    this.rejected++;
+    this.onRefused(inbound, 'rejected');
   }
 
   private reply(stx: ServerTransactionRef, req: SipMessage, status: number, extra?: Array<[string, string]>, reason?: string): void {
@@ -234,23 +270,23 @@ export class CallManager implements CallEnv {
     const fromTag = req.fromTag;
     if (fromTag !== null && this.dialogs.has(dialogKey(req.callId, fromTag))) {
       // Our own leg B came back to us.
-      this.rejected++;
+      this.refused(inbound);
       this.reply(stx, req, 482);
       return;
     }
     if (this.closing) {
-      this.rejected++;
+      this.refused(inbound);
       this.reply(stx, req, 503);
       return;
     }
     if (maxForwards(req) <= 1) {
-      this.rejected++;
+      this.refused(inbound);
       this.reply(stx, req, 483);
       return;
     }
     const cls = this.routing.classify(req, inbound);
     if ('reject' in cls) {
-      this.rejectUnclassified(req, stx, cls.reject);
+      this.rejectUnclassified(req, stx, cls.reject, inbound);
       return;
     }
     if (this.load !== null && (this.load.shedding || (this.load.maxPendingSetups > 0 && this.setups.size >= this.load.maxPendingSetups))) {
@@ -266,23 +302,36 @@ export class CallManager implements CallEnv {
       this.rejected++;
       return;
     }
-    const bad = unsupportedRequired(req, src.profile.prackMode !== 'disabled');
-    if (bad.length > 0) {
-      this.rejected++;
-      this.reply(stx, req, 420, [['Unsupported', bad.join(', ')]]);
+    const refusal = refuseNewRequest(req, src.profile.prackMode !== 'disabled');
+    if (refusal !== null) {
+      this.refused(inbound);
+      this.reply(stx, req, refusal.status, refusal.headers);
       return;
     }
     const se = req.getHeader('session-expires');
     if (se !== undefined && src.profile.sessionExpiresSec > 0) {
       const delta = Number.parseInt(se, 10);
       if (Number.isFinite(delta) && delta < src.profile.minSeSec) {
-        this.rejected++;
+        this.refused(inbound);
         this.reply(stx, req, 422, [['Min-SE', String(src.profile.minSeSec)]]);
         return;
       }
     }
-    if (!this.claimGroup(src)) {
-      this.rejected++;
+    if (!this.pending.admit(inbound.remote.address)) {
+      this.refused(inbound);
+      this.reply(stx, req, 503, undefined, 'Too Many Calls In Setup');
+      return;
+    }
+    const admission = this.routing.admission?.claim({
+      group: src.name, interfaceName: inbound.interfaceName, direction: 'inbound', method: req.method, user: userOf(req.getHeader('from')),
+    });
+    if (admission !== undefined && typeof admission !== 'function') {
+      this.refused(inbound);
+      this.reply(stx, req, admission.reject, undefined, admission.reason);
+      return;
+    }
+    if (!this.claimGroup(src, false)) {
+      this.refused(inbound);
       this.reply(stx, req, 503, undefined, 'Call Limit Reached');
       return;
     }
@@ -290,7 +339,8 @@ export class CallManager implements CallEnv {
     try {
       cls.routing.applyInbound(aReq, inbound);
     } catch (err) {
-      this.releaseGroup(src);
+      this.releaseGroup(src, false);
+      admission?.();
       this.logger.error({ err }, 'inbound manipulation failed');
       this.reply(stx, req, 500);
       return;
@@ -299,6 +349,8 @@ export class CallManager implements CallEnv {
     const call = new Call(this, id, req, stx, inbound, src, cls.routing, aReq);
     this.calls.add(call);
     this.setups.add(call);
+    if (admission !== undefined) this.inboundAdmissions.set(call, admission);
+    this.pending.add(call, inbound.remote.address);
     this.totalCalls++;
     call.log.info({ from: inbound.remote.address, srcIpGroup: src.name, legACallId: req.callId }, 'new call');
     call.start();
@@ -325,17 +377,32 @@ export class CallManager implements CallEnv {
     if (e !== undefined) this.dialogs.delete(d.key);
   }
 
-  claimGroup(group: IpGroupRef | null): boolean {
+  /** `outbound`: a call toward the group (leg B, transfer target), admitted by SBCAdmissionControl in that direction. */
+  claimGroup(group: IpGroupRef | null, outbound = true): boolean {
     if (group === null) return true;
-    const limit = this.routing.maxConcurrentCalls(group.name);
+    const admission = this.routing.admission;
     const n = this.groupCounts.get(group.name) ?? 0;
-    if (limit !== null && limit >= 0 && n >= limit) return false;
+    if (admission === undefined) {
+      const limit = this.routing.maxConcurrentCalls(group.name);
+      if (limit !== null && limit >= 0 && n >= limit) return false;
+    } else if (outbound) {
+      const r = admission.claim({ group: group.name, interfaceName: null, direction: 'outbound', method: 'INVITE', user: '' });
+      if (typeof r !== 'function') return false;
+      const held = this.outboundAdmissions.get(group.name);
+      if (held === undefined) this.outboundAdmissions.set(group.name, [r]);
+      else held.push(r);
+    }
     this.groupCounts.set(group.name, n + 1);
     return true;
   }
 
-  releaseGroup(group: IpGroupRef | null): void {
+  releaseGroup(group: IpGroupRef | null, outbound = true): void {
     if (group === null) return;
+    if (outbound) {
+      const held = this.outboundAdmissions.get(group.name);
+      held?.shift()?.();
+      if (held !== undefined && held.length === 0) this.outboundAdmissions.delete(group.name);
+    }
     const n = this.groupCounts.get(group.name) ?? 0;
     if (n <= 1) this.groupCounts.delete(group.name);
     else this.groupCounts.set(group.name, n - 1);
@@ -350,7 +417,10 @@ export class CallManager implements CallEnv {
     const call = owner;
     this.setups.delete(call);
     if (!this.calls.delete(call)) return;
-    this.releaseGroup(call.src);
+    this.releaseGroup(call.src, false);
+    this.inboundAdmissions.get(call)?.();
+    this.inboundAdmissions.delete(call);
+    this.pending.settled(call);
     try {
       this.cdr.write(cdr);
     } catch (err) {
@@ -371,7 +441,7 @@ export class CallManager implements CallEnv {
     for (const [k, v] of this.groupCounts) byGroup[k] = v;
     return {
       calls: this.calls.size, dialogs, pendingTimers: timers, callsByIpGroup: byGroup,
-      totalCalls: this.totalCalls, rejected: this.rejected, reaped: this.reaped, shed: this.shed,
+      totalCalls: this.totalCalls, rejected: this.rejected, reaped: this.reaped, shed: this.shed, ...this.pending.stats(),
     };
   }
 

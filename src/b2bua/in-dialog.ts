@@ -66,7 +66,7 @@ export class InDialogRelay {
     if (maxForwards(req) <= 1) return call.respondLocal(fromSide, stx, SipStatus.TOO_MANY_HOPS);
     const isOffer = (method === 'INVITE' || method === 'UPDATE') && hasSdp(req);
     const out = d.createRequest(method);
-    setMaxForwards(out, maxForwards(req) - 1);
+    setMaxForwards(out, Math.min(maxForwards(req) - 1, call.routing.maxForwardsLimit ?? 255));
     copyEndToEndHeaders(req, out);
     if (TARGET_METHODS.has(method)) out.setHeader('contact', call.legs[to].contact);
     if (method === 'INVITE' || method === 'UPDATE') this.timers.addHeaders(to, out);

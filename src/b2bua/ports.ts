@@ -144,12 +144,33 @@ export interface CallRouting {
   applyOutbound(msg: SipMessage, dst: IpGroupRef | null, ctx: OutboundContext): void;
   credentialsFor(dst: IpGroupRef | null): { username: string; password: string } | null;
   readonly maxRerouteAttemptsOn3xx: number;
+  /** Mediant SBCMaxForwardsLimit: Max-Forwards sent is min(received - 1, this); absent = no cap. */
+  readonly maxForwardsLimit?: number;
 }
 
 export interface RoutingPort {
   classify(req: SipMessage, inbound: InboundMessage): ClassifyResult;
   /** Mediant CAC: concurrent calls allowed for the group; null = unlimited. Read live (a reload applies at once). */
   maxConcurrentCalls(ipGroupName: string): number | null;
+  /** Full call admission control (SBCAdmissionControl); when absent only maxConcurrentCalls applies. */
+  readonly admission?: AdmissionPort;
+}
+
+/** One dialog asking to be admitted (Mediant SBCAdmissionControl). */
+export interface AdmissionClaim {
+  /** IP Group the dialog comes from (inbound) or goes to (outbound). */
+  group: string | null;
+  /** SIP Interface it arrived on (inbound) or leaves from; null when not known. */
+  interfaceName: string | null;
+  direction: 'inbound' | 'outbound';
+  method: string;
+  /** The user counted by LimitPerUser (From user inbound, Request-URI user outbound); '' = none. */
+  user: string;
+}
+
+export interface AdmissionPort {
+  /** Admits the dialog (the returned function gives its place back, once) or says why not. */
+  claim(c: AdmissionClaim): (() => void) | { reject: number; reason: string };
 }
 
 /**

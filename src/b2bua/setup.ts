@@ -104,7 +104,7 @@ export class LegBSetup {
     const dst = call.dst;
     const host = dst?.sipGroupName ?? uriHost(target.dest.address);
     const req = SipMessage.request('INVITE', requestUri);
-    setMaxForwards(req, maxForwards(aReq) - 1);
+    setMaxForwards(req, Math.min(maxForwards(aReq) - 1, call.routing.maxForwardsLimit ?? 255));
     req.setHeader('from', `${rehomeNameAddr(aReq.getHeader('from'), host)};tag=${legB.tag}`);
     req.setHeader('to', rehomeNameAddr(aReq.getHeader('to'), host));
     req.setHeader('call-id', call.legBCallId!);

@@ -36,8 +36,22 @@ async function apiBase(opt: Map<string, string>): Promise<string | { error: stri
   return `http://${host.includes(':') ? `[${host}]` : host}:${r.config.api.port}`;
 }
 
+/**
+ * Credentials for the REST API (users and roles, docs/security.md): a bearer
+ * token in SBC_API_TOKEN, or SBC_API_USER and SBC_API_PASSWORD (HTTP Basic).
+ * From the environment, so that they stay out of the command line and the shell history.
+ */
+function authHeaders(): Record<string, string> {
+  const token = process.env['SBC_API_TOKEN'];
+  if (token) return { authorization: `Bearer ${token}` };
+  const user = process.env['SBC_API_USER'];
+  const password = process.env['SBC_API_PASSWORD'];
+  if (user && password !== undefined) return { authorization: `Basic ${Buffer.from(`${user}:${password}`, 'utf8').toString('base64')}` };
+  return {};
+}
+
 async function call(base: string, method: string, path: string): Promise<{ status: number; body: Record<string, unknown> }> {
-  const res = await fetch(`${base}${path}`, { method });
+  const res = await fetch(`${base}${path}`, { method, headers: authHeaders() });
   const text = await res.text();
   let body: Record<string, unknown>;
   try {

@@ -25,6 +25,9 @@ Usage:
             (--api http://HOST:PORT | --config FILE)
       Configuration history of the running SBC through its REST API; a
       rollback is validated and applied like any change, and recorded.
+  sbc hash-password [PASSWORD]
+      Print the scrypt hash for a WebUsers Password cell (REST API users).
+      Without PASSWORD it is read from stdin (so it stays out of the shell history).
   sbc --help
 `;
 
@@ -40,6 +43,21 @@ export async function main(argv: string[]): Promise<number> {
     case 'start': {
       const { startCommand } = await import('./start.js');
       return startCommand(rest);
+    }
+    case 'hash-password': {
+      const { hashPassword } = await import('../api/password.js');
+      let pw = rest[0];
+      if (pw === undefined) {
+        const chunks: Buffer[] = [];
+        for await (const c of process.stdin) chunks.push(c as Buffer);
+        pw = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+      }
+      if (pw.length === 0) {
+        process.stderr.write('empty password\n');
+        return 1;
+      }
+      process.stdout.write(`${await hashPassword(pw)}\n`);
+      return 0;
     }
     case 'check-config': {
       const { checkConfigCommand } = await import('./check-config.js');

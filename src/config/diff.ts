@@ -41,7 +41,9 @@ export interface ConfigDiff {
 type Row = Record<string, unknown> & { index: number };
 
 export function isSecretScalar(name: string): boolean {
-  return name.toLowerCase().includes('password');
+  // Passwords, secrets (PrivacyPseudonymizationKey) and key material (TLS key files) never appear in a diff.
+  const n = name.toLowerCase();
+  return n.includes('password') || n.includes('secret') || n.endsWith('key') || n.endsWith('keyfile');
 }
 
 function show(col: ColumnDef, v: unknown): string {

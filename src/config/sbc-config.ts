@@ -132,7 +132,6 @@ export const SCALARS: readonly ScalarSpec[] = [
   { name: 'SBCMaxCallDuration', def: 0, kind: 'int', min: 0, max: 35791, doc: 'Maximum call duration in minutes; 0 = unlimited.' },
   { name: 'SBCAlertTimeout', def: 0, kind: 'int', min: 0, max: 3600, doc: 'Seconds to wait for an answer after the callee starts ringing; then CANCEL and 408 (0 = transaction timers only).' },
   { name: 'BrokenConnectionEventTimeout', def: 100, kind: 'int', min: 1, max: 65535, doc: 'Media silence before a call is broken, in 100 ms units.' },
-  { name: 'UserAgentDisplayInfo', def: 'sbc', kind: 'string', doc: 'User-Agent / Server header value.' },
   { name: 'RegistrationTime', def: 180, kind: 'int', min: 10, max: 2000000, doc: 'Expires (s) asked for in REGISTER of Account rows.' },
   { name: 'RegistrationTimeDivider', def: 50, kind: 'int', min: 50, max: 100, doc: 'Account re-registration at this % of the granted expiry.' },
   { name: 'RegistrationTimeThreshold', def: 0, kind: 'int', min: 0, max: 2000000, doc: 'When > 0 and smaller: re-register this many s before expiry instead.' },
@@ -144,8 +143,6 @@ export const SCALARS: readonly ScalarSpec[] = [
   { name: 'RegistrationDatabaseDir', def: '', kind: 'string', doc: 'Directory of the registration store (created if missing); empty = bindings in memory only (ours).' },
   { name: 'AuthNonceDuration', def: 300, kind: 'int', min: 30, max: 600, doc: 'Seconds a nonce of the SBC as authenticator stays valid.' },
   { name: 'AuthChallengeMethod', def: 0, kind: 'int', min: 0, max: 1, doc: '0 = 401 WWW-Authenticate, 1 = 407 Proxy-Authenticate.' },
-  { name: 'SbcApiPort', def: 0, kind: 'int', min: 0, max: 65535, doc: 'REST API and Prometheus metrics port; 0 = disabled.' },
-  { name: 'SbcApiAddress', def: '127.0.0.1', kind: 'string', doc: 'REST API bind address.' },
   { name: 'SBCOverloadLagMs', def: 200, kind: 'int', min: 0, max: 60000, doc: 'Ours: p99 event-loop delay (ms, per 250 ms window) above which new INVITEs are refused until it is back under half; 0 = off.' },
   { name: 'SBCOverloadMaxPendingSetups', def: 0, kind: 'int', min: 0, max: 1000000, doc: 'Ours: new INVITEs are refused while this many calls are still being set up; 0 = no limit.' },
   { name: 'SBCOverloadAction', def: 0, kind: 'int', min: 0, max: 1, doc: 'Ours: what overload does to a new INVITE: 0 = 503 with Retry-After, 1 = silent drop.' },
@@ -175,6 +172,24 @@ export const SCALARS: readonly ScalarSpec[] = [
   { name: 'QOEPort', def: 5060, kind: 'int', min: 1, max: 65535, doc: 'Port of the SIP QoE collector.' },
   { name: 'QOEHttpCollectorUrl', def: '', kind: 'string', doc: 'Ours: http(s) URL receiving QoE reports as JSON arrays (empty = none).' },
   { name: 'QOEReportInterval', def: 0, kind: 'int', min: 0, max: 86400, doc: 'Ours: also report long calls every N seconds (0 = at the end only).' },
+  { name: 'UserAgentDisplayInfo', def: '', kind: 'string', doc: 'User-Agent / Server header value; empty (default) = no such header, so scanners cannot fingerprint the product.' },
+  { name: 'EnableIDS', def: 1, kind: 'int', min: 0, max: 1, doc: 'Intrusion detection and blocking; with no IDSMatch rows the built-in default policy applies (docs/security.md).' },
+  { name: 'IDSProtectKnownPeers', def: 1, kind: 'int', min: 0, max: 1, doc: 'Ours: sources of Proxy Sets and Classification rules are never denied by IDS nor rate-limited (0 = treat them like anyone).' },
+  { name: 'SourceRequestRate', def: 50, kind: 'int', min: 0, max: 1_000_000, doc: 'Ours: out-of-dialog requests per second accepted from one unknown source address (token bucket); 0 = no limit.' },
+  { name: 'SourceRequestBurst', def: 100, kind: 'int', min: 1, max: 1_000_000, doc: 'Ours: token bucket size of SourceRequestRate.' },
+  { name: 'SIPSRequireClientCertificate', def: 0, kind: 'int', min: 0, max: 1, doc: 'Mutual TLS for SIP Interfaces whose TLSMutualAuthentication is -1: 1 = client certificates required.' },
+  { name: 'PrivacyPseudonymizationKey', def: '', kind: 'string', doc: 'Ours: when set, calling/called numbers and URI users in CDRs, CDR log lines and /api/v1/calls are replaced by a keyed hash (HMAC-SHA-256), stable per number; the value is a secret.' },
+  { name: 'SIPMaxPendingCallsPerSource', def: 50, kind: 'int', min: 1, max: 1_000_000, doc: 'Ours: calls in setup (INVITE until the ACK of the 2xx) from one address that is not a known peer; more get 503.' },
+  { name: 'SIPMaxConnectionsPerSource', def: 32, kind: 'int', min: 1, max: 100_000, doc: 'Ours: inbound TCP/TLS connections from one unknown source address (known peers are not limited).' },
+  { name: 'SIPMessageCompletionTimeout', def: 10, kind: 'int', min: 1, max: 3600, doc: 'Ours: seconds in which a SIP message begun on a TCP/TLS connection must be complete (slowloris), whatever trickles in.' },
+  { name: 'SIPFirstMessageTimeout', def: 10, kind: 'int', min: 1, max: 3600, doc: 'Ours: seconds in which a connection from an unknown source must deliver a valid SIP message (and finish its TLS handshake).' },
+  { name: 'SourceRateLimitResponse', def: 0, kind: 'int', min: 0, max: 699, doc: 'Ours: answer to requests over SourceRequestRate: 0 = silent drop, 503 = Service Unavailable.' },
+  { name: 'SbcApiPort', def: 0, kind: 'int', min: 0, max: 65535, doc: 'REST API and Prometheus metrics port; 0 = disabled.' },
+  { name: 'SbcApiAddress', def: '127.0.0.1', kind: 'string', doc: 'REST API bind address; a non-loopback address without HTTPS is warned about.' },
+  { name: 'SbcApiAuthentication', def: 1, kind: 'int', min: 0, max: 1, doc: 'Ours: 1 = every API request needs a WebUsers user; 0 = none (only honoured on a loopback address; for local benches).' },
+  { name: 'SbcApiMetricsOpen', def: 0, kind: 'int', min: 0, max: 1, doc: 'Ours: 1 = /metrics without credentials for loopback clients.' },
+  { name: 'SbcApiTlsCertFile', def: '', kind: 'string', doc: 'Ours: PEM certificate for HTTPS on the API port (with SbcApiTlsKeyFile); empty = plain HTTP.' },
+  { name: 'SbcApiTlsKeyFile', def: '', kind: 'string', doc: 'Ours: PEM private key for HTTPS on the API port.' },
 ];
 
 function lower(s: string): string {
@@ -269,6 +284,7 @@ class SbcConfigImpl implements SbcConfig {
   readonly accounts; readonly sbcUserInfo; readonly alternativeRoutingReasons; readonly admissionControl;
   readonly dialPlans; readonly dialPlanRules;
   readonly cdrFormats; readonly qoeProfiles; readonly qoeColorRules; readonly qualityOfServiceRules;
+  readonly idsPolicies; readonly idsRules; readonly idsMatches; readonly webUsers; readonly tlsContexts;
 
   readonly #ipGroups: Map<string, IpGroupRow>;
   readonly #proxySets: Map<string, ProxySetRow>;
@@ -318,6 +334,11 @@ class SbcConfigImpl implements SbcConfig {
     this.qoeProfiles = tables.qoeProfiles;
     this.qoeColorRules = tables.qoeColorRules;
     this.qualityOfServiceRules = tables.qualityOfServiceRules;
+    this.idsPolicies = tables.idsPolicies;
+    this.idsRules = tables.idsRules;
+    this.idsMatches = tables.idsMatches;
+    this.webUsers = tables.webUsers;
+    this.tlsContexts = tables.tlsContexts;
 
     this.#ipGroups = indexByName(tables.ipGroups, (r) => r.name);
     this.#proxySets = indexByName(tables.proxySets, (r) => r.proxyName);

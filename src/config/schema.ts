@@ -409,6 +409,77 @@ export interface AltRoutingReasonRow extends RowBase {
   readonly releaseCause: number;
 }
 
+// ---------------------------------------------------------------- intrusion detection (Mediant IDS)
+
+/** IDSRule Reason (Mediant codes); what each covers here is in docs/security.md. */
+export type IdsReason = 'any' | 'connection-abuse' | 'malformed' | 'auth-failure' | 'dialog-failure' | 'abnormal-flow';
+export const IDS_REASON_ENUM = e<IdsReason>(
+  [0, 'any'],
+  [1, 'connection-abuse', 'connection abuse'],
+  [2, 'malformed', 'malformed message'],
+  [3, 'auth-failure', 'authentication failure'],
+  [4, 'dialog-failure', 'dialog establish failure', 'dialog establishment failure'],
+  [5, 'abnormal-flow', 'abnormal flow'],
+);
+export const IDS_SCOPE_ENUM = e<'global' | 'ip' | 'ip-port'>([0, 'global'], [2, 'ip'], [3, 'ip-port', 'ip+port']);
+
+export interface IdsPolicyRow extends RowBase {
+  readonly name: string;
+  readonly description: string;
+}
+
+export interface IdsRuleRow extends RowBase {
+  /** IDSPolicy name (or index). */
+  readonly policy: string;
+  readonly ruleId: number;
+  readonly reason: IdsReason;
+  readonly thresholdScope: 'global' | 'ip' | 'ip-port';
+  /** Seconds; the counters restart at the end of each window. */
+  readonly thresholdWindow: number;
+  readonly minorAlarmThreshold: number;
+  readonly majorAlarmThreshold: number;
+  readonly criticalAlarmThreshold: number;
+  /** More events than this in one window deny the source; -1 = never. */
+  readonly denyThreshold: number;
+  /** Seconds a denied source stays denied; -1 = not configured. */
+  readonly denyPeriod: number;
+}
+
+export interface IdsMatchRow extends RowBase {
+  /** SIP Interface ids (indexes) or names: `1,3-4`, `!2`; empty = all. */
+  readonly sipInterface: string;
+  /** Proxy Set ids or names, same syntax; empty = all sources. */
+  readonly proxySet: string;
+  /** `10.1.0.0/16 | 10.2.2.2`, `!10.1.0.0/16 & !10.2.2.2`; empty = all. */
+  readonly subnet: string;
+  readonly policy: string;
+}
+
+/** TLSContexts: certificate sets and TLS policy, referenced by SIP Interfaces (TLSContext). */
+export interface TlsContextRow extends RowBase {
+  readonly name: string;
+  /** Mediant bitmask: 1 TLS 1.0, 2 TLS 1.1, 4 TLS 1.2, 8 TLS 1.3; 0 = default (ours: 1.2 and 1.3). */
+  readonly tlsVersion: number;
+  readonly serverCipherString: string;
+  readonly clientCipherString: string;
+  readonly requireStrictCert: boolean;
+  readonly ocspEnable: boolean;
+  readonly certificateFile: string;
+  readonly privateKeyFile: string;
+  readonly trustedRootFile: string;
+  readonly verifyServerCertificate: boolean;
+}
+
+/** WebUsers: REST API users (Mediant's Web/REST users table). */
+export interface WebUserRow extends RowBase {
+  readonly username: string;
+  /** scrypt hash (`sbc hash-password`); never a clear-text password. */
+  readonly password: string;
+  readonly userLevel: 'monitor' | 'operator' | 'admin';
+  /** Bearer token lifetime in minutes. */
+  readonly sessionTimeout: number;
+}
+
 export type AdmissionRequestType = 'all' | 'invite' | 'subscribe' | 'other';
 export type RequestDirection = 'both' | 'inbound' | 'outbound';
 
@@ -525,6 +596,11 @@ export interface SbcTables {
   readonly qoeProfiles: readonly QoeProfileRow[];
   readonly qoeColorRules: readonly QoeColorRuleRow[];
   readonly qualityOfServiceRules: readonly QualityOfServiceRuleRow[];
+  readonly idsPolicies: readonly IdsPolicyRow[];
+  readonly idsRules: readonly IdsRuleRow[];
+  readonly idsMatches: readonly IdsMatchRow[];
+  readonly webUsers: readonly WebUserRow[];
+  readonly tlsContexts: readonly TlsContextRow[];
 }
 
 export type TableKey = keyof SbcTables;
@@ -900,6 +976,65 @@ export const TABLES: readonly TableDef[] = [
       str('AltIPProfileName', 'altIpProfileName', 'Stored.'),
       int('Threshold', 'threshold', 0, 'Ours: ASR/NER %, ACD s, voice quality MOS x10; alarm below it.', 0, 100000),
       int('WindowCalls', 'windowCalls', 20, 'Ours: computed over the IP Group\'s last N ended calls.', 1, 100000),
+    ],
+  },
+  {
+    name: 'TLSContexts', aliases: ['TLSContext'], configKey: 'tlsContexts', nameKey: 'name',
+    doc: 'TLS contexts: certificate, key and trusted roots (file paths, ours), versions and cipher strings; referenced by SIPInterface TLSContext.',
+    columns: [
+      str('Name', 'name', 'Context name.'),
+      int('TLSVersion', 'tlsVersion', 0, 'Bitmask 1 = TLS 1.0, 2 = 1.1, 4 = 1.2, 8 = 1.3; 0 = 1.2 and 1.3.', 0, 15),
+      str('ServerCipherString', 'serverCipherString', 'OpenSSL cipher list for TLS 1.2 as a server; empty = ECDHE with AEAD only.'),
+      str('ClientCipherString', 'clientCipherString', 'The same as a client.'),
+      bool('RequireStrictCert', 'requireStrictCert', false, 'Stored; peer certificates are always checked against TrustedRootFile when verified.'),
+      bool('OcspEnable', 'ocspEnable', false, 'Stored; OCSP is not queried.'),
+      str('CertificateFile', 'certificateFile', 'Ours: PEM certificate (chain) presented by the SBC.'),
+      str('PrivateKeyFile', 'privateKeyFile', 'Ours: PEM private key of the certificate.', '', { secret: true }),
+      str('TrustedRootFile', 'trustedRootFile', 'Ours: PEM CA certificates trusted for peers; empty = the system roots.'),
+      bool('VerifyServerCertificate', 'verifyServerCertificate', true, 'Ours per context (Mediant has a global one): outgoing TLS checks the certificate and host name; 0 is logged loudly.'),
+    ],
+  },
+  {
+    name: 'WebUsers', configKey: 'webUsers', nameKey: 'username',
+    doc: 'REST API users and their level (Mediant user levels: 50 Monitor, 100 Administrator = our operator, 200 Security Administrator / 220 Master = our admin).',
+    columns: [
+      str('Username', 'username', 'Login name.'),
+      str('Password', 'password', 'scrypt hash made by `sbc hash-password` (a clear-text password is a config error).', '', { secret: true }),
+      en('UserLevel', 'userLevel', e<'monitor' | 'operator' | 'admin'>(
+        [50, 'monitor'], [100, 'operator', 'administrator'], [200, 'admin', 'security-administrator', 'security administrator', 'master'],
+      ), 'monitor', 'monitor: read only; operator: + reload, block/unblock; admin: everything.'),
+      int('SessionTimeout', 'sessionTimeout', 15, 'Bearer token lifetime in minutes.', 1, 1440),
+    ],
+  },
+  {
+    name: 'IDSPolicy', configKey: 'idsPolicies', nameKey: 'name',
+    doc: 'Intrusion detection policies: named sets of IDSRule rows.',
+    columns: [str('Name', 'name', 'Policy name (referenced by IDSRule and IDSMatch).'), str('Description', 'description', 'Free text.')],
+  },
+  {
+    name: 'IDSRule', configKey: 'idsRules',
+    doc: 'Intrusion detection rules: count malicious events per reason and scope in a window; alarm and deny thresholds.',
+    columns: [
+      str('Policy', 'policy', 'IDSPolicy name or index.'),
+      int('RuleID', 'ruleId', 0, 'Rule number within the policy.', 0),
+      en('Reason', 'reason', IDS_REASON_ENUM, 'connection-abuse', 'Event counted: any, connection abuse, malformed message, authentication failure, dialog establishment failure, abnormal flow.'),
+      en('ThresholdScope', 'thresholdScope', IDS_SCOPE_ENUM, 'ip', 'Counted globally, per source IP, or per source IP and port.'),
+      int('ThresholdWindow', 'thresholdWindow', 1, 'Window in seconds; counters restart at its end.', 1, 1_000_000),
+      int('MinorAlarmThreshold', 'minorAlarmThreshold', -1, 'Events in a window that raise a minor alarm (logged); -1/0 = none.', -1, 1_000_000),
+      int('MajorAlarmThreshold', 'majorAlarmThreshold', -1, 'Major alarm threshold; -1/0 = none.', -1, 1_000_000),
+      int('CriticalAlarmThreshold', 'criticalAlarmThreshold', -1, 'Critical alarm threshold; -1/0 = none.', -1, 1_000_000),
+      int('DenyThreshold', 'denyThreshold', -1, 'More events than this in a window deny the source (scope ip or ip-port); -1 = never.', -1, 1_000_000),
+      int('DenyPeriod', 'denyPeriod', -1, 'Seconds a denied source stays denied; -1 = not configured.', -1, 1_000_000),
+    ],
+  },
+  {
+    name: 'IDSMatch', configKey: 'idsMatches',
+    doc: 'Which traffic an IDS policy watches: SIP Interfaces attacked, Proxy Sets and subnets the attacks come from.',
+    columns: [
+      str('SIPInterface', 'sipInterface', 'SIP Interface ids or names: 1,3-4; ! negates the set; empty = all.'),
+      str('ProxySet', 'proxySet', 'Proxy Set ids or names, same syntax; empty = any source.'),
+      str('Subnet', 'subnet', 'Source subnets: 10.1.0.0/16 | 10.2.2.2, or !10.1.0.0/16 & !10.2.2.2; empty = any.'),
+      str('Policy', 'policy', 'IDSPolicy name or index.'),
     ],
   },
 ];

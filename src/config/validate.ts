@@ -78,6 +78,7 @@ export function validateTables(t: SbcTables, file: string): Diagnostic[] {
   for (const r of t.sipInterfaces) {
     ref(r, 'SIPInterface', 'networkInterface', 'interfaces', 'InterfaceTable', r.networkInterface, true);
     ref(r, 'SIPInterface', 'mediaRealm', 'mediaRealms', 'CpMediaRealm', r.mediaRealm);
+    ref(r, 'SIPInterface', 'tlsContext', 'tlsContexts', 'TLSContexts', r.tlsContext);
     const c = r.classificationFailureResponseType;
     if (c !== 0 && (c < 400 || c > 699)) err(r, 'classificationFailureResponseType', 'SIPInterface', `ClassificationFailureResponseType must be 0 (drop) or a SIP code 400-699, not ${c}`);
     if (r.udpPort === 0 && r.tcpPort === 0 && r.tlsPort === 0) warn(r, 'SIPInterface', 'no port configured; the interface does not listen');
@@ -235,6 +236,24 @@ export function validateTables(t: SbcTables, file: string): Diagnostic[] {
     if (r.prefix.trim() === '') err(r, 'prefix', 'DialPlanRule', 'Prefix is required');
     else prefix(r, 'DialPlanRule', 'prefix', r.prefix);
     if (r.tag.trim() === '') warn(r, 'DialPlanRule', 'Tag is empty; a number matching this rule gets no tag', 'tag');
+  }
+  for (const r of t.tlsContexts) {
+    if ((r.tlsVersion & 3) !== 0) warn(r, 'TLSContexts', `TLSVersion ${r.tlsVersion} allows TLS 1.0/1.1, which are broken (RFC 8996)`);
+    if ((r.certificateFile === '') !== (r.privateKeyFile === '')) err(r, 'certificateFile', 'TLSContexts', 'CertificateFile and PrivateKeyFile go together');
+    if (!r.verifyServerCertificate) warn(r, 'TLSContexts', 'VerifyServerCertificate = 0: outgoing TLS accepts any certificate (man in the middle)');
+  }
+  for (const r of t.webUsers) {
+    // Only hashes are stored: a clear-text password in a file is a leak waiting to happen.
+    if (!/^scrypt\$\d+\$\d+\$\d+\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$/.test(r.password)) {
+      err(r, 'password', 'WebUsers', 'Password must be an scrypt hash made by `sbc hash-password` (clear text is refused)');
+    }
+  }
+  for (const r of [...t.idsRules, ...t.idsMatches]) {
+    const T = 'policy' in r && 'ruleId' in r ? 'IDSRule' : 'IDSMatch';
+    const p = r.policy.trim();
+    if (!t.idsPolicies.some((x) => x.name.toLowerCase() === p.toLowerCase() || (/^\d+$/.test(p) && x.index === Number(p)))) {
+      err(r, 'policy', T, `policy '${r.policy}' is not in IDSPolicy`);
+    }
   }
   return out;
 }

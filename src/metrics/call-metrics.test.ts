@@ -83,6 +83,8 @@ describe('/metrics and /api/v1/cdrs', () => {
     const ring = [sampleCdr({ sessionId: 'x1' }), sampleCdr({ sessionId: 'x2', callerBeforeMap: { user: '4242', uri: 'sip:4242@pbx', displayName: null } })];
     const { server, port } = await startApiServer({
       host: '127.0.0.1', port: 0, metrics, logger: silentLogger(),
+      // Authentication is api/auth.test.ts's subject; here the routes themselves are.
+      auth: { enabled: false, users: () => [] },
       backend: { status: () => ({ version: 't', uptimeSec: 0, activeCalls: -1 }), calls: () => [], proxySets: () => ({}), reload: async () => ({ ok: true, diagnostics: [], changes: [] }) },
       cdrs: () => ({ recent: () => ring, archive: null }),
     });

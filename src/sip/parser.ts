@@ -14,6 +14,7 @@
 import { canonicalHeaderName, KNOWN_HEADER_NAMES_BY_LENGTH, type KnownHeaderName } from './header-names.js';
 import { isTokenChar } from './grammar.js';
 import { SipMessage } from './message.js';
+import { hasEmptyElement } from './strict.js';
 
 export interface ParseLimits {
   /** Whole message, headers and body. */
@@ -78,6 +79,8 @@ export const PARSE_ERRORS = {
   CSEQ_METHOD_MISMATCH: 'CSeq Method Mismatch',
   MISSING_VIA: 'Missing Via',
   BAD_VIA: 'Bad Via',
+  BAD_CONTACT: 'Bad Contact',
+  TRAILING_WHITESPACE: 'Whitespace After SIP-Version',
   BAD_MAX_FORWARDS: 'Bad Max-Forwards',
 } as const;
 
@@ -313,7 +316,14 @@ function parseStartLine(head: string, end: number): StartLine | string {
     const reason = sp1 + 5 < end ? head.slice(sp1 + 5, end) : '';
     return { message: SipMessage.response(code, reason), error: null };
   }
-  // Request-Line = Method SP Request-URI SP SIP-Version
+  // Request-Line = Method SP Request-URI SP SIP-Version CRLF (§25.1): nothing
+  // may follow the version. Read the line without the trailing blanks so the
+  // request can still be answered 400 rather than dropped unanswered.
+  let trailing = false;
+  while (end > 0 && (head.charCodeAt(end - 1) === 32 || head.charCodeAt(end - 1) === 9)) {
+    end--;
+    trailing = true;
+  }
   const sp1 = head.indexOf(' ');
   if (sp1 <= 0 || sp1 >= end) return E.BAD_START_LINE;
   let sp2 = end - 1;
@@ -334,7 +344,7 @@ function parseStartLine(head: string, end: number): StartLine | string {
   const message = SipMessage.request(method, uri);
   if (!vOk) return { message, error: E.UNSUPPORTED_VERSION };
   if (!isPlausibleRequestUri(uri)) return { message, error: E.BAD_REQUEST_URI };
-  return { message, error: null };
+  return { message, error: trailing ? E.TRAILING_WHITESPACE : null };
 }
 
 /**
@@ -422,6 +432,12 @@ function validate(msg: SipMessage): ParseResult {
   if (!msg.checkNameAddr('to')) return fail(E.BAD_TO, msg);
   if (msg.isRequest) {
     if (cseq.method !== msg.method) return fail(E.CSEQ_METHOD_MISMATCH, msg);
+    // `,,` / `;;` / `;name=` in Via or Contact match no production of §25.1.
+    for (let i = 0; i < hs.length; i++) {
+      const h = hs[i]!;
+      if (h.name === 'via' && hasEmptyElement(h.value)) return fail(E.BAD_VIA, msg);
+      if (h.name === 'contact' && hasEmptyElement(h.value)) return fail(E.BAD_CONTACT, msg);
+    }
     if (maxForwards !== undefined) {
       const n = parseContentLength(maxForwards);
       if (n < 0 || n > 255) return fail(E.BAD_MAX_FORWARDS, msg);

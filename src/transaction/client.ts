@@ -29,6 +29,8 @@ abstract class ClientTransactionBase implements ClientTransaction {
   /** Timer A / E. */
   protected retransTimer: Timer | null = null;
   protected retransInterval = 0;
+  /** Transmissions of the request so far (first send included), bounded by SIPMaxRtx. */
+  protected transmissions = 0;
   /** Timer B / F. */
   protected timeoutTimer: Timer | null = null;
   /** Timer D / K / M. */
@@ -64,6 +66,7 @@ abstract class ClientTransactionBase implements ClientTransaction {
 
   /** Sends the request; the first send tells us whether the transport switched to TCP. */
   protected transmit(first: boolean): void {
+    this.transmissions++;
     this.env.transport.send(this.request, this.dest, this.interfaceName).then(
       (used: Transport) => {
         if (first && used !== 'udp' && !this.reliable) {
@@ -73,6 +76,18 @@ abstract class ClientTransactionBase implements ClientTransaction {
       },
       (err: Error) => this.transportError(err),
     );
+  }
+
+  /**
+   * Mediant SIPMaxRtx: after that many transmissions without any response
+   * the request has failed; one more interval is given for the answer to
+   * the last copy. Timer B/F (64*T1) still bounds the wait. Returns true
+   * when the transaction gave up.
+   */
+  protected exhausted(): boolean {
+    if (this.transmissions < this.env.maxRtx) return false;
+    this.onTimeout();
+    return true;
   }
 
   protected retransmit(): void {
@@ -150,6 +165,7 @@ export class InviteClientTransaction extends ClientTransactionBase {
   onRetransTimer(): void {
     this.retransTimer = null;
     if (this.state !== 'calling' || this.reliable) return;
+    if (this.exhausted()) return;
     this.retransmit();
     this.retransInterval *= 2;
     this.retransTimer = setTimeout(fireRetrans, this.retransInterval, this);
@@ -248,6 +264,11 @@ export class NonInviteClientTransaction extends ClientTransactionBase {
   onRetransTimer(): void {
     this.retransTimer = null;
     if ((this.state !== 'trying' && this.state !== 'proceeding') || this.reliable) return;
+    // A provisional response proves the peer is alive: only stop retransmitting then.
+    if (this.transmissions >= this.env.maxRtx) {
+      if (this.state === 'trying') this.onTimeout();
+      return;
+    }
     this.retransmit();
     this.retransInterval = this.state === 'trying' ? Math.min(2 * this.retransInterval, this.env.t2) : this.env.t2;
     this.retransTimer = setTimeout(fireRetrans, this.retransInterval, this);

@@ -12,6 +12,8 @@ export interface TxEnv {
   readonly t1: number;
   readonly t2: number;
   readonly t4: number;
+  /** SIPMaxRtx: transmissions of a request over UDP before it fails; Infinity = RFC timers only. */
+  readonly maxRtx: number;
   readonly transport: TransportLayer;
   readonly counters: Counters;
   readonly log: Logger | undefined;

@@ -92,6 +92,7 @@ export class TransactionLayer {
       t1,
       t2: positive(opts.t2Ms, 4000),
       t4: positive(opts.t4Ms, 5000),
+      maxRtx: positive(opts.maxRtx, Number.POSITIVE_INFINITY),
       transport,
       counters: this.counters,
       log: opts.logger,

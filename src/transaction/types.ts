@@ -19,6 +19,12 @@ export interface TransactionLayerOptions {
   t2Ms?: number;
   /** Maximum time a message stays in the network; default 5000 ms. */
   t4Ms?: number;
+  /**
+   * Mediant SIPMaxRtx: transmissions of a request over UDP (first send
+   * included) before the client transaction fails as if timer B/F fired.
+   * Default: unbounded, only timer B/F (64*T1) ends the wait.
+   */
+  maxRtx?: number;
   logger?: import('pino').Logger;
 }
 

@@ -271,8 +271,20 @@ describe('TransportLayer over TLS', () => {
     return () => rmSync(dir, { recursive: true, force: true });
   });
 
-  it('carries a request and its response between two TLS interfaces', async () => {
+  it('verifies the server by default: a self-signed peer is refused', async () => {
     const tlsFiles = { certFile: join(dir, 'cert.pem'), keyFile: join(dir, 'key.pem') };
+    const server = layer();
+    const sInfo = await server.listen({ name: 's', address: '127.0.0.1', tlsPort: 0, tls: tlsFiles });
+    const client = layer();
+    await client.listen({ name: 'c', address: '127.0.0.1', tlsPort: 0, tls: tlsFiles });
+    const m = parseMessage(Buffer.from(request('OPTIONS', 'SIP/2.0/TLS 127.0.0.1;branch=z9hG4bKv')));
+    if (!m.ok) throw new Error(m.error);
+    await expect(client.send(m.message, { address: '127.0.0.1', port: sInfo.tlsPort!, transport: 'tls' }, 'c')).rejects.toThrow(/self.signed|certificate/i);
+  });
+
+  it('carries a request and its response between two TLS interfaces', async () => {
+    // Self-signed on both sides: verification explicitly off for this test.
+    const tlsFiles = { certFile: join(dir, 'cert.pem'), keyFile: join(dir, 'key.pem'), verifyServer: false };
     const server = layer();
     const sInfo = await server.listen({ name: 's', address: '127.0.0.1', tlsPort: 0, tls: tlsFiles });
     const client = layer();

@@ -11,7 +11,7 @@ import { EventEmitter } from 'node:events';
 import dgram from 'node:dgram';
 import net from 'node:net';
 import tls from 'node:tls';
-import { readFile } from 'node:fs/promises';
+import { loadTls, type LoadedTls, type TlsSpec } from './tls-options.js';
 import type { Logger } from 'pino';
 import type { SipMessage } from '../sip/message.js';
 import { DEFAULT_PARSE_LIMITS, parseMessage, type ParseLimits, type ParseResult } from '../sip/parser.js';
@@ -24,6 +24,7 @@ import type {
   Endpoint,
   InboundMessage,
   ListenerInfo,
+  SourceGate,
   SipInterfaceSpec,
   Transport,
   TransportEvents,
@@ -39,10 +40,18 @@ export interface TransportOptions {
   limits?: ParseLimits;
   /** Requests larger than this go over TCP when the interface has TCP (§18.1.1). Default 1300. */
   udpSizeBudget?: number;
-  /** Verify the peer certificate on outgoing TLS. Default false (trunks often use private CAs). */
+  /** Verify the peer certificate on outgoing TLS from interfaces without a TLS context. Default true. */
   tlsRejectUnauthorized?: boolean;
-  /** Inbound connections per TCP/TLS listener. Default 10000. */
+  /** Inbound connections per TCP/TLS listener from unknown sources (known peers get 1000 more). Default 10000. */
   maxConnectionsPerListener?: number;
+  /** Inbound connections from one unknown source address. Default 32. */
+  maxConnectionsPerSource?: number;
+  /** A message started on a stream must be complete within this (not an idle timer: a byte a second does not reset it). Default 10 s. */
+  messageDeadlineMs?: number;
+  /** An inbound connection from an unknown source must deliver a valid message within this. Default 10 s. */
+  firstMessageDeadlineMs?: number;
+  /** IDS deny list and per-source limits; none = everything is admitted. */
+  gate?: SourceGate;
   logger?: Logger;
 }
 
@@ -65,6 +74,12 @@ interface Connection {
   /** Pending until an outgoing connection is established; null once usable. */
   ready: Promise<void> | null;
   closed: boolean;
+  /** Accepted (not opened by us): counted per source. */
+  inbound: boolean;
+  trusted: boolean;
+  /** Runs while a message is partly received (slowloris deadline) or until the first valid message. */
+  deadline: ReturnType<typeof setTimeout> | null;
+  validSeen: boolean;
 }
 
 interface BoundInterface {
@@ -72,6 +87,9 @@ interface BoundInterface {
   udp: dgram.Socket | null;
   tcp: net.Server | null;
   tls: tls.Server | null;
+  /** The interface's TLS context (files as configured; contexts as last loaded). */
+  tlsSpec: TlsSpec | null;
+  tlsLoaded: LoadedTls | null;
 }
 
 const CRLF = Buffer.from('\r\n');
@@ -98,7 +116,13 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
   private readonly udpSizeBudget: number;
   private readonly tlsRejectUnauthorized: boolean;
   private readonly maxConnections: number;
+  private readonly maxPerSource: number;
+  private readonly messageDeadlineMs: number;
+  private readonly firstMessageDeadlineMs: number;
+  private readonly inboundBySource = new Map<string, number>();
+  private untrustedInbound = 0;
   private readonly log: Logger | undefined;
+  private gate: SourceGate | null;
   private readonly counters: Omit<TransportStats, 'openConnections'> = {
     udpReceived: 0,
     streamReceived: 0,
@@ -115,6 +139,11 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
     udpToTcpFallbacks: 0,
     listenerErrors: 0,
     peakOpenConnections: 0,
+    deniedDropped: 0,
+    gateDropped: 0,
+    gateAnswered: 0,
+    connectionsRefused: 0,
+    slowConnectionsClosed: 0,
   };
 
   constructor(opts: TransportOptions = {}) {
@@ -123,9 +152,18 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
     this.connectTimeoutMs = opts.connectTimeoutMs ?? 5_000;
     this.limits = opts.limits ?? DEFAULT_PARSE_LIMITS;
     this.udpSizeBudget = opts.udpSizeBudget ?? 1300;
-    this.tlsRejectUnauthorized = opts.tlsRejectUnauthorized ?? false;
+    this.tlsRejectUnauthorized = opts.tlsRejectUnauthorized ?? true;
     this.maxConnections = opts.maxConnectionsPerListener ?? 10_000;
+    this.maxPerSource = opts.maxConnectionsPerSource ?? 32;
+    this.messageDeadlineMs = opts.messageDeadlineMs ?? 10_000;
+    this.firstMessageDeadlineMs = opts.firstMessageDeadlineMs ?? 10_000;
     this.log = opts.logger;
+    this.gate = opts.gate ?? null;
+  }
+
+  /** Installs (or removes) the source gate; the application builds it after the listeners. */
+  setGate(gate: SourceGate | null): void {
+    this.gate = gate;
   }
 
   stats(): TransportStats {
@@ -152,7 +190,9 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
     if (iface.udpPort === undefined && iface.tcpPort === undefined && iface.tlsPort === undefined) {
       throw new Error(`SIP interface "${iface.name}" has no UDP, TCP or TLS port`);
     }
-    const bi: BoundInterface = { info: { name: iface.name, address: iface.address }, udp: null, tcp: null, tls: null };
+    const bi: BoundInterface = {
+      info: { name: iface.name, address: iface.address }, udp: null, tcp: null, tls: null, tlsSpec: iface.tls ?? null, tlsLoaded: null,
+    };
     try {
       if (iface.udpPort !== undefined) {
         bi.udp = await this.bindUdp(bi, iface.address, iface.udpPort);
@@ -165,10 +205,15 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
       }
       if (iface.tlsPort !== undefined) {
         if (iface.tls === undefined) throw new Error(`SIP interface "${iface.name}" has a TLS port but no certificate/key files`);
-        const [cert, key] = await Promise.all([readFile(iface.tls.certFile), readFile(iface.tls.keyFile)]);
-        const server = tls.createServer({ cert, key });
+        // A handshake that does not finish in time is a slowloris too.
+        bi.tlsLoaded = await loadTls(iface.tls, this.firstMessageDeadlineMs);
+        const server = tls.createServer(bi.tlsLoaded.server);
         server.on('secureConnection', (socket) => this.adoptInbound(socket, 'tls', bi));
-        server.on('tlsClientError', (err) => this.log?.debug({ err: err.message }, 'TLS handshake failed'));
+        server.on('tlsClientError', (err, socket) => {
+          this.log?.debug({ err: err.message }, 'TLS handshake failed');
+          const address = socket.remoteAddress;
+          if (address !== undefined) this.gate?.connectionAbuse({ address, port: socket.remotePort ?? 0, transport: 'tls' }, bi.info.name);
+        });
         bi.tls = server;
         bi.info.tlsPort = await this.listenServer(server, iface.address, iface.tlsPort);
       }
@@ -256,6 +301,27 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
     await this.sendUdp(bi, data, address, port);
   }
 
+  /**
+   * Reads every interface's certificate, key and roots again (SIGHUP):
+   * new handshakes use them, established connections keep theirs. An
+   * interface whose files are unreadable keeps its old context.
+   */
+  async reloadTls(): Promise<Array<{ interfaceName: string; error: string | null }>> {
+    const out: Array<{ interfaceName: string; error: string | null }> = [];
+    for (const bi of this.ifaces.values()) {
+      if (bi.tlsSpec === null) continue;
+      try {
+        const loaded = await loadTls(bi.tlsSpec, this.firstMessageDeadlineMs);
+        bi.tls?.setSecureContext(loaded.server);
+        bi.tlsLoaded = loaded;
+        out.push({ interfaceName: bi.info.name, error: null });
+      } catch (err) {
+        out.push({ interfaceName: bi.info.name, error: (err as Error).message });
+      }
+    }
+    return out;
+  }
+
   async close(): Promise<void> {
     this.closing = true;
     for (const c of this.connsById.values()) c.socket.destroy();
@@ -292,7 +358,8 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
   }
 
   private listenServer(server: net.Server, address: string, port: number): Promise<number> {
-    server.maxConnections = this.maxConnections;
+    // Headroom above the unknown sources' share: known peers are never locked out by strangers.
+    server.maxConnections = this.maxConnections + 1000;
     return new Promise((resolve, reject) => {
       const onError = (err: Error): void => reject(err);
       server.once('error', onError);
@@ -322,6 +389,11 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
   private onDatagram(bi: BoundInterface, sock: dgram.Socket, buf: Buffer, rinfo: dgram.RemoteInfo): void {
     try {
       this.counters.udpReceived++;
+      // Denied sources are dropped before a byte is parsed.
+      if (this.gate !== null && !this.gate.admitSource(rinfo.address, rinfo.port, bi.info.name)) {
+        this.counters.deniedDropped++;
+        return;
+      }
       // A datagram of only CR/LF is a NAT keep-alive; nothing to do.
       if (buf.length <= 4 && (buf[0] === 13 || buf[0] === 10)) return;
       const remote: Endpoint = { address: rinfo.address, port: rinfo.port, transport: 'udp' };
@@ -340,9 +412,31 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
         socket.destroy();
         return;
       }
-      const remote: Endpoint = { address: socket.remoteAddress, port: socket.remotePort, transport };
+      if (this.gate !== null && !this.gate.admitSource(socket.remoteAddress, socket.remotePort, bi.info.name)) {
+        this.counters.deniedDropped++;
+        socket.destroy();
+        return;
+      }
+      const address = socket.remoteAddress;
+      const trusted = this.gate?.trusted(address) ?? false;
+      const fromSource = this.inboundBySource.get(address) ?? 0;
+      if (!trusted && (fromSource >= this.maxPerSource || this.untrustedInbound >= this.maxConnections)) {
+        this.counters.connectionsRefused++;
+        this.gate?.connectionAbuse({ address, port: socket.remotePort, transport }, bi.info.name);
+        socket.destroy();
+        return;
+      }
+      const remote: Endpoint = { address, port: socket.remotePort, transport };
       const c = this.registerConnection(socket, transport, remote, bi);
       c.ready = null;
+      c.inbound = true;
+      c.trusted = trusted;
+      this.inboundBySource.set(address, fromSource + 1);
+      if (!trusted) {
+        this.untrustedInbound++;
+        // Nothing valid soon from a stranger: close (an idle timer would let it sit for minutes).
+        this.armDeadline(c, this.firstMessageDeadlineMs);
+      }
     } catch (err) {
       this.log?.error({ err }, 'error accepting connection');
       socket.destroy();
@@ -362,6 +456,10 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
       key: connKey(transport, remote.address, remote.port),
       ready: null,
       closed: false,
+      inbound: false,
+      trusted: false,
+      deadline: null,
+      validSeen: false,
     };
     this.counters.connectionsOpened++;
     this.connsById.set(c.id, c);
@@ -380,11 +478,25 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
     return c;
   }
 
+  /** Closes the stream unless the deadline is cleared first. */
+  private armDeadline(c: Connection, ms: number): void {
+    if (c.deadline !== null) clearTimeout(c.deadline);
+    c.deadline = setTimeout(() => {
+      c.deadline = null;
+      if (c.closed) return;
+      this.counters.slowConnectionsClosed++;
+      this.gate?.connectionAbuse(c.remote, c.interfaceName);
+      c.socket.destroy();
+    }, ms);
+    c.deadline.unref();
+  }
+
   private onStreamData(c: Connection, chunk: Buffer): void {
     try {
       const events = c.framer.push(chunk);
       for (const ev of events) {
         if (ev.kind === 'message') {
+          if (ev.result.ok) c.validSeen = true;
           this.counters.streamReceived++;
           this.handleParsed(ev.result, c.remote, c.local, c.interfaceName, c.id);
         } else if (ev.kind === 'ping') {
@@ -393,10 +505,19 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
           if (!c.closed) c.socket.write(CRLF);
         } else {
           this.counters.streamFramingErrors++;
+          this.gate?.malformed(c.remote, c.interfaceName);
           this.log?.debug({ error: ev.error, remote: c.remote }, 'closing stream: framing error');
           c.socket.destroy();
           return;
         }
+      }
+      // §18.3 framing deadline: a message begun must end in time, however slowly its bytes trickle.
+      if (c.closed) return;
+      if (c.framer.buffered > 0) {
+        if (events.length > 0 || c.deadline === null) this.armDeadline(c, this.messageDeadlineMs);
+      } else if (c.deadline !== null && (c.validSeen || c.trusted || !c.inbound)) {
+        clearTimeout(c.deadline);
+        c.deadline = null;
       }
     } catch (err) {
       this.counters.listenerErrors++;
@@ -407,6 +528,14 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
   private onStreamClosed(c: Connection): void {
     if (c.closed) return;
     c.closed = true;
+    if (c.deadline !== null) clearTimeout(c.deadline);
+    c.deadline = null;
+    if (c.inbound) {
+      const n = (this.inboundBySource.get(c.remote.address) ?? 1) - 1;
+      if (n <= 0) this.inboundBySource.delete(c.remote.address);
+      else this.inboundBySource.set(c.remote.address, n);
+      if (!c.trusted) this.untrustedInbound--;
+    }
     this.counters.connectionsClosed++;
     this.connsById.delete(c.id);
     if (this.connsByKey.get(c.key) === c) this.connsByKey.delete(c.key);
@@ -427,8 +556,9 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
   ): void {
     if (!result.ok) {
       const p = result.partial;
+      const answer = this.gate === null || this.gate.malformed(remote, interfaceName);
       // A broken request we can address gets a 400 naming the problem (§21.4.1), or 505/513; ACK is never answered.
-      if (p !== null && p.isRequest && p.method !== 'ACK' && p.topVia !== null) {
+      if (answer && p !== null && p.isRequest && p.method !== 'ACK' && p.topVia !== null) {
         this.stampVia(p, remote);
         const status = result.error === 'Unsupported SIP Version' ? 505 : result.error === 'Message Too Large' ? 513 : 400;
         const res = createResponse(p, status, status === 400 ? result.error : undefined);
@@ -442,7 +572,22 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
       return;
     }
     const msg = result.message;
-    if (msg.isRequest) this.stampVia(msg, remote);
+    if (msg.isRequest) {
+      this.stampVia(msg, remote);
+      if (this.gate !== null) {
+        const verdict = this.gate.admitRequest(msg, remote, interfaceName);
+        if (verdict !== 'pass') {
+          if (verdict === 'drop' || msg.method === 'ACK') {
+            this.counters.gateDropped++;
+            return;
+          }
+          // Stateless (§8.2.6 without a transaction): a retransmission gets the same answer again.
+          this.counters.gateAnswered++;
+          this.sendResponse(createResponse(msg, verdict), { interfaceName, connectionId, remote }).catch(() => undefined);
+          return;
+        }
+      }
+    }
     const inbound: InboundMessage = { message: msg, remote, local, interfaceName, connectionId };
     this.onSipMessage?.(msg, 'in');
     try {
@@ -529,9 +674,11 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
     const socket =
       dest.transport === 'tls'
         ? tls.connect({
+            ...(bi.tlsLoaded?.client ?? { rejectUnauthorized: this.tlsRejectUnauthorized, minVersion: 'TLSv1.2' }),
             // A plain socket underneath so that the source address is the interface's.
             socket: net.connect({ host: dest.address, port: dest.port, localAddress }),
-            rejectUnauthorized: this.tlsRejectUnauthorized,
+            // RFC 5922 §7: the identity checked is the host we meant to reach (an IP literal checks the IP SAN).
+            host: dest.address,
             servername: net.isIP(dest.address) === 0 ? dest.address : undefined,
           })
         : net.connect({ host: dest.address, port: dest.port, localAddress });

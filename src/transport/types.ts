@@ -1,4 +1,5 @@
 import type { SipMessage } from '../sip/message.js';
+import type { TlsSpec } from './tls-options.js';
 
 export type Transport = 'udp' | 'tcp' | 'tls';
 
@@ -15,7 +16,7 @@ export interface SipInterfaceSpec {
   udpPort?: number;
   tcpPort?: number;
   tlsPort?: number;
-  tls?: { certFile: string; keyFile: string };
+  tls?: TlsSpec;
 }
 
 /** What `listen` actually bound. */
@@ -58,6 +59,33 @@ export interface TransportStats {
   listenerErrors: number;
   openConnections: number;
   peakOpenConnections: number;
+  /** Datagrams and connections dropped unread because the source gate refused the source (IDS deny list). */
+  deniedDropped: number;
+  /** Parsed requests the source gate dropped (rate limit) or answered statelessly. */
+  gateDropped: number;
+  gateAnswered: number;
+  /** Inbound connections refused: over the per-source limit, or the listener full for unknown sources. */
+  connectionsRefused: number;
+  /** Streams closed because a message did not complete within the deadline (slowloris) or nothing valid came first. */
+  slowConnectionsClosed: number;
+}
+
+/**
+ * The edge's say over inbound traffic (src/security implements it): asked
+ * before anything is parsed or any state is created, so that a denied or
+ * flooding source costs a lookup, not a transaction.
+ */
+export interface SourceGate {
+  /** A datagram or a new TCP/TLS connection from this source: false = drop it unread. */
+  admitSource(address: string, port: number, interfaceName: string): boolean;
+  /** A parsed request before the transaction layer sees it: pass, drop silently, or answer statelessly with this status. */
+  admitRequest(msg: SipMessage, remote: Endpoint, interfaceName: string): 'pass' | 'drop' | number;
+  /** A message that could not be parsed or framed; returns whether it may be answered (400/505/513). */
+  malformed(remote: Endpoint, interfaceName: string): boolean;
+  /** A known peer (Proxy Set / Classification address): no per-source connection limit or first-message deadline. */
+  trusted(address: string): boolean;
+  /** A stream closed for abuse (too slow to complete a message, nothing valid sent, TLS handshake failed). */
+  connectionAbuse(remote: Endpoint, interfaceName: string): void;
 }
 
 export interface TransportEvents {

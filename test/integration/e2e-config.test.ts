@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assertSippInstalled, findFreePort } from './helpers/sipp.js';
-import { SBC_MAIN, startSbc, testIni, type LogLine, type SbcProcess } from './helpers/sbc-process.js';
+import { basicAuth, SBC_MAIN, startSbc, TEST_API_USERS, testIni, type LogLine, type SbcProcess } from './helpers/sbc-process.js';
 import {
   FIXTURES, PBX_IP, TRUNK2_IP, TRUNK_IP, http, invitesAt, sbcCli, sippCalls, waitUdpBound, withRouting, type Version,
 } from './helpers/config-e2e.js';
@@ -349,7 +349,7 @@ describe('issue 14: atomic configuration writes', () => {
     procs.push(crashing);
     await crashing.waitFor((l) => l.msg === 'SBC started');
     const changed = original.replace('SipT4Rtx = 500', 'SipT4Rtx = 600');
-    await fetch(`http://127.0.0.1:${apiPort}/api/v1/config`, { method: 'PUT', body: changed, headers: { 'content-type': 'text/plain' } }).catch(() => undefined);
+    await fetch(`http://127.0.0.1:${apiPort}/api/v1/config`, { method: 'PUT', body: changed, headers: { ...basicAuth(TEST_API_USERS.admin), 'content-type': 'text/plain' } }).catch(() => undefined);
     const exit = await crashing.exited;
     expect(exit.signal, 'the fault hook kills the process like kill -9').toBe('SIGKILL');
     // The ini is the old one, complete; the new text sits whole in the temporary file only.
@@ -365,10 +365,10 @@ describe('issue 14: atomic configuration writes', () => {
     expect(warn['stale']).toEqual(temps);
     await next.waitFor((l) => l.msg === 'SBC started');
     expect((await readdir(dir)).filter((n) => n.startsWith('.sbc.ini.tmp-'))).toEqual([]);
-    const cfg = (await (await fetch(`http://127.0.0.1:${apiPort}/api/v1/config`)).json()) as { ini: string };
+    const cfg = (await (await fetch(`http://127.0.0.1:${apiPort}/api/v1/config`, { headers: basicAuth(TEST_API_USERS.admin) })).json()) as { ini: string };
     expect(cfg.ini).toBe(original);
     // Without the fault, the same PUT goes through temp + rename.
-    const put = await fetch(`http://127.0.0.1:${apiPort}/api/v1/config`, { method: 'PUT', body: changed, headers: { 'content-type': 'text/plain' } });
+    const put = await fetch(`http://127.0.0.1:${apiPort}/api/v1/config`, { method: 'PUT', body: changed, headers: { ...basicAuth(TEST_API_USERS.admin), 'content-type': 'text/plain' } });
     expect(put.status).toBe(200);
     expect(await readFile(file, 'utf8')).toBe(changed);
     expect((await readdir(dir)).filter((n) => n.startsWith('.sbc.ini.tmp-'))).toEqual([]);

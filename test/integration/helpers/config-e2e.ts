@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import dgram from 'node:dgram';
 import { startSipp, type SippProcess } from './sipp.js';
 import { readSippTrace, SCENARIOS, type SippTrace } from './b2bua-harness.js';
-import { SBC_MAIN } from './sbc-process.js';
+import { basicAuth, SBC_MAIN, TEST_API_USERS } from './sbc-process.js';
 
 export const PBX_IP = '127.0.14.2';
 export const TRUNK_IP = '127.0.14.3';
@@ -16,7 +16,9 @@ export const TRUNK2_IP = '127.0.14.4';
 export const FIXTURES = fileURLToPath(new URL('../../fixtures/', import.meta.url));
 
 export function sbcCli(args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [SBC_MAIN, ...args], { encoding: 'utf8', timeout: 20_000 });
+  // The CLI reads REST API credentials from the environment (the test ini's admin user).
+  const env = { ...process.env, SBC_API_USER: TEST_API_USERS.admin.username, SBC_API_PASSWORD: TEST_API_USERS.admin.password };
+  const r = spawnSync(process.execPath, [SBC_MAIN, ...args], { encoding: 'utf8', timeout: 20_000, env });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -42,9 +44,10 @@ export async function waitUdpBound(address: string, port: number, timeoutMs = 50
 }
 
 export async function http(apiPort: number, method: string, path: string, body?: string | object): Promise<{ status: number; json: Record<string, unknown> }> {
-  const init: RequestInit = { method };
-  if (typeof body === 'string') init.body = body, init.headers = { 'content-type': 'text/plain' };
-  else if (body !== undefined) init.body = JSON.stringify(body), init.headers = { 'content-type': 'application/json' };
+  const auth = basicAuth(TEST_API_USERS.admin);
+  const init: RequestInit = { method, headers: auth };
+  if (typeof body === 'string') init.body = body, init.headers = { ...auth, 'content-type': 'text/plain' };
+  else if (body !== undefined) init.body = JSON.stringify(body), init.headers = { ...auth, 'content-type': 'application/json' };
   const r = await fetch(`http://127.0.0.1:${apiPort}${path}`, init);
   return { status: r.status, json: (await r.json()) as Record<string, unknown> };
 }

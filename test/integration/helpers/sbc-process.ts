@@ -9,6 +9,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { hashPasswordSync } from '../../../src/api/password.js';
 
 export const SBC_MAIN = fileURLToPath(new URL('../../../dist/src/cli/main.js', import.meta.url));
 
@@ -21,6 +22,8 @@ export interface LogLine {
 export interface SbcProcess {
   readonly proc: ChildProcess;
   readonly configPath: string;
+  /** The ini text the SBC was started with. */
+  readonly iniText: string;
   readonly logs: LogLine[];
   /** Resolves with the first log line (already seen or future) that matches. */
   waitForLog(pred: (l: LogLine) => boolean, timeoutMs?: number): Promise<LogLine>;
@@ -28,6 +31,8 @@ export interface SbcProcess {
   api<T = unknown>(path: string, init?: { method?: string }): Promise<T>;
   /** Any REST API request; status code, content type and body text as they came. */
   http(path: string, init?: { method?: string }): Promise<{ status: number; contentType: string; body: string }>;
+  /** Headers that authenticate a request to the REST API as the test ini's admin user. */
+  authHeaders(): Record<string, string>;
   /** Writes a new configuration and sends SIGHUP. */
   reload(iniText: string): Promise<void>;
   stop(): Promise<number | null>;
@@ -65,6 +70,31 @@ export interface TestIniOptions {
   keepAliveSec?: number;
 }
 
+/** REST API users every test ini gets (WebUsers), one per role. */
+export const TEST_API_USERS = {
+  admin: { username: 'test-admin', password: 'admin-pw-for-tests', level: 200 },
+  operator: { username: 'test-operator', password: 'operator-pw-for-tests', level: 100 },
+  monitor: { username: 'test-monitor', password: 'monitor-pw-for-tests', level: 50 },
+} as const;
+
+let webUsersTable: string | null = null;
+/** The WebUsers table of TEST_API_USERS (hashed once per test file). */
+export function testWebUsers(): string {
+  webUsersTable ??= [
+    '[ WebUsers ]',
+    'FORMAT Index = Username, Password, UserLevel, SessionTimeout;',
+    ...Object.values(TEST_API_USERS).map((u, i) => `WebUsers ${i} = "${u.username}", "${hashPasswordSync(u.password)}", ${u.level}, 60;`),
+    '[ \\WebUsers ]',
+    '',
+  ].join('\r\n');
+  return webUsersTable;
+}
+
+/** `Authorization: Basic ...` for one of the test users. */
+export function basicAuth(user: { username: string; password: string }): Record<string, string> {
+  return { authorization: `Basic ${Buffer.from(`${user.username}:${user.password}`).toString('base64')}` };
+}
+
 /** A small two-sided configuration: PBX on the LAN interface, a trunk on the WAN interface. */
 export function testIni(o: TestIniOptions): string {
   const media = o.media ?? true;
@@ -91,6 +121,8 @@ export function testIni(o: TestIniOptions): string {
     // Overload control by event-loop delay is off in tests: on a busy 2-core machine a descheduled SBC
     // would shed calls the test expects; overload.test.ts and src/app/overload.test.ts exercise it.
     ...((o.scalars ?? []).some((l) => /^SBCOverloadLagMs\b/i.test(l)) ? [] : ['SBCOverloadLagMs = 0']),
+    // A local scraper reads /metrics without credentials in tests (security-api sets 0 to check the 401).
+    ...((o.scalars ?? []).some((l) => /^SbcApiMetricsOpen\b/i.test(l)) ? [] : ['SbcApiMetricsOpen = 1']),
     ...(o.scalars ?? []),
     ...(o.apiPort ? [`SbcApiPort = ${o.apiPort}`, 'SbcApiAddress = 127.0.0.1'] : []),
     '',
@@ -165,6 +197,7 @@ export function testIni(o: TestIniOptions): string {
     );
   }
   if (o.extra) lines.push(o.extra);
+  if (o.apiPort) lines.push(testWebUsers());
   return lines.join('\r\n');
 }
 
@@ -234,21 +267,25 @@ export async function startSbc(iniText: string, opts: { relay?: 'native' | 'js';
   };
 
   const apiPort = /SbcApiPort\s*=\s*(\d+)/.exec(iniText)?.[1];
+  // One scrypt check at start buys a token; every later call is a cheap bearer lookup.
+  let bearer: string | null = null;
   const handle: SbcProcess = {
     proc,
     configPath,
+    iniText,
     logs,
     waitForLog,
     async api<T>(path: string, init?: { method?: string }): Promise<T> {
       if (!apiPort) throw new Error('the test ini has no SbcApiPort');
-      const r = await fetch(`http://127.0.0.1:${apiPort}${path}`, { method: init?.method ?? 'GET' });
+      const r = await fetch(`http://127.0.0.1:${apiPort}${path}`, { method: init?.method ?? 'GET', headers: handle.authHeaders() });
       return (await r.json()) as T;
     },
     async http(path: string, init?: { method?: string }) {
       if (!apiPort) throw new Error('the test ini has no SbcApiPort');
-      const r = await fetch(`http://127.0.0.1:${apiPort}${path}`, { method: init?.method ?? 'GET' });
+      const r = await fetch(`http://127.0.0.1:${apiPort}${path}`, { method: init?.method ?? 'GET', headers: handle.authHeaders() });
       return { status: r.status, contentType: r.headers.get('content-type') ?? '', body: await r.text() };
     },
+    authHeaders: (): Record<string, string> => (bearer === null ? {} : { authorization: `Bearer ${bearer}` }),
     async reload(text: string): Promise<void> {
       await writeFile(configPath, text);
       proc.kill('SIGHUP');
@@ -274,6 +311,15 @@ export async function startSbc(iniText: string, opts: { relay?: 'native' | 'js';
   } catch (err) {
     await handle.stop();
     throw err;
+  }
+  // An HTTPS API (SbcApiTlsCertFile) is the test's own business: its certificate is not one fetch trusts.
+  if (apiPort && iniText.includes('[ WebUsers ]') && !/SbcApiTlsCertFile\s*=\s*\S/.test(iniText)) {
+    const r = await fetch(`http://127.0.0.1:${apiPort}/api/v1/auth/token`, { method: 'POST', headers: basicAuth(TEST_API_USERS.admin) });
+    if (r.status !== 200) {
+      await handle.stop();
+      throw new Error(`REST API token for the test admin: HTTP ${r.status} ${await r.text()}`);
+    }
+    bearer = ((await r.json()) as { token: string }).token;
   }
   return handle;
 }
