@@ -16,71 +16,17 @@ import type { CallEnv } from './env.js';
 import { ALLOW, SUPPORTED_TAGS, maxForwards, userOf } from './headers.js';
 import { refuseNewRequest } from './request-checks.js';
 import { PendingCalls } from './pending-calls.js';
+import { reapCalls } from './reaper.js';
+import type { CallManagerOptions, CallManagerStats, TuHooks } from './call-manager-types.js';
+export type { CallManagerOptions, CallManagerStats, TuHooks };
 import type {
-  CdrSink, DialogOwner, InboundMessage, IpGroupRef, LegSide, LoadShedPort, LocalAddressPort, MediaPort, NonCallHandler, RequestGate, RoutingPort, ServerTransactionRef,
-  TransactionPort,
+  CdrSink, DialogOwner, InboundMessage, IpGroupRef, LegSide, LoadShedPort, LocalAddressPort, MediaPort, NonCallHandler, RequestGate, RoutingPort,
+  ServerTransactionRef, TransactionPort,
 } from './ports.js';
-
-export interface CallManagerOptions {
-  transactions: TransactionPort;
-  routing: RoutingPort;
-  media: MediaPort;
-  cdr: CdrSink;
-  local: LocalAddressPort;
-  logger?: Logger;
-  /** Out-of-dialog requests that are no call (REGISTER relay, ...); without it they get 405. */
-  nonCall?: NonCallHandler;
-  /** Checked for every classified new INVITE and out-of-dialog request (digest authentication). */
-  gate?: RequestGate;
-  /**
-   * Told about every request refused before a call exists (for the IDS):
-   * `unclassified` = no IP Group, `rejected` = a local refusal before any
-   * 1xx (416, 420, 422, 483, 503 limits, ...), `no-dialog` = an in-dialog
-   * request for a dialog we do not have.
-   */
-  onRefused?: (inbound: InboundMessage, kind: 'unclassified' | 'rejected' | 'no-dialog') => void;
-  /** Calls in setup (INVITE until ACK) allowed per source address; absent = no quota. */
-  pendingCallsPerSource?: (address: string) => number;
-  /** For reliable 1xx retransmission toward leg A (RFC 3262); defaults 500/4000 ms. */
-  t1Ms?: number;
-  t2Ms?: number;
-  /**
-   * The reaper: every `reapIntervalMs` (default 5 s) calls whose current
-   * event has run longer than `stalledEventMs` (default 30 s: media or a
-   * port never answered) or whose legs are both gone are ended.
-   */
-  reapIntervalMs?: number;
-  stalledEventMs?: number;
-  /** Overload control; absent = never shed. */
-  load?: LoadShedPort;
-}
-
-export interface CallManagerStats {
-  calls: number;
-  dialogs: number;
-  pendingTimers: number;
-  callsByIpGroup: Record<string, number>;
-  totalCalls: number;
-  rejected: number;
-  /** Calls ended by the reaper (stalled event, legs gone). */
-  reaped: number;
-  /** New INVITEs refused by overload control. */
-  shed: number;
-  /** Calls between INVITE and the ACK of the 2xx, and INVITEs refused by the per-source quota. */
-  pendingCalls: number;
-  pendingSources: number;
-  pendingRefused: number;
-}
 
 interface DialogEntry {
   owner: DialogOwner;
   side: LegSide;
-}
-
-/** The transaction layer's TU hooks, as the manager installs them. */
-export interface TuHooks<S extends ServerTransactionRef = ServerTransactionRef> {
-  onRequest: (req: SipMessage, stx: S | null, inbound: InboundMessage) => void;
-  onStrayResponse: (res: SipMessage, inbound: InboundMessage) => void;
 }
 
 export class CallManager implements CallEnv {
@@ -136,18 +82,7 @@ export class CallManager implements CallEnv {
 
   /** Ends calls that nothing else would end (see CallManagerOptions.reapIntervalMs). */
   reap(now = Date.now()): number {
-    let n = 0;
-    for (const c of [...this.calls]) {
-      const stalled = c.stalledMs(now);
-      if (stalled > this.stalledEventMs) {
-        c.log.error({ stalledMs: stalled }, 'call event stalled; call ended by the reaper');
-        c.terminate('sbc', 'reaped: call event stalled');
-      } else if (c.legsGone) {
-        c.log.warn('both legs gone; call ended by the reaper');
-        c.finish('reaped: both legs gone');
-      } else continue;
-      n++;
-    }
+    const n = reapCalls(this.calls, now, this.stalledEventMs);
     this.reaped += n;
     return n;
   }

@@ -78,7 +78,11 @@ export function validateTables(t: SbcTables, file: string): Diagnostic[] {
   for (const r of t.sipInterfaces) {
     ref(r, 'SIPInterface', 'networkInterface', 'interfaces', 'InterfaceTable', r.networkInterface, true);
     ref(r, 'SIPInterface', 'mediaRealm', 'mediaRealms', 'CpMediaRealm', r.mediaRealm);
-    ref(r, 'SIPInterface', 'tlsContext', 'tlsContexts', 'TLSContexts', r.tlsContext);
+    // A Mediant always has TLS context 0 named "default" (exports name it without a TLSContexts row):
+    // without a row of that name it stands for the TLSCertFile/TLSKeyFile scalars.
+    if (r.tlsContext.trim().toLowerCase() !== 'default' || t.tlsContexts.some((c) => c.name.toLowerCase() === 'default')) {
+      ref(r, 'SIPInterface', 'tlsContext', 'tlsContexts', 'TLSContexts', r.tlsContext);
+    }
     const c = r.classificationFailureResponseType;
     if (c !== 0 && (c < 400 || c > 699)) err(r, 'classificationFailureResponseType', 'SIPInterface', `ClassificationFailureResponseType must be 0 (drop) or a SIP code 400-699, not ${c}`);
     if (r.udpPort === 0 && r.tcpPort === 0 && r.tlsPort === 0) warn(r, 'SIPInterface', 'no port configured; the interface does not listen');
