@@ -417,7 +417,9 @@ describe('SBC process under malformed input and floods', () => {
       const src = i % 2 === 0 ? PBX : STRANGER;
       const port = i % 2 === 0 ? lanPort : wanPort;
       const msgs: Buffer[] = [];
-      for (let k = 0; k < 5; k++) msgs.push(Buffer.from(build(headers('OPTIONS', tcpCtx(src, port, 200_000 + i * 10 + k)))));
+      // OPTIONS to the SBC itself (no user part): answered by the SBC. OPTIONS to a user is relayed like a call.
+      const toSbc = (h: string[]): string[] => [h[0]!.replace(/^OPTIONS sip:\d+@/, 'OPTIONS sip:'), ...h.slice(1)];
+      for (let k = 0; k < 5; k++) msgs.push(Buffer.from(build(toSbc(headers('OPTIONS', tcpCtx(src, port, 200_000 + i * 10 + k))))));
       msgs.push(Buffer.from('\r\n\r\n'));
       for (let k = 0; k < 20; k++) msgs.push(MUTATIONS[Math.floor(rnd() * MUTATIONS.length)]!(rnd, tcpCtx(src, port, 210_000 + i * 100 + k)));
       msgs.push(randomBytes(rnd, 70_000));
