@@ -418,7 +418,8 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
         return;
       }
       const address = socket.remoteAddress;
-      const trusted = this.gate?.trusted(address) ?? false;
+      // Without a source gate (a bare transport, e.g. a test UAS) every peer is trusted: limits are the gate's policy.
+      const trusted = this.gate === null ? true : this.gate.trusted(address);
       const fromSource = this.inboundBySource.get(address) ?? 0;
       if (!trusted && (fromSource >= this.maxPerSource || this.untrustedInbound >= this.maxConnections)) {
         this.counters.connectionsRefused++;
