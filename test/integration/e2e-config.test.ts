@@ -116,6 +116,7 @@ describe('issue 14: versions, origins, rollback of the running SBC', () => {
     const wanPort = await findFreePort();
     apiPort = await findFreePort();
     v1 = withRouting(testIni({
+      apiAuth: false,
       lanPort, wanPort, apiPort, media: false, pbx: { address: PBX_IP, port: 5060 }, itsp: [{ address: TRUNK_IP, port: uas1Port }],
       scalars: ['ConfigBackupTime = ""'],
     }), ROUTE_FORMAT, [
@@ -250,6 +251,7 @@ describe('issue 14: backups', () => {
     const [lanPort, wanPort] = await Promise.all([findFreePort(), findFreePort()]);
     apiPort = await findFreePort();
     sbc = await startSbc(testIni({
+      apiAuth: false,
       lanPort, wanPort, apiPort, media: false, pbx: { address: PBX_IP, port: 5060 }, itsp: [{ address: TRUNK_IP, port: 5062 }],
       scalars: ['ConfigBackupTime = ""', 'ConfigBackupKeep = 3'],
     }));
@@ -343,7 +345,7 @@ describe('issue 14: atomic configuration writes', () => {
     dir = await mkdtemp(join(tmpdir(), 'e2e-atomic-'));
     const file = join(dir, 'sbc.ini');
     const [lanPort, wanPort, apiPort] = await Promise.all([findFreePort(), findFreePort(), findFreePort()]);
-    const original = testIni({ lanPort, wanPort, apiPort, media: false, pbx: { address: PBX_IP, port: 5060 }, itsp: [{ address: TRUNK_IP, port: 5062 }] });
+    const original = testIni({ lanPort, wanPort, apiPort, apiAuth: false, media: false, pbx: { address: PBX_IP, port: 5060 }, itsp: [{ address: TRUNK_IP, port: 5062 }] });
     await writeFile(file, original);
     const crashing = spawnSbc(file, { SBC_FAULT_INJECT: 'config-write-before-rename' });
     procs.push(crashing);

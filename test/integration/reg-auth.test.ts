@@ -75,7 +75,7 @@ describe('issue 11: the SBC authenticates registering users (SBCUserInfoTable)',
     expect(received(trace, 403)).toHaveLength(1);
     expect(received(trace, 200)).toHaveLength(0);
     expect(await sbc!.api('/api/v1/registrations/auth-failures')).toEqual({ [PHONE_IP]: 1 });
-    const metrics = await (await fetch(`http://127.0.0.1:${apiPort}/metrics`)).text();
+    const metrics = (await sbc!.http("/metrics")).body;
     expect(metrics).toMatch(/^sbc_auth_failures_total 1$/m);
   }, 30_000);
 });

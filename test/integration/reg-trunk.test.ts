@@ -93,7 +93,7 @@ describe('issue 11: the SBC registers to a trunk (Account table)', () => {
       expect(acc.name).toBe('carrier');
       expect(acc.registrar).toBe(`udp:${TRUNK_IP}:${trunkPort}`);
       expect(acc.expiresInSec, JSON.stringify(acc)).toBeLessThanOrEqual(4);
-      const metrics = await (await fetch(`http://127.0.0.1:${apiPort}/metrics`)).text();
+      const metrics = (await s.http("/metrics")).body;
       expect(metrics).toMatch(/sbc_account_registered\{account="carrier",serving_ip_group="ITSP"\} 1/);
       // The registrar granted 4 s: a refresh follows after 2 s (RegistrationTimeDivider 50 %).
       await until('a refresh', async () => (await readSippTrace(trace).catch(() => [])).filter((m) => m.dir === 'received' && m.msg.method === 'REGISTER').length >= 3);
@@ -180,7 +180,7 @@ describe('issue 11: the SBC registers to a trunk (Account table)', () => {
       const down = await until('failed', async () => (await accounts()).find((a) => a.state === 'failed'), 30_000);
       expect(down.lastResponse).toBe('timeout');
       expect(down.failures).toBeGreaterThanOrEqual(1);
-      const metrics = await (await fetch(`http://127.0.0.1:${apiPort}/metrics`)).text();
+      const metrics = (await s.http("/metrics")).body;
       expect(metrics).toMatch(/sbc_account_registered\{account="carrier",serving_ip_group="ITSP"\} 0/);
       registrar = registrarOn(traces[1]!);
       const back = await until('registered again', async () => (await accounts()).find((a) => a.state === 'registered'), 30_000);

@@ -129,7 +129,7 @@ describe('TLS contexts (real SBC process, test CA)', () => {
     expect(s.getProtocol()).toMatch(/TLSv1\.[23]/);
     const reply = new Promise<string>((resolve) => s.once('data', (d: Buffer) => resolve(d.toString('utf8'))));
     s.write(sipRequest([
-      `OPTIONS sip:ping@127.0.0.1:${lanTls};transport=tls SIP/2.0`, `Via: SIP/2.0/TLS ${PBX}:5061;branch=z9hG4bKtls1`, 'Max-Forwards: 70',
+      `OPTIONS sip:127.0.0.1:${lanTls};transport=tls SIP/2.0`, `Via: SIP/2.0/TLS ${PBX}:5061;branch=z9hG4bKtls1`, 'Max-Forwards: 70',
       `From: <sip:pbx@${PBX}>;tag=t1`, '<sip:ping@127.0.0.1>'.replace(/^/, 'To: '), 'Call-ID: tls-options-1', 'CSeq: 1 OPTIONS',
     ]));
     expect(await reply).toMatch(/^SIP\/2\.0 200 /);

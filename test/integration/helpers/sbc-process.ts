@@ -66,6 +66,11 @@ export interface TestIniOptions {
   extra?: string;
   /** OPTIONS keep-alive toward the trunk's Proxy Set (EnableProxyKeepAlive). */
   keepAlive?: boolean;
+  /**
+   * false: the REST API without users (SbcApiAuthentication = 0, loopback only), for tests that
+   * compare ini texts byte for byte (user password hashes are secrets a GET masks).
+   */
+  apiAuth?: boolean;
   /** ProxyKeepAliveTime of the trunk's Proxy Set in seconds (default 5). */
   keepAliveSec?: number;
 }
@@ -125,6 +130,7 @@ export function testIni(o: TestIniOptions): string {
     ...((o.scalars ?? []).some((l) => /^SbcApiMetricsOpen\b/i.test(l)) ? [] : ['SbcApiMetricsOpen = 1']),
     ...(o.scalars ?? []),
     ...(o.apiPort ? [`SbcApiPort = ${o.apiPort}`, 'SbcApiAddress = 127.0.0.1'] : []),
+    ...(o.apiPort && o.apiAuth === false ? ['SbcApiAuthentication = 0'] : []),
     '',
     '[ InterfaceTable ]',
     'FORMAT Index = ApplicationTypes, InterfaceMode, IPAddress, PrefixLength, Gateway, InterfaceName;',
@@ -197,13 +203,18 @@ export function testIni(o: TestIniOptions): string {
     );
   }
   if (o.extra) lines.push(o.extra);
-  if (o.apiPort) lines.push(testWebUsers());
+  if (o.apiPort && o.apiAuth !== false) lines.push(testWebUsers());
   return lines.join('\r\n');
 }
 
 /** `exposeGc`: node --expose-gc and SBC_API_GC=1, so `/api/v1/status?gc=1` runs a full GC first (leak checks). */
 export async function startSbc(iniText: string, opts: { relay?: 'native' | 'js'; exposeGc?: boolean; startTimeoutMs?: number } = {}): Promise<SbcProcess> {
   if (!existsSync(SBC_MAIN)) throw new Error(`${SBC_MAIN} not found: run 'npm run build' first (npm test does)`);
+  // Every test SBC with a REST API gets the test users (one per role), so the helper can authenticate
+  // (inis built by the tests themselves, e.g. from config/remote-users.ini, have none).
+  if (/^\s*SbcApiPort\s*=\s*[1-9]/im.test(iniText) && !iniText.includes('[ WebUsers ]') && !/SbcApiAuthentication\s*=\s*0/i.test(iniText)) {
+    iniText = `${iniText}\r\n${testWebUsers()}\r\n`;
+  }
   const dir = await mkdtemp(join(tmpdir(), 'sbc-test-'));
   const configPath = join(dir, 'sbc.ini');
   await writeFile(configPath, iniText);
