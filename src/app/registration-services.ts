@@ -16,6 +16,7 @@ import { NonInviteRelay, type DialogRegistry } from '../b2bua/non-call/request-r
 import type { NonCallHandler, TransactionPort } from '../b2bua/ports.js';
 import { RegisterRelay, type RegistrarSettings } from '../registrar/register-relay.js';
 import type { ProxySetManager } from '../routing/proxy-set.js';
+import type { ProxyStateView } from '../routing/types.js';
 import type { Transport } from '../transport/types.js';
 import type { Logger } from '../util/logger.js';
 import { AccountRegistrar } from './account-registrar.js';
@@ -60,6 +61,7 @@ export class RegistrationServices implements RegistrationView {
       tx: deps.sender,
       local: { contactAddress: deps.contactAddress },
       logger: deps.logger.child({ module: 'non-call' }),
+      relaysOptionsTo: (user) => user !== '' && this.db.locate(user, Date.now()) !== null,
     });
     this.nonCall = { handle: (req, stx, inbound, cls) => this.relay.handle(req, stx, inbound, cls) || this.nonInvite.handle(req, stx, inbound, cls) };
     this.gate = new AuthGate(deps.currentConfig, this.logger);
@@ -87,6 +89,15 @@ export class RegistrationServices implements RegistrationView {
     const failover = (e: { proxySetName: string }): void => this.accounts.proxySetChanged(e.proxySetName);
     deps.proxySets.on('server-down', failover);
     deps.proxySets.on('server-up', failover);
+  }
+
+  /** The proxy state routing reads, with serving groups of unregistered mandatory accounts unavailable. */
+  routingView(proxies: ProxyStateView): ProxyStateView {
+    return {
+      isIpGroupAvailable: (g) => proxies.isIpGroupAvailable(g) && this.accounts.servingGroupUsable(g),
+      candidates: (ps) => proxies.candidates(ps),
+      addressesOf: (ps) => proxies.addressesOf?.(ps) ?? [],
+    };
   }
 
   /** The call manager's dialog map (subscription dialogs live there). */

@@ -30,6 +30,8 @@ export interface RequestRelayDeps {
   readonly logger: Logger;
   /** Subscriptions live at most this long without a refresh (bounded state). */
   readonly maxSubscriptionSec?: number;
+  /** OPTIONS for this Request-URI user go to the user (a registered one); all others are the SBC's to answer. Default: none. */
+  readonly relaysOptionsTo?: (user: string) => boolean;
 }
 
 export interface Classified {
@@ -50,8 +52,8 @@ export class NonInviteRelay implements NonCallHandler {
 
   handle(req: SipMessage, stx: ServerTransactionRef, inbound: InboundMessage, cls: Classified): boolean {
     if (!RELAYED.has(req.method)) return false;
-    // OPTIONS to the SBC itself (keep-alives: no user part) stay answered by the manager.
-    if (req.method === 'OPTIONS' && (req.parsedRequestUri?.user ?? '') === '') return false;
+    // OPTIONS are the SBC's to answer (keep-alives, scanners), unless they are for a registered user.
+    if (req.method === 'OPTIONS' && !(this.deps.relaysOptionsTo?.(req.parsedRequestUri?.user ?? '') ?? false)) return false;
     if (req.method === 'SUBSCRIBE' && this.dialogs === null) return false;
     if (maxForwards(req) <= 1) {
       this.reply(stx, req, 483);
