@@ -136,6 +136,10 @@ export class RegistrationServices implements RegistrationView {
     return { ipGroup: b.ipGroup, flow: b.flow, contactUri: b.contactUri, aorUser: b.aorUser };
   }
 
+  registeredGroupOf(remote: { transport: string; address: string; port: number }): string | undefined {
+    return this.db.groupOfFlow(remote, Date.now());
+  }
+
   aorUserOf(user: string): string | null {
     return this.db.bySbcContactUser(user)?.aorUser ?? null;
   }

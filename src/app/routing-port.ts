@@ -29,6 +29,8 @@ export interface RegistrationView {
   locateUser(user: string): UserLocation | 'expired' | null;
   /** The AOR user behind one of our upstream contact users (routing rules match the AOR, not our alias). */
   aorUserOf(user: string): string | null;
+  /** The IP Group of users registered from this source (Mediant classifies registered users first). */
+  registeredGroupOf(remote: { transport: string; address: string; port: number }): string | undefined;
 }
 
 export interface UserLocation {
@@ -186,6 +188,13 @@ export class ConfigRoutingPort implements RoutingPort {
 
   classify(req: SipMessage, inbound: InboundMessage): ClassifyResult {
     const config = this.currentConfig();
+    // A request from the flow a user registered on belongs to that user's IP Group, whatever the rules say.
+    const registered = this.registrations?.registeredGroupOf(inbound.remote);
+    const regRow = registered === undefined ? undefined : config.ipGroupByName(registered);
+    if (regRow !== undefined) {
+      const src = ipGroupRefOf(config, regRow);
+      return { srcIpGroup: src, routing: new ConfigCallRouting(config, this.proxyState, src, this.registrations) };
+    }
     const conds = config.manipulation.conditions;
     const view = requestViewOf(req, inbound, (name) => conds.evaluate(name, req, contextFor(config, req, inbound, null, null)));
     const r = classify(config, view, this.proxyState);

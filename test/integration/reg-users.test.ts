@@ -135,12 +135,13 @@ describe('issue 11: remote users register through the SBC to a Kamailio registra
     expect(raw).not.toMatch(/sip:r[0-9a-f]{12}@/);
   }, 40_000);
 
-  it('a call from the phone reaches the PBX', async () => {
+  it('a call from the phone reaches the PBX, classified by its registration', async () => {
     const ext = startSipp({ scenario: join(SCENARIOS, 'e2e-uas-answer.xml'), calls: 1, localAddress: EXT_IP, localPort: extPort, timeoutMs: 20_000 });
     await waitUdpBound(EXT_IP, extPort);
+    // From user 999 matches no Classification row (2xx# only): only the registered flow (the phone's port) classifies it.
     const call = await runSipp({
-      scenario: join(SCENARIOS, 'reg-phone-call.xml'), target: `127.0.0.1:${wanPort}`, localAddress: PHONE_IP, calls: 1, service: '300',
-      timeoutMs: 20_000, extraArgs: ['-d', '200'],
+      scenario: join(SCENARIOS, 'reg-phone-call.xml'), target: `127.0.0.1:${wanPort}`, localAddress: PHONE_IP, localPort: phonePort, calls: 1,
+      service: '300', timeoutMs: 20_000, extraArgs: ['-d', '200', '-key', 'from_user', '999'],
     });
     const extRes = await ext.done;
     expect(call.successful, `phone: ${call.output}${call.errors}`).toBe(1);
