@@ -16,7 +16,6 @@ import { NonInviteRelay, type DialogRegistry } from '../b2bua/non-call/request-r
 import type { NonCallHandler, TransactionPort } from '../b2bua/ports.js';
 import { RegisterRelay, type RegistrarSettings } from '../registrar/register-relay.js';
 import type { ProxySetManager } from '../routing/proxy-set.js';
-import type { ProxyStateView } from '../routing/types.js';
 import type { Transport } from '../transport/types.js';
 import type { Logger } from '../util/logger.js';
 import { AccountRegistrar } from './account-registrar.js';
@@ -91,13 +90,8 @@ export class RegistrationServices implements RegistrationView {
     deps.proxySets.on('server-up', failover);
   }
 
-  /** The proxy state routing reads, with serving groups of unregistered mandatory accounts unavailable. */
-  routingView(proxies: ProxyStateView): ProxyStateView {
-    return {
-      isIpGroupAvailable: (g) => proxies.isIpGroupAvailable(g) && this.accounts.servingGroupUsable(g),
-      candidates: (ps) => proxies.candidates(ps),
-      addressesOf: (ps) => proxies.addressesOf?.(ps) ?? [],
-    };
+  servingGroupUsable(ipGroup: string): boolean {
+    return this.accounts.servingGroupUsable(ipGroup);
   }
 
   /** The call manager's dialog map (subscription dialogs live there). */

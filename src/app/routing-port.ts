@@ -31,6 +31,8 @@ export interface RegistrationView {
   aorUserOf(user: string): string | null;
   /** The IP Group of users registered from this source (Mediant classifies registered users first). */
   registeredGroupOf(remote: { transport: string; address: string; port: number }): string | undefined;
+  /** False while an Account with RouteOnlyWhenRegistered serving this group is not registered. */
+  servingGroupUsable(ipGroup: string): boolean;
 }
 
 export interface UserLocation {
@@ -179,12 +181,22 @@ function manipulateNumbers(config: SbcConfig, direction: 'inbound' | 'outbound',
 }
 
 export class ConfigRoutingPort implements RoutingPort {
+  private readonly proxyState: ProxyStateView;
+
   constructor(
     private readonly currentConfig: () => SbcConfig,
-    private readonly proxyState: ProxyStateView,
+    proxyState: ProxyStateView,
     private readonly logger: Logger,
     private readonly registrations: RegistrationView | null = null,
-  ) {}
+  ) {
+    // A serving group whose mandatory registration is down is as unavailable as one without a live server.
+    const regs = registrations;
+    this.proxyState = regs === null ? proxyState : {
+      isIpGroupAvailable: (g) => proxyState.isIpGroupAvailable(g) && regs.servingGroupUsable(g),
+      candidates: (ps) => proxyState.candidates(ps),
+      addressesOf: (ps) => proxyState.addressesOf?.(ps) ?? [],
+    };
+  }
 
   classify(req: SipMessage, inbound: InboundMessage): ClassifyResult {
     const config = this.currentConfig();

@@ -110,7 +110,7 @@ export class Sbc {
       config, currentConfig: () => store.current(), sender: transactions, proxySets,
       dbDir: opts.registrationDbDir ?? (config.scalars.get('registrationdatabasedir') || null), contactAddress: (i, t) => transport.contactAddress(i, t), registry: metrics.registry, logger: log,
     });
-    const routing = new ConfigRoutingPort(() => store.current(), registrations.routingView(proxySets), log.child({ module: 'routing' }), registrations);
+    const routing = new ConfigRoutingPort(() => store.current(), proxySets, log.child({ module: 'routing' }), registrations);
     const media: MediaPort = new ConfigMediaPort(() => store.current(), relay, log.child({ module: 'media' }));
 
     const sinks: CdrSink[] = [];
