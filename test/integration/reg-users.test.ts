@@ -175,6 +175,16 @@ describe('issue 11: remote users register through the SBC to a Kamailio registra
     expect(await users()).toHaveLength(1);
     await until('expiry', async () => (await users()).length === 0);
     await sbc!.waitForLog((l) => l.msg === 'registration expired');
+    // The SBC un-registered our contact at Kamailio (it had granted 3600 s, SBCProxyRegistrationTime):
+    // a PBX call through Kamailio now ends there (404) and never reaches the SBC.
+    const cdrsBefore = sbc!.logs.filter((l) => l.msg === 'call detail record').length;
+    const viaKamailio = await runSipp({
+      scenario: join(SCENARIOS, 'e2e-uac-call.xml'), target: `${PBX_IP}:${kam!.port}`, localAddress: EXT_IP, calls: 1, service: '200',
+      timeoutMs: 15_000, extraArgs: ['-trace_msg', '-message_file', join(dir, 'after-expiry-pbx.log')],
+    });
+    expect(viaKamailio.successful).toBe(1);
+    expect(received(await readSippTrace(join(dir, 'after-expiry-pbx.log')), 404)).toHaveLength(1);
+    expect(sbc!.logs.filter((l) => l.msg === 'call detail record')).toHaveLength(cdrsBefore);
     // The PBX (its address classifies by proxy set) calls the SBC directly: the user is known but expired.
     await runSipp({
       scenario: join(SCENARIOS, 'e2e-uac-call.xml'), target: `127.0.0.1:${lanPort}`, localAddress: PBX_IP, calls: 1, service: '200',
