@@ -71,6 +71,7 @@ interface Entry {
   /** The spec as JSON: a reload that changes it replaces the client. */
   readonly fingerprint: string;
   readonly proxySetName: string;
+  readonly mandatory: boolean;
 }
 
 export class AccountRegistrar {
@@ -88,7 +89,7 @@ export class AccountRegistrar {
   /** A reload: new rows register, removed rows un-register, changed rows do both. */
   update(config: SbcConfig): void {
     this.config = config;
-    const wanted = new Map<string, { spec: AccountSpec; proxySetName: string }>();
+    const wanted = new Map<string, { spec: AccountSpec; proxySetName: string; mandatory: boolean }>();
     for (const row of config.accounts) {
       if (row.register === 'no') continue;
       const spec = accountSpecOf(config, row);
@@ -96,11 +97,11 @@ export class AccountRegistrar {
         this.deps.logger.error({ account: row.index, error: spec.error }, 'Account row cannot register');
         continue;
       }
-      wanted.set(spec.key, { spec, proxySetName: config.ipGroupByName(spec.servingIpGroup)!.proxySetName });
+      wanted.set(spec.key, { spec, proxySetName: config.ipGroupByName(spec.servingIpGroup)!.proxySetName, mandatory: row.routeOnlyWhenRegistered });
     }
     for (const [key, e] of this.entries) {
       const w = wanted.get(key);
-      if (w !== undefined && JSON.stringify(w.spec) === e.fingerprint) continue;
+      if (w !== undefined && JSON.stringify(w.spec) === e.fingerprint && w.mandatory === e.mandatory) continue;
       this.entries.delete(key);
       void e.client.stop(2000);
       this.deps.logger.info({ account: e.client.spec.name }, w === undefined ? 'Account removed: un-registering' : 'Account changed: registering again');
@@ -114,7 +115,7 @@ export class AccountRegistrar {
         logger: this.deps.logger,
         onChange: (c) => this.deps.onChange?.(c.status()),
       });
-      this.entries.set(key, { client, fingerprint: JSON.stringify(w.spec), proxySetName: w.proxySetName });
+      this.entries.set(key, { client, fingerprint: JSON.stringify(w.spec), proxySetName: w.proxySetName, mandatory: w.mandatory });
       client.start();
     }
   }
@@ -136,6 +137,14 @@ export class AccountRegistrar {
       }
     }
     return null;
+  }
+
+  /** False while an account with RouteOnlyWhenRegistered serving this group is not registered. */
+  servingGroupUsable(ipGroup: string): boolean {
+    for (const e of this.entries.values()) {
+      if (e.mandatory && e.client.spec.servingIpGroup.toLowerCase() === ipGroup.toLowerCase() && !e.client.isRegistered) return false;
+    }
+    return true;
   }
 
   status(): AccountStatus[] {

@@ -60,6 +60,7 @@ export class RegistrationServices implements RegistrationView {
       tx: deps.sender,
       local: { contactAddress: deps.contactAddress },
       logger: deps.logger.child({ module: 'non-call' }),
+      relaysOptionsTo: (user) => user !== '' && this.db.locate(user, Date.now()) !== null,
     });
     this.nonCall = { handle: (req, stx, inbound, cls) => this.relay.handle(req, stx, inbound, cls) || this.nonInvite.handle(req, stx, inbound, cls) };
     this.gate = new AuthGate(deps.currentConfig, this.logger);
@@ -87,6 +88,10 @@ export class RegistrationServices implements RegistrationView {
     const failover = (e: { proxySetName: string }): void => this.accounts.proxySetChanged(e.proxySetName);
     deps.proxySets.on('server-down', failover);
     deps.proxySets.on('server-up', failover);
+  }
+
+  servingGroupUsable(ipGroup: string): boolean {
+    return this.accounts.servingGroupUsable(ipGroup);
   }
 
   /** The call manager's dialog map (subscription dialogs live there). */
@@ -123,6 +128,10 @@ export class RegistrationServices implements RegistrationView {
     const b = this.db.locate(user, Date.now());
     if (b === null || b === 'expired') return b;
     return { ipGroup: b.ipGroup, flow: b.flow, contactUri: b.contactUri, aorUser: b.aorUser };
+  }
+
+  registeredGroupOf(remote: { transport: string; address: string; port: number }): string | undefined {
+    return this.db.groupOfFlow(remote, Date.now());
   }
 
   aorUserOf(user: string): string | null {

@@ -30,6 +30,10 @@ export interface RegistrationView {
   locateUser(user: string): UserLocation | 'expired' | null;
   /** The AOR user behind one of our upstream contact users (routing rules match the AOR, not our alias). */
   aorUserOf(user: string): string | null;
+  /** The IP Group of users registered from this source (Mediant classifies registered users first). */
+  registeredGroupOf(remote: { transport: string; address: string; port: number }): string | undefined;
+  /** False while an Account with RouteOnlyWhenRegistered serving this group is not registered. */
+  servingGroupUsable(ipGroup: string): boolean;
 }
 
 export interface UserLocation {
@@ -193,16 +197,32 @@ function manipulateNumbers(config: SbcConfig, direction: 'inbound' | 'outbound',
 export class ConfigRoutingPort implements RoutingPort {
   /** SBCAdmissionControl at runtime (set by the application; see admission-control.ts). */
   admission?: AdmissionPort;
+  private readonly proxyState: ProxyStateView;
 
   constructor(
     private readonly currentConfig: () => SbcConfig,
-    private readonly proxyState: ProxyStateView,
+    proxyState: ProxyStateView,
     private readonly logger: Logger,
     private readonly registrations: RegistrationView | null = null,
-  ) {}
+  ) {
+    // A serving group whose mandatory registration is down is as unavailable as one without a live server.
+    const regs = registrations;
+    this.proxyState = regs === null ? proxyState : {
+      isIpGroupAvailable: (g) => proxyState.isIpGroupAvailable(g) && regs.servingGroupUsable(g),
+      candidates: (ps) => proxyState.candidates(ps),
+      addressesOf: (ps) => proxyState.addressesOf?.(ps) ?? [],
+    };
+  }
 
   classify(req: SipMessage, inbound: InboundMessage): ClassifyResult {
     const config = this.currentConfig();
+    // A request from the flow a user registered on belongs to that user's IP Group, whatever the rules say.
+    const registered = this.registrations?.registeredGroupOf(inbound.remote);
+    const regRow = registered === undefined ? undefined : config.ipGroupByName(registered);
+    if (regRow !== undefined) {
+      const src = ipGroupRefOf(config, regRow);
+      return { srcIpGroup: src, routing: new ConfigCallRouting(config, this.proxyState, src, this.registrations) };
+    }
     const conds = config.manipulation.conditions;
     const view = requestViewOf(req, inbound, (name) => conds.evaluate(name, req, contextFor(config, req, inbound, null, null)));
     const r = classify(config, view, this.proxyState);

@@ -395,6 +395,8 @@ export interface AccountRow extends RowBase {
   readonly register: 'no' | 'regular' | 'gin';
   /** Mediant 7.2+ `Name`: free name shown in status (ours: default "Account <index>"). */
   readonly accountName: string;
+  /** Ours: the serving IP Group is unavailable for routing while this account is not registered. */
+  readonly routeOnlyWhenRegistered: boolean;
 }
 
 /** Mediant SBC User Information: users the SBC authenticates (IP Group AuthenticationMode = SBC as server). */
@@ -880,6 +882,8 @@ export const TABLES: readonly TableDef[] = [
       str('ContactUser', 'contactUser', 'User part of the registered Contact.'),
       en('Register', 'register', e([0, 'no'], [1, 'regular', 'yes'], [2, 'gin']), 'no', 'Whether we register (gin is sent as regular).'),
       str('AccountName', 'accountName', 'Free name shown in GET /api/v1/registrations and metrics.', '', { aliases: ['Name'] }),
+      bool('RouteOnlyWhenRegistered', 'routeOnlyWhenRegistered', false,
+        'Ours: while the account is not registered its serving IP Group is unavailable for routing (alternative routes apply).'),
     ],
   },
   {

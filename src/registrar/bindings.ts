@@ -38,6 +38,7 @@ export interface Binding {
   /** The URI inside the Contact, as sent (unknown parameters and escaped headers kept). */
   readonly contactUri: string;
   readonly ipGroup: string;
+  /** Changed only through RegistrationDb.setFlow (it is indexed). */
   flow: Flow;
   /** ms since the epoch: the user's registration ends (plus grace). */
   expiresAt: number;
@@ -59,6 +60,8 @@ export type BindingChange = { kind: 'put'; binding: Binding } | { kind: 'remove'
 export class RegistrationDb {
   private readonly byAor = new Map<string, Binding[]>();
   private readonly bySbcUser = new Map<string, Binding>();
+  /** Flow (transport:address:port) -> bindings registered from it: requests from a registered flow classify to its group. */
+  private readonly byFlow = new Map<string, Set<Binding>>();
   /** AOR user -> AOR keys (one user may be registered under several domains). */
   private readonly byUser = new Map<string, Set<string>>();
   /** AORs whose last binding expired: calls to them get 480 rather than 404 for a while. */
@@ -105,6 +108,39 @@ export class RegistrationDb {
     return out;
   }
 
+  static flowKey(f: { transport: string; address: string; port: number }): string {
+    return `${f.transport}:${f.address}:${f.port}`;
+  }
+
+  /** The IP Group of the users registered from this flow; undefined when none is (or their bindings expired). */
+  groupOfFlow(f: { transport: string; address: string; port: number }, now: number): string | undefined {
+    const set = this.byFlow.get(RegistrationDb.flowKey(f));
+    if (set === undefined) return undefined;
+    for (const b of set) if (b.expiresAt > now) return b.ipGroup;
+    return undefined;
+  }
+
+  /** A refresh came from another flow (NAT rebinding, new connection). */
+  setFlow(b: Binding, flow: Flow): void {
+    this.unindexFlow(b);
+    b.flow = flow;
+    this.indexFlow(b);
+  }
+
+  private indexFlow(b: Binding): void {
+    const k = RegistrationDb.flowKey(b.flow);
+    let set = this.byFlow.get(k);
+    if (set === undefined) this.byFlow.set(k, (set = new Set()));
+    set.add(b);
+  }
+
+  private unindexFlow(b: Binding): void {
+    const k = RegistrationDb.flowKey(b.flow);
+    const set = this.byFlow.get(k);
+    set?.delete(b);
+    if (set?.size === 0) this.byFlow.delete(k);
+  }
+
   put(b: Binding): void {
     const list = this.byAor.get(b.aor);
     if (list === undefined) {
@@ -118,10 +154,12 @@ export class RegistrationDb {
       const i = list.findIndex((o) => o.contactUri === b.contactUri);
       if (i >= 0) {
         if (list[i]!.sbcUser !== b.sbcUser) this.bySbcUser.delete(list[i]!.sbcUser);
+        this.unindexFlow(list[i]!);
         list[i] = b;
       } else list.push(b);
     }
     this.bySbcUser.set(b.sbcUser, b);
+    this.indexFlow(b);
     this.expired.delete(b.aor);
     this.onChange?.({ kind: 'put', binding: b });
   }
@@ -138,6 +176,7 @@ export class RegistrationDb {
     if (i < 0) return;
     list.splice(i, 1);
     this.bySbcUser.delete(b.sbcUser);
+    this.unindexFlow(b);
     if (list.length === 0) {
       this.byAor.delete(b.aor);
       const aors = this.byUser.get(b.aorUser);

@@ -74,12 +74,16 @@ describe('RegisterRelay', () => {
     expect(h.upstream).toHaveLength(1);
     expect(h.answers[1]!.status).toBe(200);
     expect(h.db.bindingsOf('200@pbx.local')[0]!.flow.port).toBe(40001);
+    // Requests from the registered flow classify to the user's group; the old NAT port no longer does.
+    expect(h.db.groupOfFlow({ transport: 'udp', address: '203.0.113.5', port: 40001 }, Date.now())).toBe('Users');
+    expect(h.db.groupOfFlow({ transport: 'udp', address: '203.0.113.5', port: 40000 }, Date.now())).toBeUndefined();
     expect(h.counts).toEqual(['forwarded-2xx', 'cached']);
     // Un-REGISTER goes upstream for our contact and removes the binding.
     h.register('200', 0);
     expect(h.upstream[1]!.req.getHeader('contact')).toMatch(/;expires=0$/);
     h.registrarAnswers(200);
     expect(h.db.size).toBe(0);
+    expect(h.db.groupOfFlow({ transport: 'udp', address: '203.0.113.5', port: 40001 }, Date.now())).toBeUndefined();
   });
 
   it('relays challenges back and enforces MaxNumOfRegUsers', () => {

@@ -135,7 +135,7 @@ export class RegisterRelay implements NonCallHandler {
       const b = bindings[i]!;
       const grant = this.userExpires(contacts[i]!.expires, Math.round((b.upstreamExpiresAt - now) / 1000), s, this.natTime(contacts[i]!, flow, group, s));
       b.expiresAt = now + (grant + s.graceTime) * 1000;
-      b.flow = flow;
+      this.deps.db.setFlow(b, flow);
       b.callId = req.callId;
       b.cseq = req.cseq?.seq ?? b.cseq;
       this.deps.db.touch(b);

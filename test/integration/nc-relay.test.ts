@@ -78,7 +78,7 @@ describe('issue 11: MESSAGE and SUBSCRIBE/NOTIFY relayed through the SBC', () =>
 
   afterAll(async () => {
     await sbc?.stop();
-    if (dir) await rm(dir, { recursive: true, force: true });
+    if (dir && !process.env['KEEP_TRACE']) await rm(dir, { recursive: true, force: true });
   });
 
   for (const fromTrunk of [false, true]) {
@@ -106,4 +106,12 @@ describe('issue 11: MESSAGE and SUBSCRIBE/NOTIFY relayed through the SBC', () =>
       expect(reg.subscriptions).toBe(0);
     }, 40_000);
   }
+
+  it('a NOTIFY that overtakes the 2xx of the SUBSCRIBE is held and relayed after it', async () => {
+    const { uacTrace } = await flow('nc-uac-subscribe.xml', 'nc-uas-subscribe-early.xml', false);
+    const order = uacTrace.filter((m) => m.dir === 'received').map((m) => (m.msg.isRequest ? m.msg.method : `${m.msg.status} ${m.msg.cseq?.method}`));
+    expect(order.filter((x, i) => order.indexOf(x) === i).slice(0, 2)).toEqual(['200 SUBSCRIBE', 'NOTIFY']);
+    const reg = await sbc.api<{ subscriptions: number }>('/api/v1/registrations');
+    expect(reg.subscriptions).toBe(0);
+  }, 40_000);
 });

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import dgram from 'node:dgram';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { assertSippInstalled, findFreePort, startSipp, type SippProcess } from './helpers/sipp.js';
+import { assertSippInstalled, findFreePort, runSipp, startSipp, type SippProcess } from './helpers/sipp.js';
 import { readSippTrace, received, SCENARIOS } from './helpers/b2bua-harness.js';
 import { startSbc, testIni, type SbcProcess } from './helpers/sbc-process.js';
 
@@ -46,7 +46,9 @@ async function until<T>(what: string, probe: () => Promise<T | null | undefined 
   }
 }
 
-function accountIni(o: { lanPort: number; wanPort: number; pbxPort: number; trunkPort: number; apiPort: number; extraScalars?: string[]; contactUser?: string }): string {
+function accountIni(o: {
+  lanPort: number; wanPort: number; pbxPort: number; trunkPort: number; apiPort: number; extraScalars?: string[]; contactUser?: string; mandatory?: boolean;
+}): string {
   return testIni({
     lanPort: o.lanPort, wanPort: o.wanPort, apiPort: o.apiPort, media: false,
     pbx: { address: PBX_IP, port: o.pbxPort },
@@ -54,8 +56,8 @@ function accountIni(o: { lanPort: number; wanPort: number; pbxPort: number; trun
     scalars: ['RegistrationTime = 60', 'RegistrationRetryTime = 1', ...(o.extraScalars ?? [])],
     extra: [
       '[ Account ]',
-      'FORMAT Index = ServedIPGroupName, ServingIPGroupName, Username, Password, HostName, ContactUser, Register, AccountName;',
-      `Account 0 = "PBX", "ITSP", "trunkuser", "trunkpass", "reg.itsp.test", "${o.contactUser ?? '4930123'}", 1, "carrier";`,
+      'FORMAT Index = ServedIPGroupName, ServingIPGroupName, Username, Password, HostName, ContactUser, Register, AccountName, RouteOnlyWhenRegistered;',
+      `Account 0 = "PBX", "ITSP", "trunkuser", "trunkpass", "reg.itsp.test", "${o.contactUser ?? '4930123'}", 1, "carrier", ${o.mandatory ? 1 : 0};`,
       '[ \\Account ]',
       '',
     ].join('\r\n'),
@@ -171,7 +173,7 @@ describe('issue 11: the SBC registers to a trunk (Account table)', () => {
     let sbc: SbcProcess | null = null;
     try {
       await waitUdpBound(TRUNK_IP, trunkPort);
-      sbc = await startSbc(accountIni({ lanPort, wanPort, pbxPort, trunkPort, apiPort }));
+      sbc = await startSbc(accountIni({ lanPort, wanPort, pbxPort, trunkPort, apiPort, mandatory: true }));
       const s = sbc;
       const accounts = async (): Promise<AccountStatusView[]> => (await s.api<{ accounts: AccountStatusView[] }>('/api/v1/registrations')).accounts;
       await until('registered', async () => (await accounts()).find((a) => a.state === 'registered'));
@@ -182,6 +184,13 @@ describe('issue 11: the SBC registers to a trunk (Account table)', () => {
       expect(down.failures).toBeGreaterThanOrEqual(1);
       const metrics = (await s.http("/metrics")).body;
       expect(metrics).toMatch(/sbc_account_registered\{account="carrier",serving_ip_group="ITSP"\} 0/);
+      // RouteOnlyWhenRegistered: the trunk is unavailable for routing now, a PBX call is refused at once (503), not sent.
+      await runSipp({
+        scenario: join(SCENARIOS, 'e2e-uac-call.xml'), target: `127.0.0.1:${lanPort}`, localAddress: PBX_IP, localPort: pbxPort, calls: 1,
+        service: '004930999', timeoutMs: 15_000,
+      });
+      const cdr = await s.waitForLog((l) => l.msg === 'call detail record');
+      expect((cdr['cdr'] as { sipStatus: number }).sipStatus).toBe(503);
       registrar = registrarOn(traces[1]!);
       const back = await until('registered again', async () => (await accounts()).find((a) => a.state === 'registered'), 30_000);
       expect(back.failures).toBe(0);

@@ -135,12 +135,13 @@ describe('issue 11: remote users register through the SBC to a Kamailio registra
     expect(raw).not.toMatch(/sip:r[0-9a-f]{12}@/);
   }, 40_000);
 
-  it('a call from the phone reaches the PBX', async () => {
+  it('a call from the phone reaches the PBX, classified by its registration', async () => {
     const ext = startSipp({ scenario: join(SCENARIOS, 'e2e-uas-answer.xml'), calls: 1, localAddress: EXT_IP, localPort: extPort, timeoutMs: 20_000 });
     await waitUdpBound(EXT_IP, extPort);
+    // From user 999 matches no Classification row (2xx# only): only the registered flow (the phone's port) classifies it.
     const call = await runSipp({
-      scenario: join(SCENARIOS, 'reg-phone-call.xml'), target: `127.0.0.1:${wanPort}`, localAddress: PHONE_IP, calls: 1, service: '300',
-      timeoutMs: 20_000, extraArgs: ['-d', '200'],
+      scenario: join(SCENARIOS, 'reg-phone-call.xml'), target: `127.0.0.1:${wanPort}`, localAddress: PHONE_IP, localPort: phonePort, calls: 1,
+      service: '300', timeoutMs: 20_000, extraArgs: ['-d', '200', '-key', 'from_user', '999'],
     });
     const extRes = await ext.done;
     expect(call.successful, `phone: ${call.output}${call.errors}`).toBe(1);
@@ -174,6 +175,16 @@ describe('issue 11: remote users register through the SBC to a Kamailio registra
     expect(await users()).toHaveLength(1);
     await until('expiry', async () => (await users()).length === 0);
     await sbc!.waitForLog((l) => l.msg === 'registration expired');
+    // The SBC un-registered our contact at Kamailio (it had granted 3600 s, SBCProxyRegistrationTime):
+    // a PBX call through Kamailio now ends there (404) and never reaches the SBC.
+    const cdrsBefore = sbc!.logs.filter((l) => l.msg === 'call detail record').length;
+    const viaKamailio = await runSipp({
+      scenario: join(SCENARIOS, 'e2e-uac-call.xml'), target: `${PBX_IP}:${kam!.port}`, localAddress: EXT_IP, calls: 1, service: '200',
+      timeoutMs: 15_000, extraArgs: ['-trace_msg', '-message_file', join(dir, 'after-expiry-pbx.log')],
+    });
+    expect(viaKamailio.successful).toBe(1);
+    expect(received(await readSippTrace(join(dir, 'after-expiry-pbx.log')), 404)).toHaveLength(1);
+    expect(sbc!.logs.filter((l) => l.msg === 'call detail record')).toHaveLength(cdrsBefore);
     // The PBX (its address classifies by proxy set) calls the SBC directly: the user is known but expired.
     await runSipp({
       scenario: join(SCENARIOS, 'e2e-uac-call.xml'), target: `127.0.0.1:${lanPort}`, localAddress: PBX_IP, calls: 1, service: '200',

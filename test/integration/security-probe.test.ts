@@ -73,8 +73,13 @@ describe('probe findings: TCP exhaustion and slowloris (real SBC process)', () =
       for (const s of loris) s.on('close', () => { closedByPeer++; });
       const trickle = setInterval(() => { for (const s of loris) if (!s.destroyed) s.write('a'); }, 1000);
       try {
-        const mid = await sbc.api<Status>('/api/v1/status');
-        // 20 per source: the hoarder got 20, each loris address 20.
+        // 20 per source: the hoarder got 20, each loris address 20. The kernel completes handshakes before
+        // the SBC accepts (and refuses) them, so wait for the count rather than read it once.
+        let mid = await sbc.api<Status>('/api/v1/status');
+        for (let i = 0; i < 100 && mid.transport.connectionsRefused < 280; i++) {
+          await new Promise((r) => setTimeout(r, 100));
+          mid = await sbc.api<Status>('/api/v1/status');
+        }
         expect(mid.transport.connectionsRefused).toBeGreaterThanOrEqual(280);
         const call = await runSipp({ scenario: 'uac', target: `127.0.0.1:${lanPort}`, transport: 't1', localAddress: PBX, calls: 3, rate: 5, timeoutMs: 30_000 });
         expect(call.failed, call.output).toBe(0);

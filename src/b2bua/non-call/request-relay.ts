@@ -17,7 +17,7 @@ import type {
   CallRouting, ClientTransactionHandler, InboundMessage, IpGroupRef, LocalAddressPort, NonCallHandler, RouteTarget, ServerTransactionRef,
   TransactionPort,
 } from '../ports.js';
-import { Subscription, type DialogRegistry } from './subscription.js';
+import { EarlyNotifies, Subscription, type DialogRegistry } from './subscription.js';
 
 export type { DialogRegistry };
 
@@ -30,6 +30,8 @@ export interface RequestRelayDeps {
   readonly logger: Logger;
   /** Subscriptions live at most this long without a refresh (bounded state). */
   readonly maxSubscriptionSec?: number;
+  /** OPTIONS for this Request-URI user go to the user (a registered one); all others are the SBC's to answer. Default: none. */
+  readonly relaysOptionsTo?: (user: string) => boolean;
 }
 
 export interface Classified {
@@ -50,8 +52,8 @@ export class NonInviteRelay implements NonCallHandler {
 
   handle(req: SipMessage, stx: ServerTransactionRef, inbound: InboundMessage, cls: Classified): boolean {
     if (!RELAYED.has(req.method)) return false;
-    // OPTIONS to the SBC itself (keep-alives: no user part) stay answered by the manager.
-    if (req.method === 'OPTIONS' && (req.parsedRequestUri?.user ?? '') === '') return false;
+    // OPTIONS are the SBC's to answer (keep-alives, scanners), unless they are for a registered user.
+    if (req.method === 'OPTIONS' && !(this.deps.relaysOptionsTo?.(req.parsedRequestUri?.user ?? '') ?? false)) return false;
     if (req.method === 'SUBSCRIBE' && this.dialogs === null) return false;
     if (maxForwards(req) <= 1) {
       this.reply(stx, req, 483);
@@ -73,15 +75,17 @@ export class NonInviteRelay implements NonCallHandler {
     }
     const callId = newCallId();
     const fromTag = newTag();
+    const early = req.method === 'SUBSCRIBE' && this.dialogs !== null ? new EarlyNotifies(this.dialogs, callId, fromTag) : null;
     const send = (target: RouteTarget): void => {
       const out = this.buildRequest(aReq, target, callId, fromTag);
       if (out === null) {
+        early?.fail();
         this.reply(stx, req, 503);
         return;
       }
       cls.routing.applyOutbound(out, target.dstIpGroup, { leg: 'B', peerIpGroup: cls.srcIpGroup, relayedFrom: aReq });
       const handler: ClientTransactionHandler = {
-        onFinal: (res) => this.onFinal(stx, req, aReq, out, res, inbound, target, cls),
+        onFinal: (res) => this.onFinal(stx, req, aReq, out, res, inbound, target, cls, early),
         onTimeout: () => retry('timeout', 408),
         onTransportError: () => retry('transport-error', 503),
       };
@@ -89,8 +93,10 @@ export class NonInviteRelay implements NonCallHandler {
     };
     const retry = (failure: 'timeout' | 'transport-error', status: number): void => {
       const next = walk.next(failure);
-      if (next === null || 'reject' in next) this.reply(stx, req, status);
-      else send(next);
+      if (next === null || 'reject' in next) {
+        early?.fail();
+        this.reply(stx, req, status);
+      } else send(next);
     };
     send(first);
     return true;
@@ -115,9 +121,10 @@ export class NonInviteRelay implements NonCallHandler {
 
   private onFinal(
     stx: ServerTransactionRef, req: SipMessage, aReq: SipMessage, out: SipMessage, res: SipMessage, inbound: InboundMessage,
-    target: RouteTarget, cls: Classified,
+    target: RouteTarget, cls: Classified, early: EarlyNotifies | null,
   ): void {
     const ok = res.status >= 200 && res.status < 300;
+    let sub: Subscription | null = null;
     const aTag = newTag();
     const back = createResponse(req, res.status, res.reason, aTag);
     copyEndToEndHeaders(res, back);
@@ -129,7 +136,7 @@ export class NonInviteRelay implements NonCallHandler {
         const tp = inbound.remote.transport === 'udp' ? '' : `;transport=${inbound.remote.transport}`;
         back.setHeader('contact', `<sip:${uriHost(contact.address)}:${contact.port}${tp}>`);
       }
-      const sub = Subscription.create({
+      sub = Subscription.create({
         aSubscribe: req, aTag, bSubscribe: out, bResponse: res, inbound, target, src: cls.srcIpGroup, routing: cls.routing,
         tx: this.deps.tx, local: this.deps.local, dialogs: this.dialogs, logger: this.deps.logger,
         maxSec: this.deps.maxSubscriptionSec ?? 7200, onEnd: (s) => this.subscriptions.delete(s),
@@ -138,6 +145,9 @@ export class NonInviteRelay implements NonCallHandler {
     }
     cls.routing.applyOutbound(back, cls.srcIpGroup, { leg: 'A', peerIpGroup: target.dstIpGroup, relayedFrom: res });
     this.send(stx, back);
+    // After our 2xx to the subscriber: NOTIFYs that overtook the notifier's 2xx follow it.
+    if (sub !== null) early?.handOver(sub);
+    else early?.fail();
   }
 
   private reply(stx: ServerTransactionRef, req: SipMessage, status: number): void {

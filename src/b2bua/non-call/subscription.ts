@@ -142,3 +142,56 @@ export class Subscription implements DialogOwner {
     this.i.tx.sendRequest(out, dest, iface, handler);
   }
 }
+
+/**
+ * NOTIFYs that overtake the 2xx of our SUBSCRIBE (RFC 6665 §4.1.2.4 allows
+ * it): held under the dialog key the notifier uses (our Call-ID and From
+ * tag) until the 2xx makes the Subscription, then handed to it; 481 when
+ * the SUBSCRIBE fails. At most a few, for at most 32 s.
+ */
+export class EarlyNotifies implements DialogOwner {
+  private readonly queue: Array<{ req: SipMessage; stx: ServerTransactionRef }> = [];
+  private readonly placeholder: Dialog;
+  private timer: NodeJS.Timeout | null;
+
+  constructor(private readonly dialogs: DialogRegistry, callId: string, fromTag: string) {
+    this.placeholder = new Dialog({
+      role: 'uac', callId, localTag: fromTag, remoteTag: '', localUri: '', remoteUri: '', remoteTarget: '', routeSet: [],
+      localSeq: 1, remoteSeq: -1, secure: false, state: 'early',
+    });
+    dialogs.registerDialog(this.placeholder, this, 'B');
+    this.timer = setTimeout(() => this.fail(), 32_000);
+    this.timer.unref();
+  }
+
+  onAck(): void {
+    // Nothing to acknowledge before the subscription exists.
+  }
+
+  onLate2xx(): void {
+    // Only INVITE 2xx arrive late.
+  }
+
+  onInDialogRequest(_side: LegSide, req: SipMessage, stx: ServerTransactionRef): void {
+    if (req.method === 'NOTIFY' && this.queue.length < 8) this.queue.push({ req, stx });
+    else stx.respond(createResponse(req, 481));
+  }
+
+  /** The Subscription now owns the dialog key: the held NOTIFYs go to it in order. */
+  handOver(sub: Subscription): void {
+    this.stop();
+    for (const q of this.queue.splice(0)) sub.onInDialogRequest('B', q.req, q.stx);
+  }
+
+  /** The SUBSCRIBE failed: no dialog, the held NOTIFYs get 481. */
+  fail(): void {
+    this.stop();
+    this.dialogs.unregisterDialog(this.placeholder);
+    for (const q of this.queue.splice(0)) q.stx.respond(createResponse(q.req, 481));
+  }
+
+  private stop(): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+  }
+}
