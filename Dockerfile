@@ -23,7 +23,9 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY --from=build /app/native/build/Release ./native/build/Release
 COPY package.json ./
-COPY config ./config
+# The configuration history and backups live beside the ini (ConfigHistoryDirectory / ConfigBackupDirectory):
+# the directory belongs to the user the SBC runs as.
+COPY --chown=node:node config ./config
 EXPOSE 5060/udp 5060/tcp 5080/udp 5080/tcp
 USER node
 # The REST API answers /api/v1/health without credentials to loopback clients only,
