@@ -23,7 +23,7 @@ function parseTime(v: string | undefined): number | undefined | null {
 }
 
 export function registerCdrRoutes(server: FastifyInstance, source: () => CdrApiSource | null): void {
-  server.get<{ Querystring: { from?: string; to?: string; caller?: string; limit?: string } }>('/api/v1/cdrs', async (req, reply) => {
+  server.get<{ Querystring: { from?: string; to?: string; caller?: string; limit?: string } }>('/api/v1/cdrs', { config: { role: 'monitor' } }, async (req, reply) => {
     const src = source();
     if (src === null) return reply.code(404).send({ error: 'CDRs are not enabled' });
     const from = parseTime(req.query.from);

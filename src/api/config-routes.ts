@@ -87,7 +87,7 @@ export function registerConfigRoutes(server: FastifyInstance, opts: ConfigRoutes
   };
   const noHistory = (reply: FastifyReply): FastifyReply => reply.code(503).send({ error: 'the configuration history is not available (see the SBC log)' });
 
-  server.get('/api/v1/config', async () => {
+  server.get('/api/v1/config', { config: { role: 'monitor' } }, async () => {
     const config = store.current();
     const scalars: Record<string, string> = {};
     for (const [k, v] of config.scalars) scalars[k] = k.includes('password') && v !== '' ? MASK : v;
@@ -133,13 +133,13 @@ export function registerConfigRoutes(server: FastifyInstance, opts: ConfigRoutes
   server.patch('/api/v1/config/tables/:table/:index', rowRoute('patch'));
   server.delete('/api/v1/config/tables/:table/:index', rowRoute('delete'));
 
-  server.get('/api/v1/config/history', async (_req, reply) => {
+  server.get('/api/v1/config/history', { config: { role: 'monitor' } }, async (_req, reply) => {
     const h = store.history;
     if (!h) return noHistory(reply);
     return { current: h.latest()?.version ?? null, versions: h.list().map(versionJson) };
   });
 
-  server.get<{ Params: { version: string } }>('/api/v1/config/history/:version', async (req, reply) => {
+  server.get<{ Params: { version: string } }>('/api/v1/config/history/:version', { config: { role: 'monitor' } }, async (req, reply) => {
     const h = store.history;
     if (!h) return noHistory(reply);
     const v = h.get(Number(req.params.version));
@@ -148,7 +148,7 @@ export function registerConfigRoutes(server: FastifyInstance, opts: ConfigRoutes
     return { ...versionJson(v), ini: maskIniText(text) };
   });
 
-  server.get<{ Querystring: { from?: string; to?: string } }>('/api/v1/config/diff', async (req, reply) => {
+  server.get<{ Querystring: { from?: string; to?: string } }>('/api/v1/config/diff', { config: { role: 'monitor' } }, async (req, reply) => {
     const h = store.history;
     if (!h) return noHistory(reply);
     const from = Number(req.query.from);
