@@ -146,10 +146,6 @@ export class Leg {
   }
 
   /** The peer's Allow (for a refresh by UPDATE, RFC 4028 §7.1). */
-  get peerAllow(): readonly string[] {
-    return this.allow;
-  }
-
   notePeerAllow(values: readonly string[]): void {
     this.allow = values;
   }

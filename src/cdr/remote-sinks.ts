@@ -8,22 +8,7 @@ import type { ReliableDelivery } from '../delivery/reliable.js';
 import { formatSyslog5424 } from '../delivery/syslog-transport.js';
 import { kindOf, streamsOf, toJsonObject, type CdrColumn } from './format.js';
 import type { CdrRecord } from './model.js';
-import type { CdrSinkPort, CdrSinkStats } from './sink.js';
-
-abstract class DeliverySink implements CdrSinkPort {
-  constructor(readonly name: string, protected readonly delivery: ReliableDelivery) {}
-  abstract write(record: CdrRecord): void;
-  flush(): Promise<void> {
-    return this.delivery.flush();
-  }
-  close(): Promise<void> {
-    return this.delivery.close();
-  }
-  stats(): CdrSinkStats {
-    const s = this.delivery.stats();
-    return { written: s.delivered, queued: s.queued, spooled: s.spooled, lost: s.lost, errors: s.failures, up: s.up };
-  }
-}
+import { DeliveryBacked, type CdrSinkPort } from './sink.js';
 
 export interface SyslogCdrSinkOptions {
   /** Columns of signalling records (Syslog SBC) and of media records (Syslog Media). */
@@ -40,7 +25,7 @@ export interface SyslogCdrSinkOptions {
  * facility local1 (17), severity informational (6) as on a Mediant;
  * MSGID = the report type; MSG = a JSON object of the chosen columns.
  */
-export class SyslogCdrSink extends DeliverySink {
+export class SyslogCdrSink extends DeliveryBacked implements CdrSinkPort {
   private readonly host: string;
   private readonly app: string;
   constructor(delivery: ReliableDelivery, private readonly opts: SyslogCdrSinkOptions) {
@@ -66,7 +51,7 @@ export interface HttpCdrSinkOptions {
 }
 
 /** Each record (per stream for media records) as a JSON object keyed by column title; batches POSTed as a JSON array. */
-export class HttpCdrSink extends DeliverySink {
+export class HttpCdrSink extends DeliveryBacked implements CdrSinkPort {
   constructor(delivery: ReliableDelivery, private readonly opts: HttpCdrSinkOptions) {
     super(delivery.name, delivery);
   }

@@ -3,6 +3,7 @@
  * throws (it queues); `flush` resolves once everything queued is on disk,
  * delivered, or spooled; `close` flushes and releases the sink.
  */
+import type { ReliableDelivery } from '../delivery/reliable.js';
 import type { CdrRecord } from './model.js';
 
 export interface CdrSinkStats {
@@ -26,4 +27,22 @@ export interface CdrSinkPort {
   flush(): Promise<void>;
   close(): Promise<void>;
   stats(): CdrSinkStats;
+}
+
+/**
+ * flush/close/stats of a sink or feed whose records go through an ordered,
+ * spooled delivery (the remote CDR sinks and the QoE feeds share them).
+ */
+export abstract class DeliveryBacked {
+  constructor(readonly name: string, protected readonly delivery: ReliableDelivery) {}
+  flush(): Promise<void> {
+    return this.delivery.flush();
+  }
+  close(): Promise<void> {
+    return this.delivery.close();
+  }
+  stats(): CdrSinkStats {
+    const s = this.delivery.stats();
+    return { written: s.delivered, queued: s.queued, spooled: s.spooled, lost: s.lost, errors: s.failures, up: s.up };
+  }
 }

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { createSpooledDelivery, type DeliveryTransport, type ReliableDelivery } from '../delivery/reliable.js';
 import { HttpPostTransport } from '../delivery/http-transport.js';
 import type { CdrMediaDirection, CdrMediaLeg, CdrMediaStream, QoeColor } from '../cdr/model.js';
-import type { CdrSinkStats } from '../cdr/sink.js';
+import { DeliveryBacked, type CdrSinkStats } from '../cdr/sink.js';
 import type { Logger } from '../util/logger.js';
 import { buildVqRtcpXr, emptyVqMetrics, type VqMetrics, type VqReport } from './vq-rtcpxr.js';
 
@@ -54,22 +54,7 @@ export interface QoePublishPort {
   publish(req: { host: string; port: number; body: string; callId: string }): Promise<number>;
 }
 
-abstract class DeliveryFeed implements QoeFeed {
-  constructor(readonly name: string, protected readonly delivery: ReliableDelivery) {}
-  abstract report(r: QoeCallReport): void;
-  flush(): Promise<void> {
-    return this.delivery.flush();
-  }
-  close(): Promise<void> {
-    return this.delivery.close();
-  }
-  stats(): CdrSinkStats {
-    const s = this.delivery.stats();
-    return { written: s.delivered, queued: s.queued, spooled: s.spooled, lost: s.lost, errors: s.failures, up: s.up };
-  }
-}
-
-export class JsonQoeFeed extends DeliveryFeed {
+export class JsonQoeFeed extends DeliveryBacked implements QoeFeed {
   report(r: QoeCallReport): void {
     this.delivery.enqueue(JSON.stringify({ ...r, start: new Date(r.start).toISOString(), stop: new Date(r.stop).toISOString() }));
   }
@@ -138,7 +123,7 @@ class SipPublishTransport implements DeliveryTransport {
   async close(): Promise<void> {}
 }
 
-export class VqPublishFeed extends DeliveryFeed {
+export class VqPublishFeed extends DeliveryBacked implements QoeFeed {
   constructor(delivery: ReliableDelivery, private readonly sbcId: string) {
     super(delivery.name, delivery);
   }

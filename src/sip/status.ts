@@ -24,7 +24,3 @@ export const SipStatus = {
 export function isSuccess(status: number): boolean {
   return status >= 200 && status < 300;
 }
-
-export function isProvisional(status: number): boolean {
-  return status >= 100 && status < 200;
-}
