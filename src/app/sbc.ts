@@ -306,7 +306,6 @@ export class Sbc {
     const gcRan = opts.gc && this.allowGc && gc !== undefined;
     if (gcRan) gc();
     const s = this.calls.stats();
-    this.refreshGauges();
     const mem = process.memoryUsage();
     return {
       version: '0.1.0',
@@ -324,10 +323,9 @@ export class Sbc {
     };
   }
 
-  /** The gauges read from live state; a scrape of /metrics sets them first, so they are never stale. */
+  /** The proxy-server gauges, set from live state just before a scrape of /metrics, so they are never stale. */
   refreshGauges(): void {
-    this.metrics.activeCalls.set(this.calls.stats().calls);
-    this.metrics.relaySessions.set(this.relay.sessionCount());
+    // Active calls and relay sessions are collect() gauges (read at scrape, metrics.bindLive).
     // From the Proxy Sets' state rather than their up/down events: a server that was never
     // down (no event) shows as 1, and a server a reload removed disappears.
     this.metrics.proxyServerUp.reset();
