@@ -28,7 +28,7 @@ import type { Logger } from '../util/logger.js';
 export interface OverloadOptions {
   /** p99 event-loop delay that starts shedding, ms; 0 = off. */
   lagMs: number;
-  /** Calls in setup (not yet answered) beyond which new INVITEs are refused; 0 = no limit. */
+  /** Calls in setup (INVITE until the ACK of the 2xx) beyond which new INVITEs are refused; 0 = no limit. */
   maxPendingSetups: number;
   action: 'reject' | 'drop';
   retryAfterSec: number;

@@ -43,8 +43,6 @@ export class CallManager implements CallEnv {
   private readonly onRefused: NonNullable<CallManagerOptions['onRefused']>;
   private readonly pending: PendingCalls;
   private readonly calls = new Set<Call>();
-  /** Calls not yet connected: the setup queue overload control watches. */
-  private readonly setups = new Set<Call>();
   private readonly dialogs = new Map<string, DialogEntry>();
   private readonly groupCounts = new Map<string, number>();
   /** SBCAdmissionControl places held: leg A's per call, leg B's per destination group (released in claim order). */
@@ -224,7 +222,7 @@ export class CallManager implements CallEnv {
       this.rejectUnclassified(req, stx, cls.reject, inbound);
       return;
     }
-    if (this.load !== null && (this.load.shedding || (this.load.maxPendingSetups > 0 && this.setups.size >= this.load.maxPendingSetups))) {
+    if (this.load !== null && (this.load.shedding || (this.load.maxPendingSetups > 0 && this.pending.size >= this.load.maxPendingSetups))) {
       // Overload: refused before any call state exists (the transaction alone absorbs retransmissions).
       this.shed++;
       this.load.noteShed();
@@ -283,7 +281,6 @@ export class CallManager implements CallEnv {
     const id = `${this.idPrefix}-${(++this.seq).toString(36)}`;
     const call = new Call(this, id, req, stx, inbound, src, cls.routing, aReq);
     this.calls.add(call);
-    this.setups.add(call);
     if (admission !== undefined) this.inboundAdmissions.set(call, admission);
     this.pending.add(call, inbound.remote.address);
     this.totalCalls++;
@@ -343,14 +340,9 @@ export class CallManager implements CallEnv {
     else this.groupCounts.set(group.name, n - 1);
   }
 
-  callConnected(owner: DialogOwner): void {
-    if (owner instanceof Call) this.setups.delete(owner);
-  }
-
   callEnded(owner: DialogOwner, cdr: CallDetailRecord): void {
     if (!(owner instanceof Call)) return;
     const call = owner;
-    this.setups.delete(call);
     if (!this.calls.delete(call)) return;
     this.releaseGroup(call.src, false);
     this.inboundAdmissions.get(call)?.();

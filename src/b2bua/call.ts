@@ -49,10 +49,7 @@ export class Call extends CallCore implements CdrSource {
     this.sessionTimers = new SessionTimers(this);
     this.reliable = new ReliableProvisionals(this);
     this.keepAlive = new DialogKeepAlive(this);
-    this.caller = new CallerInvite(this, this.reliable, this.sessionTimers, () => {
-      env.callConnected(this);
-      this.keepAlive.start(this.keepAliveSec());
-    });
+    this.caller = new CallerInvite(this, this.reliable, this.sessionTimers, () => this.keepAlive.start(this.keepAliveSec()));
     this.setup = new LegBSetup(this, this.caller);
     this.transfers = new LocalTransfers(this, this.sessionTimers);
     this.inDialog = new InDialogRelay(this, this.sessionTimers, this.reliable, this.transfers);

@@ -21,7 +21,5 @@ export interface CallEnv {
   /** Counts a call against the group's limit; false when the limit is reached. */
   claimGroup(group: IpGroupRef | null): boolean;
   releaseGroup(group: IpGroupRef | null): void;
-  /** The call is connected (our 2xx went to the caller): it no longer counts as a setup in progress. */
-  callConnected(owner: DialogOwner): void;
   callEnded(owner: DialogOwner, cdr: CallDetailRecord): void;
 }

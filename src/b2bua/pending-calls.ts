@@ -41,6 +41,11 @@ export class PendingCalls {
     else this.bySource.set(address, n);
   }
 
+  /** Calls in setup, all sources together (the queue overload control watches). */
+  get size(): number {
+    return this.sourceOf.size;
+  }
+
   stats(): { pendingCalls: number; pendingSources: number; pendingRefused: number } {
     return { pendingCalls: this.sourceOf.size, pendingSources: this.bySource.size, pendingRefused: this.refused };
   }

@@ -144,7 +144,7 @@ export const SCALARS: readonly ScalarSpec[] = [
   { name: 'AuthNonceDuration', def: 300, kind: 'int', min: 30, max: 600, doc: 'Seconds a nonce of the SBC as authenticator stays valid.' },
   { name: 'AuthChallengeMethod', def: 0, kind: 'int', min: 0, max: 1, doc: '0 = 401 WWW-Authenticate, 1 = 407 Proxy-Authenticate.' },
   { name: 'SBCOverloadLagMs', def: 200, kind: 'int', min: 0, max: 60000, doc: 'Ours: p99 event-loop delay (ms, per 250 ms window) above which new INVITEs are refused until it is back under half; 0 = off.' },
-  { name: 'SBCOverloadMaxPendingSetups', def: 0, kind: 'int', min: 0, max: 1000000, doc: 'Ours: new INVITEs are refused while this many calls are still being set up; 0 = no limit.' },
+  { name: 'SBCOverloadMaxPendingSetups', def: 0, kind: 'int', min: 0, max: 1000000, doc: 'Ours: new INVITEs are refused while this many calls are still being set up (INVITE until the ACK of the 2xx); 0 = no limit.' },
   { name: 'SBCOverloadAction', def: 0, kind: 'int', min: 0, max: 1, doc: 'Ours: what overload does to a new INVITE: 0 = 503 with Retry-After, 1 = silent drop.' },
   { name: 'SBCOverloadRetryAfter', def: 5, kind: 'int', min: 0, max: 3600, doc: 'Ours: Retry-After (s) in the overload 503.' },
   { name: 'SBCDialogKeepAliveTime', def: 300, kind: 'int', min: 0, max: 86400, doc: 'Ours: seconds between in-dialog OPTIONS on both legs of a connected call; a leg answering 481/408 or not at all ends the call; 0 = off.' },
