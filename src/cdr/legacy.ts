@@ -26,6 +26,22 @@ export function streamFromQoe(q: QoeReport, srtp = false): CdrMediaStream {
   return { index: 0, media: 'audio', coder: q.legs.A.codec, ptimeMs: null, srtp, A: mediaLeg(q.legs.A), B: mediaLeg(q.legs.B), verdict: null };
 }
 
+/**
+ * The termination category from the engine's release reason (the strings given to
+ * Call.finish/terminate in src/b2bua: 'media inactivity', 'shutdown', 'no route',
+ * 'routing rejected with 403', 'destination call limit'). Matched whole, not by
+ * loose words: 'media: no common codec' is an SDP failure, not a media timeout.
+ */
+export function categoryOfReason(reason: string, sipStatus: number, connected: boolean): CdrRecord['terminationCategory'] {
+  const r = reason.trim().toLowerCase();
+  return categorize({
+    sipStatus, connected,
+    mediaTimeout: /^media (inactivity|timeout)\b/.test(r),
+    shutdown: r === 'shutdown' || r.startsWith('stopping'),
+    routeRejected: !connected && (r === 'no route' || r.startsWith('routing rejected') || r === 'destination call limit' || r.startsWith('admission')),
+  });
+}
+
 function isQoeReport(v: unknown): v is QoeReport {
   return typeof v === 'object' && v !== null && 'legs' in v && 'paths' in v;
 }
@@ -64,11 +80,7 @@ export function fromLegacyCdr(c: CallDetailRecord): CdrRecord {
     sipStatus: c.sipStatus,
     sipReason: d?.sipReason || reason,
     terminationReason: connect !== null ? 'BYE' : c.sipStatus === 487 ? 'CANCEL' : String(c.sipStatus),
-    terminationCategory: categorize({
-      sipStatus: c.sipStatus, connected: connect !== null,
-      mediaTimeout: /media/i.test(reason), shutdown: /shutdown|stopping/i.test(reason),
-      routeRejected: /route|admission/i.test(reason) && connect === null,
-    }),
+    terminationCategory: categoryOfReason(reason, c.sipStatus, connect !== null),
     altRouteAttempts: c.altRouteAttempts,
     redirects3xx: c.redirects3xx,
     redirectUri: d?.redirectUri ?? null,
