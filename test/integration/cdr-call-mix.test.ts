@@ -209,3 +209,115 @@ describe('CDRs of a 1,000-call mix at 50 cps (issue 13 acceptance)', () => {
     console.log(`cdr mix: ${TOTAL} records in each sink; ${files.length} CSV files (${rotated.length} rotated .gz); collector down ${OUTAGE_MS} ms with ${duringOutage} records produced meanwhile and ${TOTAL - syslogAtRestart} after, ${collector.batches} batches accepted`);
   }, 240_000);
 });
+
+/** An SBC with local CSV files (and a TCP syslog receiver) between a sipp UAS and the test's callers. */
+async function sbcWithFiles(dir: string, scalars: string[]): Promise<{ sbc: SbcProcess; lanPort: number; uas: SippProcess }> {
+  const [lanPort, wanPort, uasPort] = await Promise.all([findFreePort(), findFreePort(), findFreePort()]);
+  const uas = startSipp({ scenario: 'uas', calls: 1000, localAddress: '127.0.0.3', localPort: uasPort!, timeoutMs: 90_000 });
+  await uas.bound();
+  const sbc = await startSbc(testIni({
+    lanPort: lanPort!, wanPort: wanPort!, media: false,
+    pbx: { address: '127.0.0.2', port: 5060 },
+    itsp: [{ address: '127.0.0.3', port: uasPort! }],
+    scalars: [`CDRLocalDir = ${join(dir, 'cdr')}`, 'CDRLocalInterval = 0', ...scalars],
+  }));
+  return { sbc, lanPort: lanPort!, uas };
+}
+
+describe('CDRs when the SBC stops mid-run, and file rotation', () => {
+  let dir: string;
+  const stops: Array<() => Promise<unknown>> = [];
+
+  beforeAll(async () => {
+    assertSippInstalled();
+    dir = await mkdtemp(join(tmpdir(), 'cdr-stop-'));
+  });
+
+  afterAll(async () => {
+    for (const s of stops.reverse()) await s();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('SIGTERM in the middle of 200 calls: every call sipp saw answered has its record in the CSV file and at the syslog receiver', async () => {
+    const syslog = await startSyslogTcp();
+    stops.push(() => syslog.close());
+    const run = join(dir, 'sigterm');
+    const { sbc, lanPort, uas } = await sbcWithFiles(run, [
+      'CDRSyslogServerIP = 127.0.0.1', `CDRSyslogServerPort = ${syslog.port}`, 'CDRSyslogTransportType = 1',
+    ]);
+    stops.push(() => uas.stop(), () => sbc.stop());
+    const logFile = join(dir, 'sigterm-calls.log');
+    const uac = startSipp({
+      scenario: 'test/scenarios/cdr-uac-logged.xml', target: `127.0.0.1:${lanPort}`, localAddress: '127.0.0.2', service: '2001',
+      calls: 200, rate: 50, timeoutMs: 60_000, extraArgs: ['-d', '2000', '-trace_logs', '-log_file', logFile],
+    });
+    stops.push(() => uac.stop());
+    // About half-way: 2 s of calls set up, the first ones ended.
+    await until(() => syslog.messages.length >= 40, '40 records at the syslog receiver', 30_000);
+    expect(await sbc.stop()).toBe(0);
+    await uac.stop();
+    await uas.stop();
+
+    const log = (await readFile(logFile, 'utf8')).split('\n');
+    const answered = new Set(log.flatMap((l) => /^connected (\S+)/.exec(l)?.[1] ?? []));
+    const ended = new Set(log.flatMap((l) => /^done (\S+)/.exec(l)?.[1] ?? []));
+    expect(ended.size).toBeGreaterThan(0);
+    expect(answered.size).toBeGreaterThan(ended.size);
+    expect(answered.size).toBeLessThan(200);
+
+    const files = await readCsvFiles(join(run, 'cdr'));
+    const csv = new Map(files.flatMap((f) => f.rows).map((r) => [r['SIPCallId']!, r]));
+    const sys = new Map(syslog.records().map((r) => [String(r['SIPCallId']), r]));
+    expect(csv.size).toBe(files.flatMap((f) => f.rows).length);
+    expect(sys.size).toBe(syslog.messages.length);
+    expect([...sys.keys()].sort()).toEqual([...csv.keys()].sort());
+    for (const id of ended) {
+      expect(csv.get(id)?.['TrmReasonCategory'], `CSV record of ended call ${id}`).toBe('normal');
+      expect(sys.get(id)?.['TrmReasonCategory'], `syslog record of ended call ${id}`).toBe('normal');
+    }
+    // Calls that were up when the SBC stopped were released by it, with a record each.
+    let released = 0;
+    for (const id of answered) {
+      const r = csv.get(id);
+      expect(r, `CSV record of answered call ${id}`).toBeDefined();
+      expect(sys.has(id), `syslog record of answered call ${id}`).toBe(true);
+      expect(['normal', 'shutdown']).toContain(r!['TrmReasonCategory']);
+      if (r!['TrmReasonCategory'] === 'shutdown') released++;
+    }
+    expect(released).toBeGreaterThan(0);
+    console.log(`sigterm: ${answered.size} calls answered, ${ended.size} ended by the caller, ${released} released by the stopping SBC; ${csv.size} records in CSV and syslog`);
+  }, 90_000);
+
+  it('rotation: rotated files are gzip-compressed CSV with the header, only CDRLocalMaxNumOfFiles are kept, and they are the newest', async () => {
+    const run = join(dir, 'rotation');
+    const { sbc, lanPort, uas } = await sbcWithFiles(run, ['CDRLocalMaxFileSize = 4', 'CDRLocalMaxNumOfFiles = 2']);
+    stops.push(() => uas.stop(), () => sbc.stop());
+    const calls = 250;
+    const r = await startSipp({ scenario: 'uac', target: `127.0.0.1:${lanPort}`, localAddress: '127.0.0.2', calls, rate: 50, timeoutMs: 60_000 }).done;
+    expect(r.successful, r.output).toBe(calls);
+    expect(await sbc.stop()).toBe(0);
+
+    const files = await readCsvFiles(join(run, 'cdr'));
+    const rotated = files.filter((f) => f.seq !== Number.POSITIVE_INFINITY);
+    expect(rotated.map((f) => f.name)).toHaveLength(2);
+    const highest = Math.max(...rotated.map((f) => f.seq));
+    expect(highest, 'more rotations than files kept').toBeGreaterThan(2);
+    expect(rotated.map((f) => f.seq)).toEqual([highest - 1, highest]);
+    for (const f of files) {
+      expect(f.header, f.name).toContain('SessionId');
+      expect(f.header, f.name).toEqual(files[0]!.header);
+    }
+    for (const f of rotated) {
+      expect(f.name).toMatch(/^cdr_\d\d\.\d\d\.\d\d-\d\d\.\d\d\.\d\d_\d{5}\.csv\.gz$/);
+      expect(f.rows.length, f.name).toBeGreaterThan(0);
+    }
+    // What is left is the newest records without a gap, ending with the last call.
+    const seqs = files.flatMap((f) => f.rows).map((row) => Number(row['CdrSeq']));
+    expect(seqs.length).toBeLessThan(calls);
+    expect(seqs).toEqual(Array.from({ length: seqs.length }, (_, i) => seqs[0]! + i));
+    expect(seqs[seqs.length - 1]).toBe(Math.max(...seqs));
+    const all = Math.max(...seqs);
+    expect(all).toBeGreaterThanOrEqual(calls);
+    console.log(`rotation: ${highest} rotations, ${rotated.length} kept, ${seqs.length} of ${all} records left`);
+  }, 90_000);
+});
