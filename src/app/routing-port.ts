@@ -379,7 +379,7 @@ function userTarget(config: SbcConfig, req: SipMessage, d: Extract<RouteDecision
 
 function targetOf(
   config: SbcConfig, req: SipMessage, d: Extract<RouteDecision, { kind: 'route' }>, regs: RegistrationView | null,
-): RouteTarget | { reject: number } {
+): RouteTarget | { reject: number; ruleName?: string } {
   const dest = d.destination;
   const dstRef = d.dstIpGroup ? ipGroupRefOf(config, d.dstIpGroup) : null;
   const ruri = parseUri(req.requestUri);
@@ -390,7 +390,7 @@ function targetOf(
   let host: string;
   switch (dest.kind) {
     case 'reject':
-      return { reject: dest.responseCode };
+      return { reject: dest.responseCode, ruleName: d.row.routeName || `IP2IPRouting ${d.row.index}` };
     case 'registered-users':
       return userTarget(config, req, d, regs);
     case 'ip-group': {

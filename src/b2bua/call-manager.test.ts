@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { SipMessage } from '../sip/message.js';
 import { createResponse } from '../sip/response.js';
 import { MemoryCdrSink } from '../cdr/sinks.js';
+import { fromLegacyCdr } from '../cdr/legacy.js';
 import { CallManager } from './call-manager.js';
 import type { ServerTransactionState } from '../transaction/types.js';
 import type {
@@ -76,7 +77,11 @@ function responseFromB(req: SipMessage, status: number, toTag: string, sdp = fal
   return r;
 }
 
-function setup(opts: { dstProfile?: Partial<CallProfile>; limit?: number | null; routes?: Endpoint[]; altOn?: Array<number | string>; media?: MediaPort } = {}) {
+function setup(opts: {
+  dstProfile?: Partial<CallProfile>; limit?: number | null; routes?: Endpoint[]; altOn?: Array<number | string>; media?: MediaPort;
+  /** What the first routing step answers instead of a route (a rejecting row). */
+  reject?: { reject: number; ruleName?: string };
+} = {}) {
   const tx = new FakeTx();
   const cdr = new MemoryCdrSink();
   const src: IpGroupRef = { name: 'PBX', id: 1, type: 'server', keepOriginalCallId: false, sipGroupName: 'pbx.example', profile: PROFILE };
@@ -85,6 +90,7 @@ function setup(opts: { dstProfile?: Partial<CallProfile>; limit?: number | null;
   const altOn = opts.altOn ?? [503, 'timeout'];
   const routeAt = (attempt: number, last: RouteFailure): RouteResult => {
     if (attempt > 0 && !altOn.includes(last as number)) return null;
+    if (opts.reject !== undefined) return opts.reject;
     const d = routes[attempt];
     return d === undefined ? null : { dstIpGroup: dst, dest: d, interfaceName: 'wan', requestUri: `sip:4321@${d.address}:${d.port}` };
   };
@@ -580,5 +586,17 @@ describe('CallManager: what the CDR says about a call', () => {
     expect(d.callee).toMatchObject({ user: '4321', uri: 'sip:4321@192.0.2.10:5070' });
     expect(d.alertTime).not.toBeNull();
     expect(d.sipReason).toBe('Busy Here');
+  });
+
+  it('a routing row that rejects: its status to the caller, the row in the CDR, category rejected-by-route', async () => {
+    const { tx, mgr, call, cdr } = setup({ reject: { reject: 403, ruleName: 'blocked' } });
+    const stx = call();
+    for (let i = 0; i < 20 && mgr.stats().calls > 0; i++) await tick();
+    expect(stx.final!.status).toBe(403);
+    expect(tx.sent.filter((t) => t.req.method === 'INVITE')).toHaveLength(0);
+    const rec = cdr.records[0]!;
+    expect(rec.detail!.routeName).toBe('blocked');
+    expect(rec.detail!.legB.remote).toBeNull();
+    expect(fromLegacyCdr(rec)).toMatchObject({ routeName: 'blocked', sipStatus: 403, terminationCategory: 'rejected-by-route', releaseSide: 'sbc' });
   });
 });

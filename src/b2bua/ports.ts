@@ -121,7 +121,8 @@ export interface OutboundContext {
   relayedFrom: SipMessage | null;
 }
 
-export type RouteResult = RouteTarget | { reject: number } | null;
+/** `reject`: answer the caller with that status; `ruleName`: the routing row that rejected (none when no row matched). */
+export type RouteResult = RouteTarget | { reject: number; ruleName?: string } | null;
 
 /** One request's walk over the routing rows: the first route, then the alternative after each failure. */
 export interface RouteWalk {

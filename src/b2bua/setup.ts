@@ -61,6 +61,7 @@ export class LegBSetup {
       return call.finish(lastFailure === null ? 'no route' : `leg B failed: ${lastFailure}`);
     }
     if ('reject' in r) {
+      call.outcome.noteRoute(r.ruleName ?? null);
       call.record('-', 'event', null, `routing rejected with ${r.reject}`);
       this.caller.reject(r.reject);
       return call.finish(`routing rejected with ${r.reject}`);

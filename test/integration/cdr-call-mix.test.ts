@@ -27,7 +27,7 @@ const EXPECTED = {
   '2001': { kind: 'answered', status: '200', category: 'normal', trmReason: 'BYE', route: 'answered', side: 'A' },
   '4861': { kind: 'busy', status: '486', category: 'busy', trmReason: '486', route: 'busy', side: 'B' },
   '4871': { kind: 'cancelled', status: '487', category: 'cancelled', trmReason: 'CANCEL', route: 'ringing', side: 'A' },
-  '4031': { kind: 'rejected', status: '403', category: 'rejected-by-route', trmReason: '403', route: null, side: 'sbc' },
+  '4031': { kind: 'rejected', status: '403', category: 'rejected-by-route', trmReason: '403', route: 'blocked', side: 'sbc' },
 } as const;
 type Called = keyof typeof EXPECTED;
 const OUTAGE_MS = 20_000;
@@ -67,8 +67,8 @@ function checkRecords(sink: string, records: Array<Record<string, unknown>>, ans
       .toEqual({ sink, n, type: 'CALL_END', status: e.status, category: e.category, trm: e.trmReason, side: e.side });
     expect(s('IPGroup'), sink).toBe('PBX');
     expect(s('SIPCallId'), sink).not.toBe('');
-    if (e.route !== null) {
-      expect(s('RouteName'), sink).toBe(e.route);
+    expect(s('RouteName'), sink).toBe(e.route);
+    if (e.kind !== 'rejected') {
       expect(s('DstIPGroup'), sink).toBe('ITSP');
       expect(s('SIPCallIdLegB'), sink).not.toBe('');
     } else {
