@@ -120,7 +120,7 @@ describe('CDRs of a 1,000-call mix at 50 cps (issue 13 acceptance)', () => {
     const calleeTimeout = 150_000;
     const answer = startSipp({ scenario: 'uas', calls: PER_KIND, localAddress: '127.0.0.3', localPort: uasPort!, timeoutMs: calleeTimeout });
     const busy = startSipp({ scenario: 'test/scenarios/b2bua-uas-486.xml', calls: PER_KIND, localAddress: '127.0.0.3', localPort: busyPort!, timeoutMs: calleeTimeout });
-    const ring = startSipp({ scenario: 'test/scenarios/b2bua-uas-ringing-cancel.xml', calls: PER_KIND, localAddress: '127.0.0.3', localPort: ringPort!, timeoutMs: calleeTimeout });
+    const ring = startSipp({ scenario: 'test/scenarios/cdr-uas-ringing-cancel.xml', calls: PER_KIND, localAddress: '127.0.0.3', localPort: ringPort!, timeoutMs: calleeTimeout });
     parties.push(answer, busy, ring);
     await Promise.all([answer.bound(), busy.bound(), ring.bound()]);
 
@@ -147,7 +147,7 @@ describe('CDRs of a 1,000-call mix at 50 cps (issue 13 acceptance)', () => {
     const callers = [
       await caller('test/scenarios/cdr-uac-logged.xml', '2001', ['-d', '8000', '-trace_logs', '-log_file', logFile]),
       await caller('test/scenarios/cdr-uac-fail.xml', '4861'),
-      await caller('test/scenarios/uac-cancel-ringing.xml', '4871'),
+      await caller('test/scenarios/cdr-uac-cancel.xml', '4871'),
       await caller('test/scenarios/cdr-uac-fail.xml', '4031'),
     ];
     parties.push(...callers);
@@ -165,13 +165,13 @@ describe('CDRs of a 1,000-call mix at 50 cps (issue 13 acceptance)', () => {
     const syslogAtRestart = syslog.messages.length;
 
     const results: SippResult[] = await Promise.all(callers.map((c) => c.done));
+    const callees: SippResult[] = await Promise.all([answer, busy, ring].map((c) => c.done));
     for (const [i, r] of results.entries()) {
-      expect({ caller: i, successful: r.successful, failed: r.failed }, r.output + r.errors).toEqual({ caller: i, successful: PER_KIND, failed: 0 });
+      const callee = callees[Math.min(i, 2)]!;
+      expect({ caller: i, successful: r.successful, failed: r.failed }, `${r.output}${r.errors}\n--- callee:\n${callee.output}${callee.errors}`)
+        .toEqual({ caller: i, successful: PER_KIND, failed: 0 });
     }
-    for (const p of [answer, busy, ring]) {
-      const r = await p.done;
-      expect(r.successful, r.output + r.errors).toBe(PER_KIND);
-    }
+    for (const r of callees) expect(r.successful, r.output + r.errors).toBe(PER_KIND);
     const answeredIds = new Set((await readFile(logFile, 'utf8')).split('\n').flatMap((l) => /^done (\S+)/.exec(l)?.[1] ?? []));
     expect(answeredIds.size).toBe(PER_KIND);
 
@@ -179,6 +179,10 @@ describe('CDRs of a 1,000-call mix at 50 cps (issue 13 acceptance)', () => {
     // The collector's sender backs off up to 30 s between attempts while it is down.
     await until(() => collector.records.length >= TOTAL, () => `${TOTAL} records at the collector (have ${collector.records.length})`, 90_000);
     for (const s of ['http-collector', 'syslog-tcp']) expect(await metric(apiPort!, 'sbc_cdr_sink_lost', s), s).toBe(0);
+    // GET /api/v1/cdrs reaches back over the ring and the (rotated, compressed) local files.
+    const api = await sbc.api<{ count: number; records: Array<Record<string, unknown>> }>('/api/v1/cdrs?limit=1000');
+    expect(api.count).toBe(TOTAL);
+    expect(new Set(api.records.map((r) => r['sessionId'] ?? r['SessionId'])).size).toBe(TOTAL);
     expect(await sbc.stop()).toBe(0);
     expect(duringOutage, 'records produced while the collector was down').toBeGreaterThan(100);
     expect(TOTAL - syslogAtRestart, 'records produced after the collector came back').toBeGreaterThan(0);
