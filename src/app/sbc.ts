@@ -21,7 +21,7 @@ import { OverloadGuard } from './overload.js';
 import { countSipMessage } from '../metrics/sip-messages.js';
 import { Observability } from './observability.js';
 import { RegistrationServices } from './registration-services.js';
-import { createEdgeGuard, edgeGuardOptions } from './edge-security.js';
+import { createEdgeGuard, edgeGuardOptions, reportAuthFailures } from './edge-security.js';
 import { AdmissionControl } from './admission-control.js';
 import type { EdgeGuard } from '../security/edge-guard.js';
 import type { SipInterfaceRow } from '../config/schema.js';
@@ -170,6 +170,7 @@ export class Sbc {
       config, currentConfig: () => store.current(), sender: transactions, proxySets,
       dbDir: opts.registrationDbDir ?? (config.scalars.get('registrationdatabasedir') || null), contactAddress: (i, t) => transport.contactAddress(i, t), registry: metrics.registry, logger: log,
     });
+    reportAuthFailures(registrations.authFailures, guard);
     const routing = new ConfigRoutingPort(() => store.current(), proxySets, log.child({ module: 'routing' }), registrations);
     const media = new ConfigMediaPort(() => store.current(), relay, log.child({ module: 'media' }));
     const admission = new AdmissionControl(() => store.current());
