@@ -21,6 +21,7 @@ import { OverloadGuard } from './overload.js';
 import { countSipMessage } from '../metrics/sip-messages.js';
 import { Observability } from './observability.js';
 import { RegistrationServices } from './registration-services.js';
+import { registerUserRoutes } from '../api/user-routes.js';
 import { createEdgeGuard, edgeGuardOptions, reportAuthFailures } from './edge-security.js';
 import { AdmissionControl } from './admission-control.js';
 import type { EdgeGuard } from '../security/edge-guard.js';
@@ -291,9 +292,10 @@ export class Sbc {
             stats: () => guard.stats(),
           },
         },
-        register: (server) => registerConfigRoutes(server, {
-          store, onResult: (ok) => metrics.configReloadsTotal.inc({ result: ok ? 'ok' : 'rejected' }),
-        }),
+        register: (server) => {
+          registerConfigRoutes(server, { store, onResult: (ok) => metrics.configReloadsTotal.inc({ result: ok ? 'ok' : 'rejected' }) });
+          registerUserRoutes(server, store);
+        },
         routes: [registrations.routes],
       });
       sbc.apiClose = () => api.server.close();
