@@ -249,6 +249,7 @@ export class Sbc {
     };
     for (const c of config.tlsContexts) {
       if (!c.verifyServerCertificate) log.warn({ tlsContext: c.name }, 'TLS context does not verify server certificates: outgoing TLS accepts any peer');
+      if (c.ocspEnable) log.warn({ tlsContext: c.name }, 'OcspEnable is not supported: certificate revocation is not checked (docs/security.md)');
     }
     await proxySets.start();
     await registrations.start();
@@ -395,6 +396,7 @@ function tlsOf(config: SbcConfig, si: SipInterfaceRow): { tlsPort?: number; tls?
       ...(ctx.serverCipherString !== '' ? { serverCiphers: ctx.serverCipherString } : {}),
       ...(ctx.clientCipherString !== '' ? { clientCiphers: ctx.clientCipherString } : {}),
       requireClientCert: mutual, verifyServer: ctx.verifyServerCertificate,
+      strictCert: ctx.requireStrictCert || config.scalars.get('requirestrictcert') === '1',
     };
   } else if (ctx === undefined) {
     const certFile = config.scalars.get('tlscertfile');
