@@ -22,6 +22,7 @@ import { countSipMessage } from '../metrics/sip-messages.js';
 import { Observability } from './observability.js';
 import { RegistrationServices } from './registration-services.js';
 import { registerUserRoutes } from '../api/user-routes.js';
+import { registerEdgeMetrics } from './edge-metrics.js';
 import { createEdgeGuard, edgeGuardOptions, reportAuthFailures } from './edge-security.js';
 import { AdmissionControl } from './admission-control.js';
 import type { EdgeGuard } from '../security/edge-guard.js';
@@ -217,6 +218,7 @@ export class Sbc {
     registrations.attachDialogs(calls);
     liveCalls = calls;
     metrics.bindLive({ activeCalls: () => calls.stats().calls, relaySessions: () => relay.sessionCount() });
+    registerEdgeMetrics(metrics.registry, { pools: () => media.poolUsage(), pending: () => calls.stats(), ackTimeouts: () => transactions.stats().ackTimeouts });
 
     const sbc = new Sbc(store, transport, transactions, proxySets, calls, relay, metrics, cdr, overload, media, opts.allowGcOnStatus ?? false, guard, log);
     sbc.listeners.push(...listeners);
