@@ -16,6 +16,7 @@ import { findFreePort } from './helpers/sipp.js';
 import { startSbc, testIni, type SbcProcess } from './helpers/sbc-process.js';
 import { createTestCa, type TestCa } from './helpers/test-ca.js';
 import { sipRequest, udpPeer, type UdpPeer } from './helpers/udp-peer.js';
+import { assertBaresipInstalled, startBaresip, stopAll, type BaresipInstance } from './helpers/baresip.js';
 
 const PBX = '127.0.0.111';
 const TRUNK_BAD = '127.0.0.112';
@@ -287,4 +288,65 @@ describe('RequireStrictCert (Mediant strict certificate extension validation)', 
     // Answered (the WAN side classifies by the trunks' addresses: 403 to this unknown one, but over the accepted connection).
     expect(good).toMatch(/^SIP\/2\.0 \d{3} /);
   }, 30_000);
+});
+
+describe('baresip over TLS through the SBC (test CA)', () => {
+  const PHONE = '127.0.0.117';
+  const FAR = '127.0.0.118';
+  let ca: TestCa;
+  let sbc: SbcProcess;
+  let phone: BaresipInstance | undefined;
+  let far: BaresipInstance | undefined;
+  let lanTls: number;
+
+  beforeAll(async () => {
+    assertBaresipInstalled();
+    ca = createTestCa('baresip');
+    const sbcCert = ca.issue('sbc-baresip', ['IP:127.0.0.1']);
+    [phone, far] = await Promise.all([
+      // The PBX phone trusts only the test CA for the SBC's certificate (libre verifies against sip_cafile).
+      startBaresip({ name: 'tls-phone', user: '100', host: PHONE, sipTrace: true, extraConfig: `sip_cafile ${ca.caCert}` }),
+      startBaresip({ name: 'tls-far', user: '200', host: FAR }),
+    ]);
+    lanTls = await findFreePort();
+    let ini = testIni({
+      lanPort: await findFreePort(), wanPort: await findFreePort(), apiPort: await findFreePort(),
+      pbx: { address: PHONE, port: phone.sipPort }, itsp: [{ address: FAR, port: far.sipPort }],
+      extra: [
+        '[ TLSContexts ]',
+        'FORMAT Index = Name, TLSVersion, CertificateFile, PrivateKeyFile, TrustedRootFile;',
+        `TLSContexts 0 = "sbc", 0, "${sbcCert.cert}", "${sbcCert.key}", "${ca.caCert}";`,
+        '[ \\TLSContexts ]',
+        // baresip (libre) opens its TLS connection from 127.0.0.1 whatever sip_listen says.
+        '[ Classification ]',
+        'FORMAT Index = ClassificationName, SrcSIPInterfaceName, SrcAddress, ActionType, SrcIPGroupName;',
+        'Classification 10 = "phone over TLS", "LAN", "127.0.0.1", 1, "PBX";',
+        '[ \\Classification ]',
+        '',
+      ].join('\r\n'),
+    });
+    ini = ini.replace(/^FORMAT Index = InterfaceName, NetworkInterface, ApplicationType, UDPPort, TCPPort, TLSPort, MediaRealm, ClassificationFailureResponseType;$/m,
+      'FORMAT Index = InterfaceName, NetworkInterface, ApplicationType, UDPPort, TCPPort, TLSPort, MediaRealm, ClassificationFailureResponseType, TLSContext;');
+    ini = ini.replace(/^(SIPInterface 0 = "LAN", "LAN_IF", 2, \d+, \d+), 0, (.*), 403;$/m, `$1, ${lanTls}, $2, 403, "sbc";`);
+    ini = ini.replace(/^(SIPInterface 1 = "WAN", "WAN_IF", 2, \d+, \d+), 0, (.*), 403;$/m, '$1, 0, $2, 403, "";');
+    sbc = await startSbc(ini);
+  }, 60_000);
+
+  afterAll(async () => {
+    await stopAll([phone, far]);
+    expect(await sbc?.stop()).toBe(0);
+    ca?.remove();
+  });
+
+  it('a baresip call over TLS to the SBC is relayed to the trunk and established; the phone\'s signalling was TLS', async () => {
+    await phone!.dial(`sip:200@127.0.0.1:${lanTls};transport=tls`);
+    await Promise.all([phone!.waitForEvent('CALL_ESTABLISHED', 20_000), far!.waitForEvent('CALL_ESTABLISHED', 20_000)]);
+    await phone!.hangup();
+    await far!.waitForEvent('CALL_CLOSED', 10_000);
+    const invite = phone!.sipMessages().find((m) => m.dir === 'sent' && m.text.startsWith('INVITE '));
+    expect(invite?.route).toMatch(/^TLS /);
+    expect(invite?.text).toMatch(/^Via: SIP\/2\.0\/TLS /m);
+    const status = await sbc.api<{ transport: { streamReceived: number; connectionsOpened: number } }>('/api/v1/status');
+    expect(status.transport.streamReceived).toBeGreaterThan(0);
+  }, 60_000);
 });
