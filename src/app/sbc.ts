@@ -21,7 +21,9 @@ import { OverloadGuard } from './overload.js';
 import { countSipMessage } from '../metrics/sip-messages.js';
 import { Observability } from './observability.js';
 import { RegistrationServices } from './registration-services.js';
-import { createEdgeGuard, edgeGuardOptions } from './edge-security.js';
+import { registerUserRoutes } from '../api/user-routes.js';
+import { registerEdgeMetrics } from './edge-metrics.js';
+import { createEdgeGuard, edgeGuardOptions, reportAuthFailures } from './edge-security.js';
 import { AdmissionControl } from './admission-control.js';
 import type { EdgeGuard } from '../security/edge-guard.js';
 import type { SipInterfaceRow } from '../config/schema.js';
@@ -170,6 +172,7 @@ export class Sbc {
       config, currentConfig: () => store.current(), sender: transactions, proxySets,
       dbDir: opts.registrationDbDir ?? (config.scalars.get('registrationdatabasedir') || null), contactAddress: (i, t) => transport.contactAddress(i, t), registry: metrics.registry, logger: log,
     });
+    reportAuthFailures(registrations.authFailures, guard);
     const routing = new ConfigRoutingPort(() => store.current(), proxySets, log.child({ module: 'routing' }), registrations);
     const media = new ConfigMediaPort(() => store.current(), relay, log.child({ module: 'media' }));
     const admission = new AdmissionControl(() => store.current());
@@ -215,6 +218,7 @@ export class Sbc {
     registrations.attachDialogs(calls);
     liveCalls = calls;
     metrics.bindLive({ activeCalls: () => calls.stats().calls, relaySessions: () => relay.sessionCount() });
+    registerEdgeMetrics(metrics.registry, { pools: () => media.poolUsage(), pending: () => calls.stats(), ackTimeouts: () => transactions.stats().ackTimeouts });
 
     const sbc = new Sbc(store, transport, transactions, proxySets, calls, relay, metrics, cdr, overload, media, opts.allowGcOnStatus ?? false, guard, log);
     sbc.listeners.push(...listeners);
@@ -247,6 +251,7 @@ export class Sbc {
     };
     for (const c of config.tlsContexts) {
       if (!c.verifyServerCertificate) log.warn({ tlsContext: c.name }, 'TLS context does not verify server certificates: outgoing TLS accepts any peer');
+      if (c.ocspEnable) log.warn({ tlsContext: c.name }, 'OcspEnable is not supported: certificate revocation is not checked (docs/security.md)');
     }
     await proxySets.start();
     await registrations.start();
@@ -290,9 +295,10 @@ export class Sbc {
             stats: () => guard.stats(),
           },
         },
-        register: (server) => registerConfigRoutes(server, {
-          store, onResult: (ok) => metrics.configReloadsTotal.inc({ result: ok ? 'ok' : 'rejected' }),
-        }),
+        register: (server) => {
+          registerConfigRoutes(server, { store, onResult: (ok) => metrics.configReloadsTotal.inc({ result: ok ? 'ok' : 'rejected' }) });
+          registerUserRoutes(server, store);
+        },
         routes: [registrations.routes],
       });
       sbc.apiClose = () => api.server.close();
@@ -392,6 +398,7 @@ function tlsOf(config: SbcConfig, si: SipInterfaceRow): { tlsPort?: number; tls?
       ...(ctx.serverCipherString !== '' ? { serverCiphers: ctx.serverCipherString } : {}),
       ...(ctx.clientCipherString !== '' ? { clientCiphers: ctx.clientCipherString } : {}),
       requireClientCert: mutual, verifyServer: ctx.verifyServerCertificate,
+      strictCert: ctx.requireStrictCert || config.scalars.get('requirestrictcert') === '1',
     };
   } else if (ctx === undefined) {
     const certFile = config.scalars.get('tlscertfile');

@@ -15,6 +15,7 @@ import { Call } from './call.js';
 import type { CallEnv } from './env.js';
 import { ALLOW, SUPPORTED_TAGS, maxForwards, userOf } from './headers.js';
 import { refuseNewRequest } from './request-checks.js';
+import { admitNonCall } from './non-call/admission.js';
 import { PendingCalls } from './pending-calls.js';
 import { reapCalls } from './reaper.js';
 import type { CallManagerOptions, CallManagerStats, TuHooks } from './call-manager-types.js';
@@ -146,6 +147,12 @@ export class CallManager implements CallEnv {
       this.reply(stx, req, refusal.status, refusal.headers);
       return;
     }
+    const cac = admitNonCall(this.routing.admission, req, stx, inbound, cls.srcIpGroup.name);
+    if ('reject' in cac) {
+      this.refused(inbound);
+      return this.reply(stx, req, cac.reject, undefined, cac.reason);
+    }
+    stx = cac.stx; // gives the CAC place back with the final response
     if (this.nonCall?.handle(req, stx, inbound, cls)) return;
     switch (req.method) {
       case 'OPTIONS':

@@ -177,6 +177,7 @@ export const SCALARS: readonly ScalarSpec[] = [
   { name: 'IDSProtectKnownPeers', def: 1, kind: 'int', min: 0, max: 1, doc: 'Ours: sources of Proxy Sets and Classification rules are never denied by IDS nor rate-limited (0 = treat them like anyone).' },
   { name: 'SourceRequestRate', def: 50, kind: 'int', min: 0, max: 1_000_000, doc: 'Ours: out-of-dialog requests per second accepted from one unknown source address (token bucket); 0 = no limit.' },
   { name: 'SourceRequestBurst', def: 100, kind: 'int', min: 1, max: 1_000_000, doc: 'Ours: token bucket size of SourceRequestRate.' },
+  { name: 'RequireStrictCert', def: 0, kind: 'int', min: 0, max: 1, doc: 'Strict certificate extension validation of TLS peers for every TLSContexts row (the column of the same name sets it per context).' },
   { name: 'SIPSRequireClientCertificate', def: 0, kind: 'int', min: 0, max: 1, doc: 'Mutual TLS for SIP Interfaces whose TLSMutualAuthentication is -1: 1 = client certificates required.' },
   { name: 'PrivacyPseudonymizationKey', def: '', kind: 'string', doc: 'Ours: when set, calling/called numbers and URI users in CDRs, CDR log lines and /api/v1/calls are replaced by a keyed hash (HMAC-SHA-256), stable per number; the value is a secret.' },
   { name: 'SIPMaxPendingCallsPerSource', def: 50, kind: 'int', min: 1, max: 1_000_000, doc: 'Ours: calls in setup (INVITE until the ACK of the 2xx) from one address that is not a known peer; more get 503.' },

@@ -11,6 +11,7 @@ import { EventEmitter } from 'node:events';
 import dgram from 'node:dgram';
 import net from 'node:net';
 import tls from 'node:tls';
+import { strictSocketProblem } from './strict-cert.js';
 import { loadTls, type LoadedTls, type TlsSpec } from './tls-options.js';
 import type { Logger } from 'pino';
 import type { SipMessage } from '../sip/message.js';
@@ -208,7 +209,13 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
         // A handshake that does not finish in time is a slowloris too.
         bi.tlsLoaded = await loadTls(iface.tls, this.firstMessageDeadlineMs);
         const server = tls.createServer(bi.tlsLoaded.server);
-        server.on('secureConnection', (socket) => this.adoptInbound(socket, 'tls', bi));
+        server.on('secureConnection', (socket) => {
+          const problem = bi.tlsLoaded?.strictClientCert === true ? strictSocketProblem(socket, 'client') : null;
+          if (problem === null) return this.adoptInbound(socket, 'tls', bi);
+          this.log?.warn({ src: socket.remoteAddress, iface: bi.info.name, problem }, 'TLS client certificate refused (RequireStrictCert)');
+          this.gate?.connectionAbuse({ address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0, transport: 'tls' }, bi.info.name);
+          socket.destroy();
+        });
         server.on('tlsClientError', (err, socket) => {
           this.log?.debug({ err: err.message }, 'TLS handshake failed');
           const address = socket.remoteAddress;
