@@ -20,6 +20,8 @@ export interface RegistrationBackend {
 export interface RegistrationMetrics {
   readonly accountRegistered: Gauge<'account' | 'serving_ip_group'>;
   readonly registeredUsers: Gauge<'ip_group'>;
+  readonly registeredBindings: Gauge<'ip_group'>;
+  readonly userKeepAlives: Counter<'kind' | 'result'>;
   readonly registerRequests: Counter<'direction' | 'result'>;
   readonly authFailures: Counter;
 }
@@ -32,6 +34,13 @@ export function createRegistrationMetrics(registry: Registry): RegistrationMetri
     }),
     registeredUsers: new Gauge({
       name: 'sbc_registered_users', help: 'Users registered through the SBC, by IP Group', labelNames: ['ip_group'], registers: [registry],
+    }),
+    registeredBindings: new Gauge({
+      name: 'sbc_registered_bindings', help: 'Contacts (bindings) registered through the SBC, by IP Group', labelNames: ['ip_group'], registers: [registry],
+    }),
+    userKeepAlives: new Counter({
+      name: 'sbc_user_keepalives_total', help: 'Keep-alives sent to registered users\' flows (kind options|crlf; result alive|dead|sent)',
+      labelNames: ['kind', 'result'], registers: [registry],
     }),
     registerRequests: new Counter({
       name: 'sbc_register_requests_total', help: 'REGISTER requests from users, by how they were answered',
