@@ -48,9 +48,10 @@ async function until<T>(what: string, probe: () => Promise<T | null | undefined 
 
 function accountIni(o: {
   lanPort: number; wanPort: number; pbxPort: number; trunkPort: number; apiPort: number; extraScalars?: string[]; contactUser?: string; mandatory?: boolean;
+  itspProfile?: Record<string, string | number>;
 }): string {
   return testIni({
-    lanPort: o.lanPort, wanPort: o.wanPort, apiPort: o.apiPort, media: false,
+    lanPort: o.lanPort, wanPort: o.wanPort, apiPort: o.apiPort, media: false, ...(o.itspProfile ? { itspProfile: o.itspProfile } : {}),
     pbx: { address: PBX_IP, port: o.pbxPort },
     itsp: [{ address: TRUNK_IP, port: o.trunkPort }],
     scalars: ['RegistrationTime = 60', 'RegistrationRetryTime = 1', ...(o.extraScalars ?? [])],
@@ -86,7 +87,8 @@ describe('issue 11: the SBC registers to a trunk (Account table)', () => {
     let sbc: SbcProcess | null = null;
     try {
       await waitUdpBound(TRUNK_IP, trunkPort);
-      sbc = await startSbc(accountIni({ lanPort, wanPort, pbxPort, trunkPort, apiPort }));
+      // SBCAssertIdentity = 1 (Add): the trunk gets a P-Asserted-Identity from the source URL, with the Account's HostName.
+      sbc = await startSbc(accountIni({ lanPort, wanPort, pbxPort, trunkPort, apiPort, itspProfile: { SBCAssertIdentity: 1 } }));
       const s = sbc;
       const acc = await until('registered', async () => {
         const r = await s.api<{ accounts: AccountStatusView[] }>('/api/v1/registrations');
@@ -125,6 +127,11 @@ describe('issue 11: the SBC registers to a trunk (Account table)', () => {
       expect(invites).toHaveLength(2);
       expect(invites[1]!.msg.getHeader('authorization')).toMatch(/username="trunkuser"/);
       expect(invites[1]!.msg.getHeader('from')).toContain('@reg.itsp.test');
+      // The registered identity: ContactUser in our Contact, PAI from the source URL on the Account's host (the PBX's own PAI replaced).
+      expect(invites[1]!.msg.getHeader('contact')).toMatch(/^<sip:4930123@127\.0\.0\.1:\d+>$/);
+      expect(invites[1]!.msg.getHeader('p-asserted-identity')).toBe('"PBX Ext 100" <sip:100@reg.itsp.test>');
+      expect(invites[1]!.msg.getHeaderValues('p-asserted-identity')).toHaveLength(1);
+      expect(invites[1]!.msg.getHeader('p-preferred-identity')).toBeUndefined();
     } finally {
       await sbc?.stop();
       await registrar.stop();
