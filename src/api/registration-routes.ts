@@ -11,6 +11,8 @@ export interface RegistrationBackend {
   /** Registered users (bindings), optionally only those of one AOR (user or user@host). */
   users(aor?: string): unknown[];
   userCounts(): Record<string, number>;
+  /** Contacts (bindings) per IP Group. */
+  bindingCounts(): Record<string, number>;
   /** Failed authentications (SBC as authenticator) per source address. */
   authFailures(): Record<string, number>;
   /** Subscription dialog pairs relayed now (SUBSCRIBE/NOTIFY). */
@@ -56,8 +58,11 @@ export function createRegistrationMetrics(registry: Registry): RegistrationMetri
 /** Installs GET /api/v1/registrations and GET /api/v1/registrations/users. */
 export function registrationRoutes(backend: RegistrationBackend): (server: FastifyInstance) => void {
   return (server) => {
-    server.get('/api/v1/registrations', async () => ({ accounts: backend.accounts(), users: backend.userCounts(), subscriptions: backend.subscriptions() }));
-    server.get<{ Querystring: { aor?: string } }>('/api/v1/registrations/users', async (req) => backend.users(req.query.aor));
-    server.get('/api/v1/registrations/auth-failures', async () => backend.authFailures());
+    const monitor = { config: { role: 'monitor' as const } };
+    server.get('/api/v1/registrations', monitor, async () => ({
+      accounts: backend.accounts(), users: backend.userCounts(), bindings: backend.bindingCounts(), subscriptions: backend.subscriptions(),
+    }));
+    server.get<{ Querystring: { aor?: string } }>('/api/v1/registrations/users', monitor, async (req) => backend.users(req.query.aor));
+    server.get('/api/v1/registrations/auth-failures', monitor, async () => backend.authFailures());
   };
 }

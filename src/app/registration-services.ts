@@ -178,6 +178,7 @@ export class RegistrationServices implements RegistrationView {
       accounts: () => this.accounts.status(),
       users: (aor) => [...this.db.all()].filter((b) => aor === undefined || b.aor === aor || b.aorUser === aor).map(bindingView),
       userCounts: () => this.db.counts(),
+      bindingCounts: () => this.db.bindingCounts(),
       authFailures: () => this.gate.authenticator.failuresBySource(),
       subscriptions: () => this.nonInvite.subscriptions.size,
     });

@@ -9,17 +9,19 @@
  * - a phone on TCP gets RFC 5626 CRLFCRLF keep-alives on the connection it
  *   registered on (UsePingPongKeepAlive), and its binding goes when that
  *   connection closes;
- * - a TCP client's CRLFCRLF ping is answered with a CRLF pong (RFC 5626 §3.5.1).
+ * - a TCP client's CRLFCRLF ping is answered with a CRLF pong (RFC 5626 §3.5.1);
+ * - `sbc status` prints the users and bindings per IP Group and the calls.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import dgram from 'node:dgram';
 import net from 'node:net';
+import { execFile } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assertSippInstalled, findFreePort, runSipp, startSipp } from './helpers/sipp.js';
 import { readSippTrace, received, SCENARIOS } from './helpers/b2bua-harness.js';
-import { startSbc, type SbcProcess } from './helpers/sbc-process.js';
+import { SBC_MAIN, startSbc, TEST_API_USERS, type SbcProcess } from './helpers/sbc-process.js';
 import { startKamailioRegistrar, type KamailioRegistrar } from './helpers/kamailio.js';
 import { remoteUsersIni } from './helpers/remote-users.js';
 
@@ -82,6 +84,7 @@ describe('issue 11: keep-alives toward registered users behind NAT', () => {
   let sbc: SbcProcess | null = null;
   let wanPort = 0;
   let phonePort = 0;
+  let apiPort = 0;
 
   const users = async (): Promise<BindingView[]> => sbc!.api<BindingView[]>('/api/v1/registrations/users');
   const metric = async (re: RegExp): Promise<number> => {
@@ -92,7 +95,8 @@ describe('issue 11: keep-alives toward registered users behind NAT', () => {
   beforeAll(async () => {
     assertSippInstalled();
     dir = await mkdtemp(join(tmpdir(), 'reg-keepalive-'));
-    const [pbxPort, apiPort, lanPort, extPort] = await Promise.all([findFreePort(PBX_IP), findFreePort(), findFreePort(), findFreePort(EXT_IP)]);
+    let pbxPort = 0, lanPort = 0, extPort = 0;
+    [pbxPort, apiPort, lanPort, extPort] = await Promise.all([findFreePort(PBX_IP), findFreePort(), findFreePort(), findFreePort(EXT_IP)]);
     [wanPort, phonePort] = await Promise.all([findFreePort(), findFreePort(PHONE_IP)]);
     kam = await startKamailioRegistrar({ address: PBX_IP, port: pbxPort, extensions: { address: EXT_IP, port: extPort } });
     sbc = await startSbc(await remoteUsersIni({
@@ -209,4 +213,43 @@ describe('issue 11: keep-alives toward registered users behind NAT', () => {
       client.socket.destroy();
     }
   }, 20_000);
+
+  it('sbc status prints the calls, the accounts and the users and bindings per IP Group', async () => {
+    const reg = await runSipp({
+      scenario: join(SCENARIOS, 'reg-phone-register.xml'), target: `127.0.0.1:${wanPort}`, localAddress: PHONE_IP, localPort: phonePort,
+      calls: 1, service: '230', timeoutMs: 15_000, extraArgs: ['-key', 'contact_port', String(phonePort), '-key', 'expires', '300'],
+    });
+    expect(reg.successful, reg.output).toBe(1);
+    // The phone answers the keep-alives meanwhile, so its binding stays.
+    const phone = startSipp({ scenario: join(SCENARIOS, 'keepalive-options-uas.xml'), calls: 100, localAddress: PHONE_IP, localPort: phonePort, timeoutMs: 25_000 });
+    try {
+      await waitUdpBound(PHONE_IP, phonePort);
+      await statusChecks();
+    } finally {
+      await phone.stop();
+    }
+  }, 30_000);
+
+  async function statusChecks(): Promise<void> {
+    const cli = (env: Record<string, string>, ...extra: string[]): Promise<{ code: number; out: string; err: string }> =>
+      new Promise((resolve) => {
+        execFile(process.execPath, [SBC_MAIN, 'status', '--api', `http://127.0.0.1:${apiPort}`, ...extra], {
+          env: { PATH: process.env['PATH'] ?? '', ...env }, timeout: 15_000,
+        }, (err, out, errOut) => resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : 1, out, err: errOut }));
+      });
+    const monitor = { SBC_API_USER: TEST_API_USERS.monitor.username, SBC_API_PASSWORD: TEST_API_USERS.monitor.password };
+    const r = await cli(monitor);
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(/^SBC \S+, up \S+$/m);
+    expect(r.out).toMatch(/^Calls: 0 active/m);
+    expect(r.out).toMatch(/^Accounts \(registrations to trunks\): none$/m);
+    expect(r.out).toMatch(/^Registered users: 1 users, 1 bindings$/m);
+    expect(r.out).toMatch(/^ {2}RemoteUsers {2}1 users {2}1 bindings$/m);
+    const j = await cli(monitor, '--json');
+    expect(JSON.parse(j.out).registrations.bindings).toEqual({ RemoteUsers: 1 });
+    // Without credentials the API refuses, and so does the command.
+    const denied = await cli({});
+    expect(denied.code).toBe(1);
+    expect(denied.err).toMatch(/^status: /);
+  }
 });
