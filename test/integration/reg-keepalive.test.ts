@@ -24,36 +24,13 @@ import { readSippTrace, received, SCENARIOS } from './helpers/b2bua-harness.js';
 import { SBC_MAIN, startSbc, TEST_API_USERS, type SbcProcess } from './helpers/sbc-process.js';
 import { startKamailioRegistrar, type KamailioRegistrar } from './helpers/kamailio.js';
 import { remoteUsersIni } from './helpers/remote-users.js';
+import { until, waitUdpBound } from './helpers/wait.js';
 
 const PHONE_IP = '127.0.0.5';
 const PBX_IP = '127.0.0.20';
 const EXT_IP = '127.0.0.21';
 
 interface BindingView { aor: string; flow: { address: string; port: number; transport: string } }
-
-async function until<T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe().catch(() => null);
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-async function waitUdpBound(address: string, port: number, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const inUse = await new Promise<boolean>((res) => {
-      const s = dgram.createSocket('udp4');
-      s.once('error', () => res(true));
-      s.bind(port, address, () => s.close(() => res(false)));
-    });
-    if (inUse) return;
-    if (Date.now() > deadline) throw new Error(`nothing listens on ${address}:${port}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** A TCP connection to the SBC that records every byte it receives. */
 class RawTcp {
