@@ -170,7 +170,7 @@ export class Sbc {
     const relay = createRelayEngine({ prefer: opts.relay ?? 'native', logger: log.child({ module: 'media' }) });
     const registrations = new RegistrationServices({
       config, currentConfig: () => store.current(), sender: transactions, proxySets,
-      dbDir: opts.registrationDbDir ?? (config.scalars.get('registrationdatabasedir') || null), contactAddress: (i, t) => transport.contactAddress(i, t), registry: metrics.registry, logger: log,
+      dbDir: opts.registrationDbDir ?? (config.scalars.get('registrationdatabasedir') || null), contactAddress: (i, t) => transport.contactAddress(i, t), registry: metrics.registry, logger: log, flows: transport,
     });
     reportAuthFailures(registrations.authFailures, guard);
     const routing = new ConfigRoutingPort(() => store.current(), proxySets, log.child({ module: 'routing' }), registrations);

@@ -94,6 +94,7 @@ interface BoundInterface {
 }
 
 const CRLF = Buffer.from('\r\n');
+const CRLFCRLF = Buffer.from('\r\n\r\n');
 
 function connKey(transport: Transport, address: string, port: number): string {
   return `${transport}|${address}|${port}`;
@@ -262,6 +263,18 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
     }
     await this.sendUdp(bi, data, dest.address, dest.port);
     return 'udp';
+  }
+
+  /**
+   * RFC 5626 §4.4.1 keep-alive toward a peer: CRLFCRLF on the connection
+   * already open to it (none is opened: a keep-alive for a flow that is
+   * gone would only create a new one).
+   */
+  async sendKeepAlive(remote: Endpoint): Promise<'sent' | 'no-connection' | 'failed'> {
+    if (remote.transport === 'udp') return 'no-connection';
+    const c = this.connsByKey.get(connKey(remote.transport, remote.address, remote.port));
+    if (c === undefined || c.closed || c.ready !== null) return 'no-connection';
+    return this.write(c, CRLFCRLF).then(() => 'sent' as const, () => 'failed' as const);
   }
 
   /**
