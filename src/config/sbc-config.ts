@@ -168,6 +168,8 @@ export const SCALARS: readonly ScalarSpec[] = [
   { name: 'CDRHttpCollectorUrl', def: '', kind: 'string', doc: 'Ours: http(s) URL receiving CDR batches as JSON arrays (empty = none).' },
   { name: 'CDRSpoolDir', def: '', kind: 'string', doc: 'Ours: directory where remote CDR/QoE sinks spool while the receiver is down (empty = memory only).' },
   { name: 'CDRSpoolMaxSize', def: 64, kind: 'int', min: 1, max: 1048576, doc: 'Ours: spool bound per sink (MB); beyond it the oldest records are dropped and counted.' },
+  { name: 'CallJournalDir', def: '', kind: 'string', doc: 'Ours: directory of the active-call journal (calls up get BYE on both legs after a crash and restart); empty = no journal.' },
+  { name: 'CallJournalFlushInterval', def: 200, kind: 'int', min: 10, max: 10000, doc: 'Ours: ms between journal writes; a crash loses at most this interval of connects/ends.' },
   { name: 'QOEServerIP', def: '', kind: 'string', doc: 'SIP collector receiving RFC 6035 PUBLISH vq-rtcpxr QoE reports (empty = none).' },
   { name: 'QOEPort', def: 5060, kind: 'int', min: 1, max: 65535, doc: 'Port of the SIP QoE collector.' },
   { name: 'QOEHttpCollectorUrl', def: '', kind: 'string', doc: 'Ours: http(s) URL receiving QoE reports as JSON arrays (empty = none).' },
