@@ -28,6 +28,8 @@ import type { SipInterfaceRow } from '../config/schema.js';
 import { versionRange, type TlsSpec } from '../transport/tls-options.js';
 import { Pseudonymiser } from '../security/pseudonym.js';
 import { CallJournal } from './call-journal.js';
+import { createPhoneQoe, createQoePublisher, liveCallQoe } from './qoe-services.js';
+import type { Transport } from '../transport/types.js';
 import { fromLegacyCdr } from '../cdr/legacy.js';
 
 export class ConfigError extends Error {
@@ -196,12 +198,16 @@ export class Sbc {
       if (liveCalls !== null) for (const c of liveCalls.liveCalls()) m.set(c.src.name, (m.get(c.src.name) ?? 0) + 1);
       return m;
     };
+    const qoeDeps = { currentConfig: () => store.current(), tx: transactions, contactAddress: (i: string, t: Transport) => transport.contactAddress(i, t), log: log.child({ module: 'qoe' }) };
+    const { publisher, sbcId } = createQoePublisher(qoeDeps);
     try {
-      observability = await Observability.create(config, metrics, log, { activeCallsByIpGroup });
+      observability = await Observability.create(config, metrics, log, { activeCallsByIpGroup, publish: publisher, sbcId });
     } catch (err) {
       await transport.close();
       throw err;
     }
+    const phoneQoe = createPhoneQoe(qoeDeps, () => liveCalls?.liveCalls() ?? [], () => observability);
+    observability.beforeEmit = (r) => phoneQoe.fold(r);
     const privacy = privacyOf(store);
     const cdr = new CdrFanout(sinks, metrics, log.child({ module: 'cdr' }), observability, privacy);
     const overload = new OverloadGuard({
@@ -214,7 +220,8 @@ export class Sbc {
     const journal = await CallJournal.fromConfig(config, log.child({ module: 'call-journal' }), (r) => fromLegacyCdr(cdr.redact(r)));
     const calls = new CallManager({
       ...(journal !== null ? { journal } : {}), transactions, routing, media, cdr, local: transport, logger: log, t1Ms: config.sip.t1Ms, t2Ms: config.sip.t2Ms, load: overload,
-      nonCall: registrations.nonCall, gate: registrations.gate,
+      nonCall: { handle: (req, stx, inbound, cls) => phoneQoe.handle(req, stx) || registrations.nonCall.handle(req, stx, inbound, cls) },
+      gate: registrations.gate,
       pendingCallsPerSource: (address) => (guard.trusted(address) ? Number.POSITIVE_INFINITY : num('SIPMaxPendingCallsPerSource', 50)),
       onRefused: (inbound, kind) => guard.report(kind === 'no-dialog' ? 'abnormal-flow' : 'dialog-failure', inbound.remote, inbound.interfaceName),
     });
@@ -286,6 +293,7 @@ export class Sbc {
             return [...calls.liveCalls()].map((c) => ({
               id: c.id, state: c.state, srcIpGroup: c.src.name, dstIpGroup: c.dst?.name ?? null,
               legACallId: c.inviteA.callId, from: hide(c.inviteA.getHeader('from')), to: hide(c.inviteA.getHeader('to')),
+              qoe: liveCallQoe(c, phoneQoe, observability),
             }));
           },
           proxySets: () => proxySets.status(),

@@ -26,7 +26,7 @@ export function streamFromQoe(q: QoeReport, srtp = false): CdrMediaStream {
   return { index: 0, media: 'audio', coder: q.legs.A.codec, ptimeMs: null, srtp, A: mediaLeg(q.legs.A), B: mediaLeg(q.legs.B), verdict: null };
 }
 
-function isQoeReport(v: unknown): v is QoeReport {
+export function isQoeReport(v: unknown): v is QoeReport {
   return typeof v === 'object' && v !== null && 'legs' in v && 'paths' in v;
 }
 

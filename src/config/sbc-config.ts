@@ -172,6 +172,8 @@ export const SCALARS: readonly ScalarSpec[] = [
   { name: 'CallJournalFlushInterval', def: 200, kind: 'int', min: 10, max: 10000, doc: 'Ours: ms between journal writes; a crash loses at most this interval of connects/ends.' },
   { name: 'QOEServerIP', def: '', kind: 'string', doc: 'SIP collector receiving RFC 6035 PUBLISH vq-rtcpxr QoE reports (empty = none).' },
   { name: 'QOEPort', def: 5060, kind: 'int', min: 1, max: 65535, doc: 'Port of the SIP QoE collector.' },
+  { name: 'QOESipInterface', def: '', kind: 'string', doc: 'Ours: SIP Interface the QoE PUBLISH is sent from (empty = the first one).' },
+  { name: 'QOEAcceptPublish', def: 1, kind: 'int', min: 0, max: 1, doc: 'Ours: 1 = a PUBLISH vq-rtcpxr (RFC 6035) from a phone is answered 200 by the SBC and folded into the call report; 0 = relayed by IP2IPRouting like any PUBLISH.' },
   { name: 'QOEHttpCollectorUrl', def: '', kind: 'string', doc: 'Ours: http(s) URL receiving QoE reports as JSON arrays (empty = none).' },
   { name: 'QOEReportInterval', def: 0, kind: 'int', min: 0, max: 86400, doc: 'Ours: also report long calls every N seconds (0 = at the end only).' },
   { name: 'UserAgentDisplayInfo', def: '', kind: 'string', doc: 'User-Agent / Server header value; empty (default) = no such header, so scanners cannot fingerprint the product.' },
