@@ -5,7 +5,7 @@ import { MemoryCdrSink } from '../cdr/sinks.js';
 import { CallManager } from './call-manager.js';
 import type { ServerTransactionState } from '../transaction/types.js';
 import type {
-  CallProfile, CallRouting, ClientTransactionHandler, ClientTransactionRef, Endpoint, InboundMessage, IpGroupRef, MediaPort, RouteFailure,
+  CallJournalPort, JournalledCall, CallProfile, CallRouting, ClientTransactionHandler, ClientTransactionRef, Endpoint, InboundMessage, IpGroupRef, MediaPort, RouteFailure,
   RouteResult, RoutingPort, ServerTransactionRef, TransactionPort,
 } from './ports.js';
 
@@ -76,7 +76,9 @@ function responseFromB(req: SipMessage, status: number, toTag: string, sdp = fal
   return r;
 }
 
-function setup(opts: { dstProfile?: Partial<CallProfile>; limit?: number | null; routes?: Endpoint[]; altOn?: Array<number | string>; media?: MediaPort } = {}) {
+function setup(opts: {
+  dstProfile?: Partial<CallProfile>; limit?: number | null; routes?: Endpoint[]; altOn?: Array<number | string>; media?: MediaPort; journal?: CallJournalPort;
+} = {}) {
   const tx = new FakeTx();
   const cdr = new MemoryCdrSink();
   const src: IpGroupRef = { name: 'PBX', id: 1, type: 'server', keepOriginalCallId: false, sipGroupName: 'pbx.example', profile: PROFILE };
@@ -104,7 +106,7 @@ function setup(opts: { dstProfile?: Partial<CallProfile>; limit?: number | null;
     maxConcurrentCalls: () => opts.limit ?? null,
   };
   const mgr = new CallManager({
-    transactions: tx, routing, media: opts.media ?? { create: () => null }, cdr,
+    transactions: tx, routing, media: opts.media ?? { create: () => null }, cdr, ...(opts.journal ? { journal: opts.journal } : {}),
     local: { contactAddress: (iface) => (iface === 'wan' ? { address: '192.0.2.1', port: 5060 } : { address: '10.0.0.254', port: 5060 }) },
   });
   const call = (extra?: Array<[string, string]>): FakeStx => {
@@ -580,5 +582,30 @@ describe('CallManager: what the CDR says about a call', () => {
     expect(d.callee).toMatchObject({ user: '4321', uri: 'sip:4321@192.0.2.10:5070' });
     expect(d.alertTime).not.toBeNull();
     expect(d.sipReason).toBe('Busy Here');
+  });
+});
+
+describe('CallManager: the active-call journal', () => {
+  it('is told at connect (both legs\' dialogs, where their requests go) and at the end', async () => {
+    const events: Array<{ up?: JournalledCall; down?: string }> = [];
+    const journal: CallJournalPort = { connected: (c) => events.push({ up: c }), ended: (id) => events.push({ down: id }) };
+    const { tx, mgr, call } = setup({ journal });
+    const stx = call();
+    await tick();
+    const b = tx.last('INVITE');
+    expect(events).toEqual([]);
+    b.handler.onFinal(responseFromB(b.req, 200, 'btag', true));
+    await tick();
+    expect(stx.final!.status).toBe(200);
+    expect(events).toHaveLength(1);
+    const up = events[0]!.up!;
+    expect(up.legA).toMatchObject({
+      callId: 'a-call-id@10.0.0.1', remoteTag: 'atag', localTag: stx.final!.toTag, remoteTarget: 'sip:1000@10.0.0.1:5060',
+      dest: A_ADDR, sipInterface: 'lan',
+    });
+    expect(up.legB).toMatchObject({ callId: b.req.callId, localTag: b.req.fromTag, remoteTag: 'btag', localCseq: 1, dest: B_ADDR, sipInterface: 'wan' });
+    expect(up.record()).toMatchObject({ callId: up.sessionId, sipStatus: 200 });
+    [...mgr.liveCalls()][0]!.terminate('sbc', 'test');
+    expect(events[1]).toEqual({ down: up.sessionId });
   });
 });
