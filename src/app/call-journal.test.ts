@@ -118,6 +118,15 @@ describe('CallJournal', () => {
     expect(third.foundAtStart).toBe(0);
   });
 
+  it('a start that fails before the release leaves the calls for the next one', async () => {
+    const first = (await CallJournal.fromConfig(configWith(dir), silentLogger(), fromLegacyCdr))!;
+    first.connected(call('c1'));
+    await new Promise((r) => setTimeout(r, 100));
+    expect((await CallJournal.fromConfig(configWith(dir), silentLogger(), fromLegacyCdr))!.foundAtStart).toBe(1);
+    // That start died without releasing: the next start still has the call.
+    expect((await CallJournal.fromConfig(configWith(dir), silentLogger(), fromLegacyCdr))!.foundAtStart).toBe(1);
+  });
+
   it('a corrupt journal is logged and the SBC starts with no call to release', async () => {
     await writeFile(join(dir, JOURNAL_FILE), 'not json\n{"op":"up","call":{"sessionId":"x"}}\n\u0000\u0001garbage');
     const warnings: unknown[] = [];

@@ -76,6 +76,9 @@ export class CallJournal implements CallJournalPort {
       if (opened.skippedLines > 0) {
         log.warn({ path, skippedLines: opened.skippedLines }, 'active-call journal: unreadable lines skipped (torn write or corrupt file)');
       }
+      // Back into the fresh file at once: if this start fails before they are released, the next one still finds them.
+      for (const o of opened.orphans) opened.journal.up(o);
+      await opened.journal.flush();
       return new CallJournal(opened.journal, opts, opened.orphans, opened.lastWriteMs);
     } catch (err) {
       log.error({ err, path }, 'active-call journal cannot be opened: calls are not protected against a crash');
@@ -143,8 +146,7 @@ export class CallJournal implements CallJournalPort {
       'calls left up by the previous run: sending BYE on both legs');
     let answered = 0;
     await Promise.all(orphans.map(async (call) => {
-      // Kept in the new journal until both BYEs are done: a crash now repeats the release.
-      this.journal.up(call);
+      // Still in the journal (fromConfig put it back) until both BYEs are done: a crash now repeats the release.
       const [a, b] = await Promise.all([sendBye(tx, call.legA), sendBye(tx, call.legB)]);
       if (a === 'answered' && b === 'answered') answered++;
       else log.info({ sessionId: call.sessionId, legA: a, legB: b }, 'BYE after restart not answered on every leg');
