@@ -21,7 +21,7 @@ import { reapCalls } from './reaper.js';
 import type { CallManagerOptions, CallManagerStats, TuHooks } from './call-manager-types.js';
 export type { CallManagerOptions, CallManagerStats, TuHooks };
 import type {
-  CdrSink, DialogOwner, InboundMessage, IpGroupRef, LegSide, LoadShedPort, LocalAddressPort, MediaPort, NonCallHandler, RequestGate, RoutingPort,
+  CallJournalPort, CdrSink, DialogOwner, InboundMessage, IpGroupRef, LegSide, LoadShedPort, LocalAddressPort, MediaPort, NonCallHandler, RequestGate, RoutingPort,
   ServerTransactionRef, TransactionPort,
 } from './ports.js';
 
@@ -38,6 +38,7 @@ export class CallManager implements CallEnv {
   readonly logger: Logger;
   readonly t1Ms: number;
   readonly t2Ms: number;
+  readonly journal: CallJournalPort | null;
   private readonly cdr: CdrSink;
   private readonly nonCall: NonCallHandler | null;
   private readonly gate: RequestGate | null;
@@ -75,6 +76,7 @@ export class CallManager implements CallEnv {
     this.t2Ms = opts.t2Ms ?? 4000;
     this.stalledEventMs = opts.stalledEventMs ?? 30_000;
     this.load = opts.load ?? null;
+    this.journal = opts.journal ?? null;
     this.reaper = setInterval(() => this.reap(), opts.reapIntervalMs ?? 5_000);
     this.reaper.unref();
   }
@@ -355,6 +357,7 @@ export class CallManager implements CallEnv {
     this.inboundAdmissions.get(call)?.();
     this.inboundAdmissions.delete(call);
     this.pending.settled(call);
+    this.journal?.ended(call.id);
     try {
       this.cdr.write(cdr);
     } catch (err) {
