@@ -226,6 +226,29 @@ struct Relay::IoBuffers {
   LiveStats* outStats[kBatch];
   bool outRtcp[kBatch];
   int outCount = 0;
+  // Receive headers whose in/out fields (name and control lengths, flags)
+  // recvmmsg overwrote in the last round; only those are reset before the
+  // next one, the pointers are set once here.
+  int dirty = 0;
+
+  IoBuffers() {
+    for (int i = 0; i < kBatch; i++) {
+      iov[i].iov_base = bufs[i];
+      iov[i].iov_len = kRecvLen;
+      msghdr& h = in[i].msg_hdr;
+      h.msg_name = &from[i];
+      h.msg_iov = &iov[i];
+      h.msg_iovlen = 1;
+      h.msg_control = ctrl[i];
+      resetIn(i);
+    }
+  }
+  void resetIn(int i) {
+    msghdr& h = in[i].msg_hdr;
+    h.msg_namelen = sizeof(sockaddr_storage);
+    h.msg_controllen = sizeof ctrl[i];
+    h.msg_flags = 0;
+  }
 };
 
 }  // namespace mr

@@ -54,6 +54,13 @@ Relay::Relay(uint64_t firstSessionId) : io_(new IoBuffers()) {
 
 Relay::~Relay() { shutdown(); }
 
+std::unique_lock<std::mutex> Relay::lockForJs() {
+  jsWaiters_.fetch_add(1, std::memory_order_acq_rel);
+  std::unique_lock<std::mutex> g(mu_);
+  jsWaiters_.fetch_sub(1, std::memory_order_acq_rel);
+  return g;
+}
+
 static bool applySettings(int family, const LegSettings& s, bool* remoteChanged, std::string* err,
                           sockaddr_storage* sigRtp, socklen_t* sigRtpLen, sockaddr_storage* sigRtcp,
                           socklen_t* sigRtcpLen) {
@@ -171,7 +178,7 @@ std::string Relay::createSession(const LegSettings& a, const LegSettings& b, uin
       return "ECRYPTO";
     }
   }
-  std::lock_guard<std::mutex> g(mu_);
+  auto g = lockForJs();
   if (shutDown_) {
     cleanup();
     return "ESHUTDOWN";
@@ -212,7 +219,7 @@ std::string Relay::createSession(const LegSettings& a, const LegSettings& b, uin
 }
 
 bool Relay::updateLeg(uint64_t id, int leg, const LegSettings& s, std::string* err) {
-  std::lock_guard<std::mutex> g(mu_);
+  auto g = lockForJs();
   auto it = sessions_.find(id);
   if (it == sessions_.end()) {
     *err = "no such session";
@@ -254,7 +261,7 @@ bool Relay::updateLeg(uint64_t id, int leg, const LegSettings& s, std::string* e
 }
 
 bool Relay::setPaused(uint64_t id, bool paused) {
-  std::lock_guard<std::mutex> g(mu_);
+  auto g = lockForJs();
   auto it = sessions_.find(id);
   if (it == sessions_.end()) return false;
   it->second->paused = paused;
@@ -313,7 +320,7 @@ void Relay::closeLocked(Session* s) {
 }
 
 bool Relay::closeSession(uint64_t id) {
-  std::lock_guard<std::mutex> g(mu_);
+  auto g = lockForJs();
   auto it = sessions_.find(id);
   if (it == sessions_.end()) return false;
   closeLocked(it->second.get());
@@ -324,7 +331,7 @@ bool Relay::closeSession(uint64_t id) {
 
 void Relay::shutdown() {
   {
-    std::lock_guard<std::mutex> g(mu_);
+    auto g = lockForJs();
     if (shutDown_) return;
     shutDown_ = true;
   }
@@ -337,7 +344,7 @@ void Relay::shutdown() {
     (void)r;
     thread_.join();
   }
-  std::lock_guard<std::mutex> g(mu_);
+  auto g = lockForJs();
   for (auto& kv : sessions_) closeLocked(kv.second.get());
   sessions_.clear();
   count_.store(0, std::memory_order_relaxed);
