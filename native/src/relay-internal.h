@@ -134,10 +134,12 @@ struct Pub {
 struct LiveStats {
   PubU rtpPacketsIn, rtpBytesIn, rtcpPacketsIn, rtpPacketsOut, rtcpPacketsOut, outOfOrder;
   PubU srtpAuthFailures, srtpReplayDrops, rejectedSource, sendErrors;
-  PubU srtpSsrcLimitDrops, srtpIndexReuseDrops, jitterClamps;
+  PubU srtpSsrcLimitDrops, srtpIndexReuseDrops, jitterClamps, remoteJitterClamps;
   Pub<int64_t> packetsLost;
   Pub<double> jitterMs, lastArrivalMs, rttMs, remoteFractionLost, remoteJitterMs;
   Pub<bool> hasRtt, hasRemoteReport;
+  // NaN until a plausible peer-reported jitter arrived (stats() gives null).
+  LiveStats() { remoteJitterMs.set(std::nan("")); }
 };
 
 // Outbound protection refused: counted on the leg the packet was for.

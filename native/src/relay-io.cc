@@ -252,7 +252,15 @@ bool Relay::receiveRound(uint64_t tag) {
           if (blocks && rc > 0 && blocks + 24 <= off + plen) {
             const uint8_t* b = pkt + blocks;
             in.st.remoteFractionLost.set(double(b[4]) / 256.0);
-            in.st.remoteJitterMs.set(double(rd32(b + 12)) / double(in.clockRate) * 1000.0);
+            // The peer's jitter in our timestamp units; a value beyond the
+            // discontinuity bound our own estimator applies is not jitter
+            // (a broken or hostile reporter): keep the last plausible value
+            // and count it, so QoE never shows absurd figures.
+            double remoteJitter = double(rd32(b + 12));
+            if (remoteJitter <= kMaxTransitDeltaSec * double(in.clockRate))
+              in.st.remoteJitterMs.set(remoteJitter / double(in.clockRate) * 1000.0);
+            else
+              in.st.remoteJitterClamps.add();
             in.st.hasRemoteReport.set(true);
             uint32_t lsr = rd32(b + 16);
             uint32_t dlsr = rd32(b + 20);

@@ -292,6 +292,7 @@ bool Relay::stats(uint64_t id, LegStats out[2]) {
     o.srtpSsrcLimitDrops = st.srtpSsrcLimitDrops.get();
     o.srtpIndexReuseDrops = st.srtpIndexReuseDrops.get();
     o.jitterClamps = st.jitterClamps.get();
+    o.remoteJitterClamps = st.remoteJitterClamps.get();
     o.hasRtt = st.hasRtt.get();
     o.rttMs = st.rttMs.get();
     o.hasRemoteReport = st.hasRemoteReport.get();

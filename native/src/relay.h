@@ -63,6 +63,7 @@ struct LegStats {
   uint64_t srtpSsrcLimitDrops = 0;  // a new SSRC beyond SrtpContext::kMaxStreams
   uint64_t srtpIndexReuseDrops = 0;  // outbound index already used (RFC 3711 9.2)
   uint64_t jitterClamps = 0;  // transit differences skipped as discontinuities
+  uint64_t remoteJitterClamps = 0;  // peer-reported jitter beyond the same bound, ignored
 };
 
 struct SessionPorts {
