@@ -22,6 +22,17 @@ constexpr size_t kBufSize = 2048;
 // when it is protected in place on the way out.
 constexpr size_t kRecvLen = kBufSize - 64;
 constexpr int kRoundsPerEvent = 4;
+// How long a JavaScript call spins for the engine mutex before it sleeps on
+// it: about one receive round of kBatch packets.
+constexpr int kJsSpinUs = 200;
+
+inline void cpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
 constexpr uint64_t kWakeTag = ~uint64_t(0);
 constexpr int kSrRing = 4;
 // A transit-time difference above this is a timestamp discontinuity (sender
@@ -212,7 +223,7 @@ struct Relay::Leg {
 
 struct Relay::Session {
   uint64_t id = 0;
-  bool paused = false;
+  std::atomic<bool> paused{false};  // set by the JS thread without the engine mutex
   Leg legs[2];
 };
 

@@ -290,7 +290,7 @@ bool Relay::receiveRound(uint64_t tag) {
         in.st.jitterMs.set(in.recv.jitter / double(in.clockRate) * 1000.0);
       }
 
-      if (s.paused) continue;
+      if (s.paused.load(std::memory_order_relaxed)) continue;
       socklen_t dlen = 0;
       const sockaddr_storage* dest = isRtcp ? out.rtcpDest(&dlen) : out.rtpDest(&dlen);
       int ofd = isRtcp && !out.rtcpMux ? out.rtcpFd : out.rtpFd;

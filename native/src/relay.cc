@@ -9,6 +9,7 @@
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 
+#include <chrono>
 #include <cstring>
 #include <system_error>
 
@@ -54,9 +55,23 @@ Relay::Relay(uint64_t firstSessionId) : io_(new IoBuffers()) {
 
 Relay::~Relay() { shutdown(); }
 
+// The relay thread lets an announced caller in after its current round
+// (see run()). Spin for about a round before sleeping on the mutex: a
+// futex wake-up is a scheduling round trip, far longer than a round when
+// the machine is busy.
 std::unique_lock<std::mutex> Relay::lockForJs() {
   jsWaiters_.fetch_add(1, std::memory_order_acq_rel);
-  std::unique_lock<std::mutex> g(mu_);
+  std::unique_lock<std::mutex> g(mu_, std::try_to_lock);
+  if (!g.owns_lock()) {
+    auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(kJsSpinUs);
+    for (int i = 1; !g.try_lock(); i++) {
+      cpuRelax();
+      if ((i & 255) == 0 && std::chrono::steady_clock::now() > until) {
+        g.lock();
+        break;
+      }
+    }
+  }
   jsWaiters_.fetch_sub(1, std::memory_order_acq_rel);
   return g;
 }
@@ -260,11 +275,12 @@ bool Relay::updateLeg(uint64_t id, int leg, const LegSettings& s, std::string* e
   return true;
 }
 
+// No engine lock, as in stats(): only this thread changes sessions_; the
+// relay thread reads the flag per packet.
 bool Relay::setPaused(uint64_t id, bool paused) {
-  auto g = lockForJs();
   auto it = sessions_.find(id);
   if (it == sessions_.end()) return false;
-  it->second->paused = paused;
+  it->second->paused.store(paused, std::memory_order_relaxed);
   return true;
 }
 

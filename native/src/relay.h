@@ -1,12 +1,13 @@
 // The relay thread: owns every media socket, moves packets between the two
 // legs of a session. JavaScript reaches it only through Relay's public
-// methods. Those that change sessions take the engine mutex. The relay
-// thread takes it once per epoll batch and hands it over after the current
-// receive round (at most kBatch packets of one socket) when a JavaScript
-// call has announced that it waits (lockForJs), so such a call waits for at
-// most one round, never for a whole batch. stats() and sessionCount() take
-// no engine lock at all: they read counters the thread publishes with
-// relaxed atomic stores, so signalling never waits behind packet processing.
+// methods. createSession, updateLeg and closeSession take the engine mutex.
+// The relay thread takes it once per epoll batch and hands it over after the
+// current receive round (at most kBatch packets of one socket) when a
+// JavaScript call has announced that it waits (lockForJs), so such a call
+// waits for at most one round, never for a whole batch. stats(),
+// sessionCount() and setPaused() take no engine lock at all: they read
+// counters the thread publishes with relaxed atomic stores (or set an atomic
+// flag), so they never wait behind packet processing.
 #pragma once
 
 #include <netinet/in.h>
