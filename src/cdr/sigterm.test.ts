@@ -72,5 +72,5 @@ describe('CDR pipeline on SIGTERM', () => {
     expect(spool.count).toBe(n);
     const first = JSON.parse((await spool.peek(1))[0]!) as Record<string, unknown>;
     expect(first['SessionId']).toBe('k1');
-  });
+  }, 60_000); // a child process under load: beyond the unit project's short default
 });
