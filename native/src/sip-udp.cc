@@ -37,8 +37,11 @@ namespace {
 
 constexpr int kMaxBatch = 64;
 constexpr size_t kSlot = 65536;
-// recvmmsg calls per wake-up: a flood cannot keep timers and other sockets waiting.
-constexpr int kRoundsPerWakeup = 8;
+// recvmmsg calls per wake-up. One: the replies to a batch leave (setImmediate
+// flush) before the next batch is read, so batching adds at most one batch of
+// processing to a message's latency, and a flood cannot keep timers and other
+// sockets waiting. The poll is level-triggered: what is left wakes it again.
+constexpr int kRoundsPerWakeup = 1;
 constexpr int kMetaFields = 4;
 
 Napi::Value throwCode(const Napi::Env& env, const char* code, const std::string& msg) {

@@ -619,15 +619,17 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
   private sendUdp(bi: BoundInterface, data: Buffer, address: string, port: number): Promise<void> {
     const sock = bi.udp;
     if (sock === null) return Promise.reject(new Error(`SIP interface "${bi.info.name}" has no UDP listener`));
-    return sock.send(data, port, address).then(
-      () => {
-        this.counters.sent++;
-      },
-      (err: Error) => {
-        this.counters.sendErrors++;
-        throw err;
-      },
-    );
+    return new Promise((resolve, reject) => {
+      sock.send(data, port, address, (err) => {
+        if (err) {
+          this.counters.sendErrors++;
+          reject(err);
+        } else {
+          this.counters.sent++;
+          resolve();
+        }
+      });
+    });
   }
 
   private async sendStream(dest: Endpoint & { transport: 'tcp' | 'tls' }, bi: BoundInterface, data: Buffer): Promise<void> {

@@ -37,6 +37,10 @@ async function batchedSocket(onDatagram: (buf: Buffer, address: string, port: nu
   return s;
 }
 
+function sendP(s: SipUdpSocket, data: Buffer, port: number, address: string): Promise<void> {
+  return new Promise((resolve, reject) => s.send(data, port, address, (err) => (err ? reject(err) : resolve())));
+}
+
 function sipRequest(n: number, fromPort: number, body = ''): string {
   return (
     `OPTIONS sip:bob@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:${fromPort};branch=z9hG4bK${n};rport\r\n` +
@@ -78,7 +82,7 @@ describe('batched SIP UDP socket (native addon)', () => {
     const s = await batchedSocket(() => undefined);
     const p = await peer();
     const before = s.stats().sendSyscalls;
-    await Promise.all(Array.from({ length: 200 }, (_, i) => s.send(Buffer.from(`m${i}`), p.port, '127.0.0.1')));
+    await Promise.all(Array.from({ length: 200 }, (_, i) => sendP(s, Buffer.from(`m${i}`), p.port, '127.0.0.1')));
     await p.waitFor(200);
     expect(p.got.map((g) => g.data.toString())).toEqual(Array.from({ length: 200 }, (_, i) => `m${i}`));
     expect(p.got.every((g) => g.port === s.port)).toBe(true);
@@ -95,12 +99,12 @@ describe('batched SIP UDP socket (native addon)', () => {
     p.sock.send('small', s.port, '127.0.0.1');
     await expect.poll(() => lens.length, { timeout: 5000 }).toBe(2);
     expect(lens.sort((x, y) => x - y)).toEqual([5, 65_507]);
-    await s.send(big, p.port, '127.0.0.1');
+    await sendP(s, big, p.port, '127.0.0.1');
     await p.waitFor(1);
     expect(p.got[0]!.data.equals(big)).toBe(true);
     // One byte more cannot be a datagram: refused per message, the rest still go.
-    const tooBig = s.send(Buffer.alloc(65_508), p.port, '127.0.0.1');
-    const after = s.send(Buffer.from('after'), p.port, '127.0.0.1');
+    const tooBig = sendP(s, Buffer.alloc(65_508), p.port, '127.0.0.1');
+    const after = sendP(s, Buffer.from('after'), p.port, '127.0.0.1');
     await expect(tooBig).rejects.toMatchObject({ code: 'EMSGSIZE' });
     await after;
     await p.waitFor(2);
@@ -111,15 +115,15 @@ describe('batched SIP UDP socket (native addon)', () => {
     const s = await batchedSocket(() => undefined);
     const p = await peer();
     // An IPv6 destination from an IPv4 socket, a port of 0: refused, not thrown.
-    await expect(s.send(Buffer.from('x'), 5060, '::1')).rejects.toMatchObject({ code: expect.any(String) });
-    await expect(s.send(Buffer.from('x'), 0, '127.0.0.1')).rejects.toMatchObject({ code: expect.any(String) });
+    await expect(sendP(s, Buffer.from('x'), 5060, '::1')).rejects.toMatchObject({ code: expect.any(String) });
+    await expect(sendP(s, Buffer.from('x'), 0, '127.0.0.1')).rejects.toMatchObject({ code: expect.any(String) });
     // A closed port on loopback answers ICMP port unreachable; whatever the kernel reports is absorbed.
     const closed = dgram.createSocket('udp4');
     await new Promise<void>((r) => closed.bind(0, '127.0.0.1', () => r()));
     const deadPort = closed.address().port;
     await new Promise<void>((r) => closed.close(() => r()));
-    await Promise.allSettled(Array.from({ length: 20 }, () => s.send(Buffer.from('dead'), deadPort, '127.0.0.1')));
-    await s.send(Buffer.from('alive'), p.port, '127.0.0.1');
+    await Promise.allSettled(Array.from({ length: 20 }, () => sendP(s, Buffer.from('dead'), deadPort, '127.0.0.1')));
+    await sendP(s, Buffer.from('alive'), p.port, '127.0.0.1');
     await p.waitFor(1);
     expect(p.got[0]!.data.toString()).toBe('alive');
   });
@@ -147,13 +151,13 @@ describe('batched SIP UDP socket (native addon)', () => {
         stats: () => ({ received: 0, recvCalls: 0, recvErrors: 0, truncated: 0, sent: 0, sendCalls: 0, sendErrors: 0, wouldBlock: 0, pollErrors: 0, listenerErrors: 0 }),
       };
     } as unknown as NativeSipUdpCtor;
-    const s = new BatchedUdpSocket(Fake, { address: '127.0.0.1', port: 0, batched: true, onDatagram: () => undefined }, 0);
-    const sends = Array.from({ length: 5 }, (_, i) => s.send(Buffer.from(`q${i}`), 9, '127.0.0.1'));
+    const s: SipUdpSocket = new BatchedUdpSocket(Fake, { address: '127.0.0.1', port: 0, batched: true, onDatagram: () => undefined }, 0);
+    const sends = Array.from({ length: 5 }, (_, i) => sendP(s, Buffer.from(`q${i}`), 9, '127.0.0.1'));
     await sends[1];
     expect(taken).toEqual(['q0', 'q1']);
     expect(armed).toBe(1);
     // Blocked: a send beyond the queue bound is refused at once (8 MiB queued).
-    const huge = s.send(Buffer.alloc(9 * 1024 * 1024), 9, '127.0.0.1');
+    const huge = sendP(s, Buffer.alloc(9 * 1024 * 1024), 9, '127.0.0.1');
     await expect(huge).rejects.toMatchObject({ code: 'ENOBUFS' });
     expect(s.stats().dropped).toBe(1);
     room = 10;
@@ -161,7 +165,7 @@ describe('batched SIP UDP socket (native addon)', () => {
     await Promise.all(sends);
     expect(taken).toEqual(['q0', 'q1', 'q2', 'q3', 'q4']);
     await s.close();
-    await expect(s.send(Buffer.from('late'), 9, '127.0.0.1')).rejects.toThrow(/closed/);
+    await expect(sendP(s, Buffer.from('late'), 9, '127.0.0.1')).rejects.toThrow(/closed/);
   });
 
   it('survives random datagrams from many sources: every one is received, counted, and SIP still works', async () => {

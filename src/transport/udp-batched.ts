@@ -12,15 +12,15 @@
  *   by MAX_QUEUED_BYTES; past it new sends are refused (ENOBUFS) and
  *   counted, as a full buffer drops datagrams anyway.
  *
- * Per-message errors come back as rejected promises with the errno's name
- * as `code`, as node's dgram reports them; nothing here throws into the loop.
+ * Per-message errors reach the send callback with the errno's name as
+ * `code`, as node's dgram reports them; nothing here throws into the loop.
  */
 import { createRequire } from 'node:module';
 import { lookup } from 'node:dns/promises';
 import net from 'node:net';
 import os from 'node:os';
 import { nativeAddonPath } from '../media/relay-native.js';
-import type { SipUdpSocket, UdpOpenOptions, UdpSocketStats } from './udp-socket.js';
+import type { SendCallback, SipUdpSocket, UdpOpenOptions, UdpSocketStats } from './udp-socket.js';
 
 export interface NativeSipUdpStats {
   received: number;
@@ -92,10 +92,9 @@ export class BatchedUdpSocket implements SipUdpSocket {
   private readonly native: NativeSipUdpSocket;
   private readonly meta = new Int32Array(BATCH * 4);
   private readonly ipv6: boolean;
-  /** Flat [data, address, port] per queued message, with its resolvers beside it. */
+  /** Flat [data, address, port] per queued message, with its callback beside it. */
   private items: unknown[] = [];
-  private resolves: Array<() => void> = [];
-  private rejects: Array<(err: Error) => void> = [];
+  private callbacks: SendCallback[] = [];
   private queued = 0;
   private queuedBytes = 0;
   private status = new Int32Array(256);
@@ -130,28 +129,32 @@ export class BatchedUdpSocket implements SipUdpSocket {
     }
   }
 
-  send(data: Buffer, port: number, address: string): Promise<void> {
-    if (this.closed) return Promise.reject(Object.assign(new Error('UDP socket is closed'), { code: 'ERR_SOCKET_DGRAM_NOT_RUNNING' }));
+  send(data: Buffer, port: number, address: string, done: SendCallback): void {
+    if (this.closed) {
+      done(Object.assign(new Error('UDP socket is closed'), { code: 'ERR_SOCKET_DGRAM_NOT_RUNNING' }));
+      return;
+    }
     if (net.isIP(address) === 0) {
       // A host name (a Via sent-by without received): resolved as dgram would, then queued.
-      return lookup(address, { family: this.ipv6 ? 6 : 4 }).then((r) => this.send(data, port, r.address));
+      lookup(address, { family: this.ipv6 ? 6 : 4 }).then((r) => this.send(data, port, r.address, done), (err: Error) => done(err));
+      return;
     }
     if (this.blocked && this.queuedBytes + data.length > MAX_QUEUED_BYTES) {
       this.queueDrops++;
-      return Promise.reject(errnoError(os.constants.errno.ENOBUFS));
+      done(errnoError(os.constants.errno.ENOBUFS));
+      return;
     }
-    return new Promise<void>((resolve, reject) => {
-      this.items.push(data, address, port);
-      this.resolves.push(resolve);
-      this.rejects.push(reject);
-      this.queued++;
-      this.queuedBytes += data.length;
-      if (!this.scheduled && !this.blocked) {
-        this.scheduled = true;
-        setImmediate(() => this.flush());
-      }
-    });
+    this.items.push(data, address, port);
+    this.callbacks.push(done);
+    this.queued++;
+    this.queuedBytes += data.length;
+    if (!this.scheduled && !this.blocked) {
+      this.scheduled = true;
+      setImmediate(this.flushNow);
+    }
   }
+
+  private readonly flushNow = (): void => this.flush();
 
   private flush(): void {
     this.scheduled = false;
@@ -163,30 +166,39 @@ export class BatchedUdpSocket implements SipUdpSocket {
       consumed = this.native.send(this.items, n, this.status);
     } catch (err) {
       // Only a programming error gets here (bad argument types): fail the queue, keep the loop.
-      for (const rej of this.rejects) rej(err as Error);
-      this.reset(0, n);
+      const cbs = this.callbacks;
+      this.reset(n, n);
+      for (const cb of cbs) this.call(cb, err as Error);
       return;
-    }
-    const st = this.status;
-    for (let i = 0; i < consumed; i++) {
-      const e = st[i]!;
-      if (e === 0) this.resolves[i]!();
-      else this.rejects[i]!(errnoError(e));
     }
     if (consumed < n) {
       // Socket buffer full: keep the rest, go on when the kernel has room.
       this.blocked = true;
       this.native.armWritable();
     }
+    // Detach the consumed part first: a callback may queue new messages.
+    const cbs = this.callbacks;
+    const st = consumed < n ? this.status.slice(0, consumed) : this.status;
     this.reset(consumed, n);
+    for (let i = 0; i < consumed; i++) {
+      const e = st[i]!;
+      this.call(cbs[i]!, e === 0 ? null : errnoError(e));
+    }
+  }
+
+  private call(cb: SendCallback, err: Error | null): void {
+    try {
+      cb(err);
+    } catch (e) {
+      this.o.log?.error({ err: e }, 'UDP send callback threw');
+    }
   }
 
   /** Drops the first `consumed` of `n` queued messages. */
   private reset(consumed: number, n: number): void {
     if (consumed >= n) {
       this.items = [];
-      this.resolves = [];
-      this.rejects = [];
+      this.callbacks = [];
       this.queued = 0;
       this.queuedBytes = 0;
       return;
@@ -194,8 +206,7 @@ export class BatchedUdpSocket implements SipUdpSocket {
     let bytes = 0;
     for (let i = 0; i < consumed; i++) bytes += (this.items[i * 3] as Buffer).length;
     this.items = this.items.slice(consumed * 3);
-    this.resolves = this.resolves.slice(consumed);
-    this.rejects = this.rejects.slice(consumed);
+    this.callbacks = this.callbacks.slice(consumed);
     this.queued = n - consumed;
     this.queuedBytes -= bytes;
   }
@@ -210,8 +221,9 @@ export class BatchedUdpSocket implements SipUdpSocket {
       this.flush();
       this.closed = true;
       const err = Object.assign(new Error('UDP socket closed'), { code: 'ERR_SOCKET_DGRAM_NOT_RUNNING' });
-      for (const rej of this.rejects) rej(err);
+      const cbs = this.callbacks;
       this.reset(this.queued, this.queued);
+      for (const cb of cbs) this.call(cb, err);
       this.native.close();
     }
     return Promise.resolve();

@@ -17,6 +17,8 @@ import { openBatchedUdp } from './udp-batched.js';
  */
 export type DatagramHandler = (buf: Buffer, address: string, port: number, shared: boolean) => void;
 
+export type SendCallback = (err: Error | null) => void;
+
 export interface UdpSocketStats {
   /** Receive errors consumed and dropped (queued ICMP errors and the like). */
   receiveErrors: number;
@@ -32,8 +34,12 @@ export interface SipUdpSocket {
   readonly kind: 'batched' | 'dgram';
   /** The bound port. */
   readonly port: number;
-  /** Resolves once the kernel took the datagram; rejects (error with `code`) when it refused it. */
-  send(data: Buffer, port: number, address: string): Promise<void>;
+  /**
+   * Hands a datagram to the kernel; `done` runs once it was taken (null) or
+   * refused (an error with `code`). A callback, not a promise: this is the
+   * per-message hot path, and the caller wraps it in the one promise it needs.
+   */
+  send(data: Buffer, port: number, address: string, done: SendCallback): void;
   close(): Promise<void>;
   stats(): UdpSocketStats;
 }
@@ -91,15 +97,14 @@ function openDgram(o: UdpOpenOptions): Promise<SipUdpSocket> {
       resolve({
         kind: 'dgram',
         port,
-        send: (data, toPort, address) =>
-          new Promise<void>((res, rej) => {
-            counters.sendSyscalls++;
-            try {
-              sock.send(data, toPort, address, (err) => (err ? rej(err) : res()));
-            } catch (err) {
-              rej(err as Error);
-            }
-          }),
+        send: (data, toPort, address, done) => {
+          counters.sendSyscalls++;
+          try {
+            sock.send(data, toPort, address, (err) => done(err ?? null));
+          } catch (err) {
+            done(err as Error);
+          }
+        },
         close: () => new Promise<void>((r) => { try { sock.close(() => r()); } catch { r(); } }),
         stats: () => ({ ...counters }),
       });
