@@ -19,7 +19,7 @@ import { StreamFramer } from '../sip/stream-framer.js';
 import { createResponse } from '../sip/response.js';
 import { formatVia } from '../sip/via.js';
 import { bareHost } from '../sip/uri.js';
-import { openUdpSocket, type SipUdpSocket } from './udp-socket.js';
+import { openUdpSocket, udpBatchedIo, type SipUdpSocket } from './udp-socket.js';
 import type {
   Endpoint,
   InboundMessage,
@@ -52,7 +52,7 @@ export interface TransportOptions {
   firstMessageDeadlineMs?: number;
   /** IDS deny list and per-source limits; none = everything is admitted. */
   gate?: SourceGate;
-  /** SIP over UDP through the native addon in recvmmsg/sendmmsg batches (SIPUdpBatchedIO); dgram when false or without the addon. */
+  /** SIP over UDP through the native addon in recvmmsg/sendmmsg batches (SIPUdpBatchedIO); dgram when false or without the addon. Default: on unless SBC_SIP_UDP_BATCHED=0. */
   udpBatchedIo?: boolean;
   logger?: Logger;
 }
@@ -162,7 +162,8 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
     this.firstMessageDeadlineMs = opts.firstMessageDeadlineMs ?? 10_000;
     this.log = opts.logger;
     this.gate = opts.gate ?? null;
-    this.udpBatchedIo = opts.udpBatchedIo ?? false;
+    // Default as SIPUdpBatchedIO's: on, unless SBC_SIP_UDP_BATCHED=0 (test peers and benches follow the same switch).
+    this.udpBatchedIo = opts.udpBatchedIo ?? udpBatchedIo(undefined, process.env['SBC_SIP_UDP_BATCHED']);
   }
 
   /** Installs (or removes) the source gate; the application builds it after the listeners. */

@@ -20,7 +20,7 @@ import { lookup } from 'node:dns/promises';
 import net from 'node:net';
 import os from 'node:os';
 import { nativeAddonPath } from '../media/relay-native.js';
-import type { SendCallback, SipUdpSocket, UdpOpenOptions, UdpSocketStats } from './udp-socket.js';
+import type { SendCallback, SipUdpSocket, UdpOpenOptions, UdpSocketStats } from './udp-types.js';
 
 export interface NativeSipUdpStats {
   received: number;
