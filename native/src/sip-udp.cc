@@ -323,6 +323,8 @@ class SipUdpSocket : public Napi::ObjectWrap<SipUdpSocket> {
     }
     int64_t consumed = 0;
     while (consumed < n) {
+      // Handles of one chunk only: a long queue must not pile up handles.
+      Napi::HandleScope chunkScope(env);
       mmsghdr msgs[kMaxBatch];
       iovec iov[kMaxBatch];
       sockaddr_storage to[kMaxBatch];
