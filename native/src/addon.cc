@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "relay.h"
+#include "sip-udp.h"
 #include "srtp.h"
 
 namespace {
@@ -392,6 +393,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("srtpKdf", Napi::Function::New(env, SrtpKdf));
   exports.Set("aesCmKeystream", Napi::Function::New(env, AesCmKeystream));
   exports.Set("srtpTransform", Napi::Function::New(env, SrtpTransform));
+  sipudp::Init(env, exports);
   return exports;
 }
 

@@ -6,7 +6,7 @@
 import { ConfigStore, attachPersistence, formatDiagnostic, summarizeIgnored, type Diagnostic, type Persistence, type SbcConfig } from '../config/index.js';
 import { registerConfigRoutes } from '../api/config-routes.js';
 import { ProxySetManager } from '../routing/index.js';
-import { TransportLayer, type ListenerInfo } from '../transport/index.js';
+import { TransportLayer, udpBatchedIo, type ListenerInfo } from '../transport/index.js';
 import { TransactionLayer, KeepAliveProber } from '../transaction/index.js';
 import { CallManager } from '../b2bua/index.js';
 import type { CdrSink } from '../b2bua/ports.js';
@@ -144,6 +144,7 @@ export class Sbc {
       maxConnectionsPerSource: num('SIPMaxConnectionsPerSource', 32),
       messageDeadlineMs: num('SIPMessageCompletionTimeout', 10) * 1000,
       firstMessageDeadlineMs: num('SIPFirstMessageTimeout', 10) * 1000,
+      udpBatchedIo: udpBatchedIo(config.scalars.get('sipudpbatchedio'), process.env.SBC_SIP_UDP_BATCHED),
     });
     const listeners: ListenerInfo[] = [];
     try {

@@ -1,2 +1,3 @@
 export * from './types.js';
 export * from './transport-layer.js';
+export { udpBatchedIo } from './udp-socket.js';

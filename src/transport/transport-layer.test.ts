@@ -1,4 +1,4 @@
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { execFileSync } from 'node:child_process';
@@ -19,8 +19,11 @@ afterEach(async () => {
   await Promise.all(open.splice(0).map((t) => t.close()));
 });
 
+/** The UDP path the layers of the running describe use (both are tested). */
+let batchedUdp = false;
+
 function layer(opts?: ConstructorParameters<typeof TransportLayer>[0]): TransportLayer {
-  const t = new TransportLayer(opts);
+  const t = new TransportLayer({ udpBatchedIo: batchedUdp, ...opts });
   open.push(t);
   return t;
 }
@@ -83,7 +86,14 @@ async function tcpPeer(port: number): Promise<{ sock: net.Socket; next: (pred: (
   };
 }
 
-describe('TransportLayer over UDP', () => {
+describe.each([['node dgram', false], ['batched native socket', true]])('TransportLayer over UDP (%s)', (_name, batched) => {
+  beforeAll(() => {
+    batchedUdp = batched;
+  });
+  afterAll(() => {
+    batchedUdp = false;
+  });
+
   it('binds ephemeral ports and reports them', async () => {
     const t = layer();
     const info = await t.listen({ name: 'lan', address: '127.0.0.1', udpPort: 0, tcpPort: 0 });

@@ -8,7 +8,6 @@
  * us drop its bytes or close its connection, never throw out of the loop.
  */
 import { EventEmitter } from 'node:events';
-import dgram from 'node:dgram';
 import net from 'node:net';
 import tls from 'node:tls';
 import { strictSocketProblem } from './strict-cert.js';
@@ -21,6 +20,7 @@ import { StreamFramer } from '../sip/stream-framer.js';
 import { createResponse } from '../sip/response.js';
 import { formatVia } from '../sip/via.js';
 import { bareHost } from '../sip/uri.js';
+import { openUdpSocket, udpBatchedIo, type SipUdpSocket } from './udp-socket.js';
 import type {
   Endpoint,
   InboundMessage,
@@ -53,6 +53,8 @@ export interface TransportOptions {
   firstMessageDeadlineMs?: number;
   /** IDS deny list and per-source limits; none = everything is admitted. */
   gate?: SourceGate;
+  /** SIP over UDP through the native addon in recvmmsg/sendmmsg batches (SIPUdpBatchedIO); dgram when false or without the addon. Default: on unless SBC_SIP_UDP_BATCHED=0. */
+  udpBatchedIo?: boolean;
   logger?: Logger;
 }
 
@@ -85,7 +87,7 @@ interface Connection {
 
 interface BoundInterface {
   info: ListenerInfo;
-  udp: dgram.Socket | null;
+  udp: SipUdpSocket | null;
   tcp: net.Server | null;
   tls: tls.Server | null;
   /** The interface's TLS context (files as configured; contexts as last loaded). */
@@ -125,7 +127,8 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
   private untrustedInbound = 0;
   private readonly log: Logger | undefined;
   private gate: SourceGate | null;
-  private readonly counters: Omit<TransportStats, 'openConnections'> = {
+  private readonly udpBatchedIo: boolean;
+  private readonly counters: Omit<TransportStats, 'openConnections' | 'udpReceiveErrors' | 'udpDropped' | 'udpSendSyscalls' | 'udpReceiveSyscalls'> = {
     udpReceived: 0,
     streamReceived: 0,
     sent: 0,
@@ -161,6 +164,8 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
     this.firstMessageDeadlineMs = opts.firstMessageDeadlineMs ?? 10_000;
     this.log = opts.logger;
     this.gate = opts.gate ?? null;
+    // Default as SIPUdpBatchedIO's: on, unless SBC_SIP_UDP_BATCHED=0 (test peers and benches follow the same switch).
+    this.udpBatchedIo = opts.udpBatchedIo ?? udpBatchedIo(undefined, process.env['SBC_SIP_UDP_BATCHED']);
   }
 
   /** Installs (or removes) the source gate; the application builds it after the listeners. */
@@ -169,7 +174,16 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
   }
 
   stats(): TransportStats {
-    return { ...this.counters, openConnections: this.connsById.size };
+    const udp = { udpReceiveErrors: 0, udpDropped: 0, udpSendSyscalls: 0, udpReceiveSyscalls: 0 };
+    for (const bi of this.ifaces.values()) {
+      if (bi.udp === null) continue;
+      const u = bi.udp.stats();
+      udp.udpReceiveErrors += u.receiveErrors;
+      udp.udpDropped += u.dropped;
+      udp.udpSendSyscalls += u.sendSyscalls;
+      udp.udpReceiveSyscalls += u.receiveSyscalls;
+    }
+    return { ...this.counters, ...udp, openConnections: this.connsById.size };
   }
 
   /** The bound ports of an interface, or undefined when it is not listening. */
@@ -197,8 +211,11 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
     };
     try {
       if (iface.udpPort !== undefined) {
-        bi.udp = await this.bindUdp(bi, iface.address, iface.udpPort);
-        bi.info.udpPort = bi.udp.address().port;
+        bi.udp = await openUdpSocket({
+          address: iface.address, port: iface.udpPort, batched: this.udpBatchedIo, log: this.log,
+          onDatagram: (buf, address, port, shared) => this.onDatagram(bi, buf, address, port, shared),
+        });
+        bi.info.udpPort = bi.udp.port;
       }
       if (iface.tcpPort !== undefined) {
         const server = net.createServer((socket) => this.adoptInbound(socket, 'tcp', bi));
@@ -353,30 +370,6 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
 
   // --- listeners -----------------------------------------------------------
 
-  private bindUdp(bi: BoundInterface, address: string, port: number): Promise<dgram.Socket> {
-    const sock = dgram.createSocket({ type: net.isIPv6(address) ? 'udp6' : 'udp4' });
-    return new Promise((resolve, reject) => {
-      const onError = (err: Error): void => {
-        sock.close();
-        reject(err);
-      };
-      sock.once('error', onError);
-      sock.bind(port, address, () => {
-        sock.off('error', onError);
-        sock.on('error', (err) => this.log?.warn({ err: err.message, iface: bi.info.name }, 'UDP socket error'));
-        sock.on('message', (buf, rinfo) => this.onDatagram(bi, sock, buf, rinfo));
-        try {
-          // Bursts of a few thousand calls per second overflow the default buffers.
-          sock.setRecvBufferSize(4 * 1024 * 1024);
-          sock.setSendBufferSize(4 * 1024 * 1024);
-        } catch {
-          /* the kernel may cap it; defaults still work */
-        }
-        resolve(sock);
-      });
-    });
-  }
-
   private listenServer(server: net.Server, address: string, port: number): Promise<number> {
     // Headroom above the unknown sources' share: known peers are never locked out by strangers.
     server.maxConnections = this.maxConnections + 1000;
@@ -395,8 +388,7 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
   private closeInterface(bi: BoundInterface): Promise<void> {
     const waits: Array<Promise<void>> = [];
     if (bi.udp !== null) {
-      const u = bi.udp;
-      waits.push(new Promise((r) => { try { u.close(() => r()); } catch { r(); } }));
+      waits.push(bi.udp.close());
     }
     for (const s of [bi.tcp, bi.tls]) {
       if (s !== null && s.listening) waits.push(new Promise((r) => s.close(() => r())));
@@ -406,20 +398,23 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
 
   // --- inbound ---------------------------------------------------------------
 
-  private onDatagram(bi: BoundInterface, sock: dgram.Socket, buf: Buffer, rinfo: dgram.RemoteInfo): void {
+  private onDatagram(bi: BoundInterface, buf: Buffer, address: string, port: number, shared: boolean): void {
     try {
       this.counters.udpReceived++;
       // Denied sources are dropped before a byte is parsed.
-      if (this.gate !== null && !this.gate.admitSource(rinfo.address, rinfo.port, bi.info.name)) {
+      if (this.gate !== null && !this.gate.admitSource(address, port, bi.info.name)) {
         this.counters.deniedDropped++;
         return;
       }
       // A datagram of only CR/LF is a NAT keep-alive; nothing to do.
       if (buf.length <= 4 && (buf[0] === 13 || buf[0] === 10)) return;
-      const remote: Endpoint = { address: rinfo.address, port: rinfo.port, transport: 'udp' };
+      const remote: Endpoint = { address, port, transport: 'udp' };
       // Bound once at listen time: socket.address() is a syscall per call.
-      const local = { address: bi.info.address, port: bi.info.udpPort ?? sock.address().port, transport: 'udp' as Transport };
-      this.handleParsed(parseMessage(buf, this.limits), remote, local, bi.info.name, null);
+      const local = { address: bi.info.address, port: bi.info.udpPort ?? 0, transport: 'udp' as Transport };
+      const parsed = parseMessage(buf, this.limits);
+      // A body kept as a view would pin the whole receive batch for the life of the call.
+      if (shared && parsed.ok && parsed.message.body.length > 0) parsed.message.body = Buffer.from(parsed.message.body);
+      this.handleParsed(parsed, remote, local, bi.info.name, null);
     } catch (err) {
       this.counters.listenerErrors++;
       this.log?.error({ err }, 'error handling datagram');
@@ -646,20 +641,15 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
     const sock = bi.udp;
     if (sock === null) return Promise.reject(new Error(`SIP interface "${bi.info.name}" has no UDP listener`));
     return new Promise((resolve, reject) => {
-      try {
-        sock.send(data, port, address, (err) => {
-          if (err) {
-            this.counters.sendErrors++;
-            reject(err);
-          } else {
-            this.counters.sent++;
-            resolve();
-          }
-        });
-      } catch (err) {
-        this.counters.sendErrors++;
-        reject(err as Error);
-      }
+      sock.send(data, port, address, (err) => {
+        if (err) {
+          this.counters.sendErrors++;
+          reject(err);
+        } else {
+          this.counters.sent++;
+          resolve();
+        }
+      });
     });
   }
 

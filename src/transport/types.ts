@@ -68,6 +68,14 @@ export interface TransportStats {
   connectionsRefused: number;
   /** Streams closed because a message did not complete within the deadline (slowloris) or nothing valid came first. */
   slowConnectionsClosed: number;
+  /** UDP receive errors consumed and dropped (queued ICMP errors and the like). */
+  udpReceiveErrors: number;
+  /** Datagrams dropped: truncated on receipt, or refused while the batched send queue was full. */
+  udpDropped: number;
+  /** sendmmsg calls (batched) or datagrams sent (dgram): messages per syscall = sent / this. */
+  udpSendSyscalls: number;
+  /** recvmmsg calls that returned data (batched) or datagrams received (dgram). */
+  udpReceiveSyscalls: number;
 }
 
 /**

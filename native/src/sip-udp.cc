@@ -1,0 +1,483 @@
+// SIP over UDP in batches; see sip-udp.h for the why.
+//
+// Receiving: the socket is watched by a uv_poll handle in the main loop (no
+// thread, no hand-off): when it is readable, recvmmsg drains up to `batch`
+// datagrams per call, several calls per wake-up, and each batch reaches
+// JavaScript as ONE Buffer (the datagrams back to back), a shared Int32Array
+// of [offset, length, port, address index] per datagram and an array of the
+// distinct source addresses of the batch. A datagram longer than a slot
+// (65,536 bytes: every IPv4/IPv6 UDP payload without jumbograms) cannot be
+// truncated; one flagged MSG_TRUNC anyway is counted and dropped.
+//
+// Sending: JavaScript passes the messages it queued during a tick as a flat
+// array [buffer, address, port, ...]; they leave in sendmmsg calls of up to
+// kMaxBatch. A message the kernel refuses (EMSGSIZE, ENETUNREACH, a pending
+// ICMP error, ...) gets its errno in `status` and the rest go on; EAGAIN /
+// EWOULDBLOCK stop the call and report how many were consumed, so the
+// caller keeps the rest and asks for a writable wake-up. Nothing here throws
+// once the socket is open: errors are counted and reported.
+#include "sip-udp.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+
+#include "net.h"
+
+namespace sipudp {
+namespace {
+
+constexpr int kMaxBatch = 64;
+constexpr size_t kSlot = 65536;
+// recvmmsg calls per wake-up. One: the replies to a batch leave (setImmediate
+// flush) before the next batch is read, so batching adds at most one batch of
+// processing to a message's latency, and a flood cannot keep timers and other
+// sockets waiting. The poll is level-triggered: what is left wakes it again.
+constexpr int kRoundsPerWakeup = 1;
+constexpr int kMetaFields = 4;
+
+Napi::Value throwCode(const Napi::Env& env, const char* code, const std::string& msg) {
+  Napi::Error e = Napi::Error::New(env, msg);
+  e.Set("code", Napi::String::New(env, code));
+  e.ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+int readInt(const Napi::Object& o, const char* k, int def, int lo, int hi, bool* ok) {
+  Napi::Value v = o.Get(k);
+  if (o.Env().IsExceptionPending()) {
+    *ok = false;
+    return def;
+  }
+  if (v.IsUndefined() || v.IsNull()) return def;
+  if (!v.IsNumber()) {
+    *ok = false;
+    return def;
+  }
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!(d >= lo && d <= hi) || d != double(int64_t(d))) {
+    *ok = false;
+    return def;
+  }
+  return int(d);
+}
+
+class SipUdpSocket : public Napi::ObjectWrap<SipUdpSocket> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "SipUdpSocket",
+                       {InstanceMethod("send", &SipUdpSocket::Send),
+                        InstanceMethod("armWritable", &SipUdpSocket::ArmWritable),
+                        InstanceMethod("close", &SipUdpSocket::Close),
+                        InstanceMethod("stats", &SipUdpSocket::Stats),
+                        InstanceAccessor("port", &SipUdpSocket::Port, nullptr)});
+  }
+
+  // new SipUdpSocket({ address, port, batch, recvBufferBytes, sendBufferBytes },
+  //                  onBatch(buf, count, addrs), onWritable(), meta Int32Array)
+  explicit SipUdpSocket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<SipUdpSocket>(info) {
+    Napi::Env env = info.Env();
+    if (!info[0].IsObject() || !info[1].IsFunction() || !info[2].IsFunction() || !info[3].IsTypedArray()) {
+      throwCode(env, "EINVAL", "SipUdpSocket(options, onBatch, onWritable, meta)");
+      return;
+    }
+    Napi::Object o = info[0].As<Napi::Object>();
+    Napi::Value addrV = o.Get("address");
+    if (env.IsExceptionPending()) return;
+    if (!addrV.IsString()) {
+      throwCode(env, "EINVAL", "SipUdpSocket: address must be a string");
+      return;
+    }
+    std::string address = addrV.As<Napi::String>().Utf8Value();
+    bool ok = true;
+    int port = readInt(o, "port", 0, 0, 65535, &ok);
+    batch_ = readInt(o, "batch", 32, 1, kMaxBatch, &ok);
+    int rcvbuf = readInt(o, "recvBufferBytes", 4 << 20, 0, 1 << 30, &ok);
+    int sndbuf = readInt(o, "sendBufferBytes", 4 << 20, 0, 1 << 30, &ok);
+    if (env.IsExceptionPending()) return;
+    if (!ok) {
+      throwCode(env, "EINVAL", "SipUdpSocket: port, batch and buffer sizes must be integers in range");
+      return;
+    }
+    Napi::TypedArray meta = info[3].As<Napi::TypedArray>();
+    if (meta.TypedArrayType() != napi_int32_array || meta.ElementLength() < size_t(batch_ * kMetaFields)) {
+      throwCode(env, "EINVAL", "SipUdpSocket: meta must be an Int32Array of 4 x batch elements");
+      return;
+    }
+    meta_ = reinterpret_cast<int32_t*>(static_cast<uint8_t*>(meta.ArrayBuffer().Data()) + meta.ByteOffset());
+    metaRef_ = Napi::Persistent(meta.As<Napi::Object>());
+    onBatch_ = Napi::Persistent(info[1].As<Napi::Function>());
+    onWritable_ = Napi::Persistent(info[2].As<Napi::Function>());
+
+    sockaddr_storage sa;
+    socklen_t len;
+    if (!mr::parseAddr(address, port, &sa, &len, 0)) {
+      throwCode(env, "EINVAL", "SipUdpSocket: address is not an IP address: " + address);
+      return;
+    }
+    family_ = sa.ss_family;
+    int fd = socket(family_, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+      int e = errno;
+      throwCode(env, mr::errnoName(e), std::string("SipUdpSocket: socket: ") + strerror(e));
+      return;
+    }
+    if (family_ == AF_INET6) {
+      // Dual stack like node's udp6 sockets: IPv4 peers arrive v4-mapped.
+      int off = 0;
+      setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
+    }
+    // Bursts of thousands of calls per second overflow the default buffers;
+    // the kernel caps these at net.core.rmem_max / wmem_max.
+    if (rcvbuf > 0) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+    if (sndbuf > 0) setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+    if (bind(fd, reinterpret_cast<sockaddr*>(&sa), len) != 0) {
+      int e = errno;
+      close(fd);
+      throwCode(env, mr::errnoName(e), std::string("SipUdpSocket: bind ") + address + ":" + std::to_string(port) + ": " + strerror(e));
+      return;
+    }
+    sockaddr_storage bound;
+    socklen_t bl = sizeof bound;
+    std::string h;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &bl) != 0) {
+      int e = errno;
+      close(fd);
+      throwCode(env, mr::errnoName(e), "SipUdpSocket: getsockname failed");
+      return;
+    }
+    mr::addrToString(bound, &h, &port_);
+    // Fresh pages from malloc (mmap for this size) stay unbacked until the
+    // kernel writes a datagram into them: 4 MiB of address space, not RSS.
+    slots_ = static_cast<uint8_t*>(std::malloc(size_t(batch_) * kSlot));
+    if (slots_ == nullptr) {
+      close(fd);
+      throwCode(env, "ENOMEM", "SipUdpSocket: no memory for receive slots");
+      return;
+    }
+    uv_loop_t* loop = nullptr;
+    if (napi_get_uv_event_loop(env, &loop) != napi_ok || uv_poll_init_socket(loop, &poll_, fd) != 0) {
+      close(fd);
+      throwCode(env, "EIO", "SipUdpSocket: cannot watch the socket");
+      return;
+    }
+    fd_ = fd;
+    poll_.data = this;
+    env_ = env;
+    asyncCtx_.reset(new Napi::AsyncContext(env, "SipUdpSocket"));
+    uv_poll_start(&poll_, UV_READABLE, &SipUdpSocket::OnPoll);
+    open_ = true;
+    // Kept alive by the loop until close(), as a node dgram socket is.
+    Ref();
+  }
+
+  ~SipUdpSocket() override {
+    std::free(slots_);
+  }
+
+ private:
+  static void OnPoll(uv_poll_t* h, int status, int events) {
+    auto* self = static_cast<SipUdpSocket*>(h->data);
+    if (!self->open_) return;
+    if (status < 0) {
+      self->pollErrors_++;
+      return;
+    }
+    if (events & UV_WRITABLE) self->writableReady();
+    if (self->open_ && (events & UV_READABLE)) self->drain();
+  }
+
+  void writableReady() {
+    writableArmed_ = false;
+    uv_poll_start(&poll_, UV_READABLE, &SipUdpSocket::OnPoll);
+    Napi::HandleScope scope(env_);
+    onWritable_.MakeCallback(Value(), {}, *asyncCtx_);
+    clearException();
+  }
+
+  void clearException() {
+    Napi::Env env(env_);
+    if (env.IsExceptionPending()) {
+      env.GetAndClearPendingException();
+      listenerErrors_++;
+    }
+  }
+
+  void drain() {
+    mmsghdr msgs[kMaxBatch];
+    iovec iov[kMaxBatch];
+    sockaddr_storage from[kMaxBatch];
+    for (int round = 0; round < kRoundsPerWakeup && open_; round++) {
+      for (int i = 0; i < batch_; i++) {
+        iov[i].iov_base = slots_ + size_t(i) * kSlot;
+        iov[i].iov_len = kSlot;
+        std::memset(&msgs[i].msg_hdr, 0, sizeof msgs[i].msg_hdr);
+        msgs[i].msg_hdr.msg_iov = &iov[i];
+        msgs[i].msg_hdr.msg_iovlen = 1;
+        msgs[i].msg_hdr.msg_name = &from[i];
+        msgs[i].msg_hdr.msg_namelen = sizeof from[i];
+      }
+      int n = recvmmsg(fd_, msgs, unsigned(batch_), MSG_DONTWAIT, nullptr);
+      if (n < 0) {
+        int e = errno;
+        if (e == EAGAIN || e == EWOULDBLOCK) return;
+        if (e == EINTR) continue;
+        // ECONNREFUSED/EHOSTUNREACH (an ICMP error queued on the socket),
+        // ENOMEM ...: the error is consumed by this call; count and go on.
+        recvErrors_++;
+        continue;
+      }
+      if (n == 0) return;
+      recvCalls_++;
+      deliver(msgs, from, n);
+      if (n < batch_) return;  // drained
+    }
+  }
+
+  void deliver(mmsghdr* msgs, sockaddr_storage* from, int n) {
+    Napi::HandleScope scope(env_);
+    Napi::Env env(env_);
+    size_t total = 0;
+    for (int i = 0; i < n; i++) {
+      if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
+        truncated_++;
+        msgs[i].msg_len = 0;
+      }
+      total += msgs[i].msg_len;
+    }
+    Napi::Buffer<uint8_t> buf = Napi::Buffer<uint8_t>::New(env, total == 0 ? 1 : total);
+    if (env.IsExceptionPending()) {
+      clearException();
+      return;
+    }
+    Napi::Array addrs = Napi::Array::New(env);
+    int distinct[kMaxBatch];
+    int nDistinct = 0;
+    size_t off = 0;
+    int count = 0;
+    for (int i = 0; i < n; i++) {
+      if (msgs[i].msg_len == 0 && (msgs[i].msg_hdr.msg_flags & MSG_TRUNC)) continue;
+      size_t len = msgs[i].msg_len;
+      std::memcpy(buf.Data() + off, slots_ + size_t(i) * kSlot, len);
+      int idx = -1;
+      for (int d = 0; d < nDistinct; d++) {
+        if (sameHost(from[distinct[d]], from[i])) {
+          idx = d;
+          break;
+        }
+      }
+      int port = from[i].ss_family == AF_INET ? ntohs(reinterpret_cast<const sockaddr_in&>(from[i]).sin_port)
+                                               : ntohs(reinterpret_cast<const sockaddr_in6&>(from[i]).sin6_port);
+      if (idx < 0) {
+        // One string per distinct source of the batch, not per datagram.
+        std::string host;
+        int ignored = 0;
+        mr::addrToString(from[i], &host, &ignored);
+        idx = nDistinct;
+        distinct[nDistinct++] = i;
+        addrs.Set(uint32_t(idx), Napi::String::New(env, host));
+      }
+      int32_t* m = meta_ + count * kMetaFields;
+      m[0] = int32_t(off);
+      m[1] = int32_t(len);
+      m[2] = port;
+      m[3] = idx;
+      off += len;
+      count++;
+    }
+    received_ += uint64_t(count);
+    if (count == 0) return;
+    onBatch_.MakeCallback(Value(), {buf, Napi::Number::New(env, count), addrs}, *asyncCtx_);
+    clearException();
+  }
+
+  static bool sameHost(const sockaddr_storage& a, const sockaddr_storage& b) {
+    if (a.ss_family != b.ss_family) return false;
+    if (a.ss_family == AF_INET)
+      return reinterpret_cast<const sockaddr_in&>(a).sin_addr.s_addr == reinterpret_cast<const sockaddr_in&>(b).sin_addr.s_addr;
+    return std::memcmp(&reinterpret_cast<const sockaddr_in6&>(a).sin6_addr, &reinterpret_cast<const sockaddr_in6&>(b).sin6_addr, 16) == 0;
+  }
+
+  // send(items [buf, address, port]*, n, status Int32Array) -> consumed
+  Napi::Value Send(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!info[0].IsArray() || !info[1].IsNumber() || !info[2].IsTypedArray())
+      return throwCode(env, "EINVAL", "send(items, n, status)");
+    Napi::Array items = info[0].As<Napi::Array>();
+    Napi::TypedArray st = info[2].As<Napi::TypedArray>();
+    int64_t n = info[1].As<Napi::Number>().Int64Value();
+    if (n < 0 || uint64_t(n) * 3 > items.Length() || st.TypedArrayType() != napi_int32_array || st.ElementLength() < size_t(n))
+      return throwCode(env, "EINVAL", "send: n out of range");
+    auto* status = reinterpret_cast<int32_t*>(static_cast<uint8_t*>(st.ArrayBuffer().Data()) + st.ByteOffset());
+    if (!open_) {
+      for (int64_t i = 0; i < n; i++) status[i] = EBADF;
+      return Napi::Number::New(env, double(n));
+    }
+    int64_t consumed = 0;
+    while (consumed < n) {
+      // Handles of one chunk only: a long queue must not pile up handles.
+      Napi::HandleScope chunkScope(env);
+      mmsghdr msgs[kMaxBatch];
+      iovec iov[kMaxBatch];
+      sockaddr_storage to[kMaxBatch];
+      int itemOf[kMaxBatch];
+      int cnt = 0;
+      int64_t next = consumed;
+      // Build up to kMaxBatch valid messages; invalid ones get their status now.
+      while (next < n && cnt < kMaxBatch) {
+        int64_t i = next++;
+        Napi::Value b = items.Get(uint32_t(i * 3));
+        Napi::Value a = items.Get(uint32_t(i * 3 + 1));
+        Napi::Value p = items.Get(uint32_t(i * 3 + 2));
+        if (env.IsExceptionPending()) return env.Undefined();
+        socklen_t tl = 0;
+        if (!b.IsBuffer() || !a.IsString() || !p.IsNumber() || !destination(env, a, p, &to[cnt], &tl)) {
+          status[i] = EINVAL;
+          sendErrors_++;
+          continue;
+        }
+        auto data = b.As<Napi::Buffer<uint8_t>>();
+        iov[cnt].iov_base = data.Data();
+        iov[cnt].iov_len = data.Length();
+        std::memset(&msgs[cnt].msg_hdr, 0, sizeof msgs[cnt].msg_hdr);
+        msgs[cnt].msg_hdr.msg_iov = &iov[cnt];
+        msgs[cnt].msg_hdr.msg_iovlen = 1;
+        msgs[cnt].msg_hdr.msg_name = &to[cnt];
+        msgs[cnt].msg_hdr.msg_namelen = tl;
+        itemOf[cnt] = int(i);
+        cnt++;
+      }
+      int off = 0;
+      while (off < cnt) {
+        int r = sendmmsg(fd_, msgs + off, unsigned(cnt - off), MSG_DONTWAIT);
+        if (r > 0) {
+          sendCalls_++;
+          for (int k = 0; k < r; k++) status[itemOf[off + k]] = 0;
+          sent_ += uint64_t(r);
+          off += r;
+          continue;
+        }
+        int e = r < 0 ? errno : EIO;
+        if (e == EINTR) continue;
+        if (e == EAGAIN || e == EWOULDBLOCK) {
+          // The socket buffer is full: the caller keeps the rest and waits for writable.
+          wouldBlock_++;
+          return Napi::Number::New(env, double(itemOf[off]));
+        }
+        // This message is refused (EMSGSIZE, ENOBUFS, ENETUNREACH, ECONNREFUSED from an
+        // earlier ICMP error, EPERM from a firewall ...): report it and send the rest.
+        status[itemOf[off]] = e;
+        sendErrors_++;
+        off++;
+      }
+      consumed = next;
+    }
+    return Napi::Number::New(env, double(consumed));
+  }
+
+  bool destination(const Napi::Env& env, const Napi::Value& a, const Napi::Value& p, sockaddr_storage* out, socklen_t* len) {
+    double pd = p.As<Napi::Number>().DoubleValue();
+    if (!(pd >= 1 && pd <= 65535) || pd != double(int(pd))) return false;
+    char host[INET6_ADDRSTRLEN + 8];
+    size_t hl = 0;
+    if (napi_get_value_string_utf8(env, a, host, sizeof host, &hl) != napi_ok || hl + 1 >= sizeof host) return false;
+    // Most messages of a tick go to the same few peers: the last parsed host is kept.
+    if (!(lastHostValid_ && hl == lastHostLen_ && std::memcmp(host, lastHost_, hl) == 0)) {
+      if (!mr::parseAddr(std::string(host, hl), 0, &lastAddr_, &lastLen_, family_)) return false;
+      std::memcpy(lastHost_, host, hl);
+      lastHostLen_ = hl;
+      lastHostValid_ = true;
+    }
+    *out = lastAddr_;
+    *len = lastLen_;
+    uint16_t port = htons(uint16_t(pd));
+    if (out->ss_family == AF_INET)
+      reinterpret_cast<sockaddr_in*>(out)->sin_port = port;
+    else
+      reinterpret_cast<sockaddr_in6*>(out)->sin6_port = port;
+    return true;
+  }
+
+  Napi::Value ArmWritable(const Napi::CallbackInfo& info) {
+    if (open_ && !writableArmed_) {
+      writableArmed_ = true;
+      uv_poll_start(&poll_, UV_READABLE | UV_WRITABLE, &SipUdpSocket::OnPoll);
+    }
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    if (open_) {
+      open_ = false;
+      uv_poll_stop(&poll_);
+      uv_close(reinterpret_cast<uv_handle_t*>(&poll_), &SipUdpSocket::OnClosed);
+    }
+    return info.Env().Undefined();
+  }
+
+  static void OnClosed(uv_handle_t* h) {
+    auto* self = static_cast<SipUdpSocket*>(h->data);
+    close(self->fd_);
+    self->fd_ = -1;
+    Napi::HandleScope scope(self->env_);
+    self->Unref();
+  }
+
+  Napi::Value Port(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), port_);
+  }
+
+  Napi::Value Stats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("received", double(received_));
+    o.Set("recvCalls", double(recvCalls_));
+    o.Set("recvErrors", double(recvErrors_));
+    o.Set("truncated", double(truncated_));
+    o.Set("sent", double(sent_));
+    o.Set("sendCalls", double(sendCalls_));
+    o.Set("sendErrors", double(sendErrors_));
+    o.Set("wouldBlock", double(wouldBlock_));
+    o.Set("pollErrors", double(pollErrors_));
+    o.Set("listenerErrors", double(listenerErrors_));
+    return o;
+  }
+
+  napi_env env_ = nullptr;
+  uv_poll_t poll_{};
+  int fd_ = -1;
+  int family_ = AF_INET;
+  int port_ = 0;
+  int batch_ = 32;
+  bool open_ = false;
+  bool writableArmed_ = false;
+  uint8_t* slots_ = nullptr;
+  int32_t* meta_ = nullptr;
+  Napi::ObjectReference metaRef_;
+  Napi::FunctionReference onBatch_;
+  Napi::FunctionReference onWritable_;
+  std::unique_ptr<Napi::AsyncContext> asyncCtx_;
+  char lastHost_[INET6_ADDRSTRLEN + 8] = {0};
+  size_t lastHostLen_ = 0;
+  bool lastHostValid_ = false;
+  sockaddr_storage lastAddr_{};
+  socklen_t lastLen_ = 0;
+  uint64_t received_ = 0, recvCalls_ = 0, recvErrors_ = 0, truncated_ = 0;
+  uint64_t sent_ = 0, sendCalls_ = 0, sendErrors_ = 0, wouldBlock_ = 0, pollErrors_ = 0, listenerErrors_ = 0;
+};
+
+}  // namespace
+
+void Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("SipUdpSocket", SipUdpSocket::Define(env));
+}
+
+}  // namespace sipudp
