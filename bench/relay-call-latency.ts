@@ -3,14 +3,17 @@
  * `sessionCount()` and `stats(id)` of the addon take on the JavaScript
  * thread while the relay thread is saturated. Those calls sit on the
  * signalling path (CDR/QoE, status API), so they must never wait for packet
- * processing (issue 17, item 4).
+ * processing (issue 17, item 4). `updateLeg(id, 0, same settings)` stands
+ * for the calls that do take the engine mutex (createSession, updateLeg,
+ * closeSession): they may wait for one receive round, never for a whole
+ * epoll batch.
  *
  *   npm run build && node dist/bench/relay-call-latency.js [--addon PATH] [--sessions N] [--samples N] [--no-flood]
  *
  * A child process floods the A legs of N plain-RTP sessions (loopback,
  * 172-byte packets, as fast as node:dgram sends them) for the whole run; the
  * relay forwards out of the B legs to a port nobody reads. The parent calls
- * sessionCount() and stats() once per millisecond and reports p50 / p99 /
+ * sessionCount(), stats() and updateLeg() once per millisecond and reports p50 / p99 /
  * p99.9 / max of each call in microseconds plus the packets relayed.
  * `--addon` benches another build of media_relay.node (e.g. a copy of the
  * build before a change). `--no-flood` measures the same calls with idle
@@ -37,6 +40,7 @@ interface FloodStart {
 interface EngineHandle {
   createSession(a: object, b: object): { id: number; aRtp: number };
   stats(id: number): { A: { rtpPacketsIn: number }; B: { rtpPacketsOut: number } } | null;
+  updateLeg(id: number, leg: number, settings: object): boolean;
   sessionCount(): number;
   closeSession(id: number): boolean;
   shutdown(): void;
@@ -112,7 +116,7 @@ function pct(sorted: number[], p: number): number {
 function summary(name: string, us: number[]): string {
   const s = [...us].sort((x, y) => x - y);
   const f = (x: number): string => x.toFixed(1);
-  return `${name.padEnd(14)} p50 ${f(pct(s, 50))}  p99 ${f(pct(s, 99))}  p99.9 ${f(pct(s, 99.9))}  max ${f(s[s.length - 1]!)} us`;
+  return `${name.padEnd(28)} p50 ${f(pct(s, 50))}  p99 ${f(pct(s, 99))}  p99.9 ${f(pct(s, 99.9))}  max ${f(s[s.length - 1]!)} us`;
 }
 
 async function main(): Promise<void> {
@@ -154,13 +158,22 @@ async function main(): Promise<void> {
     for (let i = 0; o.flood && i < 500 && (engine.stats(ids[0]!)?.A.rtpPacketsIn ?? 0) < 1000; i++) await new Promise((r) => setTimeout(r, 10));
     const countUs: number[] = [];
     const statsUs: number[] = [];
+    const updateUs: number[] = [];
+    const same = leg(9);
+    const calls: Array<[number[], (i: number) => void]> = [
+      [countUs, () => engine.sessionCount()],
+      [statsUs, (i) => engine.stats(ids[i % ids.length]!)],
+      [updateUs, (i) => engine.updateLeg(ids[i % ids.length]!, 0, same)],
+    ];
     for (let i = 0; i < o.samples; i++) {
-      let t = process.hrtime.bigint();
-      engine.sessionCount();
-      countUs.push(Number(process.hrtime.bigint() - t) / 1000);
-      t = process.hrtime.bigint();
-      engine.stats(ids[i % ids.length]!);
-      statsUs.push(Number(process.hrtime.bigint() - t) / 1000);
+      // Rotate which call goes first: a call right after one that waited
+      // for the lock would find it free and look faster than it is.
+      for (let k = 0; k < calls.length; k++) {
+        const [out, call] = calls[(i + k) % calls.length]!;
+        const t = process.hrtime.bigint();
+        call(i);
+        out.push(Number(process.hrtime.bigint() - t) / 1000);
+      }
       await new Promise((r) => setTimeout(r, 1));
     }
     let relayed = 0;
@@ -171,6 +184,7 @@ async function main(): Promise<void> {
     console.log(`sessions ${o.sessions}, samples ${o.samples}, ${o.flood ? '' : 'NO FLOOD, '}flooder sent ${f.sent}, relay forwarded ${relayed}`);
     console.log(summary('sessionCount()', countUs));
     console.log(summary('stats(id)', statsUs));
+    console.log(summary('updateLeg(id) [engine lock]', updateUs));
   } finally {
     if (flooder.exitCode === null && flooder.pid !== undefined) process.kill(flooder.pid, 'SIGTERM');
     for (const id of ids) engine.closeSession(id);

@@ -3,6 +3,7 @@
 // with the JavaScript implementation byte for byte.
 #include <napi.h>
 
+#include <cmath>
 #include <cstring>
 
 #include "relay.h"
@@ -146,6 +147,7 @@ Napi::Object legStatsToJs(const Napi::Env& env, const LegStats& st) {
   o.Set("srtpSsrcLimitDrops", double(st.srtpSsrcLimitDrops));
   o.Set("srtpIndexReuseDrops", double(st.srtpIndexReuseDrops));
   o.Set("jitterClamps", double(st.jitterClamps));
+  o.Set("remoteJitterClamps", double(st.remoteJitterClamps));
   if (st.latched) {
     o.Set("latchedAddress", st.latchedAddress);
     o.Set("latchedPort", st.latchedPort);
@@ -156,7 +158,7 @@ Napi::Object legStatsToJs(const Napi::Env& env, const LegStats& st) {
   o.Set("rttMs", st.hasRtt ? Napi::Value(Napi::Number::New(env, st.rttMs)) : env.Null());
   o.Set("remoteFractionLost",
         st.hasRemoteReport ? Napi::Value(Napi::Number::New(env, st.remoteFractionLost)) : env.Null());
-  o.Set("remoteJitterMs", st.hasRemoteReport ? Napi::Value(Napi::Number::New(env, st.remoteJitterMs)) : env.Null());
+  o.Set("remoteJitterMs", std::isfinite(st.remoteJitterMs) ? Napi::Value(Napi::Number::New(env, st.remoteJitterMs)) : env.Null());
   return o;
 }
 

@@ -42,21 +42,6 @@ bool parseAddr(const std::string& host, int port, sockaddr_storage* out, socklen
   return false;
 }
 
-bool sameAddr(const sockaddr_storage& a, const sockaddr_storage& b) {
-  if (a.ss_family != b.ss_family) return false;
-  if (a.ss_family == AF_INET) {
-    auto& x = reinterpret_cast<const sockaddr_in&>(a);
-    auto& y = reinterpret_cast<const sockaddr_in&>(b);
-    return x.sin_port == y.sin_port && x.sin_addr.s_addr == y.sin_addr.s_addr;
-  }
-  if (a.ss_family == AF_INET6) {
-    auto& x = reinterpret_cast<const sockaddr_in6&>(a);
-    auto& y = reinterpret_cast<const sockaddr_in6&>(b);
-    return x.sin6_port == y.sin6_port && std::memcmp(&x.sin6_addr, &y.sin6_addr, 16) == 0;
-  }
-  return false;
-}
-
 void addrToString(const sockaddr_storage& a, std::string* host, int* port) {
   char buf[INET6_ADDRSTRLEN] = {0};
   if (a.ss_family == AF_INET) {

@@ -22,6 +22,17 @@ constexpr size_t kBufSize = 2048;
 // when it is protected in place on the way out.
 constexpr size_t kRecvLen = kBufSize - 64;
 constexpr int kRoundsPerEvent = 4;
+// How long a JavaScript call spins for the engine mutex before it sleeps on
+// it: about one receive round of kBatch packets.
+constexpr int kJsSpinUs = 200;
+
+inline void cpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
 constexpr uint64_t kWakeTag = ~uint64_t(0);
 constexpr int kSrRing = 4;
 // A transit-time difference above this is a timestamp discontinuity (sender
@@ -134,10 +145,12 @@ struct Pub {
 struct LiveStats {
   PubU rtpPacketsIn, rtpBytesIn, rtcpPacketsIn, rtpPacketsOut, rtcpPacketsOut, outOfOrder;
   PubU srtpAuthFailures, srtpReplayDrops, rejectedSource, sendErrors;
-  PubU srtpSsrcLimitDrops, srtpIndexReuseDrops, jitterClamps;
+  PubU srtpSsrcLimitDrops, srtpIndexReuseDrops, jitterClamps, remoteJitterClamps;
   Pub<int64_t> packetsLost;
   Pub<double> jitterMs, lastArrivalMs, rttMs, remoteFractionLost, remoteJitterMs;
   Pub<bool> hasRtt, hasRemoteReport;
+  // NaN until a plausible peer-reported jitter arrived (stats() gives null).
+  LiveStats() { remoteJitterMs.set(std::nan("")); }
 };
 
 // Outbound protection refused: counted on the leg the packet was for.
@@ -210,7 +223,7 @@ struct Relay::Leg {
 
 struct Relay::Session {
   uint64_t id = 0;
-  bool paused = false;
+  std::atomic<bool> paused{false};  // set by the JS thread without the engine mutex
   Leg legs[2];
 };
 
@@ -226,6 +239,29 @@ struct Relay::IoBuffers {
   LiveStats* outStats[kBatch];
   bool outRtcp[kBatch];
   int outCount = 0;
+  // Receive headers whose in/out fields (name and control lengths, flags)
+  // recvmmsg overwrote in the last round; only those are reset before the
+  // next one, the pointers are set once here.
+  int dirty = 0;
+
+  IoBuffers() {
+    for (int i = 0; i < kBatch; i++) {
+      iov[i].iov_base = bufs[i];
+      iov[i].iov_len = kRecvLen;
+      msghdr& h = in[i].msg_hdr;
+      h.msg_name = &from[i];
+      h.msg_iov = &iov[i];
+      h.msg_iovlen = 1;
+      h.msg_control = ctrl[i];
+      resetIn(i);
+    }
+  }
+  void resetIn(int i) {
+    msghdr& h = in[i].msg_hdr;
+    h.msg_namelen = sizeof(sockaddr_storage);
+    h.msg_controllen = sizeof ctrl[i];
+    h.msg_flags = 0;
+  }
 };
 
 }  // namespace mr

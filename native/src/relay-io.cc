@@ -1,7 +1,9 @@
 // The relay thread: epoll loop, receive rounds (recvmmsg), latching, SRTP,
 // RTCP report parsing, receive statistics and sendmmsg. Runs under the
-// engine mutex one round at a time (see relay.h).
+// engine mutex, handed to a waiting JavaScript call between rounds (see
+// relay.h).
 #include <errno.h>
+#include <sched.h>
 #include <sys/epoll.h>
 #include <time.h>
 #include <unistd.h>
@@ -45,13 +47,15 @@ void Relay::run() {
       if (errno == EINTR) continue;
       break;
     }
+    // One lock per epoll batch (the uncontended case costs nothing per
+    // packet), but a JavaScript call that needs the engine mutex is let in
+    // after the current round (at most kBatch packets of one socket): it
+    // announces itself in jsWaiters_ (see lockForJs), so createSession,
+    // updateLeg and closeSession never wait for the rest of the batch.
+    std::unique_lock<std::mutex> g(mu_);
     for (int i = 0; i < n && !stop_.load(std::memory_order_relaxed); i++) {
       if (evs[i].data.u64 == kWakeTag) continue;
-      // The engine mutex is held for one round (at most kBatch packets of
-      // one socket), never for the whole epoll batch: createSession,
-      // updateLeg and closeSession wait for at most one round.
       for (int round = 0; round < kRoundsPerEvent; round++) {
-        std::lock_guard<std::mutex> g(mu_);
         bool more = receiveRound(evs[i].data.u64);
         if (holdState_.load(std::memory_order_acquire) == 1) {
           // Test hook: keep the engine mutex (see testArmHold).
@@ -59,6 +63,13 @@ void Relay::run() {
           timespec ms{0, 1000000};
           for (int t = 0; t < holdTimeoutMs_ && !holdRelease_.load(); t++) nanosleep(&ms, nullptr);
           holdState_.store(holdRelease_.load() ? 3 : 4);
+        }
+        if (jsWaiters_.load(std::memory_order_acquire) != 0) {
+          g.unlock();
+          // std::mutex is not fair: wait until every announced caller has
+          // the lock before taking it back (they hold it for microseconds).
+          while (jsWaiters_.load(std::memory_order_acquire) != 0) sched_yield();
+          g.lock();
         }
         if (!more) break;
       }
@@ -109,22 +120,16 @@ bool Relay::receiveRound(uint64_t tag) {
   if (fd < 0) return false;
   IoBuffers& io = *io_;
   {
-    for (int i = 0; i < kBatch; i++) {
-      io.iov[i].iov_base = io.bufs[i];
-      io.iov[i].iov_len = kRecvLen;
-      msghdr& h = io.in[i].msg_hdr;
-      h.msg_name = &io.from[i];
-      h.msg_namelen = sizeof(sockaddr_storage);
-      h.msg_iov = &io.iov[i];
-      h.msg_iovlen = 1;
-      h.msg_control = io.ctrl[i];
-      h.msg_controllen = sizeof io.ctrl[i];
-      h.msg_flags = 0;
-    }
+    for (int i = 0; i < io.dirty; i++) io.resetIn(i);
     int n = recvmmsg(fd, io.in, kBatch, MSG_DONTWAIT, nullptr);
+    io.dirty = n > 0 ? n : 0;
     if (n <= 0) return false;
-    double batchMs = nowRealMs();
-    uint32_t compact = nowCompact();
+    // Clock reads only when needed: arrival comes from the kernel's receive
+    // timestamp (SO_TIMESTAMPNS), our own clock is the fallback; the compact
+    // clock is for RTCP (RTT) only. No clock read per RTP packet.
+    double batchMs = -1;
+    uint32_t compact = 0;
+    bool haveCompact = false;
     io.outCount = 0;
     for (int i = 0; i < n; i++) {
       msghdr& h = io.in[i].msg_hdr;
@@ -132,13 +137,17 @@ bool Relay::receiveRound(uint64_t tag) {
       uint8_t* pkt = io.bufs[i];
       size_t len = io.in[i].msg_len;
       const sockaddr_storage& src = io.from[i];
-      double arrivalMs = batchMs;
+      double arrivalMs = -1;
       for (cmsghdr* c = CMSG_FIRSTHDR(&h); c; c = CMSG_NXTHDR(&h, c)) {
         if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
           timespec ts;
           std::memcpy(&ts, CMSG_DATA(c), sizeof ts);
           arrivalMs = double(ts.tv_sec) * 1000.0 + double(ts.tv_nsec) / 1e6;
         }
+      }
+      if (arrivalMs < 0) {
+        if (batchMs < 0) batchMs = nowRealMs();
+        arrivalMs = batchMs;
       }
       if (len < 8 || (pkt[0] >> 6) != 2) continue;
       bool isRtcp = rtcpSock;
@@ -219,6 +228,10 @@ bool Relay::receiveRound(uint64_t tag) {
 
       uint32_t srNtpMid = 0;
       bool hasSr = false;
+      if (isRtcp && !haveCompact) {
+        compact = nowCompact();
+        haveCompact = true;
+      }
       if (isRtcp) {
         in.st.rtcpPacketsIn.add();
         // Walk the compound packet for SR/RR report blocks.
@@ -239,7 +252,15 @@ bool Relay::receiveRound(uint64_t tag) {
           if (blocks && rc > 0 && blocks + 24 <= off + plen) {
             const uint8_t* b = pkt + blocks;
             in.st.remoteFractionLost.set(double(b[4]) / 256.0);
-            in.st.remoteJitterMs.set(double(rd32(b + 12)) / double(in.clockRate) * 1000.0);
+            // The peer's jitter in our timestamp units; a value beyond the
+            // discontinuity bound our own estimator applies is not jitter
+            // (a broken or hostile reporter): keep the last plausible value
+            // and count it, so QoE never shows absurd figures.
+            double remoteJitter = double(rd32(b + 12));
+            if (remoteJitter <= kMaxTransitDeltaSec * double(in.clockRate))
+              in.st.remoteJitterMs.set(remoteJitter / double(in.clockRate) * 1000.0);
+            else
+              in.st.remoteJitterClamps.add();
             in.st.hasRemoteReport.set(true);
             uint32_t lsr = rd32(b + 16);
             uint32_t dlsr = rd32(b + 20);
@@ -269,7 +290,7 @@ bool Relay::receiveRound(uint64_t tag) {
         in.st.jitterMs.set(in.recv.jitter / double(in.clockRate) * 1000.0);
       }
 
-      if (s.paused) continue;
+      if (s.paused.load(std::memory_order_relaxed)) continue;
       socklen_t dlen = 0;
       const sockaddr_storage* dest = isRtcp ? out.rtcpDest(&dlen) : out.rtpDest(&dlen);
       int ofd = isRtcp && !out.rtcpMux ? out.rtcpFd : out.rtpFd;

@@ -9,6 +9,7 @@
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 
+#include <chrono>
 #include <cstring>
 #include <system_error>
 
@@ -53,6 +54,27 @@ Relay::Relay(uint64_t firstSessionId) : io_(new IoBuffers()) {
 }
 
 Relay::~Relay() { shutdown(); }
+
+// The relay thread lets an announced caller in after its current round
+// (see run()). Spin for about a round before sleeping on the mutex: a
+// futex wake-up is a scheduling round trip, far longer than a round when
+// the machine is busy.
+std::unique_lock<std::mutex> Relay::lockForJs() {
+  jsWaiters_.fetch_add(1, std::memory_order_acq_rel);
+  std::unique_lock<std::mutex> g(mu_, std::try_to_lock);
+  if (!g.owns_lock()) {
+    auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(kJsSpinUs);
+    for (int i = 1; !g.try_lock(); i++) {
+      cpuRelax();
+      if ((i & 255) == 0 && std::chrono::steady_clock::now() > until) {
+        g.lock();
+        break;
+      }
+    }
+  }
+  jsWaiters_.fetch_sub(1, std::memory_order_acq_rel);
+  return g;
+}
 
 static bool applySettings(int family, const LegSettings& s, bool* remoteChanged, std::string* err,
                           sockaddr_storage* sigRtp, socklen_t* sigRtpLen, sockaddr_storage* sigRtcp,
@@ -171,7 +193,7 @@ std::string Relay::createSession(const LegSettings& a, const LegSettings& b, uin
       return "ECRYPTO";
     }
   }
-  std::lock_guard<std::mutex> g(mu_);
+  auto g = lockForJs();
   if (shutDown_) {
     cleanup();
     return "ESHUTDOWN";
@@ -212,7 +234,7 @@ std::string Relay::createSession(const LegSettings& a, const LegSettings& b, uin
 }
 
 bool Relay::updateLeg(uint64_t id, int leg, const LegSettings& s, std::string* err) {
-  std::lock_guard<std::mutex> g(mu_);
+  auto g = lockForJs();
   auto it = sessions_.find(id);
   if (it == sessions_.end()) {
     *err = "no such session";
@@ -253,11 +275,12 @@ bool Relay::updateLeg(uint64_t id, int leg, const LegSettings& s, std::string* e
   return true;
 }
 
+// No engine lock, as in stats(): only this thread changes sessions_; the
+// relay thread reads the flag per packet.
 bool Relay::setPaused(uint64_t id, bool paused) {
-  std::lock_guard<std::mutex> g(mu_);
   auto it = sessions_.find(id);
   if (it == sessions_.end()) return false;
-  it->second->paused = paused;
+  it->second->paused.store(paused, std::memory_order_relaxed);
   return true;
 }
 
@@ -285,6 +308,7 @@ bool Relay::stats(uint64_t id, LegStats out[2]) {
     o.srtpSsrcLimitDrops = st.srtpSsrcLimitDrops.get();
     o.srtpIndexReuseDrops = st.srtpIndexReuseDrops.get();
     o.jitterClamps = st.jitterClamps.get();
+    o.remoteJitterClamps = st.remoteJitterClamps.get();
     o.hasRtt = st.hasRtt.get();
     o.rttMs = st.rttMs.get();
     o.hasRemoteReport = st.hasRemoteReport.get();
@@ -313,7 +337,7 @@ void Relay::closeLocked(Session* s) {
 }
 
 bool Relay::closeSession(uint64_t id) {
-  std::lock_guard<std::mutex> g(mu_);
+  auto g = lockForJs();
   auto it = sessions_.find(id);
   if (it == sessions_.end()) return false;
   closeLocked(it->second.get());
@@ -324,7 +348,7 @@ bool Relay::closeSession(uint64_t id) {
 
 void Relay::shutdown() {
   {
-    std::lock_guard<std::mutex> g(mu_);
+    auto g = lockForJs();
     if (shutDown_) return;
     shutDown_ = true;
   }
@@ -337,7 +361,7 @@ void Relay::shutdown() {
     (void)r;
     thread_.join();
   }
-  std::lock_guard<std::mutex> g(mu_);
+  auto g = lockForJs();
   for (auto& kv : sessions_) closeLocked(kv.second.get());
   sessions_.clear();
   count_.store(0, std::memory_order_relaxed);

@@ -1,10 +1,13 @@
 // The relay thread: owns every media socket, moves packets between the two
 // legs of a session. JavaScript reaches it only through Relay's public
-// methods. Those that change sessions take the engine mutex, which the
-// thread holds for one receive round of one socket (at most kBatch packets);
-// stats() and sessionCount() take no engine lock at all: they read counters
-// the thread publishes with relaxed atomic stores, so signalling never waits
-// behind packet processing.
+// methods. createSession, updateLeg and closeSession take the engine mutex.
+// The relay thread takes it once per epoll batch and hands it over after the
+// current receive round (at most kBatch packets of one socket) when a
+// JavaScript call has announced that it waits (lockForJs), so such a call
+// waits for at most one round, never for a whole batch. stats(),
+// sessionCount() and setPaused() take no engine lock at all: they read
+// counters the thread publishes with relaxed atomic stores (or set an atomic
+// flag), so they never wait behind packet processing.
 #pragma once
 
 #include <netinet/in.h>
@@ -61,6 +64,7 @@ struct LegStats {
   uint64_t srtpSsrcLimitDrops = 0;  // a new SSRC beyond SrtpContext::kMaxStreams
   uint64_t srtpIndexReuseDrops = 0;  // outbound index already used (RFC 3711 9.2)
   uint64_t jitterClamps = 0;  // transit differences skipped as discontinuities
+  uint64_t remoteJitterClamps = 0;  // peer-reported jitter beyond the same bound, ignored
 };
 
 struct SessionPorts {
@@ -108,6 +112,8 @@ class Relay {
   bool receiveRound(uint64_t tag);
   void flush();
   void closeLocked(Session* s);
+  // The engine mutex for a JavaScript-thread method (see the top comment).
+  std::unique_lock<std::mutex> lockForJs();
   std::shared_ptr<SrtpStreamTable> sendTable(const uint8_t keySalt[30]);
   bool makeSrtp(Leg& l, const LegSettings& s, bool keepSame);
 
@@ -117,6 +123,7 @@ class Relay {
   std::thread thread_;
   std::atomic<bool> stop_{false};
   std::mutex mu_;
+  std::atomic<int> jsWaiters_{0};
   std::unique_ptr<IoBuffers> io_;  // touched by the relay thread only
   std::unordered_map<uint64_t, std::unique_ptr<Session>> sessions_;
   std::atomic<size_t> count_{0};

@@ -71,6 +71,8 @@ declare module 'fastify' {
 interface Token {
   username: string;
   role: ApiRole;
+  /** The user's hash when the token was issued. */
+  passwordHash: string;
   expires: number;
 }
 
@@ -117,11 +119,13 @@ export function registerAuth(server: FastifyInstance, opts: AuthOptions): { stat
     const cred = sp < 0 ? '' : h.slice(sp + 1).trim();
     if (scheme === 'bearer') {
       const t = tokens.get(tokenKey(cred));
-      if (t === undefined || t.expires <= now()) {
+      // A token dies with its user's deletion or password change (the user management API).
+      const user = t === undefined ? undefined : opts.users().find((u) => u.username === t.username);
+      if (t === undefined || t.expires <= now() || user === undefined || user.passwordHash !== t.passwordHash) {
         if (t !== undefined) tokens.delete(tokenKey(cred));
         return 'bad';
       }
-      return { username: t.username, role: t.role };
+      return { username: t.username, role: user.role };
     }
     if (scheme === 'basic') {
       const decoded = Buffer.from(cred, 'base64').toString('utf8');
@@ -168,7 +172,7 @@ export function registerAuth(server: FastifyInstance, opts: AuthOptions): { stat
     const minutes = user?.sessionTimeoutMin ?? 15;
     const token = randomBytes(32).toString('base64url');
     if (tokens.size > 10_000) for (const [k, t] of tokens) if (t.expires <= now()) tokens.delete(k);
-    tokens.set(tokenKey(token), { username: who.username, role: who.role, expires: now() + minutes * 60_000 });
+    tokens.set(tokenKey(token), { username: who.username, role: who.role, passwordHash: user?.passwordHash ?? '', expires: now() + minutes * 60_000 });
     return { token, tokenType: 'Bearer', expiresInSec: minutes * 60, role: who.role };
   });
 

@@ -7,6 +7,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { registerAuth, type AuthOptions } from './auth.js';
+import { registerRouteIndex } from './route-index.js';
 import { Registry, collectDefaultMetrics, Gauge, Counter } from 'prom-client';
 import type { Logger } from '../util/logger.js';
 import { registerCdrRoutes, type CdrApiSource } from './cdr-routes.js';
@@ -132,6 +133,7 @@ export async function startApiServer(opts: {
       https: { cert: readFileSync(opts.tls.certFile), key: readFileSync(opts.tls.keyFile), minVersion: 'TLSv1.2', ciphers: API_CIPHERS },
     }) as unknown as FastifyInstance
     : Fastify({ logger: false });
+  registerRouteIndex(server);
   const { backend, metrics } = opts;
   const loopbackBind = opts.host === '127.0.0.1' || opts.host === '::1' || opts.host === 'localhost' || opts.host.startsWith('127.');
   const auth = registerAuth(server, { ...opts.auth, enabled: opts.auth.enabled || !loopbackBind });

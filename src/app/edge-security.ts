@@ -3,7 +3,9 @@
  * policy, known peers and per-source rate limit of one SbcConfig, built at
  * start and again on every reload.
  */
+import type { EventEmitter } from 'node:events';
 import type { SbcConfig } from '../config/index.js';
+import type { AuthFailure } from '../registrar/authenticator.js';
 import { EdgeGuard, type EdgeGuardOptions } from '../security/edge-guard.js';
 import { compileIds } from '../security/ids-policy.js';
 import type { Logger } from '../util/logger.js';
@@ -30,4 +32,14 @@ export function edgeGuardOptions(config: SbcConfig, log: Logger): Pick<EdgeGuard
 
 export function createEdgeGuard(config: SbcConfig, log: Logger): EdgeGuard {
   return new EdgeGuard({ ...edgeGuardOptions(config, log), logger: log });
+}
+
+/**
+ * Failed digest authentications of the SBC as authenticator (REGISTER,
+ * INVITE, ... of IP Groups with AuthenticationMode SBC as server) are IDS
+ * authentication-failure events of their source: svcrack-style guessing
+ * gets the source denied by the IDSRule for Reason 3 (or the default policy).
+ */
+export function reportAuthFailures(failures: EventEmitter<{ failure: [AuthFailure] }>, guard: EdgeGuard): void {
+  failures.on('failure', (f) => guard.report('auth-failure', { address: f.source, port: f.via?.port ?? 0 }, f.via?.interfaceName ?? ''));
 }

@@ -43,6 +43,8 @@ export interface PortPoolUsage {
   capacityPairs: number;
   /** Ports handed out (an RTP/RTCP pair counts as two). */
   portsInUse: number;
+  /** Allocations refused since start because the realm had no free port. */
+  allocationFailures: number;
 }
 
 export class ConfigMediaPort implements MediaPort {
@@ -79,7 +81,7 @@ export class ConfigMediaPort implements MediaPort {
   /** Usage of every port pool created so far (for the status API and leak checks). */
   poolUsage(): PortPoolUsage[] {
     return [...this.pools.values()].map((p) => ({
-      realm: p.name, address: p.address, firstPort: p.firstPort, lastPort: p.lastPort, capacityPairs: p.capacityPairs, portsInUse: p.inUse(),
+      realm: p.name, address: p.address, firstPort: p.firstPort, lastPort: p.lastPort, capacityPairs: p.capacityPairs, portsInUse: p.inUse(), allocationFailures: p.allocationFailures(),
     }));
   }
 

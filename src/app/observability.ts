@@ -47,6 +47,9 @@ export class Observability {
     private readonly log: Logger,
   ) {}
 
+  /** Runs first on every record (phones' QoE reports folded into the call's end record). */
+  beforeEmit: ((record: CdrRecord) => void) | null = null;
+
   static async create(config: SbcConfig, metrics: SbcMetrics, log: Logger, opts: ObservabilityOptions = {}): Promise<Observability> {
     const built = await createCdrPipeline(config, log.child({ module: 'cdr' }));
     const cdr = cdrSettings(config);
@@ -86,6 +89,7 @@ export class Observability {
   /** The engine's one call per CDR event. Synchronous; never throws. */
   emit(record: CdrRecord): void {
     try {
+      this.beforeEmit?.(record);
       if (record.media.length > 0) {
         const profiles = this.profilesFor(record.legA.ipGroup, record.legB.ipGroup);
         for (const s of record.media) if (s.verdict === null) s.verdict = worst(profiles.map((p) => judgeStream(p, s)));

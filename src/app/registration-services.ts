@@ -15,8 +15,9 @@ import { EventEmitter } from 'node:events';
 import { NonInviteRelay, type DialogRegistry } from '../b2bua/non-call/request-relay.js';
 import type { NonCallHandler, TransactionPort } from '../b2bua/ports.js';
 import { RegisterRelay, type RegistrarSettings } from '../registrar/register-relay.js';
+import { UserKeepAlive, type UserKeepAliveSettings } from '../registrar/user-keepalive.js';
 import type { ProxySetManager } from '../routing/proxy-set.js';
-import type { Transport } from '../transport/types.js';
+import type { Endpoint, Transport } from '../transport/types.js';
 import type { Logger } from '../util/logger.js';
 import { AccountRegistrar } from './account-registrar.js';
 import type { RegistrationView, UserLocation } from './routing-port.js';
@@ -33,6 +34,14 @@ export interface RegistrationServicesDeps {
   readonly logger: Logger;
   /** Directory of the registration store (RegistrationDatabaseDir / --registration-db); null keeps bindings in memory only. */
   readonly dbDir: string | null;
+  /** The transport's connections: CRLF keep-alives on them, and their closing (dead flows). */
+  readonly flows?: FlowPort;
+}
+
+/** What the keep-alives toward registered users need of the transport layer. */
+export interface FlowPort {
+  sendKeepAlive(remote: Endpoint): Promise<'sent' | 'no-connection' | 'failed'>;
+  on(event: 'connectionClosed', listener: (e: { remote: Endpoint }) => void): unknown;
 }
 
 export class RegistrationServices implements RegistrationView {
@@ -49,6 +58,8 @@ export class RegistrationServices implements RegistrationView {
   private readonly store: BindingStore | null;
   /** The SBC as digest authenticator (CallManager gate). */
   readonly gate: AuthGate;
+  /** OPTIONS / CRLF keep-alives toward registered users' flows (NAT bindings, connections). */
+  readonly keepAlive: UserKeepAlive;
   /** Every failed authentication, per source (for the intrusion detection: `on('failure', ...)`). */
   readonly authFailures = new EventEmitter<{ failure: [AuthFailure] }>();
 
@@ -78,6 +89,19 @@ export class RegistrationServices implements RegistrationView {
       userAgent: () => deps.currentConfig().sip.userAgent,
       count: (result) => m.registerRequests.inc({ direction: 'in', result }),
     });
+    const flows = deps.flows;
+    this.keepAlive = new UserKeepAlive({
+      db: this.db,
+      settings: () => keepAliveSettingsOf(deps.currentConfig()),
+      sendRequest: (req, dest, iface, handler) => deps.sender.sendRequest(req, dest, iface, handler),
+      sendCrlf: (remote) => (flows === undefined ? Promise.resolve('no-connection' as const) : flows.sendKeepAlive(remote)),
+      contactAddress: deps.contactAddress,
+      onDead: (b) => this.relay.unregisterUpstream(b),
+      logger: this.logger,
+      userAgent: () => deps.currentConfig().sip.userAgent,
+      count: (kind, result) => m.userKeepAlives.inc({ kind, result }),
+    });
+    flows?.on('connectionClosed', (e) => this.keepAlive.connectionClosed(e.remote));
     this.accounts = new AccountRegistrar(deps.config, {
       sender: deps.sender,
       proxies: deps.proxySets,
@@ -119,8 +143,11 @@ export class RegistrationServices implements RegistrationView {
       this.logger.info({ aor: b.aor, contact: b.contact }, 'registration expired');
       this.relay.unregisterUpstream(b);
     }
+    this.keepAlive.tick(now);
     this.metrics.registeredUsers.reset();
     for (const [g, n] of Object.entries(this.db.counts())) this.metrics.registeredUsers.set({ ip_group: g }, n);
+    this.metrics.registeredBindings.reset();
+    for (const [g, n] of Object.entries(this.db.bindingCounts())) this.metrics.registeredBindings.set({ ip_group: g }, n);
   }
 
   /** The registered user a request for `user` (AOR user or our upstream contact user) goes to. */
@@ -151,6 +178,7 @@ export class RegistrationServices implements RegistrationView {
       accounts: () => this.accounts.status(),
       users: (aor) => [...this.db.all()].filter((b) => aor === undefined || b.aor === aor || b.aorUser === aor).map(bindingView),
       userCounts: () => this.db.counts(),
+      bindingCounts: () => this.db.bindingCounts(),
       authFailures: () => this.gate.authenticator.failuresBySource(),
       subscriptions: () => this.nonInvite.subscriptions.size,
     });
@@ -182,6 +210,15 @@ function settingsOf(config: SbcConfig): RegistrarSettings {
       if (p === undefined) return -1;
       return transport === 'udp' ? p.sbcUserBehindUdpNatRegistrationTime : p.sbcUserBehindTcpNatRegistrationTime;
     },
+  };
+}
+
+function keepAliveSettingsOf(config: SbcConfig): UserKeepAliveSettings {
+  return {
+    optionsIntervalSec: scalar(config, 'SBCUserKeepAliveTime'),
+    crlfOnStreams: scalar(config, 'UsePingPongKeepAlive') === 1,
+    crlfIntervalSec: scalar(config, 'PingPongKeepAliveTime') || 120,
+    removeDead: scalar(config, 'SBCUserKeepAliveRemoveDead') === 1,
   };
 }
 

@@ -21,6 +21,7 @@ import type { AdmissionPort } from '../b2bua/ports.js';
 import { formatNameAddr, parseNameAddr } from '../sip/grammar.js';
 import { formatUri, parseUri, uriHost, type SipUri } from '../sip/uri.js';
 import type { Logger } from '../util/logger.js';
+import { assertIdentity, useRegisteredIdentity } from './outbound-identity.js';
 
 /** What routing needs of the registration services (src/app/registration-services.ts). */
 export interface RegistrationView {
@@ -281,6 +282,8 @@ class ConfigCallRouting implements CallRouting {
     const identity = this.registrations?.identityFor(dst.name) ?? null;
     if (identity !== null) useRegisteredIdentity(msg, identity, ctx.leg === 'B' && msg.isRequest && msg.toTag === null);
     const row = config.ipGroupByName(dst.name);
+    const profile = row?.profileName ? config.ipProfileByName(row.profileName) : undefined;
+    if (profile !== undefined && ctx.leg === 'B') assertIdentity(msg, profile.sbcAssertIdentity);
     if (row && row.outboundManSet >= 0 && config.manipulation.sets.has(row.outboundManSet)) {
       config.manipulation.sets.apply(row.outboundManSet, msg, contextFor(config, msg, null, ctx.peerIpGroup, dst));
     }
@@ -294,34 +297,6 @@ class ConfigCallRouting implements CallRouting {
     if (g && g.username) return { username: g.username, password: g.password };
     return null;
   }
-}
-
-/**
- * Mediant Account semantics toward a registered serving IP Group: our
- * Contact carries the account's ContactUser (the registered binding) and
- * the dialog-creating request's From carries its HostName. Before the
- * configured Message Manipulations, which may still change both.
- */
-function useRegisteredIdentity(msg: SipMessage, id: { contactUser: string; host: string }, initialRequest: boolean): void {
-  const contact = msg.getHeader('contact');
-  if (contact !== undefined) {
-    const na = parseNameAddr(contact);
-    const uri = na === null ? null : parseUri(na.uri);
-    if (na !== null && uri !== null && uri.user !== id.contactUser) {
-      uri.user = id.contactUser;
-      na.uri = formatUri(uri);
-      msg.setHeader('contact', formatNameAddr(na));
-    }
-  }
-  if (!initialRequest) return;
-  const from = msg.getHeader('from');
-  const na = from === undefined ? null : parseNameAddr(from);
-  const uri = na === null ? null : parseUri(na.uri);
-  if (na === null || uri === null || uri.host === id.host || uri.opaque !== null) return;
-  uri.host = id.host;
-  uri.port = null;
-  na.uri = formatUri(uri);
-  msg.setHeader('from', formatNameAddr(na));
 }
 
 /** The first route of a request, then the alternative after each failure (Mediant alternative routing). */

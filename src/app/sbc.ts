@@ -21,12 +21,18 @@ import { OverloadGuard } from './overload.js';
 import { countSipMessage } from '../metrics/sip-messages.js';
 import { Observability } from './observability.js';
 import { RegistrationServices } from './registration-services.js';
-import { createEdgeGuard, edgeGuardOptions } from './edge-security.js';
+import { registerUserRoutes } from '../api/user-routes.js';
+import { registerEdgeMetrics } from './edge-metrics.js';
+import { createEdgeGuard, edgeGuardOptions, reportAuthFailures } from './edge-security.js';
 import { AdmissionControl } from './admission-control.js';
 import type { EdgeGuard } from '../security/edge-guard.js';
 import type { SipInterfaceRow } from '../config/schema.js';
 import { versionRange, type TlsSpec } from '../transport/tls-options.js';
 import { Pseudonymiser } from '../security/pseudonym.js';
+import { CallJournal } from './call-journal.js';
+import { createPhoneQoe, createQoePublisher, liveCallQoe } from './qoe-services.js';
+import type { Transport } from '../transport/types.js';
+import { fromLegacyCdr } from '../cdr/legacy.js';
 
 export class ConfigError extends Error {
   constructor(readonly diagnostics: Diagnostic[]) {
@@ -72,13 +78,16 @@ class CdrFanout implements CdrSink {
     private readonly observability: Observability,
     private readonly privacy: () => Pseudonymiser | null,
   ) {}
-  write(original: CallDetailRecord): void {
+  /** The record as sinks may see it: with pseudonymisation on, the URIs of the engine's detail (which name the numbers) are left out. */
+  redact(original: CallDetailRecord): CallDetailRecord {
     const p = this.privacy();
-    // With pseudonymisation on, the URIs of the engine's detail (which name the numbers) are left out.
-    const record: CallDetailRecord = p === null ? original : {
+    return p === null ? original : {
       ...original, caller: p.id(original.caller), callee: p.id(original.callee), detail: undefined,
       timeline: original.timeline.map((e) => (e.note === undefined ? e : { ...e, note: p.text(e.note, [original.caller, original.callee]) })),
     };
+  }
+  write(original: CallDetailRecord): void {
+    const record = this.redact(original);
     this.metrics.callsTotal.inc({ result: record.connectTime !== null ? 'answered' : `failed_${record.sipStatus}` });
     this.recent.push(record);
     if (this.recent.length > 100) this.recent.shift();
@@ -98,6 +107,7 @@ export class Sbc {
   private stopping: Promise<void> | null = null;
   private persistence: Persistence | null = null;
   registrations: RegistrationServices | null = null;
+  private journal: CallJournal | null = null;
 
   private constructor(
     readonly store: ConfigStore,
@@ -168,8 +178,9 @@ export class Sbc {
     const relay = createRelayEngine({ prefer: opts.relay ?? 'native', logger: log.child({ module: 'media' }) });
     const registrations = new RegistrationServices({
       config, currentConfig: () => store.current(), sender: transactions, proxySets,
-      dbDir: opts.registrationDbDir ?? (config.scalars.get('registrationdatabasedir') || null), contactAddress: (i, t) => transport.contactAddress(i, t), registry: metrics.registry, logger: log,
+      dbDir: opts.registrationDbDir ?? (config.scalars.get('registrationdatabasedir') || null), contactAddress: (i, t) => transport.contactAddress(i, t), registry: metrics.registry, logger: log, flows: transport,
     });
+    reportAuthFailures(registrations.authFailures, guard);
     const routing = new ConfigRoutingPort(() => store.current(), proxySets, log.child({ module: 'routing' }), registrations);
     const media = new ConfigMediaPort(() => store.current(), relay, log.child({ module: 'media' }));
     const admission = new AdmissionControl(() => store.current());
@@ -190,12 +201,16 @@ export class Sbc {
       if (liveCalls !== null) for (const c of liveCalls.liveCalls()) m.set(c.src.name, (m.get(c.src.name) ?? 0) + 1);
       return m;
     };
+    const qoeDeps = { currentConfig: () => store.current(), tx: transactions, contactAddress: (i: string, t: Transport) => transport.contactAddress(i, t), log: log.child({ module: 'qoe' }) };
+    const { publisher, sbcId } = createQoePublisher(qoeDeps);
     try {
-      observability = await Observability.create(config, metrics, log, { activeCallsByIpGroup });
+      observability = await Observability.create(config, metrics, log, { activeCallsByIpGroup, publish: publisher, sbcId });
     } catch (err) {
       await transport.close();
       throw err;
     }
+    const phoneQoe = createPhoneQoe(qoeDeps, () => liveCalls?.liveCalls() ?? [], () => observability);
+    observability.beforeEmit = (r) => phoneQoe.fold(r);
     const privacy = privacyOf(store);
     const cdr = new CdrFanout(sinks, metrics, log.child({ module: 'cdr' }), observability, privacy);
     const overload = new OverloadGuard({
@@ -205,9 +220,11 @@ export class Sbc {
       retryAfterSec: intScalar(config, 'sbcoverloadretryafter', 5),
       logger: log.child({ module: 'overload' }),
     });
+    const journal = await CallJournal.fromConfig(config, log.child({ module: 'call-journal' }), (r) => fromLegacyCdr(cdr.redact(r)));
     const calls = new CallManager({
-      transactions, routing, media, cdr, local: transport, logger: log, t1Ms: config.sip.t1Ms, t2Ms: config.sip.t2Ms, load: overload,
-      nonCall: registrations.nonCall, gate: registrations.gate,
+      ...(journal !== null ? { journal } : {}), transactions, routing, media, cdr, local: transport, logger: log, t1Ms: config.sip.t1Ms, t2Ms: config.sip.t2Ms, load: overload,
+      nonCall: { handle: (req, stx, inbound, cls) => phoneQoe.handle(req, stx) || registrations.nonCall.handle(req, stx, inbound, cls) },
+      gate: registrations.gate,
       pendingCallsPerSource: (address) => (guard.trusted(address) ? Number.POSITIVE_INFINITY : num('SIPMaxPendingCallsPerSource', 50)),
       onRefused: (inbound, kind) => guard.report(kind === 'no-dialog' ? 'abnormal-flow' : 'dialog-failure', inbound.remote, inbound.interfaceName),
     });
@@ -215,6 +232,7 @@ export class Sbc {
     registrations.attachDialogs(calls);
     liveCalls = calls;
     metrics.bindLive({ activeCalls: () => calls.stats().calls, relaySessions: () => relay.sessionCount() });
+    registerEdgeMetrics(metrics.registry, { pools: () => media.poolUsage(), pending: () => calls.stats(), ackTimeouts: () => transactions.stats().ackTimeouts });
 
     const sbc = new Sbc(store, transport, transactions, proxySets, calls, relay, metrics, cdr, overload, media, opts.allowGcOnStatus ?? false, guard, log);
     sbc.listeners.push(...listeners);
@@ -222,6 +240,8 @@ export class Sbc {
     sbc.persistence = persistence;
     sbc.observability = observability;
     sbc.registrations = registrations;
+    sbc.journal = journal;
+    void journal?.releaseOrphans(transactions, (r) => observability.emit(r));
     store.on('change', ({ config: next, changes }) => {
       proxySets.update(next);
       registrations.update(next);
@@ -247,6 +267,7 @@ export class Sbc {
     };
     for (const c of config.tlsContexts) {
       if (!c.verifyServerCertificate) log.warn({ tlsContext: c.name }, 'TLS context does not verify server certificates: outgoing TLS accepts any peer');
+      if (c.ocspEnable) log.warn({ tlsContext: c.name }, 'OcspEnable is not supported: certificate revocation is not checked (docs/security.md)');
     }
     await proxySets.start();
     await registrations.start();
@@ -277,6 +298,7 @@ export class Sbc {
             return [...calls.liveCalls()].map((c) => ({
               id: c.id, state: c.state, srcIpGroup: c.src.name, dstIpGroup: c.dst?.name ?? null,
               legACallId: c.inviteA.callId, from: hide(c.inviteA.getHeader('from')), to: hide(c.inviteA.getHeader('to')),
+              qoe: liveCallQoe(c, phoneQoe, observability),
             }));
           },
           proxySets: () => proxySets.status(),
@@ -290,9 +312,10 @@ export class Sbc {
             stats: () => guard.stats(),
           },
         },
-        register: (server) => registerConfigRoutes(server, {
-          store, onResult: (ok) => metrics.configReloadsTotal.inc({ result: ok ? 'ok' : 'rejected' }),
-        }),
+        register: (server) => {
+          registerConfigRoutes(server, { store, onResult: (ok) => metrics.configReloadsTotal.inc({ result: ok ? 'ok' : 'rejected' }) });
+          registerUserRoutes(server, store);
+        },
         routes: [registrations.routes],
       });
       sbc.apiClose = () => api.server.close();
@@ -344,6 +367,8 @@ export class Sbc {
       const deadline = Date.now() + graceMs;
       while (this.calls.stats().calls > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
       await unregistered;
+      // Calls still up after the grace period stay in the journal: the next start releases them.
+      await this.journal?.close();
       this.removeSighup?.();
       this.persistence?.stop();
       this.proxySets.stop();
@@ -392,6 +417,7 @@ function tlsOf(config: SbcConfig, si: SipInterfaceRow): { tlsPort?: number; tls?
       ...(ctx.serverCipherString !== '' ? { serverCiphers: ctx.serverCipherString } : {}),
       ...(ctx.clientCipherString !== '' ? { clientCiphers: ctx.clientCipherString } : {}),
       requireClientCert: mutual, verifyServer: ctx.verifyServerCertificate,
+      strictCert: ctx.requireStrictCert || config.scalars.get('requirestrictcert') === '1',
     };
   } else if (ctx === undefined) {
     const certFile = config.scalars.get('tlscertfile');

@@ -241,6 +241,11 @@ export abstract class CallCore implements DialogOwner {
     return { sdp: Buffer.from(r.sdp, 'utf8') };
   }
 
+  /** Media statistics so far (the QoE report while media is anchored; undefined when it is not). */
+  mediaStats(): unknown {
+    return this.media?.stats();
+  }
+
   /** Closes media and returns its final statistics (undefined when not anchored). */
   protected closeMedia(): unknown {
     if (this.media === null) return undefined;

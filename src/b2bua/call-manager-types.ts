@@ -5,7 +5,7 @@
 import type { Logger } from 'pino';
 import type { SipMessage } from '../sip/message.js';
 import type {
-  CdrSink, InboundMessage, LoadShedPort, LocalAddressPort, MediaPort, NonCallHandler, RequestGate, RoutingPort, ServerTransactionRef,
+  CallJournalPort, CdrSink, InboundMessage, LoadShedPort, LocalAddressPort, MediaPort, NonCallHandler, RequestGate, RoutingPort, ServerTransactionRef,
   TransactionPort,
 } from './ports.js';
 
@@ -41,6 +41,8 @@ export interface CallManagerOptions {
   stalledEventMs?: number;
   /** Overload control; absent = never shed. */
   load?: LoadShedPort;
+  /** Active-call journal: told at connect and at end (docs/cdr.md, "Crash safety"). */
+  journal?: CallJournalPort;
 }
 
 export interface CallManagerStats {

@@ -6,7 +6,7 @@ import { fromLegacyCdr } from '../cdr/legacy.js';
 import { CallManager } from './call-manager.js';
 import type { ServerTransactionState } from '../transaction/types.js';
 import type {
-  CallProfile, CallRouting, ClientTransactionHandler, ClientTransactionRef, Endpoint, InboundMessage, IpGroupRef, MediaPort, RouteFailure,
+  CallJournalPort, JournalledCall, CallProfile, CallRouting, ClientTransactionHandler, ClientTransactionRef, Endpoint, InboundMessage, IpGroupRef, MediaPort, RouteFailure,
   RouteResult, RoutingPort, ServerTransactionRef, TransactionPort,
 } from './ports.js';
 
@@ -78,7 +78,7 @@ function responseFromB(req: SipMessage, status: number, toTag: string, sdp = fal
 }
 
 function setup(opts: {
-  dstProfile?: Partial<CallProfile>; limit?: number | null; routes?: Endpoint[]; altOn?: Array<number | string>; media?: MediaPort;
+  dstProfile?: Partial<CallProfile>; limit?: number | null; routes?: Endpoint[]; altOn?: Array<number | string>; media?: MediaPort; journal?: CallJournalPort;
   /** What the first routing step answers instead of a route (a rejecting row). */
   reject?: { reject: number; ruleName?: string };
 } = {}) {
@@ -110,7 +110,7 @@ function setup(opts: {
     maxConcurrentCalls: () => opts.limit ?? null,
   };
   const mgr = new CallManager({
-    transactions: tx, routing, media: opts.media ?? { create: () => null }, cdr,
+    transactions: tx, routing, media: opts.media ?? { create: () => null }, cdr, ...(opts.journal ? { journal: opts.journal } : {}),
     local: { contactAddress: (iface) => (iface === 'wan' ? { address: '192.0.2.1', port: 5060 } : { address: '10.0.0.254', port: 5060 }) },
   });
   const call = (extra?: Array<[string, string]>): FakeStx => {
@@ -598,5 +598,30 @@ describe('CallManager: what the CDR says about a call', () => {
     expect(rec.detail!.routeName).toBe('blocked');
     expect(rec.detail!.legB.remote).toBeNull();
     expect(fromLegacyCdr(rec)).toMatchObject({ routeName: 'blocked', sipStatus: 403, terminationCategory: 'rejected-by-route', releaseSide: 'sbc' });
+  });
+});
+
+describe('CallManager: the active-call journal', () => {
+  it('is told at connect (both legs\' dialogs, where their requests go) and at the end', async () => {
+    const events: Array<{ up?: JournalledCall; down?: string }> = [];
+    const journal: CallJournalPort = { connected: (c) => events.push({ up: c }), ended: (id) => events.push({ down: id }) };
+    const { tx, mgr, call } = setup({ journal });
+    const stx = call();
+    await tick();
+    const b = tx.last('INVITE');
+    expect(events).toEqual([]);
+    b.handler.onFinal(responseFromB(b.req, 200, 'btag', true));
+    await tick();
+    expect(stx.final!.status).toBe(200);
+    expect(events).toHaveLength(1);
+    const up = events[0]!.up!;
+    expect(up.legA).toMatchObject({
+      callId: 'a-call-id@10.0.0.1', remoteTag: 'atag', localTag: stx.final!.toTag, remoteTarget: 'sip:1000@10.0.0.1:5060',
+      dest: A_ADDR, sipInterface: 'lan',
+    });
+    expect(up.legB).toMatchObject({ callId: b.req.callId, localTag: b.req.fromTag, remoteTag: 'btag', localCseq: 1, dest: B_ADDR, sipInterface: 'wan' });
+    expect(up.record()).toMatchObject({ callId: up.sessionId, sipStatus: 200 });
+    [...mgr.liveCalls()][0]!.terminate('sbc', 'test');
+    expect(events[1]).toEqual({ down: up.sessionId });
   });
 });

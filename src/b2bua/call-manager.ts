@@ -15,12 +15,13 @@ import { Call } from './call.js';
 import type { CallEnv } from './env.js';
 import { ALLOW, SUPPORTED_TAGS, maxForwards, userOf } from './headers.js';
 import { refuseNewRequest } from './request-checks.js';
+import { admitNonCall } from './non-call/admission.js';
 import { PendingCalls } from './pending-calls.js';
 import { reapCalls } from './reaper.js';
 import type { CallManagerOptions, CallManagerStats, TuHooks } from './call-manager-types.js';
 export type { CallManagerOptions, CallManagerStats, TuHooks };
 import type {
-  CdrSink, DialogOwner, InboundMessage, IpGroupRef, LegSide, LoadShedPort, LocalAddressPort, MediaPort, NonCallHandler, RequestGate, RoutingPort,
+  CallJournalPort, CdrSink, DialogOwner, InboundMessage, IpGroupRef, LegSide, LoadShedPort, LocalAddressPort, MediaPort, NonCallHandler, RequestGate, RoutingPort,
   ServerTransactionRef, TransactionPort,
 } from './ports.js';
 
@@ -37,6 +38,7 @@ export class CallManager implements CallEnv {
   readonly logger: Logger;
   readonly t1Ms: number;
   readonly t2Ms: number;
+  readonly journal: CallJournalPort | null;
   private readonly cdr: CdrSink;
   private readonly nonCall: NonCallHandler | null;
   private readonly gate: RequestGate | null;
@@ -74,6 +76,7 @@ export class CallManager implements CallEnv {
     this.t2Ms = opts.t2Ms ?? 4000;
     this.stalledEventMs = opts.stalledEventMs ?? 30_000;
     this.load = opts.load ?? null;
+    this.journal = opts.journal ?? null;
     this.reaper = setInterval(() => this.reap(), opts.reapIntervalMs ?? 5_000);
     this.reaper.unref();
   }
@@ -146,6 +149,12 @@ export class CallManager implements CallEnv {
       this.reply(stx, req, refusal.status, refusal.headers);
       return;
     }
+    const cac = admitNonCall(this.routing.admission, req, stx, inbound, cls.srcIpGroup.name);
+    if ('reject' in cac) {
+      this.refused(inbound);
+      return this.reply(stx, req, cac.reject, undefined, cac.reason);
+    }
+    stx = cac.stx; // gives the CAC place back with the final response
     if (this.nonCall?.handle(req, stx, inbound, cls)) return;
     switch (req.method) {
       case 'OPTIONS':
@@ -348,6 +357,7 @@ export class CallManager implements CallEnv {
     this.inboundAdmissions.get(call)?.();
     this.inboundAdmissions.delete(call);
     this.pending.settled(call);
+    this.journal?.ended(call.id);
     try {
       this.cdr.write(cdr);
     } catch (err) {

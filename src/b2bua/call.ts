@@ -14,6 +14,7 @@ import { SipStatus } from '../sip/status.js';
 import { legRoute } from './addressing.js';
 import { CallCore } from './call-core.js';
 import { CallerInvite } from './caller.js';
+import { journalledCall } from './call-journal-port.js';
 import { calleeOf, partyOfNameAddr, type CdrSource } from './cdr.js';
 import type { CallDetail } from '../cdr/record.js';
 import type { CallEnv } from './env.js';
@@ -49,7 +50,7 @@ export class Call extends CallCore implements CdrSource {
     this.sessionTimers = new SessionTimers(this);
     this.reliable = new ReliableProvisionals(this);
     this.keepAlive = new DialogKeepAlive(this);
-    this.caller = new CallerInvite(this, this.reliable, this.sessionTimers, () => this.keepAlive.start(this.keepAliveSec()));
+    this.caller = new CallerInvite(this, this.reliable, this.sessionTimers, () => this.connected());
     this.setup = new LegBSetup(this, this.caller);
     this.transfers = new LocalTransfers(this, this.sessionTimers);
     this.inDialog = new InDialogRelay(this, this.sessionTimers, this.reliable, this.transfers);
@@ -105,6 +106,13 @@ export class Call extends CallCore implements CdrSource {
       redirectUri: this.outcome.redirectUri,
       sipReason: this.outcome.sipReason,
     };
+  }
+
+  /** Our 2xx went to the caller: keep-alives start, and the call goes into the active-call journal. */
+  private connected(): void {
+    this.keepAlive.start(this.keepAliveSec());
+    const j = this.env.journal === null ? null : journalledCall(this.id, this.legs, () => this.outcome.toRecord(this, undefined));
+    if (j !== null) this.env.journal!.connected(j);
   }
 
   /** The shorter nonzero keep-alive interval of the two groups' profiles (0 = off). */

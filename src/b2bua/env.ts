@@ -7,7 +7,7 @@
 import type { Logger } from 'pino';
 import type { Dialog } from '../dialog/dialog.js';
 import type { CallDetailRecord } from '../cdr/record.js';
-import type { DialogOwner, IpGroupRef, LegSide, LocalAddressPort, MediaPort, TransactionPort } from './ports.js';
+import type { CallJournalPort, DialogOwner, IpGroupRef, LegSide, LocalAddressPort, MediaPort, TransactionPort } from './ports.js';
 
 export interface CallEnv {
   readonly tx: TransactionPort;
@@ -16,6 +16,8 @@ export interface CallEnv {
   readonly logger: Logger;
   readonly t1Ms: number;
   readonly t2Ms: number;
+  /** The active-call journal (crash safety); null = none. */
+  readonly journal: CallJournalPort | null;
   registerDialog(d: Dialog, owner: DialogOwner, side: LegSide): void;
   unregisterDialog(d: Dialog): void;
   /** Counts a call against the group's limit; false when the limit is reached. */

@@ -6,6 +6,7 @@
 import type { SipMessage } from '../sip/message.js';
 import type { Endpoint, InboundMessage, Transport } from '../transport/types.js';
 import type { CallDetailRecord } from '../cdr/record.js';
+import type { JournalDialog } from '../cdr/journal.js';
 
 export type { Endpoint, InboundMessage, Transport };
 
@@ -228,4 +229,21 @@ export interface LoadShedPort {
 
 export interface CdrSink {
   write(record: CallDetailRecord): void;
+}
+
+// --- crash safety -------------------------------------------------------------
+
+/** A connected call as the active-call journal keeps it (docs/cdr.md, "Crash safety"). */
+export interface JournalledCall {
+  sessionId: string;
+  legA: JournalDialog;
+  legB: JournalDialog;
+  /** The call's record as of now (built only when the entry is written: short calls never pay for it). */
+  record(): CallDetailRecord;
+}
+
+/** Told when a call connects (2xx relayed to the caller) and when it ends, whatever the reason. */
+export interface CallJournalPort {
+  connected(call: JournalledCall): void;
+  ended(sessionId: string): void;
 }

@@ -69,11 +69,12 @@ export class ActiveCallJournal {
    */
   static async open(
     path: string, opts: JournalOptions,
-  ): Promise<{ journal: ActiveCallJournal; orphans: JournalCall[]; lastWriteMs: number | null }> {
+  ): Promise<{ journal: ActiveCallJournal; orphans: JournalCall[]; lastWriteMs: number | null; skippedLines: number }> {
     await mkdir(dirname(path), { recursive: true });
     const orphans = new Map<string, JournalCall>();
     let text = '';
     let lastWriteMs: number | null = null;
+    let skippedLines = 0;
     try {
       text = await readFile(path, 'utf8');
       lastWriteMs = (await stat(path)).mtimeMs;
@@ -86,13 +87,15 @@ export class ActiveCallJournal {
       try {
         e = JSON.parse(line) as Entry;
       } catch {
-        continue; // a torn last line
+        skippedLines++; // a torn last line, or a corrupt file
+        continue;
       }
-      if (e.op === 'up' && typeof e.call?.sessionId === 'string') orphans.set(e.call.sessionId, e.call);
-      else if (e.op === 'down') orphans.delete(e.sessionId);
+      if (e?.op === 'up' && isJournalCall(e.call)) orphans.set(e.call.sessionId, e.call);
+      else if (e?.op === 'down' && typeof e.sessionId === 'string') orphans.delete(e.sessionId);
+      else skippedLines++;
     }
     await writeFile(path, '', 'utf8');
-    return { journal: new ActiveCallJournal(path, opts), orphans: [...orphans.values()], lastWriteMs };
+    return { journal: new ActiveCallJournal(path, opts), orphans: [...orphans.values()], lastWriteMs, skippedLines };
   }
 
   /** The call is up (2xx on both legs). */
@@ -171,6 +174,24 @@ export class ActiveCallJournal {
       this.opts.log.error({ err, path: this.path }, 'active-call journal write failed');
     }
   }
+}
+
+const isText = (v: unknown): v is string => typeof v === 'string';
+
+/** A dialog read back from the file: every field a BYE is built from, of the right type. */
+function isJournalDialog(v: unknown): v is JournalDialog {
+  if (typeof v !== 'object' || v === null) return false;
+  const d = v as Partial<JournalDialog>;
+  return isText(d.callId) && isText(d.localTag) && isText(d.remoteTag) && isText(d.localUri) && isText(d.remoteUri)
+    && isText(d.remoteTarget) && Array.isArray(d.routeSet) && d.routeSet.every(isText) && Number.isInteger(d.localCseq)
+    && typeof d.dest === 'object' && d.dest !== null && isText(d.dest.address) && Number.isInteger(d.dest.port)
+    && isText(d.dest.transport) && isText(d.sipInterface);
+}
+
+function isJournalCall(v: unknown): v is JournalCall {
+  if (typeof v !== 'object' || v === null) return false;
+  const c = v as Partial<JournalCall>;
+  return isText(c.sessionId) && isJournalDialog(c.legA) && isJournalDialog(c.legB) && typeof c.cdr === 'object' && c.cdr !== null;
 }
 
 /**

@@ -42,7 +42,7 @@ export function categoryOfReason(reason: string, sipStatus: number, connected: b
   });
 }
 
-function isQoeReport(v: unknown): v is QoeReport {
+export function isQoeReport(v: unknown): v is QoeReport {
   return typeof v === 'object' && v !== null && 'legs' in v && 'paths' in v;
 }
 

@@ -24,7 +24,7 @@ function originText(o: VersionJson['origin']): string {
   return [o.kind, o.user ? `by ${o.user}` : '', o.detail ? `(${o.detail})` : ''].filter((x) => x !== '').join(' ');
 }
 
-async function apiBase(opt: Map<string, string>): Promise<string | { error: string }> {
+export async function apiBase(opt: Map<string, string>): Promise<string | { error: string }> {
   const api = opt.get('api');
   if (api) return api.replace(/\/+$/, '');
   const file = opt.get('config');
@@ -41,7 +41,7 @@ async function apiBase(opt: Map<string, string>): Promise<string | { error: stri
  * token in SBC_API_TOKEN, or SBC_API_USER and SBC_API_PASSWORD (HTTP Basic).
  * From the environment, so that they stay out of the command line and the shell history.
  */
-function authHeaders(): Record<string, string> {
+export function authHeaders(): Record<string, string> {
   const token = process.env['SBC_API_TOKEN'];
   if (token) return { authorization: `Bearer ${token}` };
   const user = process.env['SBC_API_USER'];

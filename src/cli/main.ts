@@ -25,6 +25,9 @@ Usage:
             (--api http://HOST:PORT | --config FILE)
       Configuration history of the running SBC through its REST API; a
       rollback is validated and applied like any change, and recorded.
+  sbc status (--api http://HOST:PORT | --config FILE) [--json]
+      Calls, Account registrations to trunks and users registered through
+      the SBC (per IP Group), from the running SBC's REST API.
   sbc hash-password [PASSWORD]
       Print the scrypt hash for a WebUsers Password cell (REST API users).
       Without PASSWORD it is read from stdin (so it stays out of the shell history).
@@ -70,6 +73,10 @@ export async function main(argv: string[]): Promise<number> {
     case 'diff': {
       const { diffCommand } = await import('./diff.js');
       return diffCommand(rest);
+    }
+    case 'status': {
+      const { statusCommand } = await import('./status.js');
+      return statusCommand(rest);
     }
     case 'config': {
       const { configCommand } = await import('./config.js');

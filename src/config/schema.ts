@@ -345,6 +345,8 @@ export interface IpProfileRow extends RowBase {
   /** Seconds granted to registering users behind NAT over UDP / TCP; -1 = not configured (SBCUserRegistrationTime), 0 = as asked. */
   readonly sbcUserBehindUdpNatRegistrationTime: number;
   readonly sbcUserBehindTcpNatRegistrationTime: number;
+  /** P-Asserted-Identity on initial INVITEs toward the entity: as is, add (from the source URL), remove; add-preferred = P-Preferred-Identity (ours). */
+  readonly sbcAssertIdentity: 'as-is' | 'add' | 'remove' | 'add-preferred';
   readonly sbcAllowedAudioCodersGroupName: string;
   readonly sbcExtensionCodersGroupName: string;
 }
@@ -823,6 +825,8 @@ export const TABLES: readonly TableDef[] = [
         'Expires (s) granted to users behind NAT registering over UDP (their refreshes keep the NAT open); -1 = SBCUserRegistrationTime, 0 = as asked.', -1, 2000000),
       int('SBCUserBehindTcpNATRegistrationTime', 'sbcUserBehindTcpNatRegistrationTime', -1,
         'The same for TCP/TLS.', -1, 2000000),
+      en('SBCAssertIdentity', 'sbcAssertIdentity', e([0, 'as-is', 'as is'], [1, 'add'], [2, 'remove'], [3, 'add-preferred', 'add p-preferred-identity']), 'as-is',
+        'P-Asserted-Identity on initial INVITEs toward this entity: 0 as is, 1 add (from the source URL), 2 remove; 3 = add P-Preferred-Identity instead (ours).'),
       str('SBCAllowedAudioCodersGroupName', 'sbcAllowedAudioCodersGroupName', 'AllowedAudioCodersGroups name (empty = all).'),
       str('SBCExtensionCodersGroupName', 'sbcExtensionCodersGroupName', 'AudioCodersGroups name of coders added by transcoding (stored).'),
     ],
@@ -990,8 +994,8 @@ export const TABLES: readonly TableDef[] = [
       int('TLSVersion', 'tlsVersion', 0, 'Bitmask 1 = TLS 1.0, 2 = 1.1, 4 = 1.2, 8 = 1.3; 0 = 1.2 and 1.3.', 0, 15),
       str('ServerCipherString', 'serverCipherString', 'OpenSSL cipher list for TLS 1.2 as a server; empty = ECDHE with AEAD only.'),
       str('ClientCipherString', 'clientCipherString', 'The same as a client.'),
-      bool('RequireStrictCert', 'requireStrictCert', false, 'Stored; peer certificates are always checked against TrustedRootFile when verified.'),
-      bool('OcspEnable', 'ocspEnable', false, 'Stored; OCSP is not queried.'),
+      bool('RequireStrictCert', 'requireStrictCert', false, 'Strict certificate extension validation: peer certificates must be end-entity certificates with keyUsage and extendedKeyUsage (serverAuth/clientAuth) for TLS.'),
+      bool('OcspEnable', 'ocspEnable', false, 'Not supported: OCSP is not queried (warned at start when 1).'),
       str('CertificateFile', 'certificateFile', 'Ours: PEM certificate (chain) presented by the SBC.'),
       str('PrivateKeyFile', 'privateKeyFile', 'Ours: PEM private key of the certificate.', '', { secret: true }),
       str('TrustedRootFile', 'trustedRootFile', 'Ours: PEM CA certificates trusted for peers; empty = the system roots.'),

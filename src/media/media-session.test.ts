@@ -122,6 +122,45 @@ beforeEach(() => {
   realmB = new PortPool({ name: 'WAN', address: '203.0.113.5', portRangeStart: 7000, portRangeEnd: 7099, startOffset: 0 });
 });
 
+/** An offer/answer pair of one audio stream with the given m= formats and a=rtpmap lines. */
+function coderSdp(host: string, port: number, pts: string, rtpmaps: string[]): string {
+  return crlf(['v=0', `o=- 1 1 IN IP4 ${host}`, 's=-', `c=IN IP4 ${host}`, 't=0 0', `m=audio ${port} RTP/AVP ${pts}`, ...rtpmaps, 'a=sendrecv']);
+}
+
+describe('MediaSession: RTP clock rate of the relayed coder', () => {
+  // Jitter (ours and the peer's RTCP figure) is counted in RTP timestamp units:
+  // with the wrong rate an Opus call would show 6x its jitter.
+  const cases: Array<[string, string, string[], number]> = [
+    ['Opus (a=rtpmap opus/48000/2)', '111 101', ['a=rtpmap:111 opus/48000/2', 'a=rtpmap:101 telephone-event/48000'], 48000],
+    ['G.722 written as G722/16000: RTP clock 8000 (RFC 3551 4.5.2)', '9', ['a=rtpmap:9 G722/16000'], 8000],
+    ['G.722 by static PT 9', '9', [], 8000],
+    ['AMR-WB', '96', ['a=rtpmap:96 AMR-WB/16000'], 16000],
+    ['PCMU by static PT', '0', [], 8000],
+  ];
+  it.each(cases)('%s', async (_name, pts, rtpmaps, rate) => {
+    const ms = new MediaSession({ engine, realmA, realmB });
+    sdpOf(await ms.processOffer('A', coderSdp('192.168.10.20', 16384, pts, rtpmaps)));
+    sdpOf(await ms.processAnswer('B', coderSdp('198.51.100.9', 30000, pts, rtpmaps)));
+    const s = engine.sessions[0]!;
+    expect(s.a.clockRate).toBe(rate);
+    expect(s.b.clockRate).toBe(rate);
+    ms.close();
+  });
+
+  it('a re-INVITE that changes the coder updates both legs\' clock rate', async () => {
+    const ms = new MediaSession({ engine, realmA, realmB });
+    sdpOf(await ms.processOffer('A', coderSdp('192.168.10.20', 16384, '8', [])));
+    sdpOf(await ms.processAnswer('B', coderSdp('198.51.100.9', 30000, '8', [])));
+    const opus = ['a=rtpmap:111 opus/48000/2'];
+    sdpOf(await ms.processOffer('A', coderSdp('192.168.10.20', 16384, '111', opus)));
+    sdpOf(await ms.processAnswer('B', coderSdp('198.51.100.9', 30000, '111', opus)));
+    const s = engine.sessions[0]!;
+    expect(engine.sessions).toHaveLength(1);
+    expect(s.updates.map((u) => [u.leg, u.config.clockRate])).toEqual([['A', 48000], ['B', 48000]]);
+    ms.close();
+  });
+});
+
 describe('MediaSession offer/answer', () => {
   it('anchors a PBX-to-trunk call and configures the relay from both SDPs', async () => {
     const ms = new MediaSession({ engine, realmA, realmB, policyB: { latch: 'signalled-only', allowedCoders: { audio: ['PCMA', 'PCMU', 'telephone-event'] } } });
@@ -146,12 +185,12 @@ describe('MediaSession offer/answer', () => {
     expect(s.a).toEqual({
       localAddress: '10.0.0.1', localRtpPort: 6000, rtcpMux: false,
       remote: { address: '192.168.10.20', rtpPort: 16384, rtcpPort: 16385 },
-      latch: 'first-packet', srtp: null, telephoneEventPt: 101,
+      latch: 'first-packet', srtp: null, telephoneEventPt: 101, clockRate: 8000,
     });
     expect(s.b).toEqual({
       localAddress: '203.0.113.5', localRtpPort: 7000, rtcpMux: false,
       remote: { address: '198.51.100.9', rtpPort: 30000, rtcpPort: 30011 },
-      latch: 'signalled-only', srtp: null, telephoneEventPt: 101,
+      latch: 'signalled-only', srtp: null, telephoneEventPt: 101, clockRate: 8000,
     });
     expect(ms.stats()[0]).toMatchObject({ index: 0, media: 'audio', codec: 'PCMA' });
     expect(ms.audioStats()!.codec).toBe('PCMA');

@@ -1,14 +1,19 @@
-import {
-  chooseAnswerCrypto, generateKeySalt, makeCryptoAttribute, SUPPORTED_SRTP_SUITES, toSrtpKeying, type CryptoAttribute,
-} from './crypto-attr.js';
-import { checkAnswerSubset, payloadCoderName, policyFor, restrictCoders, type CoderPolicy } from './coders.js';
+import { generateKeySalt } from './crypto-attr.js';
+import { checkAnswerSubset } from './coders.js';
+import { DEFAULT_LEG_POLICY, type LegMediaPolicy } from './media-policy.js';
 import type { PortPool } from './port-pool.js';
-import { RelayError } from './relay-js.js';
-import type {
-  LatchMode, LegConfig, LegId, LegSrtp, RelayEngine, RelaySession, RelaySessionStats, SrtpSuite,
-} from './relay-types.js';
-import { anchorSdp, parseSdpMedia, SdpOriginState, securedProtocol, type AnchorStreamOptions } from './sdp.js';
-import type { MediaSecurityMode, StreamInfo } from './sdp-types.js';
+import { relayFailureStatus } from './relay-config.js';
+import type { LegConfig, LegId, RelaySession, RelayEngine, RelaySessionStats, SrtpSuite } from './relay-types.js';
+import { anchorSdp, parseSdpMedia, SdpOriginState, type AnchorStreamOptions } from './sdp.js';
+import type { StreamInfo } from './sdp-types.js';
+import { planOfferedStream } from './offer-plan.js';
+import {
+  decideAnswer, newStreamState, other, type LegNegotiation, type PendingOffer, type StreamPlan, type StreamState,
+} from './stream-negotiation.js';
+
+// Kept for importers of this module.
+export { DEFAULT_LEG_POLICY, mediaSecurityModeFromIni, srtpSuitesFromIni, type LegMediaPolicy } from './media-policy.js';
+export { relayFailureStatus } from './relay-config.js';
 
 /**
  * One call's media: the two legs' SDP offer/answer exchanges, the ports taken
@@ -19,43 +24,6 @@ import type { MediaSecurityMode, StreamInfo } from './sdp-types.js';
  * relay is configured when the answer comes back (processAnswer), since only
  * then both peers' addresses, keys and rtcp-mux choices are known.
  */
-
-export interface LegMediaPolicy {
-  /** IP Profile media security mode of this leg. */
-  security: MediaSecurityMode;
-  /** SRTP suites we offer/accept on this leg, in preference order. */
-  srtpSuites: readonly SrtpSuite[];
-  /** IP Profile allowed coders group of this leg. */
-  allowedCoders?: CoderPolicy;
-  latch: LatchMode;
-  /** Offer rtcp-mux toward this leg and accept it from it. */
-  rtcpMux: boolean;
-}
-
-/** Maps the ini's SBCMediaSecurityBehaviour value to a security mode. */
-export function mediaSecurityModeFromIni(value: string): MediaSecurityMode {
-  switch (value.trim().toLowerCase()) {
-    case 'secured': case 'srtp': case '1': return 'srtp';
-    case 'not-secured': case 'not secured': case 'rtp': case '2': return 'rtp';
-    case 'both': case '3': return 'both';
-    default: return 'as-is';
-  }
-}
-
-/** Maps the ini's SRTPOfferedSuites value to the suites we offer/accept. */
-export function srtpSuitesFromIni(value: string): readonly SrtpSuite[] {
-  const v = value.trim().toLowerCase().replace(/_/g, '-');
-  if (v === 'aes-cm-128-hmac-sha1-80' || v === '1') return ['AES_CM_128_HMAC_SHA1_80'];
-  if (v === 'aes-cm-128-hmac-sha1-32' || v === '2') return ['AES_CM_128_HMAC_SHA1_32'];
-  return SUPPORTED_SRTP_SUITES;
-}
-
-export const DEFAULT_LEG_POLICY: LegMediaPolicy = {
-  security: 'rtp',
-  srtpSuites: SUPPORTED_SRTP_SUITES,
-  latch: 'first-packet',
-  rtcpMux: true,
-};
 
 export interface MediaSessionOptions {
   engine: RelayEngine;
@@ -78,62 +46,6 @@ export interface StreamStats {
   /** Name of the coder both legs use (first of the answer), null if unknown. */
   codec: string | null;
   stats: RelaySessionStats | null;
-}
-
-interface LegNegotiation {
-  remote: { address: string; rtpPort: number; rtcpPort: number } | null;
-  rtcpMux: boolean;
-  srtp: LegSrtp | null;
-  telephoneEventPt: number | null;
-}
-
-interface StreamState {
-  index: number;
-  media: string;
-  local: Record<LegId, number | null>;
-  /** Our SRTP master keys toward each leg, by suite; kept across re-offers so an unchanged SDP stays unchanged. */
-  keys: Record<LegId, Map<SrtpSuite, Buffer>>;
-  relay: RelaySession | null;
-  relayMux: Record<LegId, boolean> | null;
-  codec: string | null;
-  /** Whether each leg's peer may send on this stream, per the last offer/answer (see `expectedSenders`). */
-  sends: Record<LegId, boolean>;
-}
-
-interface StreamPlan {
-  active: boolean;
-  reason: string | null;
-  /** The offerer's crypto we accepted and our answer crypto toward the offerer. */
-  offererSrtp: { theirs: CryptoAttribute; ours: CryptoAttribute } | null;
-  offererMux: boolean;
-  /** Our crypto in the offer toward the answerer. */
-  offeredCrypto: CryptoAttribute[];
-  offeredMux: boolean;
-}
-
-interface PendingOffer {
-  from: LegId;
-  to: LegId;
-  offer: StreamInfo[];
-  /** What we sent toward the answerer, parsed (for the subset check). */
-  sent: StreamInfo[];
-  plans: StreamPlan[];
-  /** Ports taken for this offer only; released if it fails. */
-  allocated: Array<{ index: number; leg: LegId }>;
-}
-
-const other = (leg: LegId): LegId => (leg === 'A' ? 'B' : 'A');
-
-function isZeroAddress(address: string): boolean {
-  return address === '0.0.0.0' || address === '::' || address === '0:0:0:0:0:0:0:0';
-}
-
-function firstCoder(s: StreamInfo): string | null {
-  for (const p of s.payloads) {
-    const n = payloadCoderName(p);
-    if (n !== 'telephone-event' && n !== 'cn') return p.name ?? n;
-  }
-  return s.transport === 'udptl' ? 't38' : null;
 }
 
 export class MediaSession {
@@ -277,49 +189,8 @@ export class MediaSession {
         plan.reason = `m= line ${info.index + 1}: protocol ${info.protocol} is not relayed`;
         continue;
       }
-      if (info.transport === 'rtp') {
-        const listFrom = policyFor(polFrom.allowedCoders, info.media);
-        const listTo = policyFor(polTo.allowedCoders, info.media);
-        const step1 = restrictCoders(info.payloads, listFrom, listTo === undefined);
-        const step2 = restrictCoders(step1.kept, listTo, true);
-        if (!step2.usable) {
-          plan.reason = `m= line ${info.index + 1}: no allowed ${info.media} coder offered`;
-          continue;
-        }
-        so.payloadOrder = step2.kept.map((p) => p.pt);
-
-        // Security toward the offerer.
-        if (polFrom.security === 'rtp') {
-          if (info.secure) {
-            plan.reason = `m= line ${info.index + 1}: SRTP offered on an RTP-only leg`;
-            continue;
-          }
-        } else {
-          const chosen = chooseAnswerCrypto(info.crypto, polFrom.srtpSuites);
-          if (chosen !== null) {
-            const suite = chosen.suite as SrtpSuite;
-            plan.offererSrtp = { theirs: chosen, ours: makeCryptoAttribute(chosen.tag, suite, this.key(state, from, suite)) };
-          } else if (polFrom.security === 'srtp' || info.secure) {
-            plan.reason = `m= line ${info.index + 1}: no usable SRTP crypto offered (supported: ${polFrom.srtpSuites.join(', ')})`;
-            continue;
-          }
-        }
-        plan.offererMux = info.rtcpMux && polFrom.rtcpMux;
-
-        // Security toward the answerer ('as-is' follows what the offerer did).
-        const offerSrtp = polTo.security === 'srtp' || polTo.security === 'both'
-          || (polTo.security === 'as-is' && plan.offererSrtp !== null);
-        if (offerSrtp) {
-          plan.offeredCrypto = polTo.srtpSuites.map((suite, k) => makeCryptoAttribute(k + 1, suite, this.key(state, to, suite)));
-        }
-        so.crypto = plan.offeredCrypto;
-        so.protocol = securedProtocol(info.protocol, polTo.security === 'srtp' || (polTo.security === 'as-is' && info.secure && offerSrtp));
-        plan.offeredMux = polTo.rtcpMux;
-        so.rtcpMux = polTo.rtcpMux;
-      } else {
-        so.crypto = [];
-        so.rtcpMux = false;
-      }
+      plan.reason = planOfferedStream(info, polFrom, polTo, plan, so, (side, suite) => this.key(state, side === 'offerer' ? from : to, suite));
+      if (plan.reason !== null) continue;
 
       for (const leg of [from, to] as const) {
         if (state.local[leg] !== null) continue;
@@ -372,72 +243,13 @@ export class MediaSession {
       this.rejectPendingOffer();
       return { error: `SDP answer does not match our offer: ${subsetError}`, sipStatus: 488 };
     }
-    const polAnswerer = this.policies[from];
-
     // First decide every stream, so a bad answer changes nothing.
-    const decisions: Array<{
-      enable: boolean;
-      legs?: Record<LegId, LegNegotiation>;
-      paused?: boolean;
-      codec?: string | null;
-      sends?: Record<LegId, boolean>;
-    }> = [];
-    for (let i = 0; i < answer.length; i++) {
-      const a = answer[i]!;
-      const plan = p.plans[i]!;
-      const o = p.offer[i]!;
-      if (!plan.active || a.rejected || a.connectionAddress === null) {
-        decisions.push({ enable: false });
-        continue;
-      }
-      let answererSrtp: LegSrtp | null = null;
-      if (a.transport === 'rtp') {
-        if (plan.offeredCrypto.length > 0) {
-          let match: { ours: CryptoAttribute; theirs: CryptoAttribute } | null = null;
-          for (const c of a.crypto) {
-            const ours = plan.offeredCrypto.find((x) => x.tag === c.tag && x.suite === c.suite);
-            if (ours !== undefined && toSrtpKeying(c) !== null) {
-              match = { ours, theirs: c };
-              break;
-            }
-          }
-          if (match !== null) {
-            answererSrtp = { inbound: toSrtpKeying(match.theirs)!, outbound: toSrtpKeying(match.ours)! };
-          } else if (polAnswerer.security === 'srtp' || a.secure || a.crypto.length > 0) {
-            this.rejectPendingOffer();
-            return { error: `m= line ${i + 1}: answer has no a=crypto matching our offer`, sipStatus: 488 };
-          }
-        } else if (a.secure) {
-          this.rejectPendingOffer();
-          return { error: `m= line ${i + 1}: answer is SRTP but we offered RTP`, sipStatus: 488 };
-        }
-      }
-      const offererSrtp: LegSrtp | null = plan.offererSrtp
-        ? { inbound: toSrtpKeying(plan.offererSrtp.theirs)!, outbound: toSrtpKeying(plan.offererSrtp.ours)! }
-        : null;
-      const isRtp = a.transport === 'rtp';
-      const answererMux = isRtp ? a.rtcpMux && plan.offeredMux : true;
-      const offererMux = isRtp ? plan.offererMux : true;
-      const te = isRtp && a.telephoneEventPt !== null && o.telephoneEventPt !== null;
-      const legs = {} as Record<LegId, LegNegotiation>;
-      legs[from] = {
-        remote: remoteOf(a, answererMux),
-        rtcpMux: answererMux,
-        srtp: answererSrtp,
-        telephoneEventPt: te ? a.telephoneEventPt : null,
-      };
-      legs[offerer] = {
-        remote: remoteOf(o, offererMux),
-        rtcpMux: offererMux,
-        srtp: offererSrtp,
-        telephoneEventPt: te ? o.telephoneEventPt : null,
-      };
-      const paused = a.direction === 'inactive' || o.direction === 'inactive';
-      const sends = {} as Record<LegId, boolean>;
-      sends[from] = !paused && peerSends(a);
-      sends[offerer] = !paused && peerSends(o);
-      decisions.push({ enable: true, legs, paused, codec: firstCoder(a), sends });
+    const decided = decideAnswer(p, answer, this.policies[from]);
+    if ('error' in decided) {
+      this.rejectPendingOffer();
+      return { error: decided.error, sipStatus: 488 };
     }
+    const decisions = decided.decisions;
 
     // The answer toward the offerer mirrors its offer's protocol and carries our keys.
     const ports: number[] = [];
@@ -492,6 +304,8 @@ export class MediaSession {
           srtp: n.srtp,
           telephoneEventPt: n.telephoneEventPt,
           latch: this.policies[leg].latch,
+          // A re-INVITE may change the coder (PCMU -> Opus): the relay restarts its jitter estimate.
+          clockRate: n.clockRate ?? 8000,
         };
         // A hold with c=0.0.0.0 says nothing about where the peer is: keep what we had.
         if (n.remote !== null) update.remote = n.remote;
@@ -514,6 +328,8 @@ export class MediaSession {
       latch: this.policies[leg].latch,
       srtp: legs[leg].srtp,
       telephoneEventPt: legs[leg].telephoneEventPt,
+      // Jitter is counted in RTP timestamp units: the coder's clock, not always 8 kHz (Opus 48 kHz).
+      clockRate: legs[leg].clockRate ?? 8000,
     });
     const relay = await this.engine.createSession(cfg('A'), cfg('B'));
     if (this.closed) {
@@ -528,16 +344,7 @@ export class MediaSession {
   private streamState(index: number, media: string): StreamState {
     let s = this.streams[index];
     if (s === undefined) {
-      s = {
-        index,
-        media,
-        local: { A: null, B: null },
-        keys: { A: new Map(), B: new Map() },
-        relay: null,
-        relayMux: null,
-        codec: null,
-        sends: { A: true, B: true },
-      };
+      s = newStreamState(index, media);
       this.streams[index] = s;
     }
     // A changed media type (audio -> image for T.38, or a reused disabled
@@ -583,25 +390,4 @@ export class MediaSession {
     }
     list.length = 0;
   }
-}
-
-/**
- * SIP status for a relay that could not be set up: 503 when the SBC is out
- * of a resource (descriptors, memory: RelayError.resourceExhausted), a
- * temporary overload per RFC 3261 21.5.4; 500 otherwise.
- */
-export function relayFailureStatus(err: unknown): 500 | 503 {
-  return err instanceof RelayError && err.resourceExhausted ? 503 : 500;
-}
-
-/** The author of this SDP may send on the stream: sendrecv/sendonly, and not an RFC 2543 hold (c=0.0.0.0). */
-function peerSends(s: StreamInfo): boolean {
-  if (s.direction !== 'sendrecv' && s.direction !== 'sendonly') return false;
-  return !(s.connectionAddress !== null && isZeroAddress(s.connectionAddress) && !s.ice);
-}
-
-function remoteOf(s: StreamInfo, mux: boolean): LegNegotiation['remote'] {
-  if (s.connectionAddress === null || isZeroAddress(s.connectionAddress) || s.port === 0) return null;
-  const rtcpPort = mux || s.rtcpPort === null ? s.port : s.rtcpPort;
-  return { address: s.connectionAddress, rtpPort: s.port, rtcpPort };
 }

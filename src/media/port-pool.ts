@@ -95,6 +95,8 @@ export class PortPool {
   private readonly singleRing: PortRing;
   private freePairCount: number;
   private freeSingleCount = 0;
+  /** Allocations refused because the range was exhausted (for the metrics: a realm running dry). */
+  private exhausted = 0;
 
   constructor(opts: PortPoolOptions) {
     const { address, portRangeStart, portRangeEnd } = opts;
@@ -138,6 +140,11 @@ export class PortPool {
     return this.freePairCount;
   }
 
+  /** Allocations refused since start because no port was free. */
+  allocationFailures(): number {
+    return this.exhausted;
+  }
+
   /** Ports currently handed out (pairs count as two). */
   inUse(): number {
     return this.state.length - this.freePairCount * 2 - this.freeSingleCount;
@@ -146,7 +153,10 @@ export class PortPool {
   /** Allocates an even RTP port whose odd neighbour is reserved for RTCP; null when exhausted. */
   allocatePair(): number | null {
     const port = this.takeFreePair();
-    if (port === null) return null;
+    if (port === null) {
+      this.exhausted++;
+      return null;
+    }
     const idx = port - this.firstPort;
     this.state[idx] = PortState.PairRtp;
     this.state[idx + 1] = PortState.PairRtcp;
@@ -168,7 +178,10 @@ export class PortPool {
       // Stale entry: the port was merged back into a pair meanwhile.
     }
     const base = this.takeFreePair();
-    if (base === null) return null;
+    if (base === null) {
+      this.exhausted++;
+      return null;
+    }
     const idx = base - this.firstPort;
     this.state[idx] = PortState.Single;
     this.state[idx + 1] = PortState.FreeSingle;

@@ -2,7 +2,6 @@
  * Pure-JavaScript media relay (node:dgram): the fallback when the native
  * addon is not built, and the baseline the media bench compares against.
  * Same behaviour as the native engine (latching, RTCP, SRTP, counters).
- * Also holds the LegConfig validation both engines share.
  */
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { isIP } from 'node:net';
@@ -19,106 +18,11 @@ import type {
 } from './relay-types.js';
 import { SrtpContext, SrtpSendTables, srtpTagLength, type SrtpFailure } from './srtp-js.js';
 import { RtpReceiveStats } from './rtp-receive-stats.js';
+import { readRtcpReports, SrRing } from './rtcp-reports.js';
+import { emptyCounters, mergeLegConfig, RelayError, validateLegConfig, validateLegUpdate, type LegUpdate } from './relay-config.js';
 
-export type LegUpdate = Partial<Omit<LegConfig, 'localAddress' | 'localRtpPort' | 'rtcpMux'>>;
-
-/** Codes that mean the host ran out of something (descriptors, memory, threads), not that the request was wrong. */
-const RESOURCE_CODES: ReadonlySet<string> = new Set(['EMFILE', 'ENFILE', 'ENOBUFS', 'ENOMEM', 'ENOSPC', 'EAGAIN']);
-
-/** A relay request that cannot be honoured; `code` is an errno name (EADDRINUSE) or EINVAL for bad config. */
-export class RelayError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string) {
-    super(message);
-    this.name = 'RelayError';
-    this.code = code;
-  }
-
-  /**
-   * The SBC is out of a resource (EMFILE: file descriptors, ...): the call
-   * should get 503 Service Unavailable (RFC 3261 21.5.4), temporary overload,
-   * rather than a 500, and an operator should see it in the log.
-   */
-  get resourceExhausted(): boolean {
-    return RESOURCE_CODES.has(this.code);
-  }
-}
-
-function isPort(p: unknown, allowZero: boolean): boolean {
-  return typeof p === 'number' && Number.isInteger(p) && p >= (allowZero ? 0 : 1) && p <= 65535;
-}
-
-/** Throws RelayError('EINVAL') naming the first wrong field. */
-export function validateLegConfig(cfg: LegConfig, name: string): void {
-  const bad = (msg: string): never => {
-    throw new RelayError('EINVAL', `relay leg ${name}: ${msg}`);
-  };
-  if (!cfg || typeof cfg !== 'object') bad('config missing');
-  if (typeof cfg.localAddress !== 'string' || isIP(cfg.localAddress) === 0) bad(`localAddress '${String(cfg.localAddress)}' is not an IP address`);
-  if (!isPort(cfg.localRtpPort, true)) bad(`localRtpPort ${String(cfg.localRtpPort)} out of range`);
-  if (!cfg.rtcpMux && cfg.localRtpPort === 65535) bad('localRtpPort 65535 leaves no port for RTCP');
-  validateLegUpdate(cfg, name);
-}
-
-export function validateLegUpdate(cfg: LegUpdate, name: string): void {
-  const bad = (msg: string): never => {
-    throw new RelayError('EINVAL', `relay leg ${name}: ${msg}`);
-  };
-  if (cfg.remote !== undefined && cfg.remote !== null) {
-    const r = cfg.remote;
-    if (typeof r.address !== 'string' || isIP(r.address) === 0) bad(`remote address '${String(r.address)}' is not an IP address`);
-    if (!isPort(r.rtpPort, false)) bad(`remote rtpPort ${String(r.rtpPort)} out of range`);
-    if (!isPort(r.rtcpPort, false)) bad(`remote rtcpPort ${String(r.rtcpPort)} out of range`);
-  }
-  if (cfg.latch !== undefined && cfg.latch !== 'first-packet' && cfg.latch !== 'signalled-only') bad(`latch '${String(cfg.latch)}' unknown`);
-  if (cfg.srtp !== undefined && cfg.srtp !== null) {
-    for (const dir of ['inbound', 'outbound'] as const) {
-      const k = cfg.srtp[dir];
-      if (!k || (k.suite !== 'AES_CM_128_HMAC_SHA1_80' && k.suite !== 'AES_CM_128_HMAC_SHA1_32')) bad(`srtp.${dir}.suite unsupported`);
-      if (!Buffer.isBuffer(k.keySalt) || k.keySalt.length !== 30) bad(`srtp.${dir}.keySalt must be 30 bytes`);
-    }
-  }
-  const pt = cfg.telephoneEventPt;
-  if (pt !== undefined && pt !== null && !(Number.isInteger(pt) && pt >= 0 && pt <= 127)) bad(`telephoneEventPt ${String(pt)} not 0..127`);
-  const cr = cfg.clockRate;
-  if (cr !== undefined && !(Number.isInteger(cr) && cr >= 1000 && cr <= 192000)) bad(`clockRate ${String(cr)} out of range`);
-}
-
-export function mergeLegConfig(cur: LegConfig, patch: LegUpdate): LegConfig {
-  const next: LegConfig = { ...cur };
-  if (patch.remote !== undefined) next.remote = patch.remote ? { ...patch.remote } : null;
-  if (patch.latch !== undefined) next.latch = patch.latch;
-  if (patch.srtp !== undefined) next.srtp = patch.srtp;
-  if (patch.telephoneEventPt !== undefined) next.telephoneEventPt = patch.telephoneEventPt;
-  if (patch.clockRate !== undefined) next.clockRate = patch.clockRate;
-  return next;
-}
-
-export function emptyCounters(): LegCounters {
-  return {
-    rtpPacketsIn: 0,
-    rtpBytesIn: 0,
-    rtcpPacketsIn: 0,
-    rtpPacketsOut: 0,
-    rtcpPacketsOut: 0,
-    packetsLost: 0,
-    outOfOrder: 0,
-    jitterMs: 0,
-    lastArrivalMs: 0,
-    srtpAuthFailures: 0,
-    srtpReplayDrops: 0,
-    rejectedSource: 0,
-    latchedAddress: null,
-    latchedPort: null,
-    rttMs: null,
-    remoteFractionLost: null,
-    remoteJitterMs: null,
-    sendErrors: 0,
-    srtpSsrcLimitDrops: 0,
-    srtpIndexReuseDrops: 0,
-    jitterClamps: 0,
-  };
-}
+// Kept for importers of this module.
+export { emptyCounters, mergeLegConfig, RelayError, validateLegConfig, validateLegUpdate, type LegUpdate };
 
 function countInboundDrop(c: LegCounters, r: SrtpFailure): void {
   if (r === 'replay') c.srtpReplayDrops++;
@@ -150,8 +54,6 @@ interface Endpoint {
   port: number;
 }
 
-const SR_RING = 4;
-
 class JsLeg {
   readonly name: LegId;
   cfg: LegConfig;
@@ -167,10 +69,8 @@ class JsLeg {
   /** The key srtpOut encrypts with (its send table is held in sendTables). */
   private outKey: Buffer | null = null;
   private readonly sendTables: SrtpSendTables;
-  srNtp = new Uint32Array(SR_RING);
-  srSentAt = new Uint32Array(SR_RING);
-  srUsed = 0;
-  srNext = 0;
+  /** SRs forwarded toward this leg's peer, for RTT from its report blocks. */
+  readonly srSent = new SrRing();
   readonly onSendDone: (err: Error | null) => void;
 
   constructor(name: LegId, cfg: LegConfig, sendTables: SrtpSendTables) {
@@ -326,7 +226,7 @@ class JsSession implements RelaySession {
     let srNtp = -1;
     if (isRtcp) {
       c.rtcpPacketsIn++;
-      srNtp = this.parseRtcp(inLeg, pkt, now);
+      srNtp = readRtcpReports(pkt, inLeg.cfg.clockRate ?? 8000, inLeg.srSent, now, c);
     } else {
       c.rtpPacketsIn++;
       c.rtpBytesIn += pkt.length;
@@ -340,12 +240,7 @@ class JsSession implements RelaySession {
     const sock = isRtcp && !out.cfg.rtcpMux ? out.rtcp : out.rtp;
     if (!dest || !sock) return;
     if (isRtcp) {
-      if (srNtp >= 0) {
-        out.srNtp[out.srNext] = srNtp;
-        out.srSentAt[out.srNext] = now;
-        out.srNext = (out.srNext + 1) % SR_RING;
-        out.srUsed = Math.min(SR_RING, out.srUsed + 1);
-      }
+      if (srNtp >= 0) out.srSent.record(srNtp, now);
       if (out.srtpOut) {
         const r = out.srtpOut.protectRtcp(pkt);
         if (typeof r === 'string') return countOutboundDrop(out.counters, r);
@@ -367,44 +262,6 @@ class JsSession implements RelaySession {
       out.counters.rtpPacketsOut++;
     }
     sock.send(pkt, dest.port, dest.address, out.onSendDone);
-  }
-
-  /** Reads report blocks into the leg's counters; returns the SR's NTP middle 32 bits or -1. */
-  private parseRtcp(leg: JsLeg, pkt: Buffer, now: number): number {
-    let off = 0;
-    let srNtp = -1;
-    const c = leg.counters;
-    const rate = leg.cfg.clockRate ?? 8000;
-    for (let guard = 0; guard < 64 && off + 8 <= pkt.length; guard++) {
-      const rc = pkt[off]! & 0x1f;
-      const pt = pkt[off + 1]!;
-      const plen = (pkt.readUInt16BE(off + 2) + 1) * 4;
-      if (pkt[off]! >> 6 !== 2 || off + plen > pkt.length) break;
-      let blocks = 0;
-      if (pt === 200 && plen >= 28) {
-        srNtp = pkt.readUInt32BE(off + 10);
-        blocks = off + 28;
-      } else if (pt === 201) {
-        blocks = off + 8;
-      }
-      if (blocks && rc > 0 && blocks + 24 <= off + plen) {
-        c.remoteFractionLost = pkt[blocks + 4]! / 256;
-        c.remoteJitterMs = (pkt.readUInt32BE(blocks + 12) / rate) * 1000;
-        const lsr = pkt.readUInt32BE(blocks + 16);
-        const dlsr = pkt.readUInt32BE(blocks + 20);
-        if (lsr !== 0) {
-          for (let i = 0; i < leg.srUsed; i++) {
-            if (leg.srNtp[i] === lsr) {
-              const rtt = (now - leg.srSentAt[i]! - dlsr) | 0;
-              c.rttMs = rtt > 0 ? (rtt * 1000) / 65536 : 0;
-              break;
-            }
-          }
-        }
-      }
-      off += plen;
-    }
-    return srNtp;
   }
 
   updateLeg(leg: LegId, config: LegUpdate): void {

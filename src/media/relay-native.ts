@@ -8,7 +8,8 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { LegConfig, LegId, LegPorts, RelayEngine, RelaySession, RelaySessionStats } from './relay-types.js';
-import { emptyCounters, mergeLegConfig, RelayError, srtpTagLength, validateLegConfig, validateLegUpdate, type LegUpdate } from './relay-js.js';
+import { emptyCounters, mergeLegConfig, RelayError, validateLegConfig, validateLegUpdate, type LegUpdate } from './relay-config.js';
+import { srtpTagLength } from './srtp-js.js';
 
 /** Flat, validated leg settings as the addon reads them. */
 export interface NativeLegSettings {

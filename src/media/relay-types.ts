@@ -86,6 +86,7 @@ export interface LegCounters {
   rttMs: number | null;
   /** Fraction lost as reported by the peer in RTCP RR (0..1); null when none received. */
   remoteFractionLost: number | null;
+  /** Interarrival jitter the peer reported in RTCP SR/RR (RFC 3550 6.4.1), ms at this leg's clock rate; null when none. */
   remoteJitterMs: number | null;
   /** Packets we could not hand to the kernel (full socket buffer, unreachable peer). Optional. */
   sendErrors?: number;
@@ -103,6 +104,12 @@ export interface LegCounters {
   srtpIndexReuseDrops?: number;
   /** RTP packets whose transit difference was skipped for jitter as a timestamp discontinuity (> 3 s). */
   jitterClamps?: number;
+  /**
+   * RTCP report blocks from this leg's peer whose interarrival jitter was
+   * beyond the same 3 s bound: ignored (remoteJitterMs keeps the last
+   * plausible value) and counted here.
+   */
+  remoteJitterClamps?: number;
 }
 
 export interface RelaySessionStats {

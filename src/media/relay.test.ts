@@ -178,6 +178,43 @@ describe.each(engines)('%s relay engine', (kind, make) => {
     expect(st.A.rttMs).toBeNull();
   });
 
+  it('ignores and counts a peer-reported jitter beyond 3 s, keeps the last plausible one', async () => {
+    const pa = track(await peer());
+    const pb = track(await peer());
+    const pbc = track(await peer());
+    const s = await session(leg(pa), leg(pb, {}, pbc));
+    // 0xfffffff0 timestamp units at 8 kHz would be 6 days of "jitter".
+    await pbc.send(receiverReport(0x55, 64, 0xfffffff0, 0, 0), s.localPorts.B.rtcp);
+    await until(() => s.stats().B.rtcpPacketsIn === 1, 'first RR');
+    let st = s.stats().B;
+    expect(st.remoteJitterMs).toBeNull();
+    expect(st.remoteJitterClamps).toBe(1);
+    expect(st.remoteFractionLost).toBeCloseTo(0.25, 5);
+    await pbc.send(receiverReport(0x55, 0, 800, 0, 0), s.localPorts.B.rtcp);
+    await until(() => s.stats().B.rtcpPacketsIn === 2, 'second RR');
+    expect(s.stats().B.remoteJitterMs).toBeCloseTo(100, 5);
+    await pbc.send(receiverReport(0x55, 0, 24_001, 0, 0), s.localPorts.B.rtcp); // 3.000125 s
+    await until(() => s.stats().B.rtcpPacketsIn === 3, 'third RR');
+    st = s.stats().B;
+    expect(st.remoteJitterMs).toBeCloseTo(100, 5);
+    expect(st.remoteJitterClamps).toBe(2);
+  });
+
+  it('expresses the peer-reported jitter at the leg\'s clock rate (Opus 48 kHz)', async () => {
+    const pa = track(await peer());
+    const pb = track(await peer());
+    const pbc = track(await peer());
+    const s = await session(leg(pa, { clockRate: 48000 }), leg(pb, { clockRate: 48000 }, pbc));
+    await pbc.send(receiverReport(0x55, 0, 480, 0, 0), s.localPorts.B.rtcp);
+    await until(() => s.stats().B.rtcpPacketsIn === 1, 'RR');
+    expect(s.stats().B.remoteJitterMs).toBeCloseTo(10, 5);
+    // Just over 3 s at 48 kHz (18 s if it were read at 8 kHz): the bound follows the rate.
+    await pbc.send(receiverReport(0x55, 0, 48_000 * 3 + 1, 0, 0), s.localPorts.B.rtcp);
+    await until(() => s.stats().B.rtcpPacketsIn === 2, 'second RR');
+    expect(s.stats().B.remoteJitterMs).toBeCloseTo(10, 5);
+    expect(s.stats().B.remoteJitterClamps).toBe(1);
+  });
+
   it('demultiplexes RTCP on an rtcp-mux leg (RFC 5761)', async () => {
     const pa = track(await peer());
     const pb = track(await peer());

@@ -5,7 +5,8 @@
  * lack of resources (EMFILE...) is an error, not a reason to fall back.
  */
 import type { RelayEngine } from './relay-types.js';
-import { JsRelayEngine, RelayError } from './relay-js.js';
+import { RelayError } from './relay-config.js';
+import { JsRelayEngine } from './relay-js.js';
 import { NativeRelayEngine } from './relay-native.js';
 
 export interface RelayEngineOptions {

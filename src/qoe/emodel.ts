@@ -228,6 +228,20 @@ export function computeMos(params: MosParams): number {
   return Math.round(computeEModel(params).mos * 100) / 100;
 }
 
+/**
+ * Listening quality (RFC 3611 §4.7.5 R-LQ / MOS-LQ, as RFC 6035 QualityEst
+ * carries them): the E-model without the delay impairment Id, so only the
+ * codec and packet loss count.
+ */
+export function computeListeningQuality(p: { codec: string; packetLossPct: number; burstRatio?: number }): { R: number; mos: number } {
+  const codec = codecImpairment(p.codec);
+  const loss = Number.isFinite(p.packetLossPct) ? p.packetLossPct : 0;
+  const { Ro, No, OLR } = basicRating();
+  const { Is } = simultaneousImpairment(Ro, No, OLR, 0);
+  const R = Ro - Is - effectiveEquipmentImpairment(codec.Ie, codec.Bpl, loss, p.burstRatio ?? 1) + DEFAULTS.A;
+  return { R, mos: Math.round(mosFromR(R) * 100) / 100 };
+}
+
 /** R with every parameter at its G.107 default and no delay, loss or codec impairment (≈ 93.2). */
 export function defaultRating(): number {
   const { Ro, No, OLR } = basicRating();

@@ -15,6 +15,7 @@ import { HttpPostTransport } from '../delivery/http-transport.js';
 import type { CdrMediaDirection, CdrMediaLeg, CdrMediaStream, QoeColor } from '../cdr/model.js';
 import { DeliveryBacked, type CdrSinkStats } from '../cdr/sink.js';
 import type { Logger } from '../util/logger.js';
+import { computeListeningQuality } from './emodel.js';
 import { buildVqRtcpXr, emptyVqMetrics, type VqMetrics, type VqReport } from './vq-rtcpxr.js';
 
 export interface QoeCallReport {
@@ -63,6 +64,7 @@ export class JsonQoeFeed extends DeliveryBacked implements QoeFeed {
 const round = (n: number | null): number | null => (n === null ? null : Math.round(n * 100) / 100);
 
 function vqMetrics(d: CdrMediaDirection, s: CdrMediaStream, start: number, stop: number): VqMetrics {
+  const lq = d.lossPct !== null && s.coder !== null && d.packets > 0 ? computeListeningQuality({ codec: s.coder, packetLossPct: d.lossPct }) : null;
   return {
     ...emptyVqMetrics(),
     start, stop,
@@ -72,9 +74,11 @@ function vqMetrics(d: CdrMediaDirection, s: CdrMediaStream, start: number, stop:
     networkLossPct: round(d.lossPct),
     interarrivalJitterMs: round(d.jitterMs),
     roundTripDelayMs: d.rttMs === null ? null : Math.round(d.rttMs),
+    rLq: lq === null ? null : Math.round(lq.R),
     rCq: d.rFactor === null ? null : Math.round(d.rFactor),
+    mosLq: lq === null ? null : lq.mos,
     mosCq: round(d.mos),
-    estimationAlgorithm: d.mos !== null ? 'G.107' : null,
+    estimationAlgorithm: d.mos !== null || lq !== null ? 'G.107' : null,
   };
 }
 

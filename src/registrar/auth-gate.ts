@@ -55,7 +55,7 @@ export class AuthGate implements RequestGate {
     if (policy === null) return true;
     const methods = methodListOf(config.ipGroupByName(src.name)?.methodList ?? '');
     if (methods !== null && !methods.has(req.method)) return true;
-    const r = this.authenticator.check(req, inbound.remote.address, policy);
+    const r = this.authenticator.check(req, inbound.remote.address, policy, { port: inbound.remote.port, interfaceName: inbound.interfaceName });
     if (r.ok) {
       // The AOR user must be the user's own (SBCUserInfoTable LocalUser).
       const user = policy.user(r.username);

@@ -40,9 +40,16 @@ export type AuthResult =
 /** What the intrusion detection learns of each failure. */
 export interface AuthFailure {
   readonly source: string;
+  /** Where the request came from and in (IDS scope ip+port and IDSMatch by SIP Interface); absent when the caller did not say. */
+  readonly via?: AuthVia;
   readonly username: string | null;
   readonly reason: string;
   readonly count: number;
+}
+
+export interface AuthVia {
+  readonly port: number;
+  readonly interfaceName: string;
 }
 
 const MAX_NONCES = 100_000;
@@ -81,7 +88,7 @@ export class DigestAuthenticator {
   }
 
   /** Checks `req` (from `source`, an address) against `policy`. */
-  check(req: SipMessage, source: string, policy: AuthPolicy): AuthResult {
+  check(req: SipMessage, source: string, policy: AuthPolicy, via?: AuthVia): AuthResult {
     const header = policy.proxy ? 'proxy-authorization' : 'authorization';
     let creds: DigestCredentials | null = null;
     for (const v of req.getHeaderValues(header)) {
@@ -91,25 +98,25 @@ export class DigestAuthenticator {
     const status = policy.proxy ? 407 : 401;
     if (creds === null) return { ok: false, status, header: this.challenge(policy, false), reason: 'no credentials' };
     const issued = this.nonceTime(creds.nonce);
-    if (issued === null) return this.fail(source, creds.username, 'unknown nonce', { ok: false, status, header: this.challenge(policy, false), reason: 'unknown nonce' });
+    if (issued === null) return this.fail(source, via, creds.username, 'unknown nonce', { ok: false, status, header: this.challenge(policy, false), reason: 'unknown nonce' });
     const user = policy.user(creds.username);
     const expected = user === undefined ? null : responseFor(creds, req.method, user.password);
     // Constant work whether or not the user exists: compare against a dummy when it does not.
     const got = Buffer.from(creds.response.toLowerCase().padEnd(64, '0').slice(0, 64));
     const want = Buffer.from((expected ?? '').padEnd(64, '0').slice(0, 64));
     const match = timingSafeEqual(got, want) && expected !== null && expected.length === creds.response.length;
-    if (!match) return this.fail(source, creds.username, 'wrong credentials', { ok: false, status: 403, header: null, reason: 'Forbidden' });
+    if (!match) return this.fail(source, via, creds.username, 'wrong credentials', { ok: false, status: 403, header: null, reason: 'Forbidden' });
     if (this.now() - issued > policy.nonceLifetimeSec * 1000) {
       // Right password, old nonce: a new challenge the UA answers without asking anyone (RFC 7616 §3.3 stale).
       return { ok: false, status, header: this.challenge(policy, true), reason: 'stale nonce' };
     }
     if (creds.qop !== 'auth' || creds.nc === null || !/^[0-9a-fA-F]{8}$/.test(creds.nc) || creds.cnonce === null) {
-      return this.fail(source, creds.username, 'qop=auth with nc and cnonce required', { ok: false, status, header: this.challenge(policy, false), reason: 'qop required' });
+      return this.fail(source, via, creds.username, 'qop=auth with nc and cnonce required', { ok: false, status, header: this.challenge(policy, false), reason: 'qop required' });
     }
     const nc = Number.parseInt(creds.nc, 16);
     const seen = this.counts.get(creds.nonce);
     if (seen !== undefined && nc <= seen.nc) {
-      return this.fail(source, creds.username, 'replayed nonce-count', { ok: false, status, header: this.challenge(policy, true), reason: 'replay' });
+      return this.fail(source, via, creds.username, 'replayed nonce-count', { ok: false, status, header: this.challenge(policy, true), reason: 'replay' });
     }
     this.remember(creds.nonce, nc, issued, policy.nonceLifetimeSec);
     return { ok: true, username: creds.username };
@@ -129,12 +136,12 @@ export class DigestAuthenticator {
     }
   }
 
-  private fail(source: string, username: string | null, reason: string, result: AuthResult): AuthResult {
+  private fail(source: string, via: AuthVia | undefined, username: string | null, reason: string, result: AuthResult): AuthResult {
     const count = (this.failures.get(source) ?? 0) + 1;
     this.failures.delete(source);
     this.failures.set(source, count);
     if (this.failures.size > MAX_SOURCES) this.failures.delete(this.failures.keys().next().value!);
-    this.onFailure?.({ source, username, reason, count });
+    this.onFailure?.({ source, username, reason, count, ...(via !== undefined ? { via } : {}) });
     return result;
   }
 }

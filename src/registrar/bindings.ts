@@ -99,6 +99,13 @@ export class RegistrationDb {
     return this.groupCounts.get(ipGroup.toLowerCase()) ?? 0;
   }
 
+  /** Contacts per IP Group (an AOR may have several). */
+  bindingCounts(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const b of this.bySbcUser.values()) out[b.ipGroup] = (out[b.ipGroup] ?? 0) + 1;
+    return out;
+  }
+
   counts(): Record<string, number> {
     const out: Record<string, number> = {};
     for (const list of this.byAor.values()) {

@@ -35,7 +35,7 @@ function harness(settings: Partial<RegistrarSettings> = {}) {
     count: (r) => counts.push(r),
   });
   let cseq = 0;
-  const register = (user: string, expires: number, port = 40000): void => {
+  const register = (user: string, expires: number, port = 40000, headers: Array<[string, string]> = []): void => {
     const req = SipMessage.request('REGISTER', 'sip:pbx.local');
     req.setHeader('via', `SIP/2.0/UDP 203.0.113.5:${port};branch=z9hG4bK${++cseq}`);
     req.setHeader('from', `<sip:${user}@pbx.local>;tag=t${user}`);
@@ -44,6 +44,7 @@ function harness(settings: Partial<RegistrarSettings> = {}) {
     req.setHeader('cseq', `${cseq} REGISTER`);
     req.setHeader('contact', `<sip:${user}@192.168.1.5:5062;x-odd=1?Route=%3Csip:a%3E>`);
     req.setHeader('expires', String(expires));
+    for (const [k, v] of headers) req.addHeader(k, v);
     const stx = { request: req, respond: (res: SipMessage) => answers.push(res) } as unknown as ServerTransactionRef;
     const inbound = { remote: { address: '203.0.113.5', port, transport: 'udp' }, interfaceName: 'WAN', connectionId: null } as unknown as InboundMessage;
     expect(relay.handle(req, stx, inbound, { srcIpGroup: USERS, routing })).toBe(true);
@@ -101,6 +102,28 @@ describe('RegisterRelay', () => {
     h.register('201', 300);
     expect(h.answers[h.answers.length - 1]!.status).toBe(403);
     expect(h.upstream).toHaveLength(2);
+  });
+
+  it('keeps the user\'s Path and returns it (RFC 3327); the registrar\'s Path and Service-Route stay upstream (RFC 3608)', () => {
+    const h = harness();
+    h.register('200', 300, 40000, [['supported', 'path'], ['path', '<sip:edge.example;lr>']]);
+    const out = h.upstream[0]!.req;
+    // Upstream the SBC is the UA (its own Contact): nothing of the user's side.
+    expect(out.getHeader('path')).toBeUndefined();
+    const { req, handler } = h.upstream[0]!;
+    const ok = createResponse(req, 200, undefined, 'r1');
+    ok.setHeader('contact', `${req.getHeader('contact')!.replace(/;expires=\d+/, '')};expires=3600`);
+    ok.setHeader('service-route', '<sip:orig@scscf.pbx.local;lr>');
+    ok.setHeader('path', '<sip:pcscf.pbx.local;lr>');
+    handler.onFinal(ok);
+    const answer = h.answers[0]!;
+    expect(answer.status).toBe(200);
+    expect(answer.getHeaderValues('path')).toEqual(['<sip:edge.example;lr>']);
+    expect(answer.getHeader('service-route')).toBeUndefined();
+    expect(h.db.bindingsOf('200@pbx.local')[0]!.path).toEqual(['<sip:edge.example;lr>']);
+    // A refresh answered from the cache returns it too.
+    h.register('200', 300, 40000, [['supported', 'path'], ['path', '<sip:edge.example;lr>']]);
+    expect(h.answers[1]!.getHeaderValues('path')).toEqual(['<sip:edge.example;lr>']);
   });
 
   it('grants a user behind NAT the profile\'s NAT registration time', () => {

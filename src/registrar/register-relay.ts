@@ -91,9 +91,18 @@ export class RegisterRelay implements NonCallHandler {
   }
 
   /** §10.3 step 8: the 2xx lists every current binding of the AOR with its remaining time. */
+  /**
+   * The 2xx to the user: its bindings, and the Path it sent, stored with
+   * them (RFC 3327 §5.3: the registrar returns the Path it stored). The
+   * upstream registrar's Path and Service-Route (RFC 3608) stay upstream:
+   * they name hosts beyond the SBC (topology hiding), and the user's
+   * requests go through the SBC anyway.
+   */
   private answer2xx(stx: ServerTransactionRef, req: SipMessage, aor: string, now: number): true {
     const contacts = this.deps.db.bindingsOf(aor).map((b) => contactWithExpires(b.contact, Math.max(0, Math.round((b.expiresAt - now) / 1000))));
-    return this.reply(stx, req, 200, contacts.length > 0 ? [['Contact', contacts.join(', ')]] : []);
+    const extra: Array<[string, string]> = contacts.length > 0 ? [['Contact', contacts.join(', ')]] : [];
+    for (const p of req.getHeaderValues('path')) extra.push(['Path', p]);
+    return this.reply(stx, req, 200, extra);
   }
 
   /**

@@ -485,6 +485,15 @@ describe('TransactionLayer', () => {
       expect(layer.stats().loopsOrMerges482).toBe(1);
     });
 
+    it('a fork to another Request-URI (another contact of ours) is no merge', () => {
+      fake.inject(invite('z9hG4bKfork1'));
+      fake.take();
+      fake.inject(invite('z9hG4bKfork2').replace('INVITE sip:bob@192.0.2.10 SIP/2.0', 'INVITE sip:bob2@192.0.2.10 SIP/2.0'));
+      expect(fake.take().map((s) => s.msg.status)).not.toContain(482);
+      expect(tuRequests).toHaveLength(2);
+      expect(layer.stats().loopsOrMerges482).toBe(0);
+    });
+
     it('does not apply to requests with a To tag', () => {
       fake.inject(invite('z9hG4bKpath1', { toTag: 'd1' }));
       fake.inject(invite('z9hG4bKpath2', { toTag: 'd1' }));

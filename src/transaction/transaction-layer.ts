@@ -230,9 +230,12 @@ export class TransactionLayer {
       return;
     }
     // §8.2.2.2: same From tag, Call-ID and CSeq as a live transaction but not the same transaction: a merge or loop.
+    // The Request-URI is part of the key: a proxy forking to several contacts that all lead to us (users
+    // registered through the SBC, one upstream contact per binding) sends the same request to different
+    // Request-URIs, and each branch must reach its binding (RFC 3261 §16.6, the errata on merged requests).
     let mergeKey: string | null = null;
     if (req.toTag === null && req.fromTag !== null) {
-      mergeKey = `${req.fromTag}|${req.callId}|${req.cseq?.seq ?? 0}|${method}`;
+      mergeKey = `${req.fromTag}|${req.callId}|${req.cseq?.seq ?? 0}|${method}|${req.requestUri}`;
       const other = this.mergeIndex.get(mergeKey);
       if (other !== undefined && !other.terminated) {
         this.counters.loopsOrMerges482++;

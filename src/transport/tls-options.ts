@@ -6,7 +6,8 @@
  * (certificate rotation without a restart).
  */
 import { readFile } from 'node:fs/promises';
-import type tls from 'node:tls';
+import tls from 'node:tls';
+import { strictPeerCertificateProblem } from './strict-cert.js';
 
 /** ECDHE key exchange with AES-GCM or ChaCha20-Poly1305 (TLS 1.2); TLS 1.3 suites are all forward secret. */
 export const DEFAULT_TLS12_CIPHERS = [
@@ -29,6 +30,8 @@ export interface TlsSpec {
   requireClientCert?: boolean;
   /** Outgoing: check the server's certificate and host name (default true). */
   verifyServer?: boolean;
+  /** Mediant RequireStrictCert: peer certificates must carry the right key usages (strict-cert.ts). */
+  strictCert?: boolean;
 }
 
 /** Mediant TLSVersion bitmask (1 = 1.0, 2 = 1.1, 4 = 1.2, 8 = 1.3; 0 = default) to a version range. */
@@ -45,6 +48,8 @@ export function versionRange(mask: number): { minVersion: TlsVersionName; maxVer
 export interface LoadedTls {
   server: tls.TlsOptions;
   client: tls.ConnectionOptions;
+  /** Client certificates of the mutual-TLS listener are checked strictly (strictSocketProblem) once the handshake is done. */
+  strictClientCert: boolean;
 }
 
 export async function loadTls(spec: TlsSpec, handshakeTimeoutMs: number): Promise<LoadedTls> {
@@ -65,6 +70,16 @@ export async function loadTls(spec: TlsSpec, handshakeTimeoutMs: number): Promis
       cert, key, ...(ca !== undefined ? { ca } : {}), minVersion, maxVersion,
       ciphers: spec.clientCiphers || DEFAULT_TLS12_CIPHERS,
       rejectUnauthorized: spec.verifyServer !== false,
+      ...(spec.strictCert === true ? { checkServerIdentity: strictServerIdentity } : {}),
     },
+    strictClientCert: spec.strictCert === true && mutual,
   };
+}
+
+/** The host check (RFC 5922 §7), then RequireStrictCert; an Error refuses the server. */
+function strictServerIdentity(host: string, cert: tls.PeerCertificate): Error | undefined {
+  const hostError = tls.checkServerIdentity(host, cert);
+  if (hostError !== undefined) return hostError;
+  const problem = strictPeerCertificateProblem(cert, 'server');
+  return problem === null ? undefined : Object.assign(new Error(`RequireStrictCert: ${problem}`), { code: 'ERR_STRICT_CERT' });
 }

@@ -11,6 +11,7 @@ import { EventEmitter } from 'node:events';
 import dgram from 'node:dgram';
 import net from 'node:net';
 import tls from 'node:tls';
+import { strictSocketProblem } from './strict-cert.js';
 import { loadTls, type LoadedTls, type TlsSpec } from './tls-options.js';
 import type { Logger } from 'pino';
 import type { SipMessage } from '../sip/message.js';
@@ -93,6 +94,7 @@ interface BoundInterface {
 }
 
 const CRLF = Buffer.from('\r\n');
+const CRLFCRLF = Buffer.from('\r\n\r\n');
 
 function connKey(transport: Transport, address: string, port: number): string {
   return `${transport}|${address}|${port}`;
@@ -208,7 +210,13 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
         // A handshake that does not finish in time is a slowloris too.
         bi.tlsLoaded = await loadTls(iface.tls, this.firstMessageDeadlineMs);
         const server = tls.createServer(bi.tlsLoaded.server);
-        server.on('secureConnection', (socket) => this.adoptInbound(socket, 'tls', bi));
+        server.on('secureConnection', (socket) => {
+          const problem = bi.tlsLoaded?.strictClientCert === true ? strictSocketProblem(socket, 'client') : null;
+          if (problem === null) return this.adoptInbound(socket, 'tls', bi);
+          this.log?.warn({ src: socket.remoteAddress, iface: bi.info.name, problem }, 'TLS client certificate refused (RequireStrictCert)');
+          this.gate?.connectionAbuse({ address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0, transport: 'tls' }, bi.info.name);
+          socket.destroy();
+        });
         server.on('tlsClientError', (err, socket) => {
           this.log?.debug({ err: err.message }, 'TLS handshake failed');
           const address = socket.remoteAddress;
@@ -255,6 +263,18 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
     }
     await this.sendUdp(bi, data, dest.address, dest.port);
     return 'udp';
+  }
+
+  /**
+   * RFC 5626 §4.4.1 keep-alive toward a peer: CRLFCRLF on the connection
+   * already open to it (none is opened: a keep-alive for a flow that is
+   * gone would only create a new one).
+   */
+  async sendKeepAlive(remote: Endpoint): Promise<'sent' | 'no-connection' | 'failed'> {
+    if (remote.transport === 'udp') return 'no-connection';
+    const c = this.connsByKey.get(connKey(remote.transport, remote.address, remote.port));
+    if (c === undefined || c.closed || c.ready !== null) return 'no-connection';
+    return this.write(c, CRLFCRLF).then(() => 'sent' as const, () => 'failed' as const);
   }
 
   /**

@@ -12,7 +12,7 @@
  * Loopback only; every loop is bounded.
  */
 import { createSocket, type Socket } from 'node:dgram';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readlinkSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { nativeAddonPath, NativeRelayEngine, type NativeAddon } from '../../src/media/relay-native.js';
 import type { LegConfig, LegCounters, RelaySession, SrtpSuite } from '../../src/media/relay-types.js';
@@ -51,6 +51,19 @@ function fail(msg: string): never {
 }
 
 const fdCount = (): number => readdirSync('/proc/self/fd').length;
+/** Every open descriptor with what it refers to ("7 socket:[123]"), to name leaked or vanished ones. */
+function fdTable(): Set<string> {
+  const out = new Set<string>();
+  for (const fd of readdirSync('/proc/self/fd')) {
+    try {
+      out.add(`${fd} ${readlinkSync(`/proc/self/fd/${fd}`)}`);
+    } catch {
+      /* closed while listing (the listing's own descriptor) */
+    }
+  }
+  return out;
+}
+const minus = (a: Set<string>, b: Set<string>): string[] => [...a].filter((x) => !b.has(x));
 
 // ---- packets ---------------------------------------------------------------
 
@@ -245,6 +258,7 @@ function boundaryFuzz(addonEngine: { createSession(a: unknown, b: unknown): unkn
 async function main(): Promise<void> {
   if (!ADDON) fail('native addon not built');
   const fdsBefore = fdCount();
+  const tableBefore = fdTable();
   const require = createRequire(import.meta.url);
   const addon = require(ADDON) as NativeAddon;
   const engine = new NativeRelayEngine(addon);
@@ -366,7 +380,10 @@ async function main(): Promise<void> {
     await new Promise((r) => setTimeout(r, 10));
     fdsAfter = fdCount();
   }
-  if (fdsAfter !== fdsBefore) fail(`descriptors: ${fdsBefore} before, ${fdsAfter} after`);
+  if (fdsAfter !== fdsBefore) {
+    const tableAfter = fdTable();
+    fail(`descriptors: ${fdsBefore} before, ${fdsAfter} after; new: ${minus(tableAfter, tableBefore).join(', ') || '-'}; gone: ${minus(tableBefore, tableAfter).join(', ') || '-'}`);
+  }
   process.stdout.write(
     JSON.stringify({ kind: engine.kind, packets: TOTAL, created, closed, updates, boundaryThrows, sunk, fdsBefore, fdsAfter, perMutation, totals }) + '\n',
   );

@@ -13,7 +13,8 @@ import dgram from 'node:dgram';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assertSippInstalled, findFreePort, runSipp, startSipp, type SippProcess } from './helpers/sipp.js';
 import { readSippTrace, received, SCENARIOS } from './helpers/b2bua-harness.js';
-import { startSbc, testIni, type SbcProcess } from './helpers/sbc-process.js';
+import { execFile } from 'node:child_process';
+import { SBC_MAIN, startSbc, TEST_API_USERS, testIni, type SbcProcess } from './helpers/sbc-process.js';
 
 const PBX_IP = '127.0.0.2';
 const TRUNK_IP = '127.0.0.3';
@@ -48,9 +49,10 @@ async function until<T>(what: string, probe: () => Promise<T | null | undefined 
 
 function accountIni(o: {
   lanPort: number; wanPort: number; pbxPort: number; trunkPort: number; apiPort: number; extraScalars?: string[]; contactUser?: string; mandatory?: boolean;
+  itspProfile?: Record<string, string | number>;
 }): string {
   return testIni({
-    lanPort: o.lanPort, wanPort: o.wanPort, apiPort: o.apiPort, media: false,
+    lanPort: o.lanPort, wanPort: o.wanPort, apiPort: o.apiPort, media: false, ...(o.itspProfile ? { itspProfile: o.itspProfile } : {}),
     pbx: { address: PBX_IP, port: o.pbxPort },
     itsp: [{ address: TRUNK_IP, port: o.trunkPort }],
     scalars: ['RegistrationTime = 60', 'RegistrationRetryTime = 1', ...(o.extraScalars ?? [])],
@@ -86,7 +88,8 @@ describe('issue 11: the SBC registers to a trunk (Account table)', () => {
     let sbc: SbcProcess | null = null;
     try {
       await waitUdpBound(TRUNK_IP, trunkPort);
-      sbc = await startSbc(accountIni({ lanPort, wanPort, pbxPort, trunkPort, apiPort }));
+      // SBCAssertIdentity = 1 (Add): the trunk gets a P-Asserted-Identity from the source URL, with the Account's HostName.
+      sbc = await startSbc(accountIni({ lanPort, wanPort, pbxPort, trunkPort, apiPort, itspProfile: { SBCAssertIdentity: 1 } }));
       const s = sbc;
       const acc = await until('registered', async () => {
         const r = await s.api<{ accounts: AccountStatusView[] }>('/api/v1/registrations');
@@ -95,6 +98,16 @@ describe('issue 11: the SBC registers to a trunk (Account table)', () => {
       expect(acc.name).toBe('carrier');
       expect(acc.registrar).toBe(`udp:${TRUNK_IP}:${trunkPort}`);
       expect(acc.expiresInSec, JSON.stringify(acc)).toBeLessThanOrEqual(4);
+      // sbc status shows the account (a Monitor's credentials from the environment, as for sbc config).
+      const cli = await new Promise<{ code: number; out: string }>((resolve) => {
+        execFile(process.execPath, [SBC_MAIN, 'status', '--api', `http://127.0.0.1:${apiPort}`], {
+          env: { PATH: process.env['PATH'] ?? '', SBC_API_USER: TEST_API_USERS.monitor.username, SBC_API_PASSWORD: TEST_API_USERS.monitor.password },
+          timeout: 15_000,
+        }, (err, out) => resolve({ code: err === null ? 0 : 1, out }));
+      });
+      expect(cli.code, cli.out).toBe(0);
+      expect(cli.out).toMatch(/^Accounts \(registrations to trunks\): 1 of 1 registered$/m);
+      expect(cli.out).toMatch(new RegExp(`^ {2}carrier {2}PBX -> ITSP {2}sip:4930123@reg\\.itsp\\.test {2}registered {2}at udp:127\\.0\\.0\\.3:${trunkPort} {2}expires in \\d+ s {2}last 200$`, 'm'));
       const metrics = (await s.http("/metrics")).body;
       expect(metrics).toMatch(/sbc_account_registered\{account="carrier",serving_ip_group="ITSP"\} 1/);
       // The registrar granted 4 s: a refresh follows after 2 s (RegistrationTimeDivider 50 %).
@@ -125,6 +138,11 @@ describe('issue 11: the SBC registers to a trunk (Account table)', () => {
       expect(invites).toHaveLength(2);
       expect(invites[1]!.msg.getHeader('authorization')).toMatch(/username="trunkuser"/);
       expect(invites[1]!.msg.getHeader('from')).toContain('@reg.itsp.test');
+      // The registered identity: ContactUser in our Contact, PAI from the source URL on the Account's host (the PBX's own PAI replaced).
+      expect(invites[1]!.msg.getHeader('contact')).toMatch(/^<sip:4930123@127\.0\.0\.1:\d+>$/);
+      expect(invites[1]!.msg.getHeader('p-asserted-identity')).toBe('"PBX Ext 100" <sip:100@reg.itsp.test>');
+      expect(invites[1]!.msg.getHeaderValues('p-asserted-identity')).toHaveLength(1);
+      expect(invites[1]!.msg.getHeader('p-preferred-identity')).toBeUndefined();
     } finally {
       await sbc?.stop();
       await registrar.stop();

@@ -212,9 +212,10 @@ describe('issue 11: remote users register through the SBC to a Kamailio registra
       const before = await opened();
       const pbx = await runSipp({
         scenario: join(SCENARIOS, 'e2e-uac-call.xml'), target: `${PBX_IP}:${kam!.port}`, localAddress: EXT_IP, calls: 1, service: '201',
-        timeoutMs: 20_000, extraArgs: ['-d', '500'],
+        timeoutMs: 20_000, extraArgs: ['-d', '500', '-trace_msg', '-message_file', join(dir, 'tcp-pbx.log')],
       });
-      expect(pbx.successful, `PBX: ${pbx.output}`).toBe(1);
+      const pbxTrace = async (): Promise<string> => (await readSippTrace(join(dir, 'tcp-pbx.log')).catch(() => [])).map((m) => `${m.dir}: ${m.raw}`).join('\n');
+      expect(pbx.successful, `PBX: ${pbx.output}${pbx.errors}\n${await pbxTrace()}\nbaresip: ${phone.output()}`).toBe(1);
       await phone.waitForEvent('CALL_ESTABLISHED');
       await phone.waitForEvent('CALL_CLOSED');
       // No new connection toward the phone: the INVITE and the BYE went over the registered one.

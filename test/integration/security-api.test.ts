@@ -1,8 +1,12 @@
 /**
  * The REST API of the real SBC process is closed by default (issue 12):
- * every endpoint without credentials answers 401, a Monitor cannot reload,
- * an Operator can, and neither passwords nor tokens reach the log.
+ * every endpoint without credentials answers 401 (checked over the server's
+ * own route list, GET /api/v1/routes), a Monitor cannot reload, an Operator
+ * can, and neither passwords nor tokens reach the log. Admins manage the
+ * users (WebUsers rows, written back to the ini as scrypt hashes, kept
+ * across a restart); Monitor and Operator get 403 there.
  */
+import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findFreePort } from './helpers/sipp.js';
 import { basicAuth, startSbc, testIni, TEST_API_USERS, type SbcProcess } from './helpers/sbc-process.js';
@@ -10,9 +14,10 @@ import { basicAuth, startSbc, testIni, TEST_API_USERS, type SbcProcess } from '.
 describe('REST API authentication (real SBC process)', () => {
   let sbc: SbcProcess;
   let base: string;
+  let apiPort: number;
 
   beforeAll(async () => {
-    const apiPort = await findFreePort();
+    apiPort = await findFreePort();
     sbc = await startSbc(testIni({
       lanPort: await findFreePort(), wanPort: await findFreePort(), apiPort, media: false,
       pbx: { address: '127.0.0.71', port: 5060 }, itsp: [{ address: '127.0.0.72', port: 5060 }],
@@ -39,14 +44,103 @@ describe('REST API authentication (real SBC process)', () => {
     expect(bad.status).toBe(401);
   });
 
+  it('the server\'s own route list: every route answers 401 without credentials (health only to loopback), 403 to a Monitor where it needs more', async () => {
+    const routes = await sbc.api<Array<{ method: string; url: string; role: string }>>('/api/v1/routes');
+    const mon = basicAuth(TEST_API_USERS.monitor);
+    // Every module's routes are there (core, security, admission, config, users, registrations, CDRs).
+    for (const u of ['/api/v1/status', '/api/v1/security/denied', '/api/v1/admission', '/api/v1/config', '/api/v1/users', '/api/v1/registrations/users', '/api/v1/cdrs', '/metrics']) {
+      expect(routes.some((r) => r.url === u), u).toBe(true);
+    }
+    const seen: string[] = [];
+    for (const r of routes) {
+      const path = r.url.replace(/:[A-Za-z]+/g, '1').replace(/\*/g, 'x');
+      const res = await fetch(`${base}${path}`, { method: r.method });
+      seen.push(`${r.method} ${r.url} ${r.role} ${res.status}`);
+      if (r.role === 'loopback') {
+        // GET /api/v1/health: loopback clients only, no data beyond "ok".
+        expect(res.status, `${r.method} ${r.url}`).toBe(200);
+        continue;
+      }
+      expect(res.status, `${r.method} ${r.url}`).toBe(401);
+      expect(res.headers.get('www-authenticate')).toMatch(/^Basic /);
+      if (r.role === 'operator' || r.role === 'admin') {
+        expect((await fetch(`${base}${path}`, { method: r.method, headers: mon })).status, `monitor: ${r.method} ${r.url}`).toBe(403);
+      }
+    }
+    process.stdout.write(`api routes checked: ${routes.length}\n`);
+    expect(routes.length).toBeGreaterThan(25);
+    expect(routes.filter((r) => r.role === 'loopback').map((r) => r.url)).toEqual(['/api/v1/health']);
+  });
+
+  it('Admins manage users (scrypt hashes in the ini, survive a restart); Monitor and Operator get 403; passwords never logged', async () => {
+    const admin = { ...basicAuth(TEST_API_USERS.admin), 'content-type': 'application/json' };
+    const json = (h: Record<string, string>) => ({ ...h, 'content-type': 'application/json' });
+    const pw1 = 'first-Secret-pw-4711';
+    const pw2 = 'second-Secret-pw-0815';
+    for (const who of [TEST_API_USERS.monitor, TEST_API_USERS.operator]) {
+      const h = json(basicAuth(who));
+      expect((await fetch(`${base}/api/v1/users`, { headers: h })).status).toBe(403);
+      expect((await fetch(`${base}/api/v1/users`, { method: 'POST', headers: h, body: JSON.stringify({ username: 'x1', password: pw1, role: 'admin' }) })).status).toBe(403);
+      expect((await fetch(`${base}/api/v1/users/test-monitor/password`, { method: 'PUT', headers: h, body: JSON.stringify({ password: pw1 }) })).status).toBe(403);
+      expect((await fetch(`${base}/api/v1/users/test-monitor`, { method: 'DELETE', headers: h })).status).toBe(403);
+    }
+    // Refusals: short password, unknown role, existing name.
+    expect((await fetch(`${base}/api/v1/users`, { method: 'POST', headers: admin, body: JSON.stringify({ username: 'ops2', password: 'short', role: 'operator' }) })).status).toBe(400);
+    expect((await fetch(`${base}/api/v1/users`, { method: 'POST', headers: admin, body: JSON.stringify({ username: 'ops2', password: pw1, role: 'root' }) })).status).toBe(400);
+    expect((await fetch(`${base}/api/v1/users`, { method: 'POST', headers: admin, body: JSON.stringify({ username: 'test-monitor', password: pw1, role: 'monitor' }) })).status).toBe(409);
+
+    const created = await fetch(`${base}/api/v1/users`, { method: 'POST', headers: admin, body: JSON.stringify({ username: 'ops2', password: pw1, role: 'operator' }) });
+    expect(created.status).toBe(201);
+    const list = await sbc.api<Array<Record<string, unknown>>>('/api/v1/users');
+    expect(list).toContainEqual({ username: 'ops2', role: 'operator', sessionTimeoutMin: 15 });
+    expect(JSON.stringify(list)).not.toMatch(/scrypt|password/i);
+    const ops2 = basicAuth({ username: 'ops2', password: pw1 });
+    expect((await fetch(`${base}/api/v1/config/reload`, { method: 'POST', headers: ops2 })).status).toBe(200);
+    expect((await fetch(`${base}/api/v1/users`, { headers: ops2 })).status).toBe(403);
+    const token = (await (await fetch(`${base}/api/v1/auth/token`, { method: 'POST', headers: ops2 })).json() as { token: string }).token;
+
+    // The ini holds the scrypt hash, never the password; the history records who did it.
+    let ini = await readFile(sbc.configPath, 'utf8');
+    expect(ini).toMatch(/WebUsers \d+ = "ops2", "scrypt\$16384\$8\$1\$[^"]+", 100, 15;/);
+    expect(ini).not.toContain(pw1);
+    const history = await sbc.api<{ versions: Array<{ origin: { user?: string; detail?: string } }> }>('/api/v1/config/history');
+    expect(history.versions.some((v) => v.origin.user === TEST_API_USERS.admin.username && v.origin.detail === 'user ops2 created (operator)')).toBe(true);
+
+    // Password change: the old password and the token issued with it stop working.
+    expect((await fetch(`${base}/api/v1/users/ops2/password`, { method: 'PUT', headers: admin, body: JSON.stringify({ password: pw2 }) })).status).toBe(200);
+    expect((await fetch(`${base}/api/v1/status`, { headers: ops2 })).status).toBe(401);
+    expect((await fetch(`${base}/api/v1/status`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(401);
+    const ops2b = basicAuth({ username: 'ops2', password: pw2 });
+    expect((await fetch(`${base}/api/v1/status`, { headers: ops2b })).status).toBe(200);
+    expect((await fetch(`${base}/api/v1/users/nobody/password`, { method: 'PUT', headers: admin, body: JSON.stringify({ password: pw2 }) })).status).toBe(404);
+
+    // Survives a restart: a new process on the file the API wrote.
+    ini = await readFile(sbc.configPath, 'utf8');
+    expect(ini).not.toContain(pw2);
+    const logsBefore = sbc.logs.map((l) => JSON.stringify(l)).join('\n') + sbc.stderr();
+    expect(await sbc.stop()).toBe(0);
+    sbc = await startSbc(ini);
+    expect((await fetch(`${base}/api/v1/status`, { headers: ops2b })).status).toBe(200);
+
+    // Delete: the user is gone; the last admin cannot be deleted.
+    expect((await fetch(`${base}/api/v1/users/ops2`, { method: 'DELETE', headers: basicAuth(TEST_API_USERS.admin) })).status).toBe(200);
+    expect((await fetch(`${base}/api/v1/status`, { headers: ops2b })).status).toBe(401);
+    expect((await fetch(`${base}/api/v1/users/${TEST_API_USERS.admin.username}`, { method: 'DELETE', headers: basicAuth(TEST_API_USERS.admin) })).status).toBe(409);
+    expect((await fetch(`${base}/api/v1/users/ops2`, { method: 'DELETE', headers: basicAuth(TEST_API_USERS.admin) })).status).toBe(404);
+    const logs = logsBefore + sbc.logs.map((l) => JSON.stringify(l)).join('\n') + sbc.stderr();
+    for (const secret of [pw1, pw2, token]) expect(logs).not.toContain(secret);
+    expect(logs).not.toMatch(/scrypt\$/);
+  }, 60_000);
+
   it('Monitor reads but cannot reload; Operator reloads', async () => {
     const mon = basicAuth(TEST_API_USERS.monitor);
+    const before = sbc.logs.length;
     expect((await fetch(`${base}/api/v1/calls`, { headers: mon })).status).toBe(200);
     expect((await fetch(`${base}/api/v1/config/reload`, { method: 'POST', headers: mon })).status).toBe(403);
-    expect(sbc.logs.some((l) => l.msg.startsWith('configuration reload'))).toBe(false);
+    expect(sbc.logs.slice(before).some((l) => l.msg.startsWith('configuration reload'))).toBe(false);
     const op = basicAuth(TEST_API_USERS.operator);
     expect((await fetch(`${base}/api/v1/config/reload`, { method: 'POST', headers: op })).status).toBe(200);
-    await sbc.waitForLog((l) => l.msg.startsWith('configuration reload'), 5000);
+    await sbc.waitForLog((l) => sbc.logs.indexOf(l) >= before && l.msg.startsWith('configuration reload'), 5000);
   });
 
   it('never logs passwords or tokens; failed logins are logged by address and counted', async () => {

@@ -10,12 +10,19 @@
  *    that drops unclassified requests get no answer and create no state
  *    (no server transaction; the heap stays flat) — with IDS and the rate
  *    limit off, so that this is the stateless drop and not the deny list.
+ * 3. 3,000 never-ACKed INVITEs from one source: the pending-call quota
+ *    refuses the excess, a PBX call still gets media ports; the ports of a
+ *    call are released at its final non-2xx and at the ACK timeout, counted.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { assertSippInstalled, findFreePort, runSipp, startSipp, type SippProcess } from './helpers/sipp.js';
 import { startSbc, testIni, type SbcProcess } from './helpers/sbc-process.js';
+import { sipRequest, udpPeer, type UdpPeer } from './helpers/udp-peer.js';
+import type { SipMessage } from '../../src/sip/message.js';
+import { createResponse } from '../../src/sip/response.js';
+import { serializeMessage } from '../../src/sip/serializer.js';
 
 const PBX = '127.0.0.81';
 const ITSP = '127.0.0.82';
@@ -226,5 +233,106 @@ describe('probe findings: un-ACKed INVITEs do not take every media port (real SB
     expect(call.failed, call.output).toBe(0);
     expect(call.successful).toBe(3);
     expect(s.calls.pendingRefused).toBeGreaterThan(2000);
+    const metrics = (await sbc.http('/metrics')).body;
+    expect(Number(/^sbc_pending_calls_refused (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(s.calls.pendingRefused);
   }, 90_000);
+});
+
+describe('probe findings: media ports go back at a final non-2xx and at the ACK timeout (real SBC process)', () => {
+  const CALLER = '127.0.0.142';
+  const PBX3 = '127.0.0.87';
+  const TRUNK3 = '127.0.0.88';
+  let sbc: SbcProcess;
+  let caller: UdpPeer;
+  let trunk: UdpPeer;
+  let lanPort: number;
+  let apiPort: number;
+
+  interface PoolStatus { media: { portPools: Array<{ realm: string; portsInUse: number; allocationFailures: number }> }; transactions: { ackTimeouts: number }; calls: { calls: number } }
+  const inUse = (s: PoolStatus): number => s.media.portPools.reduce((n, p) => n + p.portsInUse, 0);
+  const statusUntil = async (ok: (s: PoolStatus) => boolean, ms: number, what: string): Promise<PoolStatus> => {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const s = await sbc.api<PoolStatus>('/api/v1/status');
+      if (ok(s)) return s;
+      if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms; ${JSON.stringify(s.media)} ackTimeouts ${s.transactions.ackTimeouts}`);
+      await sleep(50);
+    }
+  };
+  const answer = (req: SipMessage, status: number, body = ''): Buffer => {
+    const res = createResponse(req, status, undefined, 'trk1');
+    res.setHeader('Contact', `<sip:trunk@${TRUNK3}:${trunk.port}>`);
+    if (body !== '') res.setBody(body, 'application/sdp');
+    return serializeMessage(res);
+  };
+  const sdp = (addr: string, port: number): string => ['v=0', `o=- 1 1 IN IP4 ${addr}`, 's=-', `c=IN IP4 ${addr}`, 't=0 0', `m=audio ${port} RTP/AVP 8`, 'a=rtpmap:8 PCMA/8000', 'a=sendrecv', ''].join('\r\n');
+  const invite = (callId: string): string => sipRequest([
+    `INVITE sip:100@127.0.0.1:${lanPort} SIP/2.0`, `Via: SIP/2.0/UDP ${CALLER}:${caller.port};branch=z9hG4bK${callId};rport`, 'Max-Forwards: 70',
+    `From: <sip:666@${CALLER}>;tag=${callId}`, 'To: <sip:100@127.0.0.1>', `Call-ID: ${callId}`, 'CSeq: 1 INVITE',
+    `Contact: <sip:666@${CALLER}:${caller.port}>`, 'Content-Type: application/sdp',
+  ], sdp(CALLER, 40000));
+
+  beforeAll(async () => {
+    caller = await udpPeer(CALLER);
+    trunk = await udpPeer(TRUNK3);
+    lanPort = await findFreePort();
+    apiPort = await findFreePort();
+    const pool = Number(process.env['VITEST_POOL_ID'] ?? '1');
+    const base = 26000 - ((pool - 1) % 4) * 1000;
+    sbc = await startSbc(testIni({
+      lanPort, wanPort: await findFreePort(), apiPort,
+      pbx: { address: PBX3, port: 5060 }, itsp: [{ address: TRUNK3, port: trunk.port }],
+      mediaPorts: { lan: [base, base + 199], wan: [base + 200, base + 399] },
+      // T1 250 ms: timer H/L (64*T1) is 16 s, so a release at the final response is told apart from one at the timer.
+      scalars: ['EnableIDS = 0', 'SourceRequestRate = 0', 'SipT1Rtx = 250'],
+      extra: [
+        '[ Classification ]',
+        'FORMAT Index = ClassificationName, SrcSIPInterfaceName, SrcAddress, ActionType, SrcIPGroupName;',
+        `Classification 10 = "remote users", "LAN", "${CALLER}", 1, "PBX";`,
+        '[ \\Classification ]',
+        '',
+      ].join('\r\n'),
+    }).replace(/^SipT1Rtx = 100$/m, ''));
+  }, 30_000);
+
+  afterAll(async () => {
+    expect(await sbc?.stop()).toBe(0);
+    await caller?.close();
+    await trunk?.close();
+  });
+
+  it('a final non-2xx frees both legs\' ports at once, even though the caller never ACKs it', async () => {
+    await caller.send(invite('rel-486'), lanPort);
+    const out = await trunk.waitFor((m) => m.isRequest && m.method === 'INVITE', 5000, 'INVITE at the trunk');
+    const during = await sbc.api<PoolStatus>('/api/v1/status');
+    expect(inUse(during)).toBe(4); // two legs, an RTP/RTCP pair each
+    await trunk.send(answer(out, 486), out.topVia!.port ?? 5060, '127.0.0.1');
+    await caller.waitFor((m) => !m.isRequest && m.callId === 'rel-486' && m.status === 486, 5000, '486 at the caller');
+    // Released with the 486, long before timer H (16 s) would end the unacknowledged transaction.
+    const after = await statusUntil((s) => inUse(s) === 0, 5000, 'ports released after 486');
+    expect(after.transactions.ackTimeouts).toBe(0);
+  }, 30_000);
+
+  it('a 2xx that is never ACKed: the call ends at timer L, its ports are released and the timeout is counted', async () => {
+    const before = await sbc.api<PoolStatus>('/api/v1/status');
+    await caller.send(invite('rel-noack'), lanPort);
+    const invites = (): SipMessage[] => trunk.received.filter((m) => m.isRequest && m.method === 'INVITE');
+    const firstCallId = invites()[0]?.callId;
+    const out = await trunk.waitFor((m) => m.isRequest && m.method === 'INVITE' && m.callId !== firstCallId, 5000, 'second INVITE at the trunk');
+    await trunk.send(answer(out, 200, sdp(TRUNK3, 41000)), out.topVia!.port ?? 5060, '127.0.0.1');
+    await caller.waitFor((m) => !m.isRequest && m.callId === 'rel-noack' && m.status === 200, 5000, '200 at the caller');
+    expect(inUse(await sbc.api<PoolStatus>('/api/v1/status'))).toBe(4);
+    // No ACK from the caller: after 64*T1 the SBC gives up, hangs up leg B and frees the ports.
+    const bye = await trunk.waitFor((m) => m.isRequest && m.method === 'BYE', 30_000, 'BYE to the trunk');
+    await trunk.send(serializeMessage(createResponse(bye, 200)), bye.topVia!.port ?? 5060, '127.0.0.1');
+    const after = await statusUntil((s) => inUse(s) === 0 && s.calls.calls === 0, 10_000, 'ports released after the ACK timeout');
+    // Both never-ACKed finals are counted: the 486 of the first test (timer H, which ran out first) and this 2xx (timer L).
+    expect(before.transactions.ackTimeouts).toBeLessThanOrEqual(1);
+    expect(after.transactions.ackTimeouts).toBe(2);
+    const metrics = (await sbc.http('/metrics')).body;
+    expect(metrics).toMatch(/^sbc_ack_timeouts 2$/m);
+    expect(metrics).toMatch(/^sbc_media_ports_in_use\{realm="LAN"\} 0$/m);
+    expect(metrics).toMatch(/^sbc_media_port_allocation_failures\{realm="LAN"\} 0$/m);
+    expect(metrics).toMatch(/^sbc_pending_calls 0$/m);
+  }, 60_000);
 });

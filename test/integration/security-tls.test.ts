@@ -16,6 +16,7 @@ import { findFreePort } from './helpers/sipp.js';
 import { startSbc, testIni, type SbcProcess } from './helpers/sbc-process.js';
 import { createTestCa, type TestCa } from './helpers/test-ca.js';
 import { sipRequest, udpPeer, type UdpPeer } from './helpers/udp-peer.js';
+import { assertBaresipInstalled, startBaresip, stopAll, type BaresipInstance } from './helpers/baresip.js';
 
 const PBX = '127.0.0.111';
 const TRUNK_BAD = '127.0.0.112';
@@ -198,4 +199,154 @@ describe('a TLS port without a certificate', () => {
     const err = await startSbc(ini).then(async (s) => { await s.stop(); return null; }, (e: Error) => e);
     expect(err?.message).toMatch(/sbc\.ini:\d+.*SIPInterface 0: TLSPort \d+ needs a certificate/);
   });
+});
+
+describe('RequireStrictCert (Mediant strict certificate extension validation)', () => {
+  const PBX_S = '127.0.0.114';
+  const TRUNK_LAX = '127.0.0.115';
+  const TRUNK_STRICT = '127.0.0.116';
+  let ca: TestCa;
+  let sbc: SbcProcess;
+  let pbx: UdpPeer;
+  let lanPort: number;
+  let wanTls: number;
+  let trunks: Array<{ server: tls.Server; invites: string[]; handshakes: number }> = [];
+
+  beforeAll(async () => {
+    ca = createTestCa('strict');
+    const sbcCert = ca.issue('sbc-strict', ['IP:127.0.0.1']);
+    const laxPort = await findFreePort(TRUNK_LAX);
+    const strictPort = await findFreePort(TRUNK_STRICT);
+    // Both trunks' certificates are signed by the trusted CA for their address; only the second states its key usages.
+    trunks = [
+      await tlsTrunk(TRUNK_LAX, laxPort, ca.issue('lax-trunk', [`IP:${TRUNK_LAX}`], { usages: false })),
+      await tlsTrunk(TRUNK_STRICT, strictPort, ca.issue('strict-trunk', [`IP:${TRUNK_STRICT}`])),
+    ];
+    pbx = await udpPeer(PBX_S);
+    lanPort = await findFreePort();
+    wanTls = await findFreePort();
+    let ini = testIni({
+      lanPort, wanPort: await findFreePort(), media: false, pbx: { address: PBX_S, port: pbx.port },
+      itsp: [{ address: TRUNK_LAX, port: laxPort }, { address: TRUNK_STRICT, port: strictPort }],
+      scalars: ['EnableIDS = 0'],
+      extra: [
+        '[ TLSContexts ]',
+        'FORMAT Index = Name, TLSVersion, RequireStrictCert, CertificateFile, PrivateKeyFile, TrustedRootFile;',
+        `TLSContexts 0 = "strict", 0, 1, "${sbcCert.cert}", "${sbcCert.key}", "${ca.caCert}";`,
+        '[ \\TLSContexts ]',
+        '',
+      ].join('\r\n'),
+    });
+    ini = ini.replace(/^FORMAT Index = InterfaceName, NetworkInterface, ApplicationType, UDPPort, TCPPort, TLSPort, MediaRealm, ClassificationFailureResponseType;$/m,
+      'FORMAT Index = InterfaceName, NetworkInterface, ApplicationType, UDPPort, TCPPort, TLSPort, MediaRealm, ClassificationFailureResponseType, TLSContext, TLSMutualAuthentication;');
+    ini = ini.replace(/^(SIPInterface 0 = "LAN", "LAN_IF", 2, \d+, \d+), 0, (.*), 403;$/m, '$1, 0, $2, 403, "", 0;');
+    ini = ini.replace(/^(SIPInterface 1 = "WAN", "WAN_IF", 2, \d+, \d+), 0, (.*), 403;$/m, `$1, ${wanTls}, $2, 403, "strict", 1;`);
+    ini = ini.replace(/^(ProxyIp [12] = "1", \d+, "[^"]+"), 0, /gm, '$1, 2, ');
+    sbc = await startSbc(ini);
+  }, 60_000);
+
+  afterAll(async () => {
+    expect(await sbc?.stop()).toBe(0);
+    await pbx?.close();
+    for (const t of trunks) t.server.close();
+    ca?.remove();
+  });
+
+  it('a trunk whose certificate lacks keyUsage/extendedKeyUsage is refused (though signed by the trusted CA); the call fails over', async () => {
+    await pbx.send(sipRequest([
+      `INVITE sip:100@127.0.0.1:${lanPort} SIP/2.0`, `Via: SIP/2.0/UDP ${PBX_S}:${pbx.port};branch=z9hG4bKstrict1;rport`, 'Max-Forwards: 70',
+      `From: <sip:200@${PBX_S}>;tag=st1`, 'To: <sip:100@127.0.0.1>', 'Call-ID: tls-strict-1', 'CSeq: 1 INVITE', `Contact: <sip:200@${PBX_S}:${pbx.port}>`,
+    ]), lanPort);
+    const res = await pbx.waitFor((m) => !m.isRequest && m.callId === 'tls-strict-1' && m.status >= 200, 15_000, 'final response');
+    expect(res.status).toBe(486);
+    // The lax trunk's chain is valid; the SBC refused it for the missing key usages (TLS 1.3: before its Finished, so the trunk saw no handshake).
+    expect(sbc.logs.some((l) => l.msg === 'leg B transport error' && l['err'] === 'RequireStrictCert: extendedKeyUsage does not include serverAuth')).toBe(true);
+    expect(trunks[0]!.invites.length).toBe(0);
+    expect(trunks[1]!.invites.length).toBe(1);
+  }, 30_000);
+
+  it('mutual TLS: a client certificate without clientAuth usage is refused, a complete one is accepted', async () => {
+    const connectWith = (cert: { cert: string; key: string }): Promise<string> => new Promise((resolve) => {
+      const s = tls.connect({
+        socket: net.connect({ host: '127.0.0.1', port: wanTls, localAddress: PBX_S }), host: '127.0.0.1', ca: readFileSync(ca.caCert),
+        cert: readFileSync(cert.cert), key: readFileSync(cert.key),
+      });
+      let data = '';
+      s.on('data', (d: Buffer) => { data += d.toString('utf8'); });
+      s.once('secureConnect', () => s.write(sipRequest([
+        `OPTIONS sip:127.0.0.1:${wanTls};transport=tls SIP/2.0`, `Via: SIP/2.0/TLS ${PBX_S}:5061;branch=z9hG4bKstrictopt${Math.random().toString(36).slice(2)}`,
+        'Max-Forwards: 70', `From: <sip:pbx@${PBX_S}>;tag=so1`, 'To: <sip:ping@127.0.0.1>', `Call-ID: strict-opt-${Math.random()}`, 'CSeq: 1 OPTIONS',
+      ])));
+      s.on('error', () => undefined);
+      s.once('close', () => resolve(data === '' ? 'closed without answer' : data.split('\r\n')[0]!));
+      setTimeout(() => { resolve(data === '' ? 'no answer' : data.split('\r\n')[0]!); s.destroy(); }, 3000);
+    });
+    const lax = await connectWith(ca.issue('lax-client', [`IP:${PBX_S}`], { usages: false }));
+    expect(lax).toBe('closed without answer');
+    await sbc.waitForLog((l) => l.msg === 'TLS client certificate refused (RequireStrictCert)', 5000);
+    const good = await connectWith(ca.issue('strict-client', [`IP:${PBX_S}`]));
+    // Answered (the WAN side classifies by the trunks' addresses: 403 to this unknown one, but over the accepted connection).
+    expect(good).toMatch(/^SIP\/2\.0 \d{3} /);
+  }, 30_000);
+});
+
+describe('baresip over TLS through the SBC (test CA)', () => {
+  const PHONE = '127.0.0.117';
+  const FAR = '127.0.0.118';
+  let ca: TestCa;
+  let sbc: SbcProcess;
+  let phone: BaresipInstance | undefined;
+  let far: BaresipInstance | undefined;
+  let lanTls: number;
+
+  beforeAll(async () => {
+    assertBaresipInstalled();
+    ca = createTestCa('baresip');
+    const sbcCert = ca.issue('sbc-baresip', ['IP:127.0.0.1']);
+    [phone, far] = await Promise.all([
+      // The PBX phone trusts only the test CA for the SBC's certificate (libre verifies against sip_cafile).
+      startBaresip({ name: 'tls-phone', user: '100', host: PHONE, sipTrace: true, extraConfig: `sip_cafile ${ca.caCert}` }),
+      startBaresip({ name: 'tls-far', user: '200', host: FAR }),
+    ]);
+    lanTls = await findFreePort();
+    let ini = testIni({
+      lanPort: await findFreePort(), wanPort: await findFreePort(), apiPort: await findFreePort(),
+      pbx: { address: PHONE, port: phone.sipPort }, itsp: [{ address: FAR, port: far.sipPort }],
+      extra: [
+        '[ TLSContexts ]',
+        'FORMAT Index = Name, TLSVersion, CertificateFile, PrivateKeyFile, TrustedRootFile;',
+        `TLSContexts 0 = "sbc", 0, "${sbcCert.cert}", "${sbcCert.key}", "${ca.caCert}";`,
+        '[ \\TLSContexts ]',
+        // baresip (libre) opens its TLS connection from 127.0.0.1 whatever sip_listen says.
+        '[ Classification ]',
+        'FORMAT Index = ClassificationName, SrcSIPInterfaceName, SrcAddress, ActionType, SrcIPGroupName;',
+        'Classification 10 = "phone over TLS", "LAN", "127.0.0.1", 1, "PBX";',
+        '[ \\Classification ]',
+        '',
+      ].join('\r\n'),
+    });
+    ini = ini.replace(/^FORMAT Index = InterfaceName, NetworkInterface, ApplicationType, UDPPort, TCPPort, TLSPort, MediaRealm, ClassificationFailureResponseType;$/m,
+      'FORMAT Index = InterfaceName, NetworkInterface, ApplicationType, UDPPort, TCPPort, TLSPort, MediaRealm, ClassificationFailureResponseType, TLSContext;');
+    ini = ini.replace(/^(SIPInterface 0 = "LAN", "LAN_IF", 2, \d+, \d+), 0, (.*), 403;$/m, `$1, ${lanTls}, $2, 403, "sbc";`);
+    ini = ini.replace(/^(SIPInterface 1 = "WAN", "WAN_IF", 2, \d+, \d+), 0, (.*), 403;$/m, '$1, 0, $2, 403, "";');
+    sbc = await startSbc(ini);
+  }, 60_000);
+
+  afterAll(async () => {
+    await stopAll([phone, far]);
+    expect(await sbc?.stop()).toBe(0);
+    ca?.remove();
+  });
+
+  it('a baresip call over TLS to the SBC is relayed to the trunk and established; the phone\'s signalling was TLS', async () => {
+    await phone!.dial(`sip:200@127.0.0.1:${lanTls};transport=tls`);
+    await Promise.all([phone!.waitForEvent('CALL_ESTABLISHED', 20_000), far!.waitForEvent('CALL_ESTABLISHED', 20_000)]);
+    await phone!.hangup();
+    await far!.waitForEvent('CALL_CLOSED', 10_000);
+    const invite = phone!.sipMessages().find((m) => m.dir === 'sent' && m.text.startsWith('INVITE '));
+    expect(invite?.route).toMatch(/^TLS /);
+    expect(invite?.text).toMatch(/^Via: SIP\/2\.0\/TLS /m);
+    const status = await sbc.api<{ transport: { streamReceived: number; connectionsOpened: number } }>('/api/v1/status');
+    expect(status.transport.streamReceived).toBeGreaterThan(0);
+  }, 60_000);
 });

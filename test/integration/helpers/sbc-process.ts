@@ -109,11 +109,11 @@ export function testIni(o: TestIniOptions): string {
   const pool = Number(process.env['VITEST_POOL_ID'] ?? '1');
   const base = 10000 + ((pool - 1) % 4) * 5000 + Math.floor(Math.random() * 2) * 2000;
   const mp = o.mediaPorts ?? { lan: [base, base + 999], wan: [base + 1000, base + 1999] };
-  const profileCols = ['ProfileName', 'SBCMediaSecurityBehaviour', 'SBCPrackMode', 'SBCRemoteReferBehavior', 'SBCRemote3xxBehavior', 'SBCMediaTimeout', 'DisconnectOnBrokenConnection'];
+  const profileCols = ['ProfileName', 'SBCMediaSecurityBehaviour', 'SBCPrackMode', 'SBCRemoteReferBehavior', 'SBCRemote3xxBehavior', 'SBCMediaTimeout', 'DisconnectOnBrokenConnection', 'SBCAssertIdentity'];
   const profileRow = (name: string, over: Record<string, string | number> = {}): string => {
     const base: Record<string, string | number> = {
       ProfileName: `"${name}"`, SBCMediaSecurityBehaviour: 0, SBCPrackMode: 3, SBCRemoteReferBehavior: 0,
-      SBCRemote3xxBehavior: 0, SBCMediaTimeout: 0, DisconnectOnBrokenConnection: 1,
+      SBCRemote3xxBehavior: 0, SBCMediaTimeout: 0, DisconnectOnBrokenConnection: 1, SBCAssertIdentity: 0,
     };
     for (const [k, v] of Object.entries(over)) base[k] = v;
     return profileCols.map((c) => String(base[c])).join(', ');

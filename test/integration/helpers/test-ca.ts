@@ -12,8 +12,11 @@ export interface TestCa {
   dir: string;
   caCert: string;
   caKey: string;
-  /** A leaf certificate (EC P-256) with the given IP/DNS SANs; returns file paths. */
-  issue(name: string, sans?: string[]): { cert: string; key: string };
+  /**
+   * A leaf certificate (EC P-256) with the given IP/DNS SANs; returns file paths. `usages: false`
+   * leaves out keyUsage and extendedKeyUsage (valid, but refused under RequireStrictCert).
+   */
+  issue(name: string, sans?: string[], opts?: { usages?: boolean }): { cert: string; key: string };
   remove(): void;
 }
 
@@ -34,12 +37,13 @@ export function createTestCa(label: string): TestCa {
     dir,
     caCert,
     caKey,
-    issue(name, sans = ['IP:127.0.0.1']) {
+    issue(name, sans = ['IP:127.0.0.1'], opts = {}) {
       const key = join(dir, `${name}.key`);
       const csr = join(dir, `${name}.csr`);
       const cert = join(dir, `${name}.pem`);
       const ext = join(dir, `${name}.ext`);
-      writeFileSync(ext, `subjectAltName=${sans.join(',')}\nextendedKeyUsage=serverAuth,clientAuth\nkeyUsage=critical,digitalSignature\n`);
+      const usages = opts.usages === false ? '' : 'extendedKeyUsage=serverAuth,clientAuth\nkeyUsage=critical,digitalSignature\n';
+      writeFileSync(ext, `subjectAltName=${sans.join(',')}\n${usages}`);
       openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', key], dir);
       openssl(['req', '-new', '-key', key, '-subj', `/CN=${name}`, '-out', csr], dir);
       openssl(['x509', '-req', '-in', csr, '-CA', caCert, '-CAkey', caKey, '-set_serial', String(serial++), '-days', '2', '-sha256', '-extfile', ext, '-out', cert], dir);
