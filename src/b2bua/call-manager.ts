@@ -349,10 +349,8 @@ export class CallManager implements CallEnv {
     else this.groupCounts.set(group.name, n - 1);
   }
 
-  callEnded(owner: DialogOwner, cdr: CallDetailRecord): void {
-    if (!(owner instanceof Call)) return;
-    const call = owner;
-    if (!this.calls.delete(call)) return;
+  callEnded(call: DialogOwner, cdr: CallDetailRecord): void {
+    if (!(call instanceof Call) || !this.calls.delete(call)) return;
     this.releaseGroup(call.src, false);
     this.inboundAdmissions.get(call)?.();
     this.inboundAdmissions.delete(call);

@@ -65,7 +65,9 @@ export class ActiveCallJournal {
 
   /**
    * Opens the journal: returns the calls a previous run left up (to be
-   * released by the engine), and starts a fresh file.
+   * released by the engine), and starts a fresh file. Lines that cannot be
+   * read (a torn last write, a corrupt file, an entry missing what a BYE
+   * needs) are skipped and counted in `skippedLines` for the caller to log.
    */
   static async open(
     path: string, opts: JournalOptions,

@@ -36,14 +36,8 @@ export const NO_EFFECT_COLUMNS: Readonly<Record<string, Readonly<Record<string, 
     PrimaryDNSServerIPAddress: 'host names are resolved by the system resolver', SecondaryDNSServerIPAddress: 'host names are resolved by the system resolver',
     UnderlyingDevice: 'stored only',
   },
-  SIPInterface: {
-    ApplicationType: 'every SIP Interface is started as an SBC interface',
-    TLSContext: 'TLS uses the TLSCertFile/TLSKeyFile parameters', TLSMutualAuthentication: 'client certificates are not requested',
-  },
-  IPGroup: {
-    AuthenticationMode: 'the SBC answers challenges with the group\'s or Account credentials; it does not challenge',
-    MethodList: 'the SBC does not challenge', TopologyLocation: 'stored only (display)', MaxNumOfRegUsers: 'no registration limit is enforced',
-  },
+  SIPInterface: { ApplicationType: 'every SIP Interface is started as an SBC interface' },
+  IPGroup: { TopologyLocation: 'stored only (display)' },
   IP2IPRouting: { GroupPolicy: 'forking is not done; rows are tried sequentially', CostGroup: 'stored only' },
   IPInboundManipulation: { PrivacyRestrictionMode: 'privacy is not changed' },
   IPOutboundManipulation: { PrivacyRestrictionMode: 'privacy is not changed' },
@@ -57,12 +51,7 @@ export const NO_EFFECT_COLUMNS: Readonly<Record<string, Readonly<Record<string, 
     Name: 'AudioCoders lists are not used', pTime: 'AudioCoders lists are not used', rate: 'AudioCoders lists are not used',
     PayloadType: 'AudioCoders lists are not used',
   },
-  Account: { HostName: 'the SBC does not register', ContactUser: 'the SBC does not register', Register: 'the SBC does not register' },
-  SBCAdmissionControl: {
-    LimitPerUser: 'not enforced', Rate: 'not enforced (no token bucket)', MaxBurst: 'not enforced (no token bucket)',
-    Reservation: 'not enforced', SRDName: 'there are no SRDs',
-    RequestDirection: 'Limit counts calls of the IP Group in both directions',
-  },
+  SBCAdmissionControl: { SRDName: 'there are no SRDs' },
 };
 
 /** Scalars that are neither typed, read by name, nor any other known name. */

@@ -49,7 +49,9 @@ describe('native relay fuzz', () => {
     expect(sum.updates).toBeGreaterThan(0);
     expect(sum.boundaryThrows).toBeGreaterThan(0);
     expect(sum.sunk).toBeGreaterThan(0); // valid packets did get through
-    expect(sum.fdsAfter).toBe(sum.fdsBefore);
+    // The driver fails on any descriptor opened during the run and still open (a leak);
+    // the runner's own descriptors may close meanwhile, so the count may only go down.
+    expect(sum.fdsAfter).toBeLessThanOrEqual(sum.fdsBefore);
     expect(Object.keys(sum.perMutation).length).toBe(12);
     for (const n of Object.values(sum.perMutation)) expect(n).toBeGreaterThan(1000);
   }, 90_000); // a child process under load: beyond the unit project's short default

@@ -38,7 +38,9 @@ describe('registration bench smoke', () => {
       expect(code, text).toBe(0);
       const report = JSON.parse(readFileSync(join(out, 'registration.json'), 'utf8')) as Report;
       expect(report.ladder.steps.map((s) => [s.target, s.rate, s.ok, s.failed])).toEqual([['sbc', 50, 100, 0], ['kamailio', 50, 100, 0]]);
-      expect(report.ladder.ceilings).toEqual({ sbc: 50, kamailio: 50 });
+      // A step is clean only within the latency SLO, which is the bench's finding, not this
+      // test's (no timing assertions in tests): the ceiling must agree with the step's verdict.
+      for (const s of report.ladder.steps) expect(report.ladder.ceilings[s.target], s.target).toBe(s.clean ? 50 : 0);
       expect(report.soak).toMatchObject({ usersOk: 20, usersFailed: 0, registersSent: 120, bindingsMidSoak: 20 });
       // Refreshes within the registrar's period are answered by the SBC itself.
       expect(report.soak.forwarded).toBe(20);

@@ -347,7 +347,7 @@ describe('SBC process under malformed input and floods', () => {
     uas = startSipp({ scenario: 'uas', calls: 5000, localAddress: ITSP, localPort: uasPort, timeoutMs: 90_000 });
     await uas.bound();
     // Without IDS and per-source rate limits: this file checks what the layers below them survive (security-ids covers the blocking).
-    sbc = await startSbc(testIni({ lanPort, wanPort, apiPort, pbx: { address: PBX, port: 5060 }, itsp: [{ address: ITSP, port: uasPort }], scalars: ['EnableIDS = 0', 'SourceRequestRate = 0', 'SIPMaxConnectionsPerSource = 1000'] }), { exposeGc: true });
+    sbc = await startSbc(testIni({ lanPort, wanPort, apiPort, pbx: { address: PBX, port: 5060 }, itsp: [{ address: ITSP, port: uasPort }], scalars: ['EnableIDS = 0', 'SourceRequestRate = 0', 'SIPMaxConnectionsPerSource = 1000', 'SIPMessageCompletionTimeout = 120', 'SIPFirstMessageTimeout = 120'] }), { exposeGc: true });
   });
 
   afterAll(async () => {
@@ -435,6 +435,9 @@ describe('SBC process under malformed input and floods', () => {
       });
     }
     // Half-open connections held open: silent, half a start line, a body that never comes.
+    // (The completion/first-message deadlines are raised above so that a slow run of the
+    // steps before the status read, on a loaded machine, cannot close them first; the
+    // deadlines have their own tests in security-probe.)
     const held: Array<Promise<TcpResult>> = [];
     for (let i = 0; i < 60; i++) {
       const src = i % 2 === 0 ? PBX : STRANGER;

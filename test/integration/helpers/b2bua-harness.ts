@@ -292,8 +292,11 @@ export function expectNoLeak(r: FlowResult): void {
   const bSide = r.uasTrace.flatMap((t) => topologyOf(t, own));
   const bText = r.uasTrace.flatMap((t) => t.filter((m) => m.dir === 'received').map((m) => m.raw)).join('\n');
   const aText = r.uacTrace.filter((m) => m.dir === 'received').map((m) => m.raw).join('\n');
-  for (const v of aSide) expect(bText, `leg A value ${v} leaked to leg B`).not.toContain(v);
-  for (const v of bSide) expect(aText, `leg B value ${v} leaked to leg A`).not.toContain(v);
+  // A value ending in a port must not match a longer port: 127.0.0.1:5060 is not in 127.0.0.1:50605.
+  const occurs = (text: string, v: string): boolean =>
+    new RegExp(`${v.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}${/\d$/.test(v) ? '(?!\\d)' : ''}`).test(text);
+  for (const v of aSide) expect(occurs(bText, v), `leg A value ${v} leaked to leg B: ${bText}`).toBe(false);
+  for (const v of bSide) expect(occurs(aText, v), `leg B value ${v} leaked to leg A: ${aText}`).toBe(false);
 }
 
 /** The SBC holds no call, dialog or timer any more. */
