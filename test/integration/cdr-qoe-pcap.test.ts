@@ -13,7 +13,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readCsvFiles, until, type CdrRow } from './helpers/cdr-receivers.js';
+import { readCsvFiles, startRetryingPortRace, until, type CdrRow } from './helpers/cdr-receivers.js';
 import { freeMediaPort, readPcapUdp } from './helpers/media-peer.js';
 import { assertSippInstalled, findFreePort, runSipp, startSipp, type SippProcess } from './helpers/sipp.js';
 import { startSbc, testIni, type SbcProcess } from './helpers/sbc-process.js';
@@ -91,24 +91,35 @@ class LossyEcho {
   }
 }
 
+interface SippTimes {
+  /** sipp received the 200 to its INVITE. */
+  ok200: number;
+  /** sipp sent its BYE. */
+  byeSent: number;
+  /** sipp received the 200 to its BYE. */
+  byeAnswered: number;
+}
+
 /**
- * When sipp (the caller) received the 200 to its INVITE and sent its BYE, from its
+ * When sipp (the caller) received the 200 to its INVITE, sent its BYE and got its answer, from its
  * -trace_msg file: each message follows a line `----- YYYY-MM-DD HH:MM:SS.uuuuuu`
  * (sipp's local time).
  */
-function sippTimes(trace: string): { ok200: number; byeSent: number } {
+function sippTimes(trace: string): SippTimes {
   const blocks = trace.split(/^-{10,} (\d{4})-(\d\d)-(\d\d)\s+(\d\d):(\d\d):(\d\d)\.(\d{6})\s*$/m);
-  let ok200 = Number.NaN;
-  let byeSent = Number.NaN;
+  const t: SippTimes = { ok200: Number.NaN, byeSent: Number.NaN, byeAnswered: Number.NaN };
   // split() with groups: [before, y, mo, d, h, mi, s, us, text, y, ...]
   for (let i = 1; i + 7 < blocks.length; i += 8) {
-    const [y, mo, d, h, mi, s, us] = blocks.slice(i, i + 7).map(Number) as [number, number, number, number, number, number, number];
-    const t = new Date(y, mo - 1, d, h, mi, s).getTime() + us / 1000;
+    const [y, mo, d, h, mi, sec, us] = blocks.slice(i, i + 7).map(Number) as [number, number, number, number, number, number, number];
+    const at = new Date(y, mo - 1, d, h, mi, sec).getTime() + us / 1000;
     const text = blocks[i + 7]!;
-    if (/message received/i.test(text) && /^SIP\/2\.0 200/m.test(text) && /^CSeq:\s*1 INVITE/im.test(text) && Number.isNaN(ok200)) ok200 = t;
-    if (/message sent/i.test(text) && /^BYE /m.test(text) && Number.isNaN(byeSent)) byeSent = t;
+    const received = /message received/i.test(text);
+    const ok = /^SIP\/2\.0 200/m.test(text);
+    if (received && ok && /^CSeq:\s*1 INVITE/im.test(text) && Number.isNaN(t.ok200)) t.ok200 = at;
+    if (!received && /^BYE /m.test(text) && Number.isNaN(t.byeSent)) t.byeSent = at;
+    if (received && ok && /^CSeq:\s*\d+ BYE/im.test(text) && Number.isNaN(t.byeAnswered)) t.byeAnswered = at;
   }
-  return { ok200, byeSent };
+  return t;
 }
 
 describe('CDR media fields of sipp pcap calls through the SBC, clean and lossy', () => {
@@ -124,21 +135,24 @@ describe('CDR media fields of sipp pcap calls through the SBC, clean and lossy',
     assertSippInstalled();
     dir = await mkdtemp(join(tmpdir(), 'cdr-qoe-'));
     const echoPort = await echo.start();
-    lanPort = await findFreePort();
-    const wanPort = await findFreePort();
     const uasPort = await findFreePort('127.0.0.3');
     uas = startSipp({
       scenario: 'test/scenarios/media-uas-answer.xml', calls: 2, localAddress: '127.0.0.3', localPort: uasPort, timeoutMs: 80_000,
       extraArgs: ['-mi', '127.0.0.3', '-mp', String(await freeMediaPort('127.0.0.3')), '-key', 'rtp_ip', '127.0.0.3', '-key', 'rtp_port', String(echoPort)],
     });
     await uas.bound();
-    sbc = await startSbc(withQoeProfile(testIni({
-      lanPort, wanPort,
-      pbx: { address: '127.0.0.2', port: 5060 },
-      itsp: [{ address: '127.0.0.3', port: uasPort }],
-      scalars: [`CDRLocalDir = ${join(dir, 'cdr')}`],
-      extra: QOE_TABLES,
-    })));
+    sbc = await startRetryingPortRace(async () => {
+      const [lan, wan] = [await findFreePort(), await findFreePort()];
+      const started = await startSbc(withQoeProfile(testIni({
+        lanPort: lan, wanPort: wan,
+        pbx: { address: '127.0.0.2', port: 5060 },
+        itsp: [{ address: '127.0.0.3', port: uasPort }],
+        scalars: [`CDRLocalDir = ${join(dir, 'cdr')}`],
+        extra: QOE_TABLES,
+      })));
+      lanPort = lan;
+      return started;
+    });
   });
 
   afterAll(async () => {
@@ -149,7 +163,7 @@ describe('CDR media fields of sipp pcap calls through the SBC, clean and lossy',
   });
 
   /** One pcap call; its CDR row (read from the CSV file once written) and what sipp and the relay saw. */
-  async function call(name: string, dropEvery: number): Promise<{ row: CdrRow; sipp: { ok200: number; byeSent: number } }> {
+  async function call(name: string, dropEvery: number): Promise<{ row: CdrRow; sipp: SippTimes }> {
     echo.reset(dropEvery);
     const traceFile = join(dir, `${name}-messages.log`);
     const r = await runSipp({
@@ -161,6 +175,7 @@ describe('CDR media fields of sipp pcap calls through the SBC, clean and lossy',
     const times = sippTimes(await readFile(traceFile, 'utf8'));
     expect(times.ok200, 'the 200 in sipp\'s trace').not.toBeNaN();
     expect(times.byeSent, 'the BYE in sipp\'s trace').not.toBeNaN();
+    expect(times.byeAnswered, 'the 200 to the BYE in sipp\'s trace').not.toBeNaN();
     // The CSV file is appended at least once a second.
     let row: CdrRow | undefined;
     await until(async () => {
@@ -172,13 +187,24 @@ describe('CDR media fields of sipp pcap calls through the SBC, clean and lossy',
     return { row: row!, sipp: times };
   }
 
-  function checkTimes(name: string, row: CdrRow, sipp: { ok200: number; byeSent: number }): void {
+  /**
+   * The CDR's times against sipp's: the duration within 50 ms of sipp's 200 -> BYE. The SBC can
+   * only stamp the release when it reads the BYE; when it is busy (other processes on two
+   * cores) that comes later, and sipp sees exactly that delay as the time its BYE waited for
+   * the 200: the bound grows by it (about 1 ms on a quiet machine). The release time must lie
+   * between sipp's BYE and its answer.
+   */
+  function checkTimes(name: string, row: CdrRow, sipp: SippTimes): void {
     const duration = sipp.byeSent - sipp.ok200;
+    const byeWait = sipp.byeAnswered - sipp.byeSent;
     const got = { connect: Date.parse(row['ConnectTime']!), release: Date.parse(row['ReleaseTime']!), duration: Number(row['DurationMs']) };
-    console.log(`${name}: sipp 200 -> BYE ${duration.toFixed(1)} ms, CDR ${got.duration} ms (connect ${(got.connect - sipp.ok200).toFixed(1)} ms, release ${(got.release - sipp.byeSent).toFixed(1)} ms off)`);
-    expect(Math.abs(got.duration - duration), `${name}: DurationMs ${got.duration} vs sipp ${duration}`).toBeLessThanOrEqual(50);
+    console.log(`${name}: sipp 200 -> BYE ${duration.toFixed(1)} ms, CDR ${got.duration} ms (connect ${(got.connect - sipp.ok200).toFixed(1)} ms, release ${(got.release - sipp.byeSent).toFixed(1)} ms off; BYE answered after ${byeWait.toFixed(1)} ms)`);
+    expect(Math.abs(got.duration - duration), `${name}: DurationMs ${got.duration} vs sipp ${duration}`).toBeLessThanOrEqual(50 + byeWait);
     expect(Math.abs(got.connect - sipp.ok200), `${name}: ConnectTime`).toBeLessThanOrEqual(50);
-    expect(Math.abs(got.release - sipp.byeSent), `${name}: ReleaseTime`).toBeLessThanOrEqual(50);
+    // Millisecond stamps against sipp's microseconds, and the SBC stamps the release just after
+    // it sends the 200 (in-dialog.ts): a few ms of slack either way.
+    expect(got.release, `${name}: ReleaseTime after sipp's BYE`).toBeGreaterThanOrEqual(sipp.byeSent - 2);
+    expect(got.release, `${name}: ReleaseTime by the time sipp got the 200 to its BYE`).toBeLessThanOrEqual(sipp.byeAnswered + 5);
   }
 
   it('the clean call: packets, no loss, the duration sipp saw, MOS of G.711 without loss, verdict green', async () => {

@@ -178,3 +178,18 @@ export async function until(cond: () => boolean | Promise<boolean>, what: string
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+
+/**
+ * Runs `start` (which picks its free ports itself) again, up to `tries` times, when the SBC
+ * exits before starting: a port found free can be taken by another test's process before
+ * the SBC binds it (EADDRINUSE), and a fresh pick avoids that race.
+ */
+export async function startRetryingPortRace<T>(start: () => Promise<T>, tries = 3): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await start();
+    } catch (err) {
+      if (i >= tries || !/exited with .* before starting/.test(String(err))) throw err;
+    }
+  }
+}
