@@ -123,3 +123,16 @@ describe('RegistrationMode sbc-initiates', () => {
     expect(permanentBindings(config, 0).bindings).toEqual([]);
   });
 });
+
+describe('config checks', () => {
+  it('an unknown ServingIPGroupName is an error with its line; a mode on a Server-type group a warning', () => {
+    const bad = loadConfigText(ini('IPGroup 1 = 1, "Phones", "Phones", "pbx.local", 1, "Nowhere";', USERS), 'test.ini');
+    expect(bad.config).toBeNull();
+    const e = bad.diagnostics.find((d) => d.severity === 'error');
+    expect(e?.message).toContain('Nowhere');
+    expect(e?.line).toBeGreaterThan(0);
+    const warned = loadConfigText(ini('IPGroup 1 = 0, "Phones", "Phones", "pbx.local", 2, "";', USERS), 'test.ini');
+    expect(warned.config).not.toBeNull();
+    expect(warned.diagnostics.some((d) => d.severity === 'warning' && d.message.includes('User-type'))).toBe(true);
+  });
+});
