@@ -16,7 +16,7 @@ import dgram from 'node:dgram';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assertSippInstalled, findFreePort, runSipp, startSipp } from './helpers/sipp.js';
 import { readSippTrace, received, SCENARIOS } from './helpers/b2bua-harness.js';
-import { startSbc, type SbcProcess } from './helpers/sbc-process.js';
+import { startSbc, testWebUsers, type SbcProcess } from './helpers/sbc-process.js';
 
 const PBX_IP = '127.0.0.2';
 const REGISTRAR_IP = '127.0.0.4';
@@ -49,7 +49,7 @@ async function until<T>(what: string, probe: () => Promise<T | null | undefined 
   }
 }
 
-function modesIni(o: { lanPort: number; wanPort: number; apiPort: number; pbxPort: number; registrarPort: number; deskPort: number }): string {
+function modesIni(o: { lanPort: number; wanPort: number; apiPort: number; pbxPort: number; registrarPort: number; deskPort: number; deskUser?: string }): string {
   return [
     '[SIP Params]',
     'SipT1Rtx = 100', 'SipT2Rtx = 400', 'SipT4Rtx = 500', 'SBCOverloadLagMs = 0',
@@ -91,13 +91,15 @@ function modesIni(o: { lanPort: number; wanPort: number; apiPort: number; pbxPor
     'FORMAT Index = LocalUser, Username, Password, IPGroupName;',
     'SBCUserInfoTable 0 = "201", "u201", "pw201", "Branch";',
     'SBCUserInfoTable 1 = "202", "u202", "pw202", "Branch";',
-    'SBCUserInfoTable 2 = "301", "u301", "pw301", "Desk";',
+    `SBCUserInfoTable 2 = "${o.deskUser ?? '301'}", "", "", "Desk";`,
     '[ \\SBCUserInfoTable ]',
     '[ IP2IPRouting ]',
     'FORMAT Index = RouteName, SrcIPGroupName, DestUsernamePrefix, DestType, DestIPGroupName;',
     'IP2IPRouting 0 = "PBX to users", "PBX", "*", 9, "Desk";',
     '[ \\IP2IPRouting ]',
     '',
+    // The API users here too, so that a reload (SIGHUP re-reads the file) keeps them.
+    testWebUsers(),
   ].join('\r\n');
 }
 
@@ -157,6 +159,14 @@ describe('issue 11: IP Group RegistrationMode sbc-initiates and not-needed', () 
       const invites = received(await readSippTrace(deskTrace), 'INVITE');
       expect(invites.length).toBeGreaterThan(0);
       expect(invites[0]!.msg.requestUri).toBe(`sip:301@${DESK_IP}:${deskPort}`);
+
+      // A reload: the not-needed set follows the table (301 replaced by 302); the sbc-initiates users stay registered.
+      await s.reload(modesIni({ lanPort, wanPort, apiPort, pbxPort, registrarPort, deskPort, deskUser: '302' }));
+      await s.waitForLog((l) => l.msg.startsWith('configuration reloaded'));
+      const after = (await s.api<BindingView[]>('/api/v1/registrations/users')).filter((b) => b.ipGroup === 'Desk');
+      expect(after.map((b) => b.aor)).toEqual(['302@pbx.test']);
+      const still = await s.api<{ accounts: AccountStatusView[] }>('/api/v1/registrations');
+      expect(still.accounts.filter((a) => a.state === 'registered')).toHaveLength(2);
 
       // Shutdown: both users un-registered (Expires: 0) — the registrar's two "calls" end only then.
       expect(await sbc.stop()).toBe(0);
