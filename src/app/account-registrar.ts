@@ -12,6 +12,7 @@ import { RegisterClient, type AccountSpec, type AccountStatus, type RequestSende
 import type { ProxyStateView } from '../routing/types.js';
 import type { Endpoint, Transport } from '../transport/types.js';
 import type { Logger } from '../util/logger.js';
+import { userInfoAccounts } from './user-info-registrations.js';
 
 export interface AccountRegistrarDeps {
   readonly sender: RequestSender;
@@ -35,7 +36,7 @@ function num(config: SbcConfig, name: string, def: number): number {
 }
 
 /** The REGISTER an Account row asks for under `config`; null when the row cannot register (logged by the caller). */
-export function accountSpecOf(config: SbcConfig, row: AccountRow): AccountSpec | { error: string } {
+export function accountSpecOf(config: SbcConfig, row: AccountRow, key = String(row.index)): AccountSpec | { error: string } {
   const serving = config.ipGroupByName(row.servingIpGroupName);
   if (serving === undefined) return { error: `ServingIPGroupName "${row.servingIpGroupName}" is not an IP Group` };
   if (serving.proxySetName === '') return { error: `serving IP Group "${serving.name}" has no proxy set` };
@@ -46,7 +47,7 @@ export function accountSpecOf(config: SbcConfig, row: AccountRow): AccountSpec |
   const aorUser = row.contactUser || row.username || served?.contactUser || '';
   if (aorUser === '') return { error: 'neither ContactUser nor Username is set' };
   return {
-    key: String(row.index),
+    key,
     name: row.accountName || `Account ${row.index}`,
     servedIpGroup: row.servedIpGroupName,
     servingIpGroup: serving.name,
@@ -98,6 +99,17 @@ export class AccountRegistrar {
         continue;
       }
       wanted.set(spec.key, { spec, proxySetName: config.ipGroupByName(spec.servingIpGroup)!.proxySetName, mandatory: row.routeOnlyWhenRegistered });
+    }
+    // IP Group RegistrationMode sbc-initiates: the user info table's users, registered like accounts.
+    const users = userInfoAccounts(config);
+    for (const error of users.errors) this.deps.logger.error({ error }, 'user cannot be registered by the SBC');
+    for (const u of users.accounts) {
+      const spec = accountSpecOf(config, u.row, u.key);
+      if ('error' in spec) {
+        this.deps.logger.error({ user: u.row.contactUser, error: spec.error }, 'user cannot be registered by the SBC');
+        continue;
+      }
+      wanted.set(spec.key, { spec, proxySetName: config.ipGroupByName(spec.servingIpGroup)!.proxySetName, mandatory: false });
     }
     for (const [key, e] of this.entries) {
       const w = wanted.get(key);

@@ -20,6 +20,7 @@ import type { ProxySetManager } from '../routing/proxy-set.js';
 import type { Endpoint, Transport } from '../transport/types.js';
 import type { Logger } from '../util/logger.js';
 import { AccountRegistrar } from './account-registrar.js';
+import { syncPermanentBindings } from './user-info-registrations.js';
 import type { RegistrationView, UserLocation } from './routing-port.js';
 
 export interface RegistrationServicesDeps {
@@ -63,7 +64,7 @@ export class RegistrationServices implements RegistrationView {
   /** Every failed authentication, per source (for the intrusion detection: `on('failure', ...)`). */
   readonly authFailures = new EventEmitter<{ failure: [AuthFailure] }>();
 
-  constructor(deps: RegistrationServicesDeps) {
+  constructor(private readonly deps: RegistrationServicesDeps) {
     this.metrics = createRegistrationMetrics(deps.registry);
     this.logger = deps.logger.child({ module: 'registrar' });
     const m = this.metrics;
@@ -131,6 +132,7 @@ export class RegistrationServices implements RegistrationView {
         this.logger.error({ err }, 'registration store cannot be opened: bindings are kept in memory only');
       }
     }
+    this.syncPermanentUsers(this.deps.config);
     this.accounts.start();
     // One sweep a second: bindings past their expiry (and grace) go, and are un-registered upstream.
     this.sweeper = setInterval(() => this.sweep(Date.now()), 1000);
@@ -166,7 +168,13 @@ export class RegistrationServices implements RegistrationView {
   }
 
   update(config: SbcConfig): void {
+    this.syncPermanentUsers(config);
     this.accounts.update(config);
+  }
+
+  /** IP Group RegistrationMode not-needed: the user info table's users are registered by configuration. */
+  private syncPermanentUsers(config: SbcConfig): void {
+    for (const error of syncPermanentBindings(this.db, config, Date.now())) this.logger.error({ error }, 'user cannot be registered by configuration');
   }
 
   identityFor(servingIpGroup: string): { contactUser: string; host: string } | null {
@@ -226,7 +234,8 @@ function bindingView(b: Binding): Record<string, unknown> {
   const now = Date.now();
   return {
     aor: b.aor, contact: b.contact, ipGroup: b.ipGroup, flow: b.flow, userAgent: b.userAgent, path: b.path,
-    expiresInSec: Math.max(0, Math.round((b.expiresAt - now) / 1000)),
+    permanent: b.permanent === true,
+    expiresInSec: b.permanent === true ? null : Math.max(0, Math.round((b.expiresAt - now) / 1000)),
     upstreamExpiresInSec: b.upstreamExpiresAt === 0 ? null : Math.max(0, Math.round((b.upstreamExpiresAt - now) / 1000)),
     registrar: b.upstream === null ? null : `${b.upstream.transport}:${b.upstream.address}:${b.upstream.port}`,
   };

@@ -243,6 +243,8 @@ export interface IpGroupRow extends RowBase {
   /** QOEProfile name judging this group's calls ('' = none). */
   readonly qoeProfile: string;
   readonly registrationMode: 'user-initiates' | 'sbc-initiates' | 'not-needed';
+  /** Mediant "Serving IP Group": where the SBC registers this group's users (RegistrationMode sbc-initiates). */
+  readonly servingIpGroupName: string;
 }
 
 export interface ClassificationRow extends RowBase {
@@ -723,7 +725,8 @@ export const TABLES: readonly TableDef[] = [
       str('SBCDialPlanName', 'sbcDialPlanName', 'DialPlan whose rules tag the source and destination numbers of calls from this group (for IP2IPRouting SrcTags/DestTags).'),
       str('QOEProfile', 'qoeProfile', 'QOEProfile name whose color rules judge this group\'s calls (empty = none).', '', { aliases: ['QOEProfileName'] }),
       en('RegistrationMode', 'registrationMode', e([0, 'user-initiates', 'user initiates registration'], [1, 'sbc-initiates', 'sbc initiates registration'], [2, 'not-needed', 'registrations not needed']), 'user-initiates',
-        'User groups: users register through the SBC (user-initiates; the others are stored only).'),
+        'User groups: users register through the SBC (user-initiates), the SBC registers the SBCUserInfoTable users (sbc-initiates), or those users are always registered (not-needed). See docs/registration.md.'),
+      str('ServingIPGroupName', 'servingIpGroupName', 'sbc-initiates: IP Group (registrar) the SBC registers this group\'s users with (empty: the IP2IPRouting REGISTER rule of the group).'),
     ],
   },
   {

@@ -116,6 +116,8 @@ export function validateTables(t: SbcTables, file: string): Diagnostic[] {
     ref(r, 'IPGroup', 'proxySetName', 'proxySets', 'ProxySet', r.proxySetName);
     ref(r, 'IPGroup', 'mediaRealm', 'mediaRealms', 'CpMediaRealm', r.mediaRealm);
     ref(r, 'IPGroup', 'profileName', 'ipProfiles', 'IpProfile', r.profileName);
+    ref(r, 'IPGroup', 'servingIpGroupName', 'ipGroups', 'IPGroup', r.servingIpGroupName);
+    if (r.type !== 'user' && r.registrationMode !== 'user-initiates') warn(r, 'IPGroup', `RegistrationMode ${r.registrationMode} applies to User-type IP Groups only; '${r.name}' is not one`, 'registrationMode');
     // A set number without rows is a no-op on the device (exports carry such leftovers): a warning.
     if (r.inboundManSet >= 0 && !manSets.has(r.inboundManSet)) warn(r, 'IPGroup', `InboundManSet ${r.inboundManSet} has no MessageManipulations rows; nothing is applied`, 'inboundManSet');
     if (r.outboundManSet >= 0 && !manSets.has(r.outboundManSet)) warn(r, 'IPGroup', `OutboundManSet ${r.outboundManSet} has no MessageManipulations rows; nothing is applied`, 'outboundManSet');

@@ -130,7 +130,7 @@ export class BindingStore {
   }
 
   private record(c: BindingChange): void {
-    if (this.closed) return;
+    if (this.closed || c.binding.permanent === true) return;
     const rec: Record = c.kind === 'put' ? { op: 'put', b: c.binding } : { op: 'del', k: c.binding.sbcUser };
     this.pending.push(JSON.stringify(rec));
     if (this.timer === null) {
@@ -168,7 +168,7 @@ export class BindingStore {
     const path = join(this.dir, FILE);
     const tmp = `${path}.tmp`;
     const lines: string[] = [];
-    for (const b of this.db.all()) lines.push(JSON.stringify({ op: 'put', b } satisfies Record));
+    for (const b of this.db.all()) if (b.permanent !== true) lines.push(JSON.stringify({ op: 'put', b } satisfies Record));
     try {
       const out = await open(tmp, 'w');
       await out.writeFile(lines.length > 0 ? `${lines.join('\n')}\n` : '');

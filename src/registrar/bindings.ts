@@ -53,6 +53,8 @@ export interface Binding {
   readonly sbcUser: string;
   upstream: UpstreamRegistration | null;
   readonly registeredAt: number;
+  /** From the configuration (IP Group RegistrationMode not-needed): never expires, not persisted, not pinged. */
+  readonly permanent?: boolean;
 }
 
 export type BindingChange = { kind: 'put'; binding: Binding } | { kind: 'remove'; binding: Binding };

@@ -159,7 +159,7 @@ export class RegisterRelay implements NonCallHandler {
   ): true {
     const now = Date.now();
     const s = this.deps.settings();
-    if (wildcard) for (const b of [...this.deps.db.bindingsOf(aor)]) this.deps.db.remove(b);
+    if (wildcard) for (const b of [...this.deps.db.bindingsOf(aor)]) if (b.permanent !== true) this.deps.db.remove(b);
     for (const c of contacts) {
       const old = this.deps.db.find(aor, c.uri);
       if (c.expires === 0) {
@@ -263,7 +263,7 @@ export class RegisterRelay implements NonCallHandler {
     const db = this.deps.db;
     const now = Date.now();
     const s = this.deps.settings();
-    if (reg.wildcard) for (const b of [...db.bindingsOf(reg.aor)]) db.remove(b);
+    if (reg.wildcard) for (const b of [...db.bindingsOf(reg.aor)]) if (b.permanent !== true) db.remove(b);
     const upstream = {
       address: target.dest.address, port: target.dest.port, transport: target.dest.transport, interfaceName: target.interfaceName,
       requestUri: target.requestUri, ipGroup: target.dstIpGroup?.name ?? null,

@@ -65,6 +65,7 @@ export class UserKeepAlive {
     const s = this.deps.settings();
     const seen = new Set<string>();
     for (const b of this.deps.db.all()) {
+      if (b.permanent === true) continue;
       const key = RegistrationDb.flowKey(b.flow);
       if (seen.has(key)) continue;
       seen.add(key);
