@@ -39,7 +39,7 @@ describe('issue 14: check-config and sbc diff', () => {
     const warnings = r.stdout.split('\n').filter((l) => l.includes(': warning: '));
     expect(warnings.map((l) => l.slice(file.length + 1).split(': ')[0])).toEqual(['30', '60:67', '67:89', '74:34', '81:87', '88', '92']);
     const summary = r.stdout.split('\n').filter((l) => l.includes('not supported; ignored'));
-    expect(summary).toEqual([`${file}: not supported; ignored: 7 parameters, 1 table, 11 columns; accepted but without effect: 6 settings (--verbose lists them)`]);
+    expect(summary).toEqual([`${file}: not supported; ignored: 7 parameters, 1 table, 11 columns; accepted but without effect: 5 settings (--verbose lists them)`]);
     expect(r.stdout).toContain(`${file}: OK (0 errors, 7 warnings)`);
     const v = sbcCli(['check-config', '--verbose', file]);
     expect(v.status).toBe(0);
