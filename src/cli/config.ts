@@ -62,7 +62,18 @@ async function call(base: string, method: string, path: string): Promise<{ statu
   return { status: res.status, body };
 }
 
-export async function configCommand(args: string[], io: CommandIo = stdio): Promise<number> {
+/** What the API client commands (`sbc config`, `sbc status`) share on their command line. */
+export interface ApiCommandArgs {
+  opt: Map<string, string>;
+  pos: string[];
+  json: boolean;
+}
+
+/**
+ * Parses `--json`, `--help`, `--api URL`, `--config FILE` and positional words; an exit
+ * code when the command is done (help printed) or the line is wrong (message printed).
+ */
+export function parseApiCommandArgs(cmd: string, args: string[], usage: string, io: CommandIo, positional: boolean): ApiCommandArgs | number {
   const opt = new Map<string, string>();
   const pos: string[] = [];
   let json = false;
@@ -70,20 +81,27 @@ export async function configCommand(args: string[], io: CommandIo = stdio): Prom
     const a = args[i]!;
     if (a === '--json') json = true;
     else if (a === '--help' || a === '-h') {
-      io.out(USAGE);
+      io.out(usage);
       return 0;
     } else if (a === '--api' || a === '--config') {
       const v = args[++i];
       if (v === undefined) {
-        io.err(`config: ${a} needs a value`);
+        io.err(`${cmd}: ${a} needs a value`);
         return 2;
       }
       opt.set(a.slice(2), v);
-    } else if (a.startsWith('-')) {
-      io.err(`config: unknown option ${a}`);
+    } else if (a.startsWith('-') || !positional) {
+      io.err(positional ? `${cmd}: unknown option ${a}` : `${cmd}: unexpected ${a}\n${usage}`);
       return 2;
     } else pos.push(a);
   }
+  return { opt, pos, json };
+}
+
+export async function configCommand(args: string[], io: CommandIo = stdio): Promise<number> {
+  const parsed = parseApiCommandArgs('config', args, USAGE, io, true);
+  if (typeof parsed === 'number') return parsed;
+  const { opt, pos, json } = parsed;
   const [sub, ...rest] = pos;
   const nums = rest.map(Number);
   if (nums.some((n) => !Number.isInteger(n) || n < 1)) {

@@ -6,7 +6,7 @@
  * (a Monitor is enough).
  */
 import type { CommandIo } from './check-config.js';
-import { apiBase, authHeaders } from './config.js';
+import { apiBase, authHeaders, parseApiCommandArgs } from './config.js';
 
 const stdio: CommandIo = {
   out: (l) => process.stdout.write(`${l}\n`),
@@ -70,26 +70,9 @@ function accountLine(a: AccountJson): string {
 }
 
 export async function statusCommand(args: string[], io: CommandIo = stdio): Promise<number> {
-  const opt = new Map<string, string>();
-  let json = false;
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    if (a === '--json') json = true;
-    else if (a === '--help' || a === '-h') {
-      io.out(USAGE);
-      return 0;
-    } else if (a === '--api' || a === '--config') {
-      const v = args[++i];
-      if (v === undefined) {
-        io.err(`status: ${a} needs a value`);
-        return 2;
-      }
-      opt.set(a.slice(2), v);
-    } else {
-      io.err(`status: unexpected ${a}\n${USAGE}`);
-      return 2;
-    }
-  }
+  const parsed = parseApiCommandArgs('status', args, USAGE, io, false);
+  if (typeof parsed === 'number') return parsed;
+  const { opt, json } = parsed;
   const base = await apiBase(opt);
   if (typeof base !== 'string') {
     io.err(`status: ${base.error}`);
