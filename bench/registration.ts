@@ -43,7 +43,10 @@ function parse(argv: string[]): Options {
 function sbcIni(o: { lan: number; wan: number; api: number; kam: number; userTime: number; proxyTime: number }): string {
   return [
     '[SIP Params]', `SbcApiPort = ${o.api}`, 'SbcApiAuthentication = 0', // loopback only; the bench reads the API without users
-    `SBCUserRegistrationTime = ${o.userTime}`, `SBCProxyRegistrationTime = ${o.proxyTime}`, '',
+    `SBCUserRegistrationTime = ${o.userTime}`, `SBCProxyRegistrationTime = ${o.proxyTime}`,
+    // One sipp address stands for thousands of phones: the per-source request rate limit
+    // (SourceRequestRate, 50/s by default, docs/security.md) would measure itself, not the SBC.
+    'SourceRequestRate = 0', '',
     '[ InterfaceTable ]', 'FORMAT Index = ApplicationTypes, InterfaceMode, IPAddress, PrefixLength, Gateway, InterfaceName;',
     'InterfaceTable 0 = 6, 10, 127.0.0.1, 8, 0.0.0.0, "LAN_IF";', '[ \\InterfaceTable ]', '',
     '[ SIPInterface ]', 'FORMAT Index = InterfaceName, NetworkInterface, ApplicationType, UDPPort, TCPPort, TLSPort, ClassificationFailureResponseType;',
