@@ -128,7 +128,8 @@ export function registerConsoleRoutes(server: FastifyInstance, opts: ConsoleOpti
     const out: Record<string, unknown> = { time: Date.now() };
     for (const [key, url] of Object.entries(SNAPSHOT)) {
       const r = await server.inject({ method: 'GET', url, headers: { cookie } });
-      if (r.statusCode === 401 || r.statusCode === 403) return null;
+      // 401: the session ended. A 403/404 (a module not configured) leaves just that part empty.
+      if (r.statusCode === 401) return null;
       out[key] = r.statusCode === 200 ? r.json() : null;
     }
     return out;
