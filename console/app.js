@@ -79,7 +79,7 @@ function Dashboard({ snap, cps, session }) {
       ${reg === null || reg === undefined ? html`<p class="muted">not available</p>` : html`
         <p>${Object.values(reg.users ?? {}).reduce((a, b) => a + b, 0)} users registered through the SBC</p>
         <table><thead><tr><th>Account</th><th>State</th></tr></thead><tbody>
-        ${(reg.accounts ?? []).map((a) => html`<tr><td>${a.account ?? a.name ?? JSON.stringify(a).slice(0, 40)}</td><td class=${a.registered ? 'up' : 'down'}>${a.state ?? (a.registered ? 'registered' : 'not registered')}</td></tr>`)}
+        ${(reg.accounts ?? []).map((a) => html`<tr><td>${a.name} (${a.servedIpGroup} → ${a.servingIpGroup})</td><td class=${a.state === 'registered' ? 'up' : 'down'}>${a.state}</td></tr>`)}
         ${(reg.accounts ?? []).length === 0 ? html`<tr><td colspan="2" class="muted">no accounts</td></tr>` : null}
         </tbody></table>`}
     </section>
