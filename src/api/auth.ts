@@ -18,6 +18,11 @@
  *
  * Credentials: HTTP Basic (user:password, checked against the scrypt hash
  * from the WebUsers table) or a bearer token from POST /api/v1/auth/token.
+ * The web console (console-routes.ts) adds a session cookie: a request
+ * without an Authorization header is that session's user, and a change
+ * (any method but GET/HEAD) must carry the session's CSRF token in
+ * X-CSRF-Token. Role `public` opens a route to everyone (the console's
+ * login page and its assets only).
  * Failed logins are counted and a source with too many is refused (429)
  * for a while. Passwords and tokens are never logged: the request logger
  * is off and nothing here logs a header.
@@ -25,6 +30,7 @@
 import { randomBytes, createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { verifyPassword } from './password.js';
+import type { ConsoleSessions } from './console-session.js';
 
 export type ApiRole = 'monitor' | 'operator' | 'admin';
 
@@ -50,6 +56,8 @@ export interface AuthOptions {
   blockMs?: number;
   onFailure?: (address: string, username: string | null) => void;
   now?: () => number;
+  /** Web console sessions (cookie + CSRF token); absent = none. */
+  sessions?: ConsoleSessions;
 }
 
 export interface AuthStats {
@@ -61,7 +69,7 @@ export interface AuthStats {
 declare module 'fastify' {
   interface FastifyContextConfig {
     /** Role a route needs (src/api/auth.ts); undeclared = admin. */
-    role?: ApiRole | 'loopback';
+    role?: ApiRole | 'loopback' | 'public';
   }
   interface FastifyRequest {
     apiUser?: { username: string; role: ApiRole };
@@ -85,7 +93,13 @@ function tokenKey(token: string): string {
   return createHash('sha256').update(token).digest('base64');
 }
 
-export function registerAuth(server: FastifyInstance, opts: AuthOptions): { stats(): AuthStats } {
+export interface AuthHandle {
+  stats(): AuthStats;
+  /** Checks a console login's password like Basic credentials (failures counted, 429 when blocked). */
+  login(address: string, username: string, password: string): Promise<ApiUser | 'bad' | 'blocked'>;
+}
+
+export function registerAuth(server: FastifyInstance, opts: AuthOptions): AuthHandle {
   const now = opts.now ?? Date.now;
   const maxFailures = opts.maxFailures ?? 5;
   const windowMs = opts.failureWindowMs ?? 60_000;
@@ -111,8 +125,17 @@ export function registerAuth(server: FastifyInstance, opts: AuthOptions): { stat
     if (++f.count >= maxFailures) f.blockedUntil = t + blockMs;
   };
 
-  const authenticate = async (req: FastifyRequest): Promise<{ username: string; role: ApiRole } | 'none' | 'bad'> => {
+  const authenticate = async (req: FastifyRequest): Promise<{ username: string; role: ApiRole } | 'none' | 'bad' | 'csrf'> => {
     const h = req.headers.authorization;
+    if ((h === undefined || h === '') && opts.sessions !== undefined) {
+      const s = opts.sessions.lookup(req);
+      if (s === 'none') return 'none';
+      const user = s === 'bad' ? undefined : opts.users().find((u) => u.username === s.username);
+      // A session dies with its user's deletion or password change, like a token.
+      if (s === 'bad' || user === undefined || user.passwordHash !== s.passwordHash) return 'bad';
+      if (req.method !== 'GET' && req.method !== 'HEAD' && !opts.sessions.csrfOk(req, s)) return 'csrf';
+      return { username: user.username, role: user.role };
+    }
     if (h === undefined || h === '') return 'none';
     const sp = h.indexOf(' ');
     const scheme = (sp < 0 ? h : h.slice(0, sp)).toLowerCase();
@@ -141,13 +164,16 @@ export function registerAuth(server: FastifyInstance, opts: AuthOptions): { stat
   };
 
   const deny = (reply: FastifyReply, code: 401 | 403 | 429, message: string): FastifyReply => {
-    if (code === 401) reply.header('www-authenticate', 'Basic realm="sbc", charset="UTF-8"');
+    // No Basic challenge to the console's own requests: the browser would pop up its password dialog over the login page.
+    const fromConsole = reply.request.headers['x-sbc-console'] !== undefined || (reply.request.headers.cookie?.includes('sbc_console=') ?? false);
+    if (code === 401 && !fromConsole) reply.header('www-authenticate', 'Basic realm="sbc", charset="UTF-8"');
     return reply.code(code).send({ error: message });
   };
 
   server.addHook('onRequest', async (req, reply) => {
-    if (!opts.enabled) return;
     const need = req.routeOptions.config?.role ?? 'admin';
+    if (need === 'public') return;
+    if (!opts.enabled) return;
     const address = req.socket.remoteAddress ?? '';
     if (need === 'loopback' && isLoopback(address) && req.headers.authorization === undefined) return;
     if (blocked(address)) {
@@ -156,6 +182,8 @@ export function registerAuth(server: FastifyInstance, opts: AuthOptions): { stat
     }
     const who = await authenticate(req);
     if (who === 'none') return deny(reply, 401, 'authentication required');
+    // A cookie alone proves nothing about who composed the request (CSRF): changes need the token too.
+    if (who === 'csrf') return deny(reply, 403, 'X-CSRF-Token missing or wrong');
     if (who === 'bad') {
       fail(address, null);
       return deny(reply, 401, 'bad credentials');
@@ -182,7 +210,20 @@ export function registerAuth(server: FastifyInstance, opts: AuthOptions): { stat
     return reply.code(204).send();
   });
 
+  const login = async (address: string, username: string, password: string): Promise<ApiUser | 'bad' | 'blocked'> => {
+    if (blocked(address)) {
+      stats.blockedRequests++;
+      return 'blocked';
+    }
+    const user = opts.users().find((u) => u.username === username);
+    const ok = await verifyPassword(password, user?.passwordHash ?? DUMMY_HASH);
+    if (ok && user !== undefined) return user;
+    fail(address, null);
+    return 'bad';
+  };
+
   return {
+    login,
     stats: () => ({ ...stats, activeTokens: [...tokens.values()].filter((t) => t.expires > now()).length }),
   };
 }

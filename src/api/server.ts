@@ -13,6 +13,9 @@ import type { Logger } from '../util/logger.js';
 import { registerCdrRoutes, type CdrApiSource } from './cdr-routes.js';
 import { registerSecurityRoutes, type SecurityBackend } from './security-routes.js';
 import { registerAdmission, type AdmissionRuleCounters } from './admission-metrics.js';
+import { registerConsoleRoutes } from './console-routes.js';
+import { createConsoleSessions } from './console-session.js';
+import type { TimelineEvent } from '../cdr/record.js';
 
 export interface ApiStatus {
   version: string;
@@ -25,6 +28,8 @@ export interface ApiBackend {
   /** `gc`: `?gc=1` was asked for: run a full garbage collection first, for leak checks, when the SBC allows it (SBC_API_GC=1 and node --expose-gc). */
   status(opts: { gc: boolean }): ApiStatus;
   calls(): unknown[];
+  /** A live call's SIP ladder (its timeline, both legs) for GET /api/v1/calls/:id/ladder; null = no such call. */
+  callLadder?(id: string): { id: string; caller: string; callee: string; srcIpGroup: string | null; dstIpGroup: string | null; events: readonly TimelineEvent[] } | null;
   proxySets(): unknown;
   reload(): Promise<{ ok: boolean; diagnostics: unknown[]; changes: string[] }>;
   /** Sets the gauges that are read from live state (calls, relay sessions) just before a scrape. */
@@ -136,7 +141,8 @@ export async function startApiServer(opts: {
   registerRouteIndex(server);
   const { backend, metrics } = opts;
   const loopbackBind = opts.host === '127.0.0.1' || opts.host === '::1' || opts.host === 'localhost' || opts.host.startsWith('127.');
-  const auth = registerAuth(server, { ...opts.auth, enabled: opts.auth.enabled || !loopbackBind });
+  const sessions = createConsoleSessions();
+  const auth = registerAuth(server, { ...opts.auth, enabled: opts.auth.enabled || !loopbackBind, sessions });
   if (!opts.auth.enabled && !loopbackBind) opts.logger.warn({ host: opts.host }, 'SbcApiAuthentication = 0 ignored: the API is not bound to loopback');
   if (!loopbackBind && isIP(opts.host) !== 0 && !opts.tls) {
     opts.logger.warn({ host: opts.host }, 'REST API bound to a non-loopback address over plain HTTP: credentials cross the network in clear; set SbcApiTlsCertFile/SbcApiTlsKeyFile');
@@ -153,6 +159,11 @@ export async function startApiServer(opts: {
   server.get('/api/v1/health', { config: { role: 'loopback' } }, async () => ({ status: 'ok' }));
   server.get<{ Querystring: { gc?: string } }>('/api/v1/status', { config: { role: 'monitor' } }, async (req) => backend.status({ gc: req.query.gc === '1' }));
   server.get('/api/v1/calls', { config: { role: 'monitor' } }, async () => backend.calls());
+  server.get<{ Params: { id: string } }>('/api/v1/calls/:id/ladder', { config: { role: 'monitor' } }, async (req, reply) => {
+    const ladder = backend.callLadder?.(req.params.id) ?? null;
+    return ladder === null ? reply.code(404).send({ error: 'no live call with this id' }) : ladder;
+  });
+  registerConsoleRoutes(server, { auth, sessions, secure: opts.tls !== undefined });
   server.get('/api/v1/proxy-sets', { config: { role: 'monitor' } }, async () => backend.proxySets());
   server.post('/api/v1/config/reload', { config: { role: 'operator' } }, async (_req, reply) => {
     const res = await backend.reload();

@@ -22,6 +22,7 @@ import { countSipMessage } from '../metrics/sip-messages.js';
 import { Observability } from './observability.js';
 import { RegistrationServices } from './registration-services.js';
 import { registerUserRoutes } from '../api/user-routes.js';
+import { callLadder, callTimes } from './call-ladder.js';
 import { registerEdgeMetrics } from './edge-metrics.js';
 import { createEdgeGuard, edgeGuardOptions, reportAuthFailures } from './edge-security.js';
 import { AdmissionControl } from './admission-control.js';
@@ -299,9 +300,10 @@ export class Sbc {
             return [...calls.liveCalls()].map((c) => ({
               id: c.id, state: c.state, srcIpGroup: c.src.name, dstIpGroup: c.dst?.name ?? null,
               legACallId: c.inviteA.callId, from: hide(c.inviteA.getHeader('from')), to: hide(c.inviteA.getHeader('to')),
-              qoe: liveCallQoe(c, phoneQoe, observability),
+              qoe: liveCallQoe(c, phoneQoe, observability), ...callTimes(c),
             }));
           },
+          callLadder: (id) => callLadder(calls.liveCalls(), id, privacy()),
           proxySets: () => proxySets.status(),
           reload: () => store.reload(undefined, { kind: 'file', detail: 'POST /api/v1/config/reload' }),
           refreshGauges: () => sbc.refreshGauges(),
