@@ -9,42 +9,18 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import dgram from 'node:dgram';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assertSippInstalled, findFreePort, runSipp, startSipp, type SippProcess } from './helpers/sipp.js';
 import { readSippTrace, received, SCENARIOS } from './helpers/b2bua-harness.js';
 import { execFile } from 'node:child_process';
 import { SBC_MAIN, startSbc, TEST_API_USERS, testIni, type SbcProcess } from './helpers/sbc-process.js';
+import { until, waitUdpBound } from './helpers/wait.js';
 
 const PBX_IP = '127.0.0.2';
 const TRUNK_IP = '127.0.0.3';
 
 interface AccountStatusView {
   name: string; state: string; registrar: string | null; expiresInSec: number | null; lastResponse: unknown; failures: number;
-}
-
-async function waitUdpBound(address: string, port: number, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const inUse = await new Promise<boolean>((res) => {
-      const s = dgram.createSocket('udp4');
-      s.once('error', () => res(true));
-      s.bind(port, address, () => s.close(() => res(false)));
-    });
-    if (inUse) return;
-    if (Date.now() > deadline) throw new Error(`nothing listens on ${address}:${port}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-async function until<T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe().catch(() => null);
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 function accountIni(o: {

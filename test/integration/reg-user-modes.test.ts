@@ -12,11 +12,11 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import dgram from 'node:dgram';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assertSippInstalled, findFreePort, runSipp, startSipp } from './helpers/sipp.js';
 import { readSippTrace, received, SCENARIOS } from './helpers/b2bua-harness.js';
 import { startSbc, testWebUsers, type SbcProcess } from './helpers/sbc-process.js';
+import { until, waitUdpBound } from './helpers/wait.js';
 
 const PBX_IP = '127.0.0.2';
 const REGISTRAR_IP = '127.0.0.4';
@@ -24,30 +24,6 @@ const DESK_IP = '127.0.0.6';
 
 interface AccountStatusView { name: string; state: string; servedIpGroup: string; servingIpGroup: string; registrar: string | null }
 interface BindingView { aor: string; contact: string; ipGroup: string; permanent: boolean; expiresInSec: number | null; flow: { address: string; port: number } }
-
-async function waitUdpBound(address: string, port: number, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const inUse = await new Promise<boolean>((res) => {
-      const s = dgram.createSocket('udp4');
-      s.once('error', () => res(true));
-      s.bind(port, address, () => s.close(() => res(false)));
-    });
-    if (inUse) return;
-    if (Date.now() > deadline) throw new Error(`nothing listens on ${address}:${port}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-async function until<T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe().catch(() => null);
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 function modesIni(o: { lanPort: number; wanPort: number; apiPort: number; pbxPort: number; registrarPort: number; deskPort: number; deskUser?: string }): string {
   return [

@@ -11,7 +11,6 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import dgram from 'node:dgram';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assertSippInstalled, findFreePort, runSipp, startSipp } from './helpers/sipp.js';
 import { readSippTrace, received, SCENARIOS } from './helpers/b2bua-harness.js';
@@ -19,36 +18,13 @@ import { startSbc, type SbcProcess } from './helpers/sbc-process.js';
 import { startKamailioRegistrar, type KamailioRegistrar } from './helpers/kamailio.js';
 import { startBaresip, stopAll, type BaresipInstance } from './helpers/baresip.js';
 import { remoteUsersIni } from './helpers/remote-users.js';
+import { until, waitUdpBound } from './helpers/wait.js';
 
 const PHONE_IP = '127.0.0.5';
 const PBX_IP = '127.0.0.20';
 const EXT_IP = '127.0.0.21';
 
 interface BindingView { aor: string; contact: string; ipGroup: string; flow: { address: string; port: number; transport: string }; expiresInSec: number }
-
-async function waitUdpBound(address: string, port: number, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const inUse = await new Promise<boolean>((res) => {
-      const s = dgram.createSocket('udp4');
-      s.once('error', () => res(true));
-      s.bind(port, address, () => s.close(() => res(false)));
-    });
-    if (inUse) return;
-    if (Date.now() > deadline) throw new Error(`nothing listens on ${address}:${port}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-async function until<T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe().catch(() => null);
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe('issue 11: remote users register through the SBC to a Kamailio registrar', () => {
   let dir = '';
