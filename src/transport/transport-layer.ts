@@ -640,17 +640,20 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
   private sendUdp(bi: BoundInterface, data: Buffer, address: string, port: number): Promise<void> {
     const sock = bi.udp;
     if (sock === null) return Promise.reject(new Error(`SIP interface "${bi.info.name}" has no UDP listener`));
-    return new Promise((resolve, reject) => {
-      sock.send(data, port, address, (err) => {
-        if (err) {
-          this.counters.sendErrors++;
-          reject(err);
-        } else {
-          this.counters.sent++;
-          resolve();
-        }
-      });
-    });
+    return new Promise((resolve, reject) => sock.send(data, port, address, this.sendDone(resolve, reject)));
+  }
+
+  /** The completion callback of one send: counts it as sent or failed and settles its promise. */
+  private sendDone(resolve: () => void, reject: (err: Error) => void): (err?: Error | null) => void {
+    return (err) => {
+      if (err) {
+        this.counters.sendErrors++;
+        reject(err);
+      } else {
+        this.counters.sent++;
+        resolve();
+      }
+    };
   }
 
   private async sendStream(dest: Endpoint & { transport: 'tcp' | 'tls' }, bi: BoundInterface, data: Buffer): Promise<void> {
@@ -667,15 +670,7 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
         reject(new Error(`connection to ${c.remote.address}:${c.remote.port} is closed`));
         return;
       }
-      c.socket.write(data, (err) => {
-        if (err) {
-          this.counters.sendErrors++;
-          reject(err);
-        } else {
-          this.counters.sent++;
-          resolve();
-        }
-      });
+      c.socket.write(data, this.sendDone(resolve, reject));
     });
   }
 
