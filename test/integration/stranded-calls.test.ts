@@ -80,7 +80,8 @@ describe('SBC process: calls whose parties vanished', () => {
     expect(String(ended['reason'])).toMatch(/^leg [AB] gone: no answer to in-dialog OPTIONS$/);
     const after = await sbc.api<Status>('/api/v1/status');
     expect(after.activeCalls).toBe(0);
-    const cdr = sbc.logs.find((l) => l.msg === 'call detail record')?.['cdr'] as { sipStatus: number; terminationSide: string; terminationReason: string } | undefined;
+    // The CDR line may be written just after 'call ended': wait for it rather than look once.
+    const cdr = (await sbc.waitForLog((l) => l.msg === 'call detail record'))['cdr'] as { sipStatus: number; terminationSide: string; terminationReason: string } | undefined;
     expect(cdr).toMatchObject({ sipStatus: 200, terminationSide: expect.stringMatching(/^[AB]$/), terminationReason: ended['reason'] });
   }, 90_000);
 });
