@@ -29,8 +29,6 @@ interface RuleState {
   entity: string;
   admitted: number;
   rejected: { limit: number; perUser: number; rate: number };
-  tokens: number;
-  last: number;
 }
 
 type Reason = 'limit' | 'perUser' | 'rate';
@@ -63,34 +61,35 @@ export class AdmissionControl implements AdmissionPort {
     // Reservation: the IP Group's guaranteed dialogs, usable past an interface limit.
     let reserved = false;
     for (const a of applied) if (!a.isInterface && a.row.reservation > 0 && this.counters.value(a.state.key) < a.row.reservation) reserved = true;
-    for (const a of applied) {
-      if (a.row.rate > 0 && !this.tokenReady(a.row, a.state, now)) return this.refuse(a, 'rate');
-    }
-    // Take every count (each take is atomic at its limit); a refusal gives back what was taken.
+    // Take every count (each take is atomic at its limit), then every rate; a refusal gives back what was taken.
     const taken: string[] = [];
+    const paced: Array<{ key: string; rate: number }> = [];
     const giveBack = (): void => {
       for (const k of taken) this.counters.give(k);
     };
+    const refuse = (a: { row: AdmissionControlRow; state: RuleState }, why: Reason): { reject: number; reason: string } => {
+      giveBack();
+      for (const p of paced) this.counters.unpace(p.key, p.rate);
+      return this.refuse(a, why);
+    };
     for (const a of applied) {
       const limit = a.row.limit >= 0 && !(a.isInterface && reserved) ? a.row.limit : -1;
-      if (!this.counters.take(a.state.key, limit)) {
-        giveBack();
-        return this.refuse(a, 'limit');
-      }
+      if (!this.counters.take(a.state.key, limit)) return refuse(a, 'limit');
       taken.push(a.state.key);
       if (c.user !== '' && a.row.limitPerUser >= 0) {
         const userKey = `${a.state.key}|user|${c.user}`;
-        if (!this.counters.take(userKey, a.row.limitPerUser)) {
-          giveBack();
-          return this.refuse(a, 'perUser');
-        }
+        if (!this.counters.take(userKey, a.row.limitPerUser)) return refuse(a, 'perUser');
         taken.push(userKey);
       }
     }
     for (const a of applied) {
-      a.state.admitted++;
-      if (a.row.rate > 0) a.state.tokens -= 1;
+      if (a.row.rate <= 0) continue;
+      // Rate tokens per second, at most MaxBurst (0 = one second's worth).
+      const burst = a.row.maxBurst > 0 ? a.row.maxBurst : Math.max(1, a.row.rate);
+      if (!this.counters.pace(a.state.key, a.row.rate, burst, now)) return refuse(a, 'rate');
+      paced.push({ key: a.state.key, rate: a.row.rate });
     }
+    for (const a of applied) a.state.admitted++;
     let released = false;
     return () => {
       if (released) return;
@@ -110,24 +109,12 @@ export class AdmissionControl implements AdmissionPort {
     return { reject: 503, reason: `Call Admission Control (${a.row.admissionControlName || `rule ${a.row.index}`}: ${why})` };
   }
 
-  /** Token bucket: Rate tokens per second, at most MaxBurst (0 = one second's worth); per thread. */
-  private tokenReady(row: AdmissionControlRow, s: RuleState, now: number): boolean {
-    const size = row.maxBurst > 0 ? row.maxBurst : Math.max(1, row.rate);
-    s.tokens = Math.min(size, s.tokens + ((now - s.last) * row.rate) / 1000);
-    s.last = now;
-    return s.tokens >= 1;
-  }
-
   private state(row: AdmissionControlRow, entity: string): RuleState {
     // The name is part of the key: a reload that puts another rule at this index starts it afresh.
     const key = `${row.index}|${row.admissionControlName}|${entity.toLowerCase()}`;
     let s = this.states.get(key);
     if (s === undefined) {
-      const size = row.maxBurst > 0 ? row.maxBurst : Math.max(1, row.rate);
-      s = {
-        key, rule: row.admissionControlName || `rule ${row.index}`, entity, admitted: 0,
-        rejected: { limit: 0, perUser: 0, rate: 0 }, tokens: size, last: this.now(),
-      };
+      s = { key, rule: row.admissionControlName || `rule ${row.index}`, entity, admitted: 0, rejected: { limit: 0, perUser: 0, rate: 0 } };
       this.states.set(key, s);
     }
     return s;

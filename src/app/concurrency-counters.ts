@@ -13,10 +13,36 @@ export interface ConcurrencyCounters {
   /** Gives one back (never below 0). */
   give(key: string): void;
   value(key: string): number;
+  /**
+   * A rate limit as GCRA (the virtual-scheduling form of a token bucket of
+   * `burst` tokens refilled at `perSec`): true = admitted and counted.
+   */
+  pace(key: string, perSec: number, burst: number, nowMs: number): boolean;
+  /** Gives back what an admitted `pace` took (the request was refused by another rule). */
+  unpace(key: string, perSec: number): void;
+}
+
+/** The next theoretical arrival time after an admission at `nowMs`, or null = refused. */
+function gcra(tatMs: number, perSec: number, burst: number, nowMs: number): number | null {
+  const interval = 1000 / perSec;
+  const tat = Math.max(tatMs, nowMs);
+  if (tat - nowMs > (burst - 1) * interval + 1e-9) return null;
+  return tat + interval;
 }
 
 export class LocalCounters implements ConcurrencyCounters {
   private readonly counts = new Map<string, number>();
+  private readonly tats = new Map<string, number>();
+  pace(key: string, perSec: number, burst: number, nowMs: number): boolean {
+    const next = gcra(this.tats.get(key) ?? 0, perSec, burst, nowMs);
+    if (next === null) return false;
+    this.tats.set(key, next);
+    return true;
+  }
+  unpace(key: string, perSec: number): void {
+    const t = this.tats.get(key);
+    if (t !== undefined) this.tats.set(key, t - 1000 / perSec);
+  }
   take(key: string, limit: number): boolean {
     const v = this.counts.get(key) ?? 0;
     if (limit >= 0 && v >= limit) return false;
@@ -56,16 +82,35 @@ function hashB(s: string): number {
  */
 export class SharedCounters implements ConcurrencyCounters {
   private readonly a: Int32Array;
+  /** Per slot: the rate limit's theoretical arrival time, in microseconds. */
+  private readonly tat: BigInt64Array;
   private readonly slots: number;
   private readonly cache = new Map<string, number>();
 
   static allocate(slots = 16384): SharedArrayBuffer {
-    return new SharedArrayBuffer(slots * FIELDS * 4);
+    return new SharedArrayBuffer(slots * FIELDS * 4 + slots * 8);
   }
 
   constructor(buffer: SharedArrayBuffer) {
-    this.a = new Int32Array(buffer);
-    this.slots = Math.floor(this.a.length / FIELDS);
+    this.slots = Math.floor(buffer.byteLength / (FIELDS * 4 + 8));
+    this.a = new Int32Array(buffer, 0, this.slots * FIELDS);
+    this.tat = new BigInt64Array(buffer, this.slots * FIELDS * 4, this.slots);
+  }
+
+  pace(key: string, perSec: number, burst: number, nowMs: number): boolean {
+    const i = this.slot(key);
+    if (i < 0) return false;
+    for (;;) {
+      const cur = Atomics.load(this.tat, i);
+      const next = gcra(Number(cur) / 1000, perSec, burst, nowMs);
+      if (next === null) return false;
+      if (Atomics.compareExchange(this.tat, i, cur, BigInt(Math.round(next * 1000))) === cur) return true;
+    }
+  }
+
+  unpace(key: string, perSec: number): void {
+    const i = this.slot(key);
+    if (i >= 0) Atomics.sub(this.tat, i, BigInt(Math.round(1_000_000 / perSec)));
   }
 
   private slot(key: string): number {
