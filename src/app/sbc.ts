@@ -333,7 +333,7 @@ export class Sbc {
       });
       sbc.apiClose = () => api.server.close();
     }
-    log.info({ listeners, relay: relay.kind, config: opts.configFile }, 'SBC started');
+    log.info({ listeners, relay: relay.kind, sipThreads: shards, config: opts.configFile }, 'SBC started');
     return sbc;
   }
 
