@@ -25,7 +25,7 @@ export function ConfigHistory({ session }) {
   useEffect(() => { void load(); }, []);
   const may = RANK[session.role] >= RANK.operator;
   const compare = async (v) => {
-    const r = await api(session, 'GET', `/api/v1/config/diff?from=${v}&to=${hist.current}`);
+    const r = await api(session, 'GET', `/api/v1/config/diff?from=${hist.current}&to=${v}`);
     setDiffs({ ...diffs, [v]: r.status === 200 ? r.data.changes : [failure(r)] });
   };
   const rollback = async (v) => {
