@@ -23,13 +23,13 @@ function TableView({ session, def, rows, onEdit, editing }) {
     <p><button data-action="add" disabled=${!may || editing} title=${why || undefined} onClick=${() => onEdit({ op: 'add', index: next, row: null })}>Add row</button>
       ${!may && html` <span class="muted" data-testid="read-only">Read only: ${why}.</span>`}</p>
     <div class="scroll" tabindex="0" role="region" aria-label=${`${def.name} rows`}>
-    <table class="config" data-table=${def.name}><thead><tr><th scope="col" title="Row index">Index</th>
-      ${def.columns.map((c) => html`<th scope="col" title=${c.doc}><span class="help">${c.name}</span></th>`)}<th scope="col">Actions</th></tr></thead>
+    <table class="config" data-table=${def.name}><thead><tr><th scope="col">Actions</th><th scope="col" title="Row index">Index</th>
+      ${def.columns.map((c) => html`<th scope="col" title=${c.doc}><span class="help">${c.name}</span></th>`)}</tr></thead>
     <tbody>
-      ${rows.map((r) => html`<tr data-index=${r.Index}><td>${r.Index}</td>
-        ${def.columns.map((c) => html`<td>${cellText(c, r[c.name])}${c.type === 'enum' ? html` <span class="muted">(${r[`${c.name}Code`]})</span>` : null}</td>`)}
+      ${rows.map((r) => html`<tr data-index=${r.Index}>
         <td class="actions"><button disabled=${!may || editing} title=${why || undefined} aria-label=${`Edit ${def.name} row ${r.Index}`} onClick=${() => onEdit({ op: 'patch', index: r.Index, row: r })}>Edit</button>
-          <button disabled=${!may || editing} title=${why || undefined} aria-label=${`Delete ${def.name} row ${r.Index}`} onClick=${() => onEdit({ op: 'delete', index: r.Index, row: r })}>Delete</button></td></tr>`)}
+          <button disabled=${!may || editing} title=${why || undefined} aria-label=${`Delete ${def.name} row ${r.Index}`} onClick=${() => onEdit({ op: 'delete', index: r.Index, row: r })}>Delete</button></td>
+        <td>${r.Index}</td>${def.columns.map((c) => html`<td>${cellText(c, r[c.name])}${c.type === 'enum' ? html` <span class="muted">(${r[`${c.name}Code`]})</span>` : null}</td>`)}</tr>`)}
       ${rows.length === 0 ? html`<tr><td colspan=${def.columns.length + 2} class="muted">no rows</td></tr>` : null}
     </tbody></table></div>
     <details><summary>Column help</summary><dl class="colhelp">

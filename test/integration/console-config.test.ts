@@ -207,8 +207,27 @@ describe('console Configuration page in chromium (real SBC, real sipp)', () => {
     const cfg = await sbc.api<{ tables: { IP2IPRouting: Array<{ DestIPGroupName: string }> } }>('/api/v1/config');
     expect(cfg.tables.IP2IPRouting[0]!.DestIPGroupName).toBe('ITSP');
 
-    // A security table stays read-only for an Operator (Mediant: Administrator level).
+    // Add a row, then delete it: each previewed as a diff and applied.
     await page.getByRole('link', { name: 'Tables' }).click();
+    await page.getByRole('button', { name: 'Add row' }).click();
+    expect(await page.getByLabel('Index', { exact: true }).inputValue()).toBe('2');
+    await page.getByLabel('RouteName', { exact: true }).fill('spare to PBX');
+    await page.getByLabel('SrcIPGroupName', { exact: true }).fill('ITSP2');
+    await page.getByLabel('DestIPGroupName', { exact: true }).fill('PBX');
+    await page.getByRole('button', { name: 'Preview change' }).click();
+    await page.getByTestId('diff').getByText('IP2IPRouting 2 added').waitFor();
+    await until('Apply enabled by the preview', () => apply.isEnabled(), 15_000);
+    await apply.click();
+    await note.getByText('Applied as version 4: IP2IPRouting 2 added').waitFor();
+    await page.getByRole('button', { name: 'Delete IP2IPRouting row 2' }).click();
+    await page.getByRole('button', { name: 'Preview change' }).click();
+    await page.getByTestId('diff').getByText('IP2IPRouting 2 removed').waitFor();
+    await until('Apply enabled by the preview', () => apply.isEnabled(), 15_000);
+    await apply.click();
+    await note.getByText('Applied as version 5: IP2IPRouting 2 removed').waitFor();
+    expect(await page.locator('table[data-table="IP2IPRouting"] tr[data-index]').count()).toBe(2);
+
+    // A security table stays read-only for an Operator (Mediant: Administrator level).
     await page.getByRole('navigation', { name: 'Tables' }).getByRole('link', { name: /^WebUsers/ }).click();
     await page.getByTestId('read-only').waitFor();
     expect(await page.getByRole('button', { name: 'Edit WebUsers row 0' }).isDisabled()).toBe(true);
