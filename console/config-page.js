@@ -57,10 +57,11 @@ function Tables({ session, tableName }) {
   if (schema === null || config === null) return html`<p>Loading&hellip;</p>`;
   const def = schema.find((t) => t.name === tableName) ?? schema.find((t) => t.name === 'IP2IPRouting') ?? schema[0];
   const rows = config.tables[def.name] ?? [];
+  // The note comes with the reloaded table, so what it says is what the table shows.
   const applied = async (text) => {
+    await load();
     setEdit(null);
     setNote(text);
-    await load();
   };
   return html`<div class="config-layout">
     <nav aria-label="Tables" class="tables"><ul>

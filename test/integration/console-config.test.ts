@@ -177,6 +177,7 @@ describe('console Configuration page in chromium (real SBC, real sipp)', () => {
     expect(await diff.locator('td.before').first().textContent()).toBe("'ITSP'");
     expect(await diff.locator('td.after').first().textContent()).toBe("'ITSP2'");
     await page.screenshot({ path: join(shots, 'config-diff.png'), fullPage: true });
+    await page.locator('section.editor').screenshot({ path: join(shots, 'config-editor.png') });
     await until('Apply enabled by the preview', () => apply.isEnabled(), 15_000);
     await apply.click();
     const note = page.getByTestId('config-note');
@@ -225,7 +226,7 @@ describe('console Configuration page in chromium (real SBC, real sipp)', () => {
     await until('Apply enabled by the preview', () => apply.isEnabled(), 15_000);
     await apply.click();
     await note.getByText('Applied as version 5: IP2IPRouting 2 removed').waitFor();
-    expect(await page.locator('table[data-table="IP2IPRouting"] tr[data-index]').count()).toBe(2);
+    await until('the deleted row gone from the table', async () => (await page.locator('table[data-table="IP2IPRouting"] tr[data-index]').count()) === 2, 10_000);
 
     // A security table stays read-only for an Operator (Mediant: Administrator level).
     await page.getByRole('navigation', { name: 'Tables' }).getByRole('link', { name: /^WebUsers/ }).click();
