@@ -71,17 +71,21 @@ describe('console Configuration page in chromium (real SBC, real sipp)', () => {
   const callAndSeeWhere = async (): Promise<{ itsp: number; itsp2: number }> => {
     const uas: SippProcess = startSipp({ scenario: 'uas', calls: 1, localAddress: ITSP, localPort: uasPort, timeoutMs: 30_000 });
     const uas2: SippProcess = startSipp({ scenario: 'uas', calls: 1, localAddress: ITSP2, localPort: uas2Port, timeoutMs: 30_000 });
+    let uac: SippResult | null = null;
+    let counted: SippResult[];
     try {
       await Promise.all([uas.bound(), uas2.bound()]);
-      const uac = startSipp({ scenario: 'uac', target: `127.0.0.1:${lanPort}`, localAddress: PBX, calls: 1, rate: 1, service: '4930123', timeoutMs: 30_000 });
-      const done = await uac.done;
-      expect(done.successful, done.output).toBe(1);
+      uac = await startSipp({ scenario: 'uac', target: `127.0.0.1:${lanPort}`, localAddress: PBX, calls: 1, rate: 1, service: '4930123', timeoutMs: 30_000 }).done;
+      // The UAS that got the call ends by itself after it (-m 1, bounded by its timeout): wait for that, so its count is final.
+      if (uac.successful === 1) await Promise.race([uas.done, uas2.done]);
     } finally {
-      // The UAS that got the call has exited by now (-m 1); the other is stopped and counted.
-      const [a, b] = await Promise.all([uas.stop(), uas2.stop()]);
-      for (const r of [a, b]) expect(Number.isNaN(incoming(r)), `no IncomingCall(C) in ${JSON.stringify(r.stats)}`).toBe(false);
-      return { itsp: incoming(a), itsp2: incoming(b) };
+      // The other one is stopped; sipp writes its counters as it exits.
+      counted = await Promise.all([uas.stop(), uas2.stop()]);
     }
+    expect(uac?.successful, uac?.output).toBe(1);
+    const [a, b] = counted as [SippResult, SippResult];
+    for (const r of [a, b]) expect(Number.isNaN(incoming(r)), `no IncomingCall(C) in ${JSON.stringify(r.stats)}`).toBe(false);
+    return { itsp: incoming(a), itsp2: incoming(b) };
   };
 
   const routingPage = async (page: Page): Promise<void> => {
