@@ -15,7 +15,8 @@
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { consoleLogin, launchChromium, screenshotDir, watchPage } from './helpers/console-browser.js';
+import { consoleLogin, launchChromium, screenshotDir } from './helpers/console-browser.js';
+import { watchPage } from './helpers/console-watch.js';
 import { assertSippInstalled, findFreePort, startSipp, type SippProcess, type SippResult } from './helpers/sipp.js';
 import { startSbc, testIni, TEST_API_USERS, type SbcProcess } from './helpers/sbc-process.js';
 import { until } from './helpers/wait.js';
@@ -50,7 +51,7 @@ describe('console Configuration page in chromium (real SBC, real sipp)', () => {
 
   beforeAll(async () => {
     assertSippInstalled();
-    shots = await screenshotDir();
+    shots = await screenshotDir('console-config-shots');
     lanPort = await findFreePort();
     uasPort = await findFreePort();
     uas2Port = await findFreePort();

@@ -9,14 +9,17 @@
  * session. Screenshots go to a temporary directory printed by the test.
  * A missing chromium fails the test.
  */
+import { existsSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Browser } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assertSippInstalled, findFreePort, startSipp, type SippProcess } from './helpers/sipp.js';
 import { basicAuth, startSbc, testIni, TEST_API_USERS, type SbcProcess } from './helpers/sbc-process.js';
 import { until } from './helpers/wait.js';
-import { consoleLogin, launchChromium, screenshotDir, watchPage } from './helpers/console-browser.js';
 
+const CHROMIUM = process.env['CHROMIUM'] ?? '/usr/bin/chromium';
 const PBX = '127.0.0.81';
 const ITSP = '127.0.0.82';
 
@@ -29,8 +32,10 @@ describe('web console in chromium (real SBC process)', () => {
   let shots: string;
 
   beforeAll(async () => {
+    // A missing browser fails here (scripts/install-test-deps.sh installs Debian's chromium).
+    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} not found: run scripts/install-test-deps.sh (apt-get install chromium)`);
     assertSippInstalled();
-    shots = await screenshotDir();
+    shots = await mkdtemp(join(tmpdir(), 'sbc-console-shots-'));
     lanPort = await findFreePort();
     const wanPort = await findFreePort();
     const uasPort = await findFreePort();
@@ -39,8 +44,7 @@ describe('web console in chromium (real SBC process)', () => {
     await uas.bound();
     sbc = await startSbc(testIni({ lanPort, wanPort, apiPort, pbx: { address: PBX, port: 5060 }, itsp: [{ address: ITSP, port: uasPort }] }));
     base = `http://127.0.0.1:${apiPort}`;
-    // A missing browser fails here (scripts/install-test-deps.sh installs Debian's chromium).
-    browser = await launchChromium();
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
   }, 60_000);
 
   afterAll(async () => {
@@ -50,7 +54,17 @@ describe('web console in chromium (real SBC process)', () => {
     process.stdout.write(`console screenshots: ${shots}\n`);
   });
 
-  const login = (page: Parameters<typeof consoleLogin>[0], user: { username: string; password: string }) => consoleLogin(page, base, user);
+  const login = async (page: Page, user: { username: string; password: string }): Promise<void> => {
+    const problems: string[] = [];
+    page.on('pageerror', (e) => problems.push(String(e)));
+    page.on('console', (m) => { if (m.type() === 'error') problems.push(m.text()); });
+    await page.goto(`${base}/console/`);
+    await page.getByLabel('User name').waitFor({ timeout: 15_000 }).catch((e: unknown) => { throw new Error(`no login form: ${problems.join('; ')} ${String(e)}`); });
+    await page.getByLabel('User name').fill(user.username);
+    await page.getByLabel('Password').fill(user.password);
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.getByTestId('who').waitFor();
+  };
 
   it('serves only the login page without a session; assets with caching headers and a CSP', async () => {
     const index = await fetch(`${base}/console/`);
@@ -81,8 +95,12 @@ describe('web console in chromium (real SBC process)', () => {
 
     const context = await browser.newContext({ viewport: { width: 1366, height: 900 } });
     const page = await context.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(String(e)));
     // Refusals are expected (the session check before login, the Monitor's refused changes): listed, not errors.
-    const { errors, refused } = watchPage(page);
+    const refused: string[] = [];
+    page.on('response', (r) => { if (r.status() >= 400) refused.push(`${r.request().method()} ${new URL(r.url()).pathname} ${r.status()}`); });
+    page.on('console', (m) => { if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) errors.push(m.text()); });
     await login(page, TEST_API_USERS.monitor);
     expect(await page.getByTestId('who').textContent()).toBe('test-monitor (monitor)');
     const cookie = (await context.cookies()).find((c) => c.name === 'sbc_console');
