@@ -5,6 +5,7 @@
  */
 import { ConfigStore, attachPersistence, formatDiagnostic, summarizeIgnored, type Diagnostic, type Persistence, type SbcConfig } from '../config/index.js';
 import { registerConfigRoutes } from '../api/config-routes.js';
+import { registerConfigConsoleRoutes } from '../api/config-console-routes.js';
 import { ProxySetManager } from '../routing/index.js';
 import { TransportLayer, type ListenerInfo } from '../transport/index.js';
 import { TransactionLayer, KeepAliveProber } from '../transaction/index.js';
@@ -328,6 +329,7 @@ export class Sbc {
         register: (server) => {
           registerConfigRoutes(server, { store, onResult: (ok) => metrics.configReloadsTotal.inc({ result: ok ? 'ok' : 'rejected' }) });
           registerUserRoutes(server, store);
+          registerConfigConsoleRoutes(server, { store });
         },
         routes: [registrations.routes],
       });
