@@ -100,7 +100,10 @@ export class CallShard {
       stx?.handOver?.();
       toMain(inbound);
     };
-    transactions.onStrayResponse = (_res, inbound) => toMain(inbound);
+    // A 2xx to INVITE retransmitted after its transaction ended is this thread's call (re-ACK);
+    // other strays may answer a request the main thread sent with a Call-ID of ours.
+    const callsOnStray = transactions.onStrayResponse;
+    transactions.onStrayResponse = (res, inbound) => (res.cseq?.method === 'INVITE' ? callsOnStray(res, inbound) : toMain(inbound));
     await proxySets.start();
     return new CallShard(store, transport, transactions, proxySets, calls, relay, overload, guard, setup, log, admission);
   }
