@@ -35,7 +35,7 @@ export interface ApiBackend {
   proxySets(): unknown;
   reload(): Promise<{ ok: boolean; diagnostics: unknown[]; changes: string[] }>;
   /** Sets the gauges that are read from live state (calls, relay sessions) just before a scrape. */
-  refreshGauges?(): void;
+  refreshGauges?(): void | Promise<void>;
   /** IDS deny list and counters; absent = no security routes. */
   security?: SecurityBackend;
   /** SBCAdmissionControl counters per rule; absent = no admission routes. */
@@ -178,7 +178,7 @@ export async function startApiServer(opts: {
   if (backend.admission) registerAdmission(server, backend.admission, metrics.registry);
   for (const add of opts.extraRoutes ?? []) add(server);
   server.get('/metrics', { config: { role: opts.metricsOpenOnLoopback ? 'loopback' : 'monitor' } }, async (_req, reply) => {
-    backend.refreshGauges?.();
+    await backend.refreshGauges?.();
     reply.header('content-type', metrics.registry.contentType);
     return metrics.registry.metrics();
   });

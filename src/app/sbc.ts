@@ -41,6 +41,7 @@ import { setCallIdShard } from '../sip/call-id-shard.js';
 import { SharedCounters } from './concurrency-counters.js';
 import { SipWorkerPool, sipWorkerShards } from './workers/worker-pool.js';
 import { mergeAdmission, mergeStatus } from './workers/merge-status.js';
+import { WorkerMetrics } from './workers/worker-metrics.js';
 
 export class ConfigError extends Error {
   constructor(readonly diagnostics: Diagnostic[]) {
@@ -198,9 +199,12 @@ export class Sbc {
     }
     let observability: Observability;
     let liveCalls: CallManager | null = null;
+    let workerGroups = (): ReadonlyMap<string, number> => new Map();
     const activeCallsByIpGroup = (): Map<string, number> => {
       const m = new Map<string, number>();
       if (liveCalls !== null) for (const c of liveCalls.liveCalls()) m.set(c.src.name, (m.get(c.src.name) ?? 0) + 1);
+      // SIP worker threads' calls, as of the last refresh before this scrape.
+      for (const [g, n] of workerGroups()) m.set(g, (m.get(g) ?? 0) + n);
       return m;
     };
     const qoeDeps = { currentConfig: () => store.current(), tx: transactions, contactAddress: (i: string, t: Transport) => transport.contactAddress(i, t), log: log.child({ module: 'qoe' }) };
@@ -227,7 +231,8 @@ export class Sbc {
     calls.attach(transactions);
     registrations.attachDialogs(calls);
     liveCalls = calls;
-    metrics.bindLive({ activeCalls: () => calls.stats().calls, relaySessions: () => relay.sessionCount() });
+    const workerLive = { activeCalls: 0, relaySessions: 0 };
+    metrics.bindLive({ activeCalls: () => calls.stats().calls + workerLive.activeCalls, relaySessions: () => relay.sessionCount() + workerLive.relaySessions });
     registerEdgeMetrics(metrics.registry, { pools: () => media.poolUsage(), pending: () => calls.stats(), ackTimeouts: () => transactions.stats().ackTimeouts });
 
     const sbc = new Sbc(store, transport, transactions, proxySets, calls, relay, metrics, cdr, overload, media, opts.allowGcOnStatus ?? false, guard, log);
@@ -245,6 +250,12 @@ export class Sbc {
       onCdr: (record) => cdr.write(record),
     }) : null;
     sbc.workers = workers;
+    if (workers !== null) {
+      proxySets.on('server-up', (ev) => workers.proxyState(ev, true));
+      proxySets.on('server-down', (ev) => workers.proxyState(ev, false));
+    }
+    const workerMetrics = workers === null ? null : new WorkerMetrics(workers, metrics);
+    if (workerMetrics !== null) workerGroups = () => workerMetrics.bySourceGroup;
     void journal?.releaseOrphans(transactions, (r) => observability.emit(r));
     store.on('change', ({ config: next, changes }) => {
       workers?.reload(store.text());
@@ -317,7 +328,13 @@ export class Sbc {
           },
           proxySets: () => proxySets.status(),
           reload: () => store.reload(undefined, { kind: 'file', detail: 'POST /api/v1/config/reload' }),
-          refreshGauges: () => sbc.refreshGauges(),
+          refreshGauges: async () => {
+            if (workerMetrics !== null) {
+              await workerMetrics.refresh();
+              Object.assign(workerLive, workerMetrics.live);
+            }
+            sbc.refreshGauges();
+          },
           admission: async () => (workers === null ? admission.stats() : mergeAdmission(admission.stats(), await workers.ask('admission'))),
           security: {
             denied: () => guard.denied(),

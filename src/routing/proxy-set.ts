@@ -363,6 +363,19 @@ export class ProxySetManager extends EventEmitter<ProxySetManagerEvents> impleme
     }
   }
 
+  /**
+   * Takes a server's state from another thread's keep-alive: SIP worker
+   * threads do not probe, they follow the main thread's verdicts (one
+   * OPTIONS stream per server, one view of it). Quiet: the main thread logged it.
+   */
+  follow(ev: ServerEvent, up: boolean): void {
+    const st = this.#sets.get(ev.proxySetName.toLowerCase());
+    const s = st?.servers.find((x) => x.address === ev.address && x.port === ev.port && x.transport === ev.transport);
+    if (st === undefined || s === undefined) return;
+    s.up = up;
+    st.wasAvailable = this.#setAvailable(st);
+  }
+
   /** Probes every server of one set (or all sets) once, now; for tests and the REST API. */
   async probeNow(proxySetName?: string): Promise<void> {
     const sets = proxySetName ? [this.#sets.get(proxySetName.toLowerCase())].filter((x): x is SetState => !!x) : [...this.#sets.values()];

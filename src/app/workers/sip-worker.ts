@@ -35,6 +35,8 @@ port.on('message', (m: ToWorker) => {
   if (s === null) return;
   if (m.kind === 'rpc') {
     answer(m, s).then((value) => post({ kind: 'rpc', id: m.id, value }), (err: Error) => post({ kind: 'rpc', id: m.id, value: { error: err.message } }));
+  } else if (m.kind === 'proxy') {
+    s.followProxy(m.server, m.up);
   } else if (m.kind === 'reload') {
     void s.reload(m.text);
   } else if (m.kind === 'stop') {

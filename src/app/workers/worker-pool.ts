@@ -7,6 +7,7 @@
 import { Worker } from 'node:worker_threads';
 import type { CallDetailRecord } from '../../cdr/index.js';
 import type { Logger } from '../../util/logger.js';
+import type { ServerEvent } from '../../routing/proxy-set.js';
 import type { FromWorker, ToWorker, WorkerSetup } from './messages.js';
 
 export interface WorkerPoolOptions {
@@ -106,6 +107,10 @@ export class SipWorkerPool {
       });
       this.send(w, { kind: 'rpc', id, method, ...(arg !== undefined ? { arg } : {}) });
     })));
+  }
+
+  proxyState(server: ServerEvent, up: boolean): void {
+    for (const w of this.workers) this.send(w, { kind: 'proxy', server, up });
   }
 
   reload(text: string): void {
