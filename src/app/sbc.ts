@@ -22,7 +22,7 @@ import { countSipMessage } from '../metrics/sip-messages.js';
 import { Observability } from './observability.js';
 import { RegistrationServices } from './registration-services.js';
 import { registerUserRoutes } from '../api/user-routes.js';
-import { callLadder, callTimes } from './call-ladder.js';
+import { createCallViews } from './call-views.js';
 import { registerEdgeMetrics } from './edge-metrics.js';
 import { createEdgeGuard, edgeGuardOptions, reportAuthFailures } from './edge-security.js';
 import { AdmissionControl } from './admission-control.js';
@@ -279,6 +279,10 @@ export class Sbc {
         apiLog.warn('SbcApiPort is set but WebUsers is empty: every REST API request will be refused (401); add a user (sbc hash-password)');
       }
       const apiTls = apiTlsOf(config);
+      const views = createCallViews({
+        calls: () => calls.liveCalls(), privacy, qoe: (c) => liveCallQoe(c, phoneQoe, observability),
+        ended: () => cdr.recent, endRecords: () => observability.cdr.recent(),
+      });
       const api = await startApiServer({
         host: config.api.address, port: config.api.port, metrics, logger: apiLog,
         auth: {
@@ -294,16 +298,13 @@ export class Sbc {
         cdrs: () => observability.apiSource(),
         backend: {
           status: (o) => sbc.status(o),
-          calls: () => {
-            const p = privacy();
-            const hide = (v: string | undefined): string | undefined => (p === null || v === undefined ? v : p.header(v));
-            return [...calls.liveCalls()].map((c) => ({
-              id: c.id, state: c.state, srcIpGroup: c.src.name, dstIpGroup: c.dst?.name ?? null,
-              legACallId: c.inviteA.callId, from: hide(c.inviteA.getHeader('from')), to: hide(c.inviteA.getHeader('to')),
-              qoe: liveCallQoe(c, phoneQoe, observability), ...callTimes(c),
-            }));
+          calls: () => views.list({}).calls,
+          callList: (q) => views.list(q),
+          callLadder: (id) => views.view(id),
+          endCall: (id, by) => {
+            log.info({ callId: id, by }, 'call ended through the API');
+            return views.end(id, by);
           },
-          callLadder: (id) => callLadder(calls.liveCalls(), id, privacy()),
           proxySets: () => proxySets.status(),
           reload: () => store.reload(undefined, { kind: 'file', detail: 'POST /api/v1/config/reload' }),
           refreshGauges: () => sbc.refreshGauges(),
