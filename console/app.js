@@ -5,21 +5,14 @@
 import { h, render } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import htm from 'htm';
+import { api, RANK } from './api.js';
+import { fmtDuration } from './format.js';
+import { CallDetail, Calls } from './calls-page.js';
+import { CdrPage } from './cdr-page.js';
+import { QoePage } from './qoe-page.js';
+import { SecurityPage } from './security-page.js';
 
 const html = htm.bind(h);
-const RANK = { monitor: 1, operator: 2, admin: 3 };
-
-async function api(session, method, url, body) {
-  // x-sbc-console: a 401 comes without a Basic challenge (no browser password dialog).
-  const headers = { accept: 'application/json', 'x-sbc-console': '1' };
-  if (method !== 'GET') headers['x-csrf-token'] = session.csrf;
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  const r = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), credentials: 'same-origin' });
-  const text = await r.text();
-  let data = null;
-  try { data = text === '' ? null : JSON.parse(text); } catch { data = text; }
-  return { status: r.status, data };
-}
 
 function useHash() {
   const [hash, setHash] = useState(location.hash || '#/dashboard');
@@ -50,12 +43,6 @@ function Login({ onLogin }) {
     ${error && html`<p class="error" role="alert">${error}</p>`}
   </form>`;
 }
-
-const fmtDuration = (sec) => {
-  const s = Math.max(0, Math.round(sec));
-  return `${Math.floor(s / 3600)}:${String(Math.floor(s / 60) % 60).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}`;
-};
-const userOf = (v) => (v ?? '').match(/<?(?:sips?|tel):([^@;>]+)/)?.[1] ?? (v ?? '');
 
 function Dashboard({ snap, cps, session }) {
   const [note, setNote] = useState('');
@@ -96,81 +83,19 @@ function Dashboard({ snap, cps, session }) {
     </tbody></table></section>`;
 }
 
-function Qoe({ qoe }) {
-  if (qoe === null || qoe === undefined) return html`<span class="qoe qoe-none">no media measured</span>`;
-  return (qoe.streams ?? []).map((s) => {
-    const rx = [s.A?.rx, s.B?.rx].filter(Boolean);
-    const mos = Math.min(...rx.map((d) => d.mos ?? 5));
-    const loss = Math.max(...rx.map((d) => d.lossPct ?? 0));
-    const jitter = Math.max(...rx.map((d) => d.jitterMs ?? 0));
-    const color = s.verdict ?? 'gray';
-    return html`<span class=${`qoe qoe-${color}`} data-qoe=${color} title=${`${s.media} ${s.coder ?? ''}: QoE ${color}`}>
-      ${s.media} MOS ${mos === 5 ? '-' : mos.toFixed(2)} · loss ${loss.toFixed(1)} % · jitter ${jitter.toFixed(1)} ms</span>`;
-  });
-}
-
-function Calls({ snap }) {
-  const calls = snap?.calls ?? [];
-  const now = snap?.time ?? Date.now();
-  return html`<h1>Calls (${calls.length})</h1>
-  <table data-testid="calls"><thead><tr><th>Caller</th><th>Callee</th><th>IP Groups</th><th>State</th><th>Duration</th><th>Media (QoE)</th></tr></thead><tbody>
-  ${calls.map((c) => html`<tr data-call=${c.id}>
-    <td><a href=${`#/calls/${encodeURIComponent(c.id)}`}>${userOf(c.from)}</a></td><td>${userOf(c.to)}</td>
-    <td>${c.srcIpGroup ?? '-'} → ${c.dstIpGroup ?? '-'}</td><td>${c.state}</td>
-    <td>${fmtDuration((now - (c.connectTime ?? c.setupTime ?? now)) / 1000)}</td><td><${Qoe} qoe=${c.qoe} /></td></tr>`)}
-  ${calls.length === 0 ? html`<tr><td colspan="6" class="muted">no calls in progress</td></tr>` : null}
-  </tbody></table>`;
-}
-
-/** The SIP ladder: leg A's party, the SBC, leg B's party; one arrow per message, with its time. */
-function Ladder({ id, session }) {
-  const [ladder, setLadder] = useState(null);
-  const [error, setError] = useState('');
-  const load = async () => {
-    const r = await api(session, 'GET', `/api/v1/calls/${encodeURIComponent(id)}/ladder`);
-    if (r.status === 200) { setLadder(r.data); setError(''); } else setError(r.data?.error ?? `HTTP ${r.status}`);
-  };
-  useEffect(() => { void load(); }, [id]);
-  if (error) return html`<h1>Call ${id}</h1><p class="error" role="alert">${error}</p><p><a href="#/calls">Back to calls</a></p>`;
-  if (ladder === null) return html`<p>Loading&hellip;</p>`;
-  const x = { A: 200, S: 450, B: 700 };
-  const rowH = 28;
-  const t0 = ladder.events[0]?.t ?? 0;
-  const height = 60 + ladder.events.length * rowH;
-  const label = (e) => (e.status !== undefined ? `${e.status} ${e.method ?? ''}` : e.method ?? e.note ?? '');
-  return html`<h1>Call ${ladder.id}</h1>
-  <p>${userOf(ladder.caller)} → ${userOf(ladder.callee)}; ${ladder.srcIpGroup ?? '-'} → ${ladder.dstIpGroup ?? '-'}.
-    <button onClick=${load}>Refresh</button> <a href="#/calls">Back to calls</a></p>
-  <svg class="ladder" role="img" aria-label="SIP ladder of the call" width="900" height=${height} viewBox=${`0 0 900 ${height}`}>
-    <defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0 0L10 5L0 10z" fill="#1f3550" /></marker></defs>
-    <text x=${x.A} y="20" text-anchor="middle">Leg A (caller side)</text><text x=${x.S} y="20" text-anchor="middle">SBC</text><text x=${x.B} y="20" text-anchor="middle">Leg B (callee side)</text>
-    ${[x.A, x.S, x.B].map((lx) => html`<line class="life" x1=${lx} y1="30" x2=${lx} y2=${height - 5} />`)}
-    ${ladder.events.map((e, i) => {
-      const y = 50 + i * rowH;
-      const time = `${new Date(e.t).toISOString().slice(11, 23)} +${((e.t - t0) / 1000).toFixed(3)}s`;
-      if (e.dir === 'event' || e.leg === '-') {
-        return html`<g data-leg=${e.leg} data-dir="event"><text x="5" y=${y}>${time}</text><text x=${x.S + 8} y=${y} class="muted">${e.note ?? label(e)}</text></g>`;
-      }
-      const peer = e.leg === 'A' ? x.A : x.B;
-      const [from, to] = e.dir === 'in' ? [peer, x.S] : [x.S, peer];
-      return html`<g data-leg=${e.leg} data-dir=${e.dir} data-msg=${label(e).trim()}>
-        <text x="5" y=${y}>${time}</text>
-        <line class=${e.status !== undefined ? 'msg resp' : 'msg'} x1=${from} y1=${y} x2=${to} y2=${y} />
-        <text x=${(from + to) / 2} y=${y - 4} text-anchor="middle">${label(e)}</text></g>`;
-    })}
-  </svg>
-  <details><summary>As a table</summary><table><thead><tr><th>Time</th><th>Leg</th><th>Direction</th><th>Message</th><th>Note</th></tr></thead><tbody>
-    ${ladder.events.map((e) => html`<tr><td>${new Date(e.t).toISOString().slice(11, 23)}</td><td>${e.leg}</td><td>${e.dir}</td><td>${label(e)}</td><td>${e.note ?? ''}</td></tr>`)}
-  </tbody></table></details>`;
-}
-
 function Shell({ session, onLogout }) {
   const hash = useHash();
   const [snap, setSnap] = useState(null);
   const [cps, setCps] = useState(0);
+  // The Calls page's filter and page: the server applies them to the stream's calls (one page a snapshot).
+  const [callFilter, setCallFilter] = useState('');
+  const [callOffset, setCallOffset] = useState(0);
   const last = useRef(null);
   useEffect(() => {
-    const es = new EventSource('/console/api/events');
+    const q = new URLSearchParams();
+    if (callFilter !== '') q.set('q', callFilter);
+    if (callOffset > 0) q.set('offset', String(callOffset));
+    const es = new EventSource(`/console/api/events${q.toString() !== '' ? `?${q}` : ''}`);
     es.addEventListener('snapshot', (ev) => {
       const s = JSON.parse(ev.data);
       const total = s.status?.calls?.totalCalls;
@@ -182,17 +107,21 @@ function Shell({ session, onLogout }) {
     });
     es.addEventListener('logout', () => { es.close(); onLogout(); });
     return () => es.close();
-  }, []);
+  }, [callFilter, callOffset]);
   const logout = async () => {
     await api(session, 'POST', '/console/api/logout');
     onLogout();
   };
-  const page = hash.startsWith('#/calls/') ? html`<${Ladder} id=${decodeURIComponent(hash.slice(8))} session=${session} />`
-    : hash.startsWith('#/calls') ? html`<${Calls} snap=${snap} />`
-      : html`<${Dashboard} snap=${snap} cps=${cps} session=${session} />`;
+  const page = hash.startsWith('#/calls/') ? html`<${CallDetail} id=${decodeURIComponent(hash.slice(8))} session=${session} />`
+    : hash.startsWith('#/calls') ? html`<${Calls} snap=${snap} filter=${callFilter} onFilter=${(f) => { setCallFilter(f); setCallOffset(0); }} offset=${callOffset} onOffset=${setCallOffset} />`
+      : hash.startsWith('#/cdrs') ? html`<${CdrPage} session=${session} />`
+        : hash.startsWith('#/qoe') ? html`<${QoePage} session=${session} />`
+          : hash.startsWith('#/security') ? html`<${SecurityPage} snap=${snap} session=${session} />`
+            : html`<${Dashboard} snap=${snap} cps=${cps} session=${session} />`;
   const cur = (p) => (hash.startsWith(p) ? 'page' : undefined);
   return html`<header><strong>SBC</strong>
-    <nav aria-label="Main"><a href="#/dashboard" aria-current=${cur('#/dashboard')}>Dashboard</a> <a href="#/calls" aria-current=${cur('#/calls')}>Calls</a></nav>
+    <nav aria-label="Main"><a href="#/dashboard" aria-current=${cur('#/dashboard')}>Dashboard</a> <a href="#/calls" aria-current=${cur('#/calls')}>Calls</a>
+      <a href="#/cdrs" aria-current=${cur('#/cdrs')}>CDRs</a> <a href="#/qoe" aria-current=${cur('#/qoe')}>QoE</a> <a href="#/security" aria-current=${cur('#/security')}>Security</a></nav>
     <span class="who" data-testid="who">${session.username} (${session.role})</span><button onClick=${logout}>Log out</button></header>
   <main>${page}</main>`;
 }

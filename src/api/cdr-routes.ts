@@ -1,6 +1,7 @@
 /**
  * GET /api/v1/cdrs?from=&to=&caller=&callee=&ipGroup=&result=&offset=&limit=
  * GET /api/v1/cdrs.csv?(same)
+ * `view=summary`: flat rows with the same keys from the ring and from files.
  *
  * from/to: ISO 8601 or epoch milliseconds (inclusive, matched against the
  * release time); caller/callee: substring of the party's user or URI,
@@ -16,7 +17,7 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { csvCell, csvHeader, csvLine, defaultColumns, streamsOf } from '../cdr/format.js';
 import type { CdrRecord } from '../cdr/model.js';
-import { queryCdrs, type CdrArchive, type CdrQuery, type CdrRow } from '../cdr/query.js';
+import { queryCdrs, rowFields, type CdrArchive, type CdrQuery, type CdrRow } from '../cdr/query.js';
 
 export interface CdrApiSource {
   recent(): readonly CdrRecord[];
@@ -25,7 +26,15 @@ export interface CdrApiSource {
 
 interface CdrQueryString {
   from?: string; to?: string; caller?: string; callee?: string; ipGroup?: string; result?: string; offset?: string; limit?: string;
+  /** `summary`: one flat object per call with the same keys whether it came from the ring or a file (the console's CDR page). */
+  view?: string;
 }
+
+/** The keys of `view=summary` (CDR field keys, docs/cdr.md). */
+const SUMMARY_KEYS = [
+  'sessionId', 'reportType', 'method', 'callerUser', 'calleeUser', 'srcIpGroup', 'dstIpGroup', 'setupTime', 'connectTime', 'releaseTime',
+  'durationMs', 'sipStatus', 'sipReason', 'terminationReason', 'terminationCategory', 'releaseSide', 'coder', 'mos', 'qoeVerdict',
+] as const;
 
 function parseTime(v: string | undefined): number | undefined | null {
   if (v === undefined || v === '') return undefined;
@@ -76,7 +85,18 @@ export function registerCdrRoutes(server: FastifyInstance, source: () => CdrApiS
   };
   server.get<{ Querystring: CdrQueryString }>('/api/v1/cdrs', { config: { role: 'monitor' } }, async (req, reply) => {
     const r = await run(req.query, reply, 1000, 100);
-    return r === null ? reply : { count: r.rows.length, records: r.rows };
+    if (r === null) return reply;
+    if (req.query.view !== 'summary') return { count: r.rows.length, records: r.rows };
+    const records = r.rows.map((row) => {
+      const get = rowFields(row, r.src.archive);
+      const o: Record<string, unknown> = {};
+      for (const k of SUMMARY_KEYS) {
+        const v = get(k);
+        o[k] = v === undefined || v === '' ? null : v;
+      }
+      return o;
+    });
+    return { count: records.length, records };
   });
   server.get<{ Querystring: CdrQueryString }>('/api/v1/cdrs.csv', { config: { role: 'monitor' } }, async (req, reply) => {
     const r = await run(req.query, reply, 10_000, 1000);
