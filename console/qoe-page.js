@@ -13,7 +13,7 @@ const html = htm.bind(h);
 const RANGES = [['1 hour', 3600e3], ['6 hours', 6 * 3600e3], ['24 hours', 24 * 3600e3], ['7 days', 7 * 24 * 3600e3]];
 const W = 560;
 const H = 130;
-const PAD = { l: 40, r: 8, t: 8, b: 20 };
+const PAD = { l: 40, r: 50, t: 8, b: 20 };
 
 const hhmm = (t) => new Date(t).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
 
@@ -30,6 +30,8 @@ function TimeChart({ g, bucketMs }) {
     <line class="axis" x1=${PAD.l} y1=${H - PAD.b} x2=${W - PAD.r} y2=${H - PAD.b} />
     <text class="tick" x=${PAD.l - 4} y=${yShare(1) + 4} text-anchor="end">100%</text>
     <text class="tick" x=${PAD.l - 4} y=${yShare(0)} text-anchor="end">0</text>
+    <text class="tick mos" x=${W - PAD.r} y=${yMos(4.5) + 4} text-anchor="end">MOS 4.5</text>
+    <text class="tick mos" x=${W - PAD.r} y=${yMos(1) - 2} text-anchor="end">MOS 1</text>
     ${g.buckets.map((b, i) => (b.calls === 0 ? null : html`<rect class="poor" x=${PAD.l + bw * i + 1} width=${Math.max(1, bw - 2)}
       y=${yShare(b.poor / b.calls)} height=${yShare(0) - yShare(b.poor / b.calls)}><title>${hhmm(b.t)}: ${b.poor} of ${b.calls} calls poor</title></rect>`))}
     ${pts.length > 0 ? html`<polyline class="mos" points=${pts.join(' ')} />` : null}

@@ -37,7 +37,7 @@ export function SecurityPage({ snap, session }) {
     </tbody></table>`}</section>
   <section class="card" aria-labelledby="s-ids"><h2 id="s-ids">IDS counters</h2>
     ${sec === null ? html`<p class="muted">not available</p>` : html`
-    <table data-testid="ids-counters"><tbody>
+    <table class="counters" data-testid="ids-counters"><tbody>
       ${Object.entries(sec.ids?.events ?? {}).map(([k, v]) => html`<tr><th scope="row">Malicious events: ${k}</th><td data-counter=${k}>${v}</td></tr>`)}
       <tr><th scope="row">Alarms raised</th><td>${sec.ids?.alarms ?? 0}</td></tr>
       <tr><th scope="row">Sources denied since start</th><td data-counter="denials">${sec.ids?.denials ?? 0}</td></tr>

@@ -1,0 +1,245 @@
+/**
+ * The web console's Calls, CDR, QoE and Security pages (docs/console.md) in
+ * Debian's chromium against the real SBC process, sipp and raw SIP:
+ *  - a sipp call with RTP (a pcap played through the SBC to an echoing sipp
+ *    UAS) shows in Calls, the filter finds it and hides it, its page shows its
+ *    media statistics; after the caller hangs up its CDR is found on the CDR
+ *    page, the CSV download carries it, the CDR row opens the ended call's
+ *    ladder with the BYE on both legs, and the QoE page counts it;
+ *  - an Operator ends a held call from its page and the SBC's BYE reaches
+ *    both sipp sides (each answers it, else sipp fails the call);
+ *  - a source denied by the IDS after a burst of malformed requests is
+ *    unblocked from the Security page and answered again.
+ * Screenshots go to a temporary directory printed by the test.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseCsvLine } from '../../src/cdr/format.js';
+import { consoleLogin, launchChromium, screenshotDir } from './helpers/console-browser.js';
+import { freeMediaPort } from './helpers/media-peer.js';
+import { basicAuth, startSbc, testIni, TEST_API_USERS, type SbcProcess } from './helpers/sbc-process.js';
+import { assertSippInstalled, findFreePort, startSipp, type SippProcess } from './helpers/sipp.js';
+import { sipRequest, udpPeer } from './helpers/udp-peer.js';
+import { until } from './helpers/wait.js';
+
+const PBX = '127.0.0.91';
+const ITSP = '127.0.0.92';
+const STRANGER = '127.0.0.93';
+
+interface Status { transport: { deniedDropped: number } }
+
+describe('console pages: Calls, CDRs, QoE, Security (chromium, real SBC process)', () => {
+  let sbc: SbcProcess;
+  let uas: SippProcess;
+  let browser: Browser;
+  let base: string;
+  let lanPort: number;
+  let shots: string;
+  const sipps: SippProcess[] = [];
+  const contexts: BrowserContext[] = [];
+
+  beforeAll(async () => {
+    assertSippInstalled();
+    shots = await screenshotDir('console-pages');
+    lanPort = await findFreePort();
+    const [wanPort, uasPort, apiPort] = await Promise.all([findFreePort(), findFreePort(ITSP), findFreePort()]);
+    const echoPort = await freeMediaPort(ITSP);
+    // The callee answers with its echo port in the SDP and echoes every RTP packet back (both calls of the file).
+    uas = startSipp({
+      scenario: 'test/scenarios/media-uas-answer.xml', calls: 2, localAddress: ITSP, localPort: uasPort, timeoutMs: 150_000,
+      extraArgs: ['-rtp_echo', '-mi', ITSP, '-mp', String(echoPort), '-key', 'rtp_ip', ITSP, '-key', 'rtp_port', String(echoPort)],
+    });
+    await uas.bound();
+    sbc = await startSbc(testIni({ lanPort, wanPort, apiPort, pbx: { address: PBX, port: 5060 }, itsp: [{ address: ITSP, port: uasPort }] }));
+    base = `http://127.0.0.1:${apiPort}`;
+    browser = await launchChromium();
+  }, 60_000);
+
+  afterAll(async () => {
+    for (const c of contexts) await c.close().catch(() => undefined);
+    await browser?.close();
+    for (const s of sipps) await s.stop();
+    await uas?.stop();
+    expect(await sbc?.stop()).toBe(0);
+    process.stdout.write(`console page screenshots: ${shots}\n`);
+  });
+
+  /** A fresh browser context logged in as `user`; page errors are collected. */
+  const open = async (user: { username: string; password: string }): Promise<{ page: Page; errors: string[] }> => {
+    const context = await browser.newContext({ viewport: { width: 1366, height: 900 }, acceptDownloads: true });
+    contexts.push(context);
+    const page = await context.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(String(e)));
+    await consoleLogin(page, base, user);
+    return { page, errors };
+  };
+
+  const caller = async (scenario: string, service: string): Promise<SippProcess> => {
+    const mediaPort = await freeMediaPort(PBX);
+    const s = startSipp({
+      scenario, target: `127.0.0.1:${lanPort}`, localAddress: PBX, calls: 1, rate: 1, service, timeoutMs: 60_000,
+      extraArgs: ['-mi', PBX, '-mp', String(mediaPort)],
+    });
+    sipps.push(s);
+    return s;
+  };
+
+  it('a call with RTP: in Calls with its QoE, filtered; its media statistics; after hang-up its CDR, the CSV, the ended ladder and the QoE page', async () => {
+    const { page, errors } = await open(TEST_API_USERS.monitor);
+    const call = await caller('test/scenarios/media-uac-pcap.xml', '4930111');
+    await page.getByRole('link', { name: 'Calls' }).click();
+    const row = page.locator('tr[data-call]');
+    await until('the call in Calls', async () => (await row.count()) === 1 && (await row.textContent())?.includes('confirmed'), 20_000);
+    expect(await row.textContent()).toContain('PBX → ITSP');
+    expect(await row.locator('td').nth(1).textContent()).toBe('4930111');
+    // The relay measures the echoed stream: a MOS and a colour once packets flowed both ways.
+    await until('the QoE cell with a MOS', async () => /MOS \d\.\d\d/.test((await row.locator('.qoe').first().textContent()) ?? ''), 15_000);
+    expect(await row.locator('.qoe').first().getAttribute('data-qoe')).toBe('green');
+
+    // The filter is applied by the server to the stream: a number that matches nothing hides the call.
+    await page.getByLabel('Filter').fill('no-such-number');
+    await until('the call filtered out', async () => (await row.count()) === 0 && (await page.getByTestId('calls-shown').textContent()) === 'no calls', 10_000);
+    await page.getByLabel('Filter').fill('4930111');
+    await row.first().waitFor();
+    await page.screenshot({ path: join(shots, 'calls-filtered.png'), fullPage: true });
+
+    // The call's page: its media statistics, packets counted on both legs.
+    await row.locator('a').first().click();
+    await page.getByTestId('call-state').getByText('confirmed').waitFor();
+    const packets = (leg: string): Promise<number> => page.getByTestId(`media-${leg}-rx`).locator('td').nth(1).textContent().then((t) => Number(t));
+    await until('rx packets on both legs', async () => (await page.getByTestId('media-A-rx').count()) > 0 && (await packets('A')) >= 30 && (await packets('B')) >= 30, 15_000);
+    expect(await page.locator('[data-edit]').count()).toBe(0); // a Monitor cannot end it
+    await page.screenshot({ path: join(shots, 'call-detail.png'), fullPage: true });
+
+    const done = await call.done;
+    expect(done.failed, done.output).toBe(0);
+    expect(done.successful).toBe(1);
+
+    // Its CDR on the CDR page, found by callee.
+    await page.getByRole('link', { name: 'CDRs' }).click();
+    await page.getByLabel('Callee').fill('4930111');
+    await page.getByRole('button', { name: 'Search' }).click();
+    const cdr = page.locator('tr[data-cdr]');
+    await until('the CDR row', async () => (await cdr.count()) === 1, 15_000);
+    const sessionId = (await cdr.getAttribute('data-cdr'))!;
+    expect(await cdr.textContent()).toContain('PBX → ITSP');
+    expect(await cdr.locator('td').nth(4).textContent()).toBe('200');
+    await page.screenshot({ path: join(shots, 'cdrs.png'), fullPage: true });
+    // A search that matches nothing.
+    await page.getByLabel('IP Group').fill('NoSuchGroup');
+    await page.getByRole('button', { name: 'Search' }).click();
+    await page.getByTestId('cdr-shown').getByText('No records match.').waitFor();
+    await page.getByLabel('IP Group').fill('ITSP');
+    await page.getByRole('button', { name: 'Search' }).click();
+    await cdr.first().waitFor();
+
+    // The CSV download of the same search: a header and the call's line, quoted per RFC 4180.
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('cdr-csv').click()]);
+    const csv = await readFile((await download.path())!, 'utf8');
+    const lines = csv.trimEnd().split('\n');
+    expect(lines.length).toBe(2);
+    const header = parseCsvLine(lines[0]!);
+    const cells = parseCsvLine(lines[1]!);
+    expect(cells.length).toBe(header.length);
+    const col = (title: string): string => cells[header.indexOf(title)]!;
+    expect(col('SessionId')).toBe(sessionId);
+    expect(col('DstURI')).toContain('4930111');
+    expect(col('IPGroup')).toBe('PBX');
+    expect(col('SIPStatus')).toBe('200');
+    expect(Number(col('MOS'))).toBeGreaterThan(4);
+    // The display name "Media A" has a space but no comma: only cells with , " or line breaks are quoted.
+    expect(lines[1]).toContain(',Media A,');
+
+    // The CDR row links to the ended call's ladder: BYE from the caller, relayed to the callee.
+    await cdr.locator('a', { hasText: 'ladder' }).click();
+    await page.getByTestId('call-state').getByText('ended').waitFor();
+    for (const [leg, dir, label] of [['A', 'in', 'INVITE'], ['B', 'out', 'INVITE'], ['A', 'in', 'BYE'], ['B', 'out', 'BYE'], ['B', 'in', '200 BYE']] as const) {
+      expect(await page.locator(`g[data-leg="${leg}"][data-dir="${dir}"][data-msg="${label}"]`).count(), `${leg} ${dir} ${label}`).toBeGreaterThan(0);
+    }
+    expect(Number(await page.getByTestId('media-A-rx').locator('td').nth(1).textContent())).toBeGreaterThan(30);
+    await page.screenshot({ path: join(shots, 'ended-ladder.png'), fullPage: true });
+
+    // The QoE page counts it for both IP Groups, none poor.
+    await page.getByRole('link', { name: 'QoE' }).click();
+    const pbx = page.locator('section[data-group="PBX"]');
+    await pbx.waitFor();
+    expect(Number(await pbx.getByTestId('qoe-calls').textContent())).toBeGreaterThanOrEqual(1);
+    expect(await pbx.getByTestId('qoe-poor-share').textContent()).toBe('0.0 %');
+    expect(await page.locator('section[data-group="ITSP"]').count()).toBe(1);
+    expect(await pbx.locator('svg.chart').count()).toBe(2);
+    await page.screenshot({ path: join(shots, 'qoe.png'), fullPage: true });
+    expect(errors).toEqual([]);
+  }, 120_000);
+
+  it('an Operator ends a held call from its page: the SBC sends BYE to both sipp sides', async () => {
+    // A Monitor may not end calls (403), whatever the route.
+    expect((await fetch(`${base}/api/v1/calls/x`, { method: 'DELETE', headers: basicAuth(TEST_API_USERS.monitor) })).status).toBe(403);
+    const { page, errors } = await open(TEST_API_USERS.operator);
+    // This caller waits (up to 20 s) for the SBC's BYE and answers it.
+    const held = await caller('test/scenarios/media-uac-pcap-wait-bye.xml', '4930222');
+    await page.getByRole('link', { name: 'Calls' }).click();
+    const row = page.locator('tr[data-call]');
+    await until('the held call in Calls', async () => (await row.count()) === 1 && (await row.textContent())?.includes('confirmed'), 20_000);
+    await row.locator('a').first().click();
+    await page.getByRole('button', { name: 'End call' }).click();
+    await page.getByRole('button', { name: 'Confirm: end this call' }).click();
+    await page.getByRole('status').getByText('Call ended').waitFor();
+    const r = await held.done;
+    expect(r.failed, r.output).toBe(0);
+    expect(r.successful).toBe(1);
+    // The callee got its BYE too: both of its calls ended well.
+    const u = await uas.done;
+    expect(u.failed, u.output).toBe(0);
+    expect(u.successful).toBe(2);
+    await page.getByTestId('call-state').getByText('ended').waitFor();
+    expect(await page.locator('g[data-leg="A"][data-dir="out"][data-msg="BYE"]').count()).toBe(1);
+    expect(await page.locator('g[data-leg="B"][data-dir="out"][data-msg="BYE"]').count()).toBe(1);
+    expect(await page.getByTestId('call-summary').textContent()).toContain('ended by operator test-operator');
+    await page.screenshot({ path: join(shots, 'call-ended-by-operator.png'), fullPage: true });
+    expect(sbc.logs.some((l) => l.msg === 'call ended through the API' && l['by'] === 'test-operator')).toBe(true);
+    expect(errors).toEqual([]);
+  }, 90_000);
+
+  it('a source denied after a burst of malformed requests is unblocked from the Security page and answered again', async () => {
+    const peer = await udpPeer(STRANGER);
+    try {
+      const options = (n: number): string => sipRequest([
+        `OPTIONS sip:ping@127.0.0.1:${lanPort} SIP/2.0`, `Via: SIP/2.0/UDP ${STRANGER}:${peer.port};branch=z9hG4bKcp${n};rport`,
+        'Max-Forwards: 70', `From: <sip:probe@${STRANGER}>;tag=cp${n}`, 'To: <sip:ping@127.0.0.1>', `Call-ID: console-pages-${n}@${STRANGER}`, 'CSeq: 1 OPTIONS',
+      ]);
+      // Answered before the burst.
+      await peer.send(options(1), lanPort);
+      await peer.waitFor((m) => !m.isRequest && m.getHeader('call-id') === `console-pages-1@${STRANGER}`, 5000, 'answer to the first OPTIONS');
+      // The default IDS policy denies an address after 20 malformed messages in a minute (docs/security.md).
+      for (let i = 0; i < 25; i++) await peer.send(`GARBAGE ${i} / SIP/2.0\r\nVia: nonsense\r\n\r\n`, lanPort);
+      await until('the stranger on the deny list', async () => (await sbc.api<Array<{ address: string }>>('/api/v1/security/denied')).some((d) => d.address === STRANGER), 10_000);
+      const before = await sbc.api<Status>('/api/v1/status');
+      await peer.send(options(2), lanPort);
+      await until('the OPTIONS dropped unread', async () => (await sbc.api<Status>('/api/v1/status')).transport.deniedDropped > before.transport.deniedDropped, 5000);
+
+      const { page, errors } = await open(TEST_API_USERS.operator);
+      await page.getByRole('link', { name: 'Security' }).click();
+      const entry = page.locator(`tr[data-source="${STRANGER}"]`);
+      await entry.waitFor();
+      expect(await entry.textContent()).toContain('malformed');
+      expect(await entry.getByTestId('remaining').textContent()).toMatch(/^0:0[45]:\d\d$/);
+      expect(Number(await page.locator('td[data-counter="malformed"]').textContent())).toBeGreaterThanOrEqual(20);
+      expect(Number(await page.locator('td[data-counter="denials"]').textContent())).toBeGreaterThanOrEqual(1);
+      await page.screenshot({ path: join(shots, 'security.png'), fullPage: true });
+      await page.getByRole('button', { name: `Unblock ${STRANGER}` }).click();
+      await page.getByRole('status').getByText(`${STRANGER} unblocked`).waitFor();
+      await until('the entry gone from the page', async () => (await entry.count()) === 0, 5000);
+
+      // Answered again.
+      await peer.send(options(3), lanPort);
+      await peer.waitFor((m) => !m.isRequest && m.getHeader('call-id') === `console-pages-3@${STRANGER}`, 5000, 'answer to the OPTIONS after unblocking');
+      expect(peer.received.some((m) => !m.isRequest && m.getHeader('call-id') === `console-pages-2@${STRANGER}`)).toBe(false);
+      expect(errors).toEqual([]);
+    } finally {
+      await peer.close();
+    }
+  }, 60_000);
+});
