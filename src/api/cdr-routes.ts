@@ -17,7 +17,7 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { csvCell, csvHeader, csvLine, defaultColumns, streamsOf } from '../cdr/format.js';
 import type { CdrRecord } from '../cdr/model.js';
-import { queryCdrs, rowFields, type CdrArchive, type CdrQuery, type CdrRow } from '../cdr/query.js';
+import { partyUser, queryCdrs, rowFields, type CdrArchive, type CdrQuery, type CdrRow } from '../cdr/query.js';
 
 export interface CdrApiSource {
   recent(): readonly CdrRecord[];
@@ -94,6 +94,8 @@ export function registerCdrRoutes(server: FastifyInstance, source: () => CdrApiS
         const v = get(k);
         o[k] = v === undefined || v === '' ? null : v;
       }
+      o['callerUser'] = partyUser(get, 'caller');
+      o['calleeUser'] = partyUser(get, 'callee');
       return o;
     });
     return { count: records.length, records };

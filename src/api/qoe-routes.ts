@@ -10,7 +10,7 @@
  * only when someone looks.
  */
 import type { FastifyInstance } from 'fastify';
-import { queryCdrs, rowFields } from '../cdr/query.js';
+import { partyUser, queryCdrs, rowFields } from '../cdr/query.js';
 import type { CdrApiSource } from './cdr-routes.js';
 
 /** G.107 Annex B: MOS 4.34 / 4.03 / 3.60 / 3.10 / 2.58 separate very satisfied ... nearly all dissatisfied. */
@@ -105,7 +105,7 @@ export function registerQoeRoutes(server: FastifyInstance, source: () => CdrApiS
       if (poor && poorCalls.length < 100) {
         poorCalls.push({
           sessionId: String(get('sessionId') ?? ''), time: t, srcIpGroup: typeof srcGroup === 'string' ? srcGroup : null, dstIpGroup: typeof dstGroup === 'string' ? dstGroup : null,
-          caller: String(get('callerUser') ?? ''), callee: String(get('calleeUser') ?? ''), mos, verdict,
+          caller: partyUser(get, 'caller') ?? '', callee: partyUser(get, 'callee') ?? '', mos, verdict,
         });
       }
     }

@@ -89,6 +89,15 @@ function ringField(r: CdrRecord): FieldOf {
   };
 }
 
+/** The caller's or callee's user part: its own column, else taken from the URI column (the default file columns have only URIs). */
+export function partyUser(get: FieldOf, side: 'caller' | 'callee'): string | null {
+  const user = get(side === 'caller' ? 'callerUser' : 'calleeUser');
+  if (typeof user === 'string' && user !== '') return user;
+  const uri = get(side === 'caller' ? 'srcUri' : 'dstUri') ?? get(side === 'caller' ? 'srcUriBeforeMap' : 'dstUriBeforeMap');
+  if (typeof uri !== 'string' || uri === '') return null;
+  return /^(?:sips?|tel):([^@;>]+)/.exec(uri)?.[1] ?? uri;
+}
+
 /** A row of queryCdrs (a ring record or a file row) read by field key. */
 export function rowFields(row: CdrRow, archive: CdrArchive | null): FieldOf {
   if (typeof row['sessionId'] === 'string' && typeof row['legA'] === 'object') return ringField(row as unknown as CdrRecord);
