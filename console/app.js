@@ -91,8 +91,11 @@ function Shell({ session, onLogout }) {
   const [callFilter, setCallFilter] = useState('');
   const [callOffset, setCallOffset] = useState(0);
   const last = useRef(null);
+  // Only the call list needs the calls in the stream (a page of them); elsewhere the stream leaves them out.
+  const listing = hash === '#/calls';
   useEffect(() => {
     const q = new URLSearchParams();
+    if (!listing) q.set('calls', '0');
     if (callFilter !== '') q.set('q', callFilter);
     if (callOffset > 0) q.set('offset', String(callOffset));
     const es = new EventSource(`/console/api/events${q.toString() !== '' ? `?${q}` : ''}`);
@@ -107,7 +110,7 @@ function Shell({ session, onLogout }) {
     });
     es.addEventListener('logout', () => { es.close(); onLogout(); });
     return () => es.close();
-  }, [callFilter, callOffset]);
+  }, [callFilter, callOffset, listing]);
   const logout = async () => {
     await api(session, 'POST', '/console/api/logout');
     onLogout();

@@ -93,4 +93,26 @@ describe('web console sessions, CSRF and the event stream', () => {
     await new Promise((r) => setTimeout(r, 400)); // 10 periods
     expect(statusReads).toBe(settled);
   });
+
+  it('a console not showing the call list (?calls=0) gets snapshots without calls', async () => {
+    const mon = await login('mon', 'm-pw');
+    const before = callQueries.length;
+    const text = await new Promise<string>((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port, path: '/console/api/events?calls=0', headers: { cookie: mon.cookie } }, (res) => {
+        let got = '';
+        res.on('data', (d: Buffer) => {
+          got += d.toString();
+          if (got.split('event: snapshot').length > 2) {
+            req.destroy();
+            resolve(got);
+          }
+        });
+      });
+      req.on('error', (e) => { if (!String(e).includes('socket hang up')) reject(e); });
+      req.end();
+    });
+    expect(text).toMatch(/event: snapshot\ndata: \{"time":\d+,"status":/);
+    expect(text).not.toContain('"calls"');
+    expect(callQueries.length).toBe(before);
+  });
 });

@@ -51,15 +51,17 @@ const SNAPSHOT: Record<string, string> = {
 /**
  * Calls per snapshot: a page of the list (the stream's ?q= filter and
  * ?offset=), never the whole list, so an SBC with thousands of calls does not
- * push megabytes a second to every open console; `callsTotal` says how many matched.
+ * push megabytes a second to every open console; `callsTotal` says how many
+ * matched. A console not showing the call list opens the stream with
+ * ?calls=0 and gets no calls at all.
  */
 export const SNAPSHOT_CALLS = 100;
 
 interface Subscriber {
   cookie: string;
   raw: ServerResponse;
-  /** The calls page this console shows (query string of GET /api/v1/calls). */
-  callsQuery: string;
+  /** The calls page this console shows (query string of GET /api/v1/calls); null: no calls (a page that shows none). */
+  callsQuery: string | null;
 }
 
 function loadAssets(dir: string): { assets: Map<string, Asset>; csp: string } | null {
@@ -145,6 +147,7 @@ export function registerConsoleRoutes(server: FastifyInstance, opts: ConsoleOpti
   const snapshotFor = async (sub: Subscriber): Promise<Record<string, unknown> | null> => {
     const out: Record<string, unknown> = { time: Date.now() };
     for (const [key, path] of Object.entries(SNAPSHOT)) {
+      if (key === 'calls' && sub.callsQuery === null) continue;
       const url = key === 'calls' ? `${path}?${sub.callsQuery}` : path;
       const r = await server.inject({ method: 'GET', url, headers: { cookie: sub.cookie } });
       // 401: the session ended. A 403/404 (a module not configured) leaves just that part empty.
@@ -183,7 +186,7 @@ export function registerConsoleRoutes(server: FastifyInstance, opts: ConsoleOpti
       timer = null;
     }
   };
-  server.get<{ Querystring: { q?: string; offset?: string } }>('/console/api/events', MONITOR, async (req, reply) => {
+  server.get<{ Querystring: { q?: string; offset?: string; calls?: string } }>('/console/api/events', MONITOR, async (req, reply) => {
     // The snapshot is read with the subscriber's own session; a Basic/Bearer client (no cookie) gets `logout` at once.
     const cookie = `${SESSION_COOKIE}=${cookieValue(req.headers.cookie, SESSION_COOKIE) ?? ''}`;
     const callsQuery = new URLSearchParams({ limit: String(SNAPSHOT_CALLS) });
@@ -192,7 +195,8 @@ export function registerConsoleRoutes(server: FastifyInstance, opts: ConsoleOpti
     reply.hijack();
     const raw = reply.raw;
     raw.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
-    const sub: Subscriber = { cookie, raw, callsQuery: callsQuery.toString() };
+    // ?calls=0: the page shows no call list (dashboard, security): the snapshot leaves the calls out.
+    const sub: Subscriber = { cookie, raw, callsQuery: req.query.calls === '0' ? null : callsQuery.toString() };
     subscribers.add(sub);
     raw.on('close', () => {
       subscribers.delete(sub);
