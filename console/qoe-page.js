@@ -24,19 +24,22 @@ function TimeChart({ g, bucketMs }) {
   const yShare = (p) => PAD.t + (H - PAD.t - PAD.b) * (1 - p);
   const yMos = (m) => PAD.t + (H - PAD.t - PAD.b) * (1 - (m - 1) / 3.5);
   const pts = g.buckets.map((b, i) => (b.mos === null ? null : `${PAD.l + bw * (i + 0.5)},${yMos(b.mos)}`)).filter(Boolean);
-  const ticks = [0, Math.floor(n / 2), n - 1].filter((v, i, a) => a.indexOf(v) === i && v >= 0);
+  // Time ticks at the chart's start, middle and end (bucket boundaries, not bucket starts).
+  const t0 = g.buckets[0]?.t ?? 0;
+  const span = n * bucketMs;
+  const ticks = [0, 0.5, 1].map((f) => ({ x: PAD.l + (W - PAD.l - PAD.r) * f, t: t0 + span * f, anchor: f === 0 ? 'start' : f === 1 ? 'end' : 'middle' }));
   return html`<svg class="chart" width=${W} height=${H} viewBox=${`0 0 ${W} ${H}`} role="img"
       aria-label=${`${g.ipGroup}: poor-call share (bars) and average MOS (line) per ${Math.round(bucketMs / 60000)} minutes`}>
     <line class="axis" x1=${PAD.l} y1=${H - PAD.b} x2=${W - PAD.r} y2=${H - PAD.b} />
     <text class="tick" x=${PAD.l - 4} y=${yShare(1) + 4} text-anchor="end">100%</text>
     <text class="tick" x=${PAD.l - 4} y=${yShare(0)} text-anchor="end">0</text>
-    <text class="tick mos" x=${W - PAD.r} y=${yMos(4.5) + 4} text-anchor="end">MOS 4.5</text>
-    <text class="tick mos" x=${W - PAD.r} y=${yMos(1) - 2} text-anchor="end">MOS 1</text>
+    <text class="tick mos" x=${W - PAD.r + 4} y=${yMos(4.5) + 4}>MOS 4.5</text>
+    <text class="tick mos" x=${W - PAD.r + 4} y=${yMos(1)}>MOS 1</text>
     ${g.buckets.map((b, i) => (b.calls === 0 ? null : html`<rect class="poor" x=${PAD.l + bw * i + 1} width=${Math.max(1, bw - 2)}
       y=${yShare(b.poor / b.calls)} height=${yShare(0) - yShare(b.poor / b.calls)}><title>${hhmm(b.t)}: ${b.poor} of ${b.calls} calls poor</title></rect>`))}
     ${pts.length > 0 ? html`<polyline class="mos" points=${pts.join(' ')} />` : null}
     ${g.buckets.map((b, i) => (b.mos === null ? null : html`<circle class="mos" cx=${PAD.l + bw * (i + 0.5)} cy=${yMos(b.mos)} r="2.5"><title>${hhmm(b.t)}: MOS ${b.mos}</title></circle>`))}
-    ${ticks.map((i) => html`<text class="tick" x=${PAD.l + bw * (i + 0.5)} y=${H - 5} text-anchor="middle">${hhmm(g.buckets[i].t)}</text>`)}
+    ${ticks.map((k) => html`<text class="tick" x=${k.x} y=${H - 5} text-anchor=${k.anchor}>${hhmm(k.t)}</text>`)}
   </svg>`;
 }
 

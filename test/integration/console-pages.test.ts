@@ -5,7 +5,8 @@
  *    UAS) shows in Calls, the filter finds it and hides it, its page shows its
  *    media statistics; after the caller hangs up its CDR is found on the CDR
  *    page, the CSV download carries it, the CDR row opens the ended call's
- *    ladder with the BYE on both legs, and the QoE page counts it;
+ *    ladder with the BYE on both legs, and the QoE page counts it and lists
+ *    it as yellow (a strict QoE profile) with a link to its ladder;
  *  - an Operator ends a held call from its page and the SBC's BYE reaches
  *    both sipp sides (each answers it, else sipp fails the call);
  *  - a source denied by the IDS after a burst of malformed requests is
@@ -30,6 +31,20 @@ const STRANGER = '127.0.0.93';
 
 interface Status { transport: { deniedDropped: number } }
 
+const STRICT_QOE = [
+  '[ QOEProfile ]',
+  'FORMAT Index = Name, SensitivityLevel;',
+  'QOEProfile 0 = "Strict", 2;',
+  '[ \\QOEProfile ]',
+  '',
+  '[ QOEColorRules ]',
+  'FORMAT Index = QOEProfile, ColorRuleIndex, MonitoredParam, Direction, Profile, MinorThreshold, MinorHysteresis, MajorThreshold, MajorHysteresis;',
+  // MOS, device side, user-defined: yellow below 4.5, red below 3.0.
+  'QOEColorRules 0 = "Strict", 0, 0, 0, 0, 45, 1, 30, 1;',
+  '[ \\QOEColorRules ]',
+  '',
+].join('\r\n');
+
 describe('console pages: Calls, CDRs, QoE, Security (chromium, real SBC process)', () => {
   let sbc: SbcProcess;
   let uas: SippProcess;
@@ -52,7 +67,12 @@ describe('console pages: Calls, CDRs, QoE, Security (chromium, real SBC process)
       extraArgs: ['-rtp_echo', '-mi', ITSP, '-mp', String(echoPort), '-key', 'rtp_ip', ITSP, '-key', 'rtp_port', String(echoPort)],
     });
     await uas.bound();
-    sbc = await startSbc(testIni({ lanPort, wanPort, apiPort, pbx: { address: PBX, port: 5060 }, itsp: [{ address: ITSP, port: uasPort }] }));
+    // A strict QoE profile on both IP Groups: MOS below 4.5 is yellow, so the clean G.711 call
+    // (MOS about 4.38) lands in the QoE page's red/yellow list.
+    const ini = testIni({ lanPort, wanPort, apiPort, pbx: { address: PBX, port: 5060 }, itsp: [{ address: ITSP, port: uasPort }], extra: STRICT_QOE })
+      .replace(/(\[ IPGroup \]\r\nFORMAT Index = [^;]*);/, '$1, QOEProfile;')
+      .replace(/^(IPGroup \d+ = .*);$/gm, '$1, "Strict";');
+    sbc = await startSbc(ini);
     base = `http://127.0.0.1:${apiPort}`;
     browser = await launchChromium();
   }, 60_000);
@@ -97,7 +117,7 @@ describe('console pages: Calls, CDRs, QoE, Security (chromium, real SBC process)
     expect(await row.locator('td').nth(1).textContent()).toBe('4930111');
     // The relay measures the echoed stream: a MOS and a colour once packets flowed both ways.
     await until('the QoE cell with a MOS', async () => /MOS \d\.\d\d/.test((await row.locator('.qoe').first().textContent()) ?? ''), 15_000);
-    expect(await row.locator('.qoe').first().getAttribute('data-qoe')).toBe('green');
+    expect(await row.locator('.qoe').first().getAttribute('data-qoe')).toBe('yellow');
 
     // The filter is applied by the server to the stream: a number that matches nothing hides the call.
     await page.getByLabel('Filter').fill('no-such-number');
@@ -162,15 +182,24 @@ describe('console pages: Calls, CDRs, QoE, Security (chromium, real SBC process)
     expect(Number(await page.getByTestId('media-A-rx').locator('td').nth(1).textContent())).toBeGreaterThan(30);
     await page.screenshot({ path: join(shots, 'ended-ladder.png'), fullPage: true });
 
-    // The QoE page counts it for both IP Groups, none poor.
+    // The QoE page counts it for both IP Groups, as poor (yellow under the strict profile), and lists it.
     await page.getByRole('link', { name: 'QoE' }).click();
     const pbx = page.locator('section[data-group="PBX"]');
     await pbx.waitFor();
-    expect(Number(await pbx.getByTestId('qoe-calls').textContent())).toBeGreaterThanOrEqual(1);
-    expect(await pbx.getByTestId('qoe-poor-share').textContent()).toBe('0.0 %');
-    expect(await page.locator('section[data-group="ITSP"]').count()).toBe(1);
+    expect(await pbx.getByTestId('qoe-calls').textContent()).toBe('1');
+    expect(await pbx.getByTestId('qoe-poor-share').textContent()).toBe('100.0 %');
+    expect(await page.locator('section[data-group="ITSP"]').getByTestId('qoe-calls').textContent()).toBe('1');
     expect(await pbx.locator('svg.chart').count()).toBe(2);
+    expect(await pbx.locator('g[data-band="≥ 4.34"]').textContent()).toContain('1');
+    const poor = page.getByTestId('poor-calls').locator('tbody tr');
+    expect(await poor.count()).toBe(1);
+    expect(await poor.textContent()).toContain('4930111');
+    expect(await poor.locator('[data-qoe]').getAttribute('data-qoe')).toBe('yellow');
     await page.screenshot({ path: join(shots, 'qoe.png'), fullPage: true });
+    // Its ladder from the list.
+    await poor.locator('a', { hasText: 'ladder' }).click();
+    await page.getByTestId('call-state').getByText('ended').waitFor();
+    expect(page.url()).toContain(`#/calls/${encodeURIComponent(sessionId)}`);
     expect(errors).toEqual([]);
   }, 120_000);
 
