@@ -11,6 +11,7 @@ import { CallDetail, Calls } from './calls-page.js';
 import { CdrPage } from './cdr-page.js';
 import { QoePage } from './qoe-page.js';
 import { SecurityPage } from './security-page.js';
+import { remember, Sparkline } from './sparkline.js';
 
 const html = htm.bind(h);
 
@@ -44,7 +45,7 @@ function Login({ onLogin }) {
   </form>`;
 }
 
-function Dashboard({ snap, cps, session }) {
+function Dashboard({ snap, cps, session, history = [] }) {
   const [note, setNote] = useState('');
   if (snap === null) return html`<p>Waiting for the first snapshot&hellip;</p>`;
   const st = snap.status ?? {};
@@ -59,9 +60,11 @@ function Dashboard({ snap, cps, session }) {
   ${note && html`<p role="status">${note}</p>`}
   <div class="cards">
     <section class="card" aria-labelledby="c-calls"><h2 id="c-calls">Active calls</h2><div class="big" data-testid="active-calls">${st.activeCalls ?? '-'}</div>
-      <div class="muted">${st.calls?.totalCalls ?? 0} calls since start, ${st.calls?.rejected ?? 0} rejected</div></section>
+      <div class="muted">${st.calls?.totalCalls ?? 0} calls since start, ${st.calls?.rejected ?? 0} rejected</div>
+      <${Sparkline} points=${history.map((p) => ({ t: p.t, v: p.calls }))} label="Active calls" /></section>
     <section class="card" aria-labelledby="c-cps"><h2 id="c-cps">Calls per second</h2><div class="big" data-testid="cps">${cps.toFixed(1)}</div>
-      <div class="muted">up ${fmtDuration(st.uptimeSec ?? 0)}, relay ${st.relay?.kind ?? '-'} (${st.relay?.sessions ?? 0} sessions)</div></section>
+      <div class="muted">up ${fmtDuration(st.uptimeSec ?? 0)}, relay ${st.relay?.kind ?? '-'} (${st.relay?.sessions ?? 0} sessions)</div>
+      <${Sparkline} points=${history.map((p) => ({ t: p.t, v: p.cps }))} label="Calls per second" /></section>
     <section class="card" aria-labelledby="c-reg"><h2 id="c-reg">Registrations</h2>
       ${reg === null || reg === undefined ? html`<p class="muted">not available</p>` : html`
         <p>${Object.values(reg.users ?? {}).reduce((a, b) => a + b, 0)} users registered through the SBC</p>
@@ -91,6 +94,7 @@ function Shell({ session, onLogout }) {
   const [callFilter, setCallFilter] = useState('');
   const [callOffset, setCallOffset] = useState(0);
   const last = useRef(null);
+  const history = useRef([]);
   // Only the call list needs the calls in the stream (a page of them); elsewhere the stream leaves them out.
   const listing = hash === '#/calls';
   useEffect(() => {
@@ -103,7 +107,10 @@ function Shell({ session, onLogout }) {
       const s = JSON.parse(ev.data);
       const total = s.status?.calls?.totalCalls;
       if (last.current !== null && typeof total === 'number' && s.time > last.current.time) {
-        setCps(Math.max(0, (total - last.current.total) * 1000 / (s.time - last.current.time)));
+        const rate = Math.max(0, (total - last.current.total) * 1000 / (s.time - last.current.time));
+        setCps(rate);
+        // The dashboard's charts: kept by the page while it is open (the server keeps no history for them).
+        remember(history.current, s.time, { calls: s.status?.activeCalls ?? 0, cps: rate });
       }
       if (typeof total === 'number') last.current = { time: s.time, total };
       setSnap(s);
@@ -120,7 +127,7 @@ function Shell({ session, onLogout }) {
       : hash.startsWith('#/cdrs') ? html`<${CdrPage} session=${session} />`
         : hash.startsWith('#/qoe') ? html`<${QoePage} session=${session} />`
           : hash.startsWith('#/security') ? html`<${SecurityPage} snap=${snap} session=${session} />`
-            : html`<${Dashboard} snap=${snap} cps=${cps} session=${session} />`;
+            : html`<${Dashboard} snap=${snap} cps=${cps} session=${session} history=${history.current} />`;
   const cur = (p) => (hash.startsWith(p) ? 'page' : undefined);
   return html`<header><strong>SBC</strong>
     <nav aria-label="Main"><a href="#/dashboard" aria-current=${cur('#/dashboard')}>Dashboard</a> <a href="#/calls" aria-current=${cur('#/calls')}>Calls</a>
