@@ -302,8 +302,9 @@ export class Sbc {
           callList: (q) => views.list(q),
           callLadder: (id) => views.view(id),
           endCall: (id, by) => {
-            log.info({ callId: id, by }, 'call ended through the API');
-            return views.end(id, by);
+            const ended = views.end(id, by);
+            if (ended) log.info({ callId: id, by }, 'call ended through the API');
+            return ended;
           },
           proxySets: () => proxySets.status(),
           reload: () => store.reload(undefined, { kind: 'file', detail: 'POST /api/v1/config/reload' }),
