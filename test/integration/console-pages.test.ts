@@ -277,3 +277,46 @@ describe('console pages: Calls, CDRs, QoE, Security (chromium, real SBC process)
     }
   }, 60_000);
 });
+
+describe('DELETE /api/v1/calls/:id on a call still ringing (real SBC process)', () => {
+  let sbc: SbcProcess;
+  const sipps: SippProcess[] = [];
+  afterAll(async () => {
+    for (const s of sipps) await s.stop();
+    expect(await sbc?.stop()).toBe(0);
+  });
+
+  it('CANCEL toward the callee, 503 to the caller; the CDR and the ladder of the ended call', async () => {
+    const [lanPort, wanPort, apiPort, uasPort] = await Promise.all([findFreePort(), findFreePort(), findFreePort(), findFreePort(ITSP)]);
+    // The callee rings until it gets a CANCEL (else it fails); the caller accepts the failure and ACKs it.
+    const uas = startSipp({ scenario: 'test/scenarios/b2bua-uas-ringing-cancel.xml', calls: 1, localAddress: ITSP, localPort: uasPort, timeoutMs: 60_000 });
+    sipps.push(uas);
+    await uas.bound();
+    sbc = await startSbc(testIni({ lanPort, wanPort, apiPort, media: false, pbx: { address: PBX, port: 5060 }, itsp: [{ address: ITSP, port: uasPort }] }));
+    const uac = startSipp({ scenario: 'test/scenarios/b2bua-uac-fail.xml', target: `127.0.0.1:${lanPort}`, localAddress: PBX, calls: 1, service: '4930333', timeoutMs: 60_000 });
+    sipps.push(uac);
+    const s = sbc;
+    const live = await until('the ringing call', async () => (await s.api<Array<{ id: string; state: string }>>('/api/v1/calls'))[0], 15_000);
+    const op = basicAuth(TEST_API_USERS.operator);
+    const res = await fetch(`http://127.0.0.1:${apiPort}/api/v1/calls/${encodeURIComponent(live.id)}`, { method: 'DELETE', headers: op });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ ended: live.id });
+    const a = await uac.done;
+    expect(a.failed, a.output).toBe(0);
+    expect(a.successful).toBe(1);
+    const b = await uas.done;
+    expect(b.failed, b.output).toBe(0);
+    expect(b.successful).toBe(1);
+    const cdr = await until('its CDR', async () => (await s.api<{ records: Array<{ sessionId: string; sipStatus: number; releaseSide: string }> }>('/api/v1/cdrs?limit=1')).records.find((r) => r.sessionId === live.id), 10_000);
+    expect(cdr.sipStatus).toBe(503);
+    expect(cdr.releaseSide).toBe('sbc');
+    // The CDR has the status the caller got; who ended it is in the call's timeline (its ladder).
+    const ladder = await s.api<{ ended: boolean; events: Array<{ dir: string; leg: string; method?: string; status?: number; note?: string }> }>(`/api/v1/calls/${encodeURIComponent(live.id)}/ladder`);
+    expect(ladder.ended).toBe(true);
+    expect(ladder.events.some((e) => e.note === 'terminate: sbc ended by operator test-operator')).toBe(true);
+    expect(ladder.events.some((e) => e.leg === 'B' && e.dir === 'out' && (e.method ?? e.note) === 'CANCEL')).toBe(true);
+    expect(ladder.events.some((e) => e.leg === 'A' && e.dir === 'out' && e.status === 503)).toBe(true);
+    // Gone: a second DELETE finds nothing.
+    expect((await fetch(`http://127.0.0.1:${apiPort}/api/v1/calls/${encodeURIComponent(live.id)}`, { method: 'DELETE', headers: op })).status).toBe(404);
+  }, 60_000);
+});
