@@ -12,6 +12,7 @@ import { CdrPage } from './cdr-page.js';
 import { QoePage } from './qoe-page.js';
 import { SecurityPage } from './security-page.js';
 import { remember, Sparkline } from './sparkline.js';
+import { ConfigPage } from './config-page.js';
 
 const html = htm.bind(h);
 
@@ -122,7 +123,8 @@ function Shell({ session, onLogout }) {
     await api(session, 'POST', '/console/api/logout');
     onLogout();
   };
-  const page = hash.startsWith('#/calls/') ? html`<${CallDetail} id=${decodeURIComponent(hash.slice(8))} session=${session} />`
+  const page = hash.startsWith('#/config') ? html`<${ConfigPage} session=${session} hash=${hash} />`
+    : hash.startsWith('#/calls/') ? html`<${CallDetail} id=${decodeURIComponent(hash.slice(8))} session=${session} />`
     : hash.startsWith('#/calls') ? html`<${Calls} snap=${snap} filter=${callFilter} onFilter=${(f) => { setCallFilter(f); setCallOffset(0); }} offset=${callOffset} onOffset=${setCallOffset} />`
       : hash.startsWith('#/cdrs') ? html`<${CdrPage} session=${session} />`
         : hash.startsWith('#/qoe') ? html`<${QoePage} session=${session} />`
@@ -131,7 +133,8 @@ function Shell({ session, onLogout }) {
   const cur = (p) => (hash.startsWith(p) ? 'page' : undefined);
   return html`<header><strong>SBC</strong>
     <nav aria-label="Main"><a href="#/dashboard" aria-current=${cur('#/dashboard')}>Dashboard</a> <a href="#/calls" aria-current=${cur('#/calls')}>Calls</a>
-      <a href="#/cdrs" aria-current=${cur('#/cdrs')}>CDRs</a> <a href="#/qoe" aria-current=${cur('#/qoe')}>QoE</a> <a href="#/security" aria-current=${cur('#/security')}>Security</a></nav>
+      <a href="#/cdrs" aria-current=${cur('#/cdrs')}>CDRs</a> <a href="#/qoe" aria-current=${cur('#/qoe')}>QoE</a> <a href="#/security" aria-current=${cur('#/security')}>Security</a>
+      <a href="#/config" aria-current=${cur('#/config')}>Configuration</a></nav>
     <span class="who" data-testid="who">${session.username} (${session.role})</span><button onClick=${logout}>Log out</button></header>
   <main>${page}</main>`;
 }

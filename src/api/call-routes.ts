@@ -26,15 +26,22 @@ export interface CallLadderView {
   media?: readonly unknown[];
 }
 
+export interface CallListPage {
+  /** Calls matching the filter (before paging). */
+  total: number;
+  calls: unknown[];
+}
+
+/** Each may answer at once or (with SIP worker threads, asking them) later. */
 export interface CallBackend {
   /** Every live call (the list without paging); used when callList is absent. */
-  calls(): unknown[];
+  calls(): unknown[] | Promise<unknown[]>;
   /** Filtered and paged, QoE computed for the page only. */
-  callList?(q: CallListQuery): { total: number; calls: unknown[] };
+  callList?(q: CallListQuery): CallListPage | Promise<CallListPage>;
   /** A call's SIP ladder (its timeline, both legs); null = no such call (live or recently ended). */
-  callLadder?(id: string): CallLadderView | null;
+  callLadder?(id: string): CallLadderView | null | Promise<CallLadderView | null>;
   /** Ends a live call; false = no such call. `by` names the API user, for the log and the timeline. */
-  endCall?(id: string, by: string): boolean;
+  endCall?(id: string, by: string): boolean | Promise<boolean>;
 }
 
 const count = (v: string | undefined, max: number): number | null | undefined => {
@@ -53,22 +60,22 @@ export function registerCallRoutes(server: FastifyInstance, backend: CallBackend
     if (req.query.q !== undefined && req.query.q !== '') q.q = req.query.q.slice(0, 128);
     if (limit !== undefined) q.limit = limit;
     if (offset !== undefined) q.offset = offset;
-    let page: { total: number; calls: unknown[] };
-    if (backend.callList !== undefined) page = backend.callList(q);
+    let page: CallListPage;
+    if (backend.callList !== undefined) page = await backend.callList(q);
     else {
-      const all = backend.calls();
+      const all = await backend.calls();
       page = { total: all.length, calls: all.slice(q.offset ?? 0, (q.offset ?? 0) + (q.limit ?? all.length)) };
     }
     reply.header('x-total-count', String(page.total));
     return page.calls;
   });
   server.get<{ Params: { id: string } }>('/api/v1/calls/:id/ladder', { config: { role: 'monitor' } }, async (req, reply) => {
-    const ladder = backend.callLadder?.(req.params.id) ?? null;
+    const ladder = (await backend.callLadder?.(req.params.id)) ?? null;
     return ladder === null ? reply.code(404).send({ error: 'no live or recently ended call with this id' }) : ladder;
   });
   server.delete<{ Params: { id: string } }>('/api/v1/calls/:id', { config: { role: 'operator' } }, async (req, reply) => {
     if (backend.endCall === undefined) return reply.code(404).send({ error: 'calls cannot be ended here' });
-    const ok = backend.endCall(req.params.id, req.apiUser?.username ?? 'api');
+    const ok = await backend.endCall(req.params.id, req.apiUser?.username ?? 'api');
     return ok ? { ended: req.params.id } : reply.code(404).send({ error: 'no live call with this id' });
   });
 }

@@ -25,9 +25,11 @@ export interface ApiStatus {
   [key: string]: unknown;
 }
 
+export type { CallLadderView } from './call-routes.js';
+
 export interface ApiBackend extends CallBackend {
   /** `gc`: `?gc=1` was asked for: run a full garbage collection first, for leak checks, when the SBC allows it (SBC_API_GC=1 and node --expose-gc). */
-  status(opts: { gc: boolean }): ApiStatus;
+  status(opts: { gc: boolean }): ApiStatus | Promise<ApiStatus>;
   proxySets(): unknown;
   reload(): Promise<{ ok: boolean; diagnostics: unknown[]; changes: string[] }>;
   /** Sets the gauges that are read from live state (calls, relay sessions) just before a scrape. */
@@ -35,7 +37,7 @@ export interface ApiBackend extends CallBackend {
   /** IDS deny list and counters; absent = no security routes. */
   security?: SecurityBackend;
   /** SBCAdmissionControl counters per rule; absent = no admission routes. */
-  admission?: () => AdmissionRuleCounters[];
+  admission?: () => AdmissionRuleCounters[] | Promise<AdmissionRuleCounters[]>;
 }
 
 export interface SbcMetrics {
