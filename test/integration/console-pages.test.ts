@@ -320,3 +320,51 @@ describe('DELETE /api/v1/calls/:id on a call still ringing (real SBC process)', 
     expect((await fetch(`http://127.0.0.1:${apiPort}/api/v1/calls/${encodeURIComponent(live.id)}`, { method: 'DELETE', headers: op })).status).toBe(404);
   }, 60_000);
 });
+
+describe('DELETE /api/v1/calls/:id with SIP worker threads (SIPWorkerThreads = 2, real SBC process)', () => {
+  let sbc: SbcProcess;
+  const sipps: SippProcess[] = [];
+  afterAll(async () => {
+    for (const s of sipps) await s.stop();
+    expect(await sbc?.stop()).toBe(0);
+  });
+
+  it('lists, pages and ends calls on either thread: each caller gets its BYE', async () => {
+    const [lanPort, wanPort, apiPort, uasPort] = await Promise.all([findFreePort(), findFreePort(), findFreePort(), findFreePort(ITSP)]);
+    const uas = startSipp({ scenario: 'uas', calls: 16, localAddress: ITSP, localPort: uasPort, timeoutMs: 60_000 });
+    sipps.push(uas);
+    await uas.bound();
+    // This file is about two threads whatever the environment forces (as in sip-workers.test.ts).
+    const env = process.env['SBC_SIP_WORKERS'];
+    delete process.env['SBC_SIP_WORKERS'];
+    try {
+      sbc = await startSbc(testIni({ lanPort, wanPort, apiPort, media: false, scalars: ['SIPWorkerThreads = 2'], pbx: { address: PBX, port: 5060 }, itsp: [{ address: ITSP, port: uasPort }] }));
+    } finally {
+      if (env !== undefined) process.env['SBC_SIP_WORKERS'] = env;
+    }
+    // 16 callers that wait for the SBC's BYE (sipp fails a call that does not get it).
+    const uac = startSipp({ scenario: 'test/scenarios/b2bua-uac-wait-bye.xml', target: `127.0.0.1:${lanPort}`, localAddress: PBX, calls: 16, rate: 20, timeoutMs: 60_000 });
+    sipps.push(uac);
+    const s = sbc;
+    const calls = await until('16 calls up', async () => {
+      const c = await s.api<Array<{ id: string; state: string; shard?: number }>>('/api/v1/calls');
+      return c.length === 16 && c.every((x) => x.state === 'confirmed') ? c : null;
+    }, 20_000);
+    // Call-IDs hash over both threads (FNV-1a mod 2): with 16 calls both have some (all on one: 2 in 65,536).
+    expect(calls.some((c) => c.shard === 1)).toBe(true);
+    expect(calls.some((c) => c.shard === undefined)).toBe(true);
+    const mon = basicAuth(TEST_API_USERS.monitor);
+    const page = await fetch(`http://127.0.0.1:${apiPort}/api/v1/calls?limit=5&offset=10`, { headers: mon });
+    expect(page.headers.get('x-total-count')).toBe('16');
+    expect(((await page.json()) as Array<{ id: string }>).map((c) => c.id)).toEqual(calls.slice(10, 15).map((c) => c.id));
+    const op = basicAuth(TEST_API_USERS.operator);
+    for (const c of calls) {
+      expect((await fetch(`http://127.0.0.1:${apiPort}/api/v1/calls/${encodeURIComponent(c.id)}`, { method: 'DELETE', headers: op })).status, c.id).toBe(200);
+    }
+    const done = await uac.done;
+    expect(done.failed, done.output).toBe(0);
+    expect(done.successful).toBe(16);
+    await until('no calls left on either thread', async () => (await s.api<{ activeCalls: number }>('/api/v1/status')).activeCalls === 0, 10_000);
+    expect(sbc.logs.filter((l) => l.msg === 'call ended through the API')).toHaveLength(16);
+  }, 90_000);
+});
