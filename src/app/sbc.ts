@@ -24,7 +24,7 @@ import { countSipMessage } from '../metrics/sip-messages.js';
 import { Observability } from './observability.js';
 import { RegistrationServices } from './registration-services.js';
 import { registerUserRoutes } from '../api/user-routes.js';
-import { callLadder, callTimes } from './call-ladder.js';
+import { callBackend, createCallViews } from './call-views.js';
 import { registerEdgeMetrics } from './edge-metrics.js';
 import { createEdgeGuard, edgeGuardOptions, reportAuthFailures } from './edge-security.js';
 import { AdmissionControl } from './admission-control.js';
@@ -293,6 +293,10 @@ export class Sbc {
         apiLog.warn('SbcApiPort is set but WebUsers is empty: every REST API request will be refused (401); add a user (sbc hash-password)');
       }
       const apiTls = apiTlsOf(config);
+      const views = createCallViews({
+        calls: () => calls.liveCalls(), privacy, qoe: (c) => liveCallQoe(c, phoneQoe, observability),
+        ended: () => cdr.recent, endRecords: () => observability.cdr.recent(),
+      });
       const api = await startApiServer({
         host: config.api.address, port: config.api.port, metrics, logger: apiLog,
         auth: {
@@ -308,24 +312,7 @@ export class Sbc {
         cdrs: () => observability.apiSource(),
         backend: {
           status: async (o) => (workers === null ? sbc.status(o) : mergeStatus(sbc.status(o), await workers.ask('stats'))),
-          calls: async () => {
-            const p = privacy();
-            const hide = (v: string | undefined): string | undefined => (p === null || v === undefined ? v : p.header(v));
-            const own = [...calls.liveCalls()].map((c) => ({
-              id: c.id, state: c.state, srcIpGroup: c.src.name, dstIpGroup: c.dst?.name ?? null,
-              legACallId: c.inviteA.callId, from: hide(c.inviteA.getHeader('from')), to: hide(c.inviteA.getHeader('to')),
-              qoe: liveCallQoe(c, phoneQoe, observability), ...callTimes(c),
-            }));
-            if (workers === null) return own;
-            const theirs = (await workers.ask('calls')).flatMap((l) => (Array.isArray(l) ? (l as Array<{ from?: string; to?: string }>) : []));
-            return [...own, ...theirs.map((c) => ({ ...c, from: hide(c.from), to: hide(c.to) }))];
-          },
-          callLadder: async (id) => {
-            const own = callLadder(calls.liveCalls(), id, privacy());
-            // A worker's ladder is not pseudonymised: with PrivacyPseudonymizationKey set only the main thread's are shown.
-            if (own !== null || workers === null || privacy() !== null) return own;
-            return ((await workers.ask('ladder', id)).find((l) => l !== null) ?? null) as typeof own;
-          },
+          ...callBackend(views, workers, privacy, apiLog),
           proxySets: () => proxySets.status(),
           reload: () => store.reload(undefined, { kind: 'file', detail: 'POST /api/v1/config/reload' }),
           refreshGauges: async () => {

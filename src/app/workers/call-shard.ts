@@ -30,6 +30,7 @@ import { SharedCounters } from '../concurrency-counters.js';
 import { createEdgeGuard, edgeGuardOptions } from '../edge-security.js';
 import { createOverloadGuard, positiveScalar, transactionOptions, transportOptions } from '../engine-options.js';
 import { callLadder, callTimes } from '../call-ladder.js';
+import { endLiveCall } from '../call-views.js';
 import type { OverloadGuard } from '../overload.js';
 import type { EdgeGuard } from '../../security/edge-guard.js';
 import type { FromWorker, WorkerSetup } from './messages.js';
@@ -153,6 +154,11 @@ export class CallShard {
 
   ladder(id: string): unknown {
     return callLadder(this.calls.liveCalls(), id, null);
+  }
+
+  /** DELETE /api/v1/calls/:id for a call of this thread: BYE/CANCEL on both legs. */
+  endCall(id: string, by: string): boolean {
+    return endLiveCall(this.calls.liveCalls(), id, by);
   }
 
   async stop(graceMs: number): Promise<void> {

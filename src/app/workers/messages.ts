@@ -23,7 +23,7 @@ export type ToWorker =
   | { kind: 'reload'; text: string }
   /** The main thread's keep-alive verdict on a proxy server. */
   | { kind: 'proxy'; server: ServerEvent; up: boolean }
-  | { kind: 'rpc'; id: number; method: 'stats' | 'calls' | 'ladder' | 'admission'; arg?: string }
+  | { kind: 'rpc'; id: number; method: 'stats' | 'calls' | 'ladder' | 'admission' | 'end'; arg?: string }
   | { kind: 'stop'; graceMs: number };
 
 /** Worker -> main. */

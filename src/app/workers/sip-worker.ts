@@ -27,6 +27,11 @@ async function answer(m: ToWorker & { kind: 'rpc' }, s: CallShard): Promise<unkn
       return s.ladder(m.arg ?? '');
     case 'admission':
       return s.admission.stats();
+    case 'end': {
+      // arg: "<call id>\n<API user>"
+      const [id = '', by = 'api'] = (m.arg ?? '').split('\n');
+      return s.endCall(id, by);
+    }
   }
 }
 

@@ -94,7 +94,7 @@ export class SipWorkerPool {
   }
 
   /** Asks every worker; a worker that does not answer in time gives null. */
-  ask(method: 'stats' | 'calls' | 'ladder' | 'admission', arg?: string): Promise<unknown[]> {
+  ask(method: 'stats' | 'calls' | 'ladder' | 'admission' | 'end', arg?: string): Promise<unknown[]> {
     return Promise.all(this.workers.filter((w) => !this.exited.has(w)).map((w) => new Promise<unknown>((resolve) => {
       const id = this.nextRpc++;
       const timer = setTimeout(() => {
