@@ -3,7 +3,7 @@
  * Interface, the transaction layer, proxy-set keep-alive, the call engine
  * with routing/manipulation/media adapters, CDR/QoE sinks and the REST API.
  */
-import { ConfigStore, attachPersistence, formatDiagnostic, summarizeIgnored, type Diagnostic, type Persistence, type SbcConfig } from '../config/index.js';
+import { ConfigStore, attachPersistence, formatDiagnostic, summarizeIgnored, type Persistence, type SbcConfig } from '../config/index.js';
 import { registerConfigRoutes } from '../api/config-routes.js';
 import { registerConfigConsoleRoutes } from '../api/config-console-routes.js';
 import { ProxySetManager } from '../routing/index.js';
@@ -29,8 +29,8 @@ import { registerEdgeMetrics } from './edge-metrics.js';
 import { createEdgeGuard, edgeGuardOptions, reportAuthFailures } from './edge-security.js';
 import { AdmissionControl } from './admission-control.js';
 import type { EdgeGuard } from '../security/edge-guard.js';
-import type { SipInterfaceRow } from '../config/schema.js';
-import { versionRange, type TlsSpec } from '../transport/tls-options.js';
+import { ConfigError } from './config-error.js';
+import { apiTlsOf, tlsOf } from './listener-tls.js';
 import { Pseudonymiser } from '../security/pseudonym.js';
 import { CallJournal } from './call-journal.js';
 import { createPhoneQoe, createQoePublisher, liveCallQoe } from './qoe-services.js';
@@ -43,11 +43,6 @@ import { SipWorkerPool, sipWorkerShards } from './workers/worker-pool.js';
 import { mergeAdmission, mergeStatus } from './workers/merge-status.js';
 import { WorkerMetrics } from './workers/worker-metrics.js';
 
-export class ConfigError extends Error {
-  constructor(readonly diagnostics: Diagnostic[]) {
-    super(`configuration has errors:\n${diagnostics.filter((d) => d.severity === 'error').map(formatDiagnostic).join('\n')}`);
-  }
-}
 
 export interface SbcOptions {
   configFile: string;
@@ -408,44 +403,5 @@ export class Sbc {
   }
 }
 
-function apiTlsOf(config: SbcConfig): { certFile: string; keyFile: string } | null {
-  const certFile = config.scalars.get('sbcapitlscertfile') ?? '';
-  const keyFile = config.scalars.get('sbcapitlskeyfile') ?? '';
-  return certFile !== '' && keyFile !== '' ? { certFile, keyFile } : null;
-}
-
-/**
- * The TLS listener of a SIP Interface from its TLSContexts row (or the
- * TLSCertFile/TLSKeyFile scalars when it names none). A TLS port without a
- * certificate is a configuration error, not a listener that silently
- * does not exist.
- */
-function tlsOf(config: SbcConfig, si: SipInterfaceRow): { tlsPort?: number; tls?: TlsSpec } {
-  const ctx = si.tlsContext.trim() === '' ? undefined : config.tlsContexts.find((c) => c.name.toLowerCase() === si.tlsContext.trim().toLowerCase());
-  const mutual = si.tlsMutualAuthentication === 1 || (si.tlsMutualAuthentication === -1 && config.scalars.get('sipsrequireclientcertificate') === '1');
-  let spec: TlsSpec | null = null;
-  if (ctx !== undefined && ctx.certificateFile !== '' && ctx.privateKeyFile !== '') {
-    spec = {
-      certFile: ctx.certificateFile, keyFile: ctx.privateKeyFile, ...versionRange(ctx.tlsVersion),
-      ...(ctx.trustedRootFile !== '' ? { caFile: ctx.trustedRootFile } : {}),
-      ...(ctx.serverCipherString !== '' ? { serverCiphers: ctx.serverCipherString } : {}),
-      ...(ctx.clientCipherString !== '' ? { clientCiphers: ctx.clientCipherString } : {}),
-      requireClientCert: mutual, verifyServer: ctx.verifyServerCertificate,
-      strictCert: ctx.requireStrictCert || config.scalars.get('requirestrictcert') === '1',
-    };
-  } else if (ctx === undefined) {
-    const certFile = config.scalars.get('tlscertfile');
-    const keyFile = config.scalars.get('tlskeyfile');
-    if (certFile && keyFile) spec = { certFile, keyFile, requireClientCert: mutual };
-  }
-  if (si.tlsPort <= 0) return spec === null ? {} : { tls: spec };
-  if (spec === null) {
-    throw new ConfigError([{
-      severity: 'error', file: si.file, line: si.line,
-      message: `SIPInterface ${si.index}: TLSPort ${si.tlsPort} needs a certificate: a TLSContexts row with CertificateFile and PrivateKeyFile (TLSContext "${si.tlsContext}")`,
-    }]);
-  }
-  return { tlsPort: si.tlsPort, tls: spec };
-}
-
+export { ConfigError };
 export type { SbcConfig };
