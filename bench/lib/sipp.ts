@@ -62,6 +62,8 @@ const common = (workDir: string, timeoutS: number): string[] => [
   '-trace_err',
   // Many transactions in flight at high rates.
   '-max_socket', '4096',
+  // 4 MiB socket buffers (sipp's default is 64 KiB): the generator must not be what drops a burst.
+  '-buff_size', '4194304',
 ];
 
 export function startUas(o: SippUasOptions): SippRun {
