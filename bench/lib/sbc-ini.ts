@@ -51,6 +51,8 @@ export function renderBenchIni(p: BenchIniPorts = DEFAULT_BENCH_PORTS): string {
 
 [SIP Params]
 SBCDirectMedia = 0
+;; Signalling on every core (docs/performance.md, "Multi-core signalling"); SBC_SIP_WORKERS overrides.
+SIPWorkerThreads = 0
 ;; REST API and Prometheus metrics: the bench reads /api/v1/status (JS heap,
 ;; active calls) and loads /metrics and /api/v1/status with autocannon.
 SbcApiPort = ${p.apiPort}
