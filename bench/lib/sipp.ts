@@ -130,6 +130,25 @@ export function readStats(workDir: string): SippStats | null {
   };
 }
 
+/** When (ms after sipp started) the last INVITE -> 200 of the run was measured; null without samples. */
+export function lastSetupAtMs(workDir: string): number | null {
+  let last: number | null = null;
+  let files: string[];
+  try {
+    files = readdirSync(workDir).filter((f) => f.endsWith('_rtt.csv'));
+  } catch {
+    return null;
+  }
+  for (const f of files) {
+    const lines = readFileSync(join(workDir, f), 'utf8').split('\n');
+    for (let i = 1; i < lines.length; i++) {
+      const at = Number(lines[i]!.split(';')[0]);
+      if (lines[i]!.includes(';') && Number.isFinite(at) && (last === null || at > last)) last = at;
+    }
+  }
+  return last;
+}
+
 /** INVITE -> 200 times in ms from the -trace_rtt file(s). */
 export function readRtts(workDir: string): number[] {
   const out: number[] = [];
