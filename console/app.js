@@ -13,6 +13,7 @@ import { QoePage } from './qoe-page.js';
 import { SecurityPage } from './security-page.js';
 import { remember, Sparkline } from './sparkline.js';
 import { ConfigPage } from './config-page.js';
+import { IpGroupTable, Since } from './ip-groups.js';
 
 const html = htm.bind(h);
 
@@ -69,16 +70,17 @@ function Dashboard({ snap, cps, session, history = [] }) {
     <section class="card" aria-labelledby="c-reg"><h2 id="c-reg">Registrations</h2>
       ${reg === null || reg === undefined ? html`<p class="muted">not available</p>` : html`
         <p>${Object.values(reg.users ?? {}).reduce((a, b) => a + b, 0)} users registered through the SBC</p>
-        <table><thead><tr><th>Account</th><th>State</th></tr></thead><tbody>
-        ${(reg.accounts ?? []).map((a) => html`<tr><td>${a.name} (${a.servedIpGroup} → ${a.servingIpGroup})</td><td class=${a.state === 'registered' ? 'up' : 'down'}>${a.state}</td></tr>`)}
-        ${(reg.accounts ?? []).length === 0 ? html`<tr><td colspan="2" class="muted">no accounts</td></tr>` : null}
+        <table><thead><tr><th>Account</th><th>State</th><th>Since</th></tr></thead><tbody>
+        ${(reg.accounts ?? []).map((a) => html`<tr><td>${a.name} (${a.servedIpGroup} → ${a.servingIpGroup})</td><td class=${a.state === 'registered' ? 'up' : 'down'}>${a.state}</td><td><${Since} at=${a.since} /></td></tr>`)}
+        ${(reg.accounts ?? []).length === 0 ? html`<tr><td colspan="3" class="muted">no accounts</td></tr>` : null}
         </tbody></table>`}
     </section>
   </div>
   <section class="card" aria-labelledby="c-ps"><h2 id="c-ps">Proxy sets</h2>
-    <table data-testid="proxy-sets"><thead><tr><th>Proxy set</th><th>Server</th><th>Status</th></tr></thead><tbody>
-    ${(Array.isArray(snap.proxySets) ? snap.proxySets : []).map((p) => html`<tr><td>${p.proxySetName}</td><td>${p.address}:${p.port}</td><td class=${p.up ? 'up' : 'down'}>${p.up ? 'up' : 'down'}</td></tr>`)}
+    <table data-testid="proxy-sets"><thead><tr><th>Proxy set</th><th>Server</th><th>Status</th><th>Since</th></tr></thead><tbody>
+    ${(Array.isArray(snap.proxySets) ? snap.proxySets : []).map((p) => html`<tr><td>${p.proxySetName}</td><td>${p.address}:${p.port}</td><td class=${p.up ? 'up' : 'down'}>${p.up ? 'up' : 'down'}</td><td><${Since} at=${p.since} /></td></tr>`)}
     </tbody></table></section>
+  <${IpGroupTable} rows=${snap.ipGroups} />
   <section class="card" aria-labelledby="c-deny"><h2 id="c-deny">Blocked sources</h2>
     <table data-testid="denied"><thead><tr><th>Source</th><th>Reason</th><th>Until</th><th>Dropped</th>${canEdit ? html`<th>Action</th>` : null}</tr></thead><tbody>
     ${(snap.denied ?? []).map((e) => html`<tr><td>${e.address}${e.port === null ? '' : `:${e.port}`}</td><td>${e.reason}</td><td>${new Date(e.until).toLocaleTimeString()}</td><td>${e.dropped}</td>

@@ -45,7 +45,7 @@ const TYPES: Record<string, string> = {
 /** The endpoints one snapshot is made of; a 404 (module not configured) gives null. */
 const SNAPSHOT: Record<string, string> = {
   status: '/api/v1/status', calls: '/api/v1/calls', registrations: '/api/v1/registrations',
-  proxySets: '/api/v1/proxy-sets', denied: '/api/v1/security/denied',
+  proxySets: '/api/v1/proxy-sets', denied: '/api/v1/security/denied', ipGroups: '/api/v1/ip-groups',
 };
 
 /**

@@ -6,6 +6,7 @@
 import { ConfigStore, attachPersistence, formatDiagnostic, summarizeIgnored, type Persistence, type SbcConfig } from '../config/index.js';
 import { registerConfigRoutes } from '../api/config-routes.js';
 import { registerConfigConsoleRoutes } from '../api/config-console-routes.js';
+import { registerIpGroupRoutes } from '../api/ip-group-routes.js';
 import { ProxySetManager } from '../routing/index.js';
 import { TransportLayer, type ListenerInfo } from '../transport/index.js';
 import { TransactionLayer, KeepAliveProber } from '../transaction/index.js';
@@ -329,6 +330,13 @@ export class Sbc {
           registerConfigRoutes(server, { store, onResult: (ok) => metrics.configReloadsTotal.inc({ result: ok ? 'ok' : 'rejected' }) });
           registerUserRoutes(server, store);
           registerConfigConsoleRoutes(server, { store });
+          registerIpGroupRoutes(server, {
+            windows: () => observability.callMetrics.stats.entries().map((e) => ({ ipGroup: e.ipGroup, direction: e.direction, ...e.summary })),
+            active: async () => {
+              if (workerMetrics !== null) await workerMetrics.refresh();
+              return activeCallsByIpGroup();
+            },
+          });
         },
         routes: [registrations.routes],
       });

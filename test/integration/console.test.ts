@@ -156,6 +156,9 @@ describe('web console in chromium (real SBC process)', () => {
     const page = await context.newPage();
     await login(page, TEST_API_USERS.operator);
     await page.getByTestId('denied').getByText('198.51.100.7').waitFor();
+    // The previous test's call is in its IP Group's figures (ASR over the group's last calls), and states say since when.
+    await page.getByTestId('ip-groups').getByRole('row').filter({ hasText: 'PBX' }).filter({ hasText: '100 %' }).first().waitFor();
+    expect(await page.getByTestId('proxy-sets').locator('time').count()).toBeGreaterThan(0);
     await page.screenshot({ path: join(shots, 'dashboard-operator.png'), fullPage: true });
     await page.getByRole('button', { name: 'Unblock' }).click();
     await page.getByRole('status').getByText('198.51.100.7 unblocked').waitFor();
