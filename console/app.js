@@ -47,7 +47,7 @@ function Login({ onLogin }) {
   </form>`;
 }
 
-function Dashboard({ snap, cps, session, history = [] }) {
+function Dashboard({ snap, cps, pps, session, history = [] }) {
   const [note, setNote] = useState('');
   if (snap === null) return html`<p>Waiting for the first snapshot&hellip;</p>`;
   const st = snap.status ?? {};
@@ -65,8 +65,11 @@ function Dashboard({ snap, cps, session, history = [] }) {
       <div class="muted">${st.calls?.totalCalls ?? 0} calls since start, ${st.calls?.rejected ?? 0} rejected</div>
       <${Sparkline} points=${history.map((p) => ({ t: p.t, v: p.calls }))} label="Active calls" /></section>
     <section class="card" aria-labelledby="c-cps"><h2 id="c-cps">Calls per second</h2><div class="big" data-testid="cps">${cps.toFixed(1)}</div>
-      <div class="muted">up ${fmtDuration(st.uptimeSec ?? 0)}, relay ${st.relay?.kind ?? '-'} (${st.relay?.sessions ?? 0} sessions)</div>
+      <div class="muted">up ${fmtDuration(st.uptimeSec ?? 0)}</div>
       <${Sparkline} points=${history.map((p) => ({ t: p.t, v: p.cps }))} label="Calls per second" /></section>
+    <section class="card" aria-labelledby="c-pps"><h2 id="c-pps">Media relay</h2><div class="big" data-testid="relay-pps">${Math.round(pps)}</div>
+      <div class="muted">packets per second, ${st.relay?.kind ?? '-'} relay, ${st.relay?.sessions ?? 0} sessions</div>
+      <${Sparkline} points=${history.map((p) => ({ t: p.t, v: p.pps ?? 0 }))} label="Relayed packets per second" /></section>
     <section class="card" aria-labelledby="c-reg"><h2 id="c-reg">Registrations</h2>
       ${reg === null || reg === undefined ? html`<p class="muted">not available</p>` : html`
         <p>${Object.values(reg.users ?? {}).reduce((a, b) => a + b, 0)} users registered through the SBC</p>
@@ -93,6 +96,7 @@ function Shell({ session, onLogout }) {
   const hash = useHash();
   const [snap, setSnap] = useState(null);
   const [cps, setCps] = useState(0);
+  const [pps, setPps] = useState(0);
   // The Calls page's filter and page: the server applies them to the stream's calls (one page a snapshot).
   const [callFilter, setCallFilter] = useState('');
   const [callOffset, setCallOffset] = useState(0);
@@ -109,13 +113,17 @@ function Shell({ session, onLogout }) {
     es.addEventListener('snapshot', (ev) => {
       const s = JSON.parse(ev.data);
       const total = s.status?.calls?.totalCalls;
+      const packets = s.status?.relay?.packetsRelayed ?? 0;
       if (last.current !== null && typeof total === 'number' && s.time > last.current.time) {
-        const rate = Math.max(0, (total - last.current.total) * 1000 / (s.time - last.current.time));
+        const per = 1000 / (s.time - last.current.time);
+        const rate = Math.max(0, (total - last.current.total) * per);
+        const pps = Math.max(0, (packets - last.current.packets) * per);
         setCps(rate);
+        setPps(pps);
         // The dashboard's charts: kept by the page while it is open (the server keeps no history for them).
-        remember(history.current, s.time, { calls: s.status?.activeCalls ?? 0, cps: rate });
+        remember(history.current, s.time, { calls: s.status?.activeCalls ?? 0, cps: rate, pps });
       }
-      if (typeof total === 'number') last.current = { time: s.time, total };
+      if (typeof total === 'number') last.current = { time: s.time, total, packets };
       setSnap(s);
     });
     es.addEventListener('logout', () => { es.close(); onLogout(); });
@@ -131,7 +139,7 @@ function Shell({ session, onLogout }) {
       : hash.startsWith('#/cdrs') ? html`<${CdrPage} session=${session} />`
         : hash.startsWith('#/qoe') ? html`<${QoePage} session=${session} />`
           : hash.startsWith('#/security') ? html`<${SecurityPage} snap=${snap} session=${session} />`
-            : html`<${Dashboard} snap=${snap} cps=${cps} session=${session} history=${history.current} />`;
+            : html`<${Dashboard} snap=${snap} cps=${cps} pps=${pps} session=${session} history=${history.current} />`;
   const cur = (p) => (hash.startsWith(p) ? 'page' : undefined);
   return html`<header><strong>SBC</strong>
     <nav aria-label="Main"><a href="#/dashboard" aria-current=${cur('#/dashboard')}>Dashboard</a> <a href="#/calls" aria-current=${cur('#/calls')}>Calls</a>

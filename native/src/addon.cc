@@ -181,6 +181,7 @@ class Engine : public Napi::ObjectWrap<Engine> {
                         InstanceMethod("stats", &Engine::Stats),
                         InstanceMethod("closeSession", &Engine::CloseSession),
                         InstanceMethod("sessionCount", &Engine::SessionCount),
+                        InstanceMethod("packetsRelayed", &Engine::PacketsRelayed),
                         InstanceMethod("shutdown", &Engine::Shutdown),
                         InstanceMethod("testHoldRound", &Engine::TestHoldRound),
                         InstanceMethod("testHoldState", &Engine::TestHoldState),
@@ -286,6 +287,10 @@ class Engine : public Napi::ObjectWrap<Engine> {
 
   Napi::Value SessionCount(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), double(relay_->sessionCount()));
+  }
+
+  Napi::Value PacketsRelayed(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), double(relay_ ? relay_->packetsRelayed() : 0));
   }
 
   // Test hooks, see Relay::testArmHold.

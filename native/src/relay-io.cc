@@ -80,6 +80,7 @@ void Relay::run() {
 void Relay::flush() {
   IoBuffers& io = *io_;
   int i = 0;
+  uint64_t sent = 0;
   while (i < io.outCount) {
     int j = i + 1;
     while (j < io.outCount && io.outFd[j] == io.outFd[i]) j++;
@@ -98,11 +99,14 @@ void Relay::flush() {
         else
           io.outStats[m]->rtpPacketsOut.add();
       }
+      sent += uint64_t(r);
       k += r;
     }
     i = j;
   }
   io.outCount = 0;
+  // One relaxed add per batch, not per packet: read lock-free by packetsRelayed().
+  if (sent > 0) relayed_.fetch_add(sent, std::memory_order_relaxed);
 }
 
 // One recvmmsg/sendmmsg round on the socket named by `tag`, under the

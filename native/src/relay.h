@@ -93,6 +93,8 @@ class Relay {
   bool stats(uint64_t id, LegStats out[2]);
   bool closeSession(uint64_t id);
   size_t sessionCount() const { return count_.load(std::memory_order_relaxed); }
+  // RTP and RTCP packets sent on to a peer since the engine started (all sessions, closed ones included).
+  uint64_t packetsRelayed() const { return relayed_.load(std::memory_order_relaxed); }
   void shutdown();
 
   // Test hook: the relay thread's next round keeps the engine mutex until
@@ -127,6 +129,7 @@ class Relay {
   std::unique_ptr<IoBuffers> io_;  // touched by the relay thread only
   std::unordered_map<uint64_t, std::unique_ptr<Session>> sessions_;
   std::atomic<size_t> count_{0};
+  std::atomic<uint64_t> relayed_{0};
   uint64_t nextId_ = 1;
   bool shutDown_ = false;
   std::atomic<int> holdState_{0};

@@ -227,8 +227,12 @@ export class Sbc {
     calls.attach(transactions);
     registrations.attachDialogs(calls);
     liveCalls = calls;
-    const workerLive = { activeCalls: 0, relaySessions: 0 };
-    metrics.bindLive({ activeCalls: () => calls.stats().calls + workerLive.activeCalls, relaySessions: () => relay.sessionCount() + workerLive.relaySessions });
+    const workerLive = { activeCalls: 0, relaySessions: 0, relayPackets: 0 };
+    metrics.bindLive({
+      activeCalls: () => calls.stats().calls + workerLive.activeCalls,
+      relaySessions: () => relay.sessionCount() + workerLive.relaySessions,
+      relayPacketsTotal: () => relay.packetsRelayed() + workerLive.relayPackets,
+    });
     registerEdgeMetrics(metrics.registry, { pools: () => media.poolUsage(), pending: () => calls.stats(), ackTimeouts: () => transactions.stats().ackTimeouts });
 
     const sbc = new Sbc(store, transport, transactions, proxySets, calls, relay, metrics, cdr, overload, media, opts.allowGcOnStatus ?? false, guard, log);
@@ -360,7 +364,7 @@ export class Sbc {
       calls: { ...s, registeredDialogs: this.calls.registeredDialogs },
       transactions: this.transactions.stats(),
       transport: this.transport.stats(),
-      relay: { kind: this.relay.kind, sessions: this.relay.sessionCount() },
+      relay: { kind: this.relay.kind, sessions: this.relay.sessionCount(), packetsRelayed: this.relay.packetsRelayed() },
       overload: this.overload.stats(),
       media: { portPools: this.media.poolUsage() },
       memory: { rss: mem.rss, heapUsed: mem.heapUsed, gc: gcRan },

@@ -51,6 +51,7 @@ class FakeEngine implements RelayEngine {
     return s;
   }
   sessionCount(): number { return this.sessions.filter((s) => !s.closed).length; }
+  packetsRelayed(): number { return 0; }
   async shutdown(): Promise<void> {}
 }
 

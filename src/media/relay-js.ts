@@ -317,12 +317,18 @@ class JsSession implements RelaySession {
   }
 }
 
+function relayedBy(s: RelaySession): number {
+  const st = s.stats();
+  return st.A.rtpPacketsOut + st.A.rtcpPacketsOut + st.B.rtpPacketsOut + st.B.rtcpPacketsOut;
+}
+
 export class JsRelayEngine implements RelayEngine {
   readonly kind = 'js' as const;
   private readonly sessions = new Map<number, JsSession>();
   private nextId = 1;
   private down = false;
   private readonly sendTables = new SrtpSendTables();
+  private closedRelayed = 0;
 
   async createSession(a: LegConfig, b: LegConfig): Promise<RelaySession> {
     if (this.down) throw new RelayError('ESHUTDOWN', 'relay engine shut down');
@@ -357,11 +363,19 @@ export class JsRelayEngine implements RelayEngine {
 
   /** @internal called by a session when it closes. */
   forget(id: number): void {
+    const s = this.sessions.get(id);
+    if (s !== undefined) this.closedRelayed += relayedBy(s);
     this.sessions.delete(id);
   }
 
   sessionCount(): number {
     return this.sessions.size;
+  }
+
+  packetsRelayed(): number {
+    let n = this.closedRelayed;
+    for (const s of this.sessions.values()) n += relayedBy(s);
+    return n;
   }
 
   async shutdown(): Promise<void> {

@@ -45,6 +45,8 @@ export interface NativeEngineHandle {
   closeSession(id: number): boolean;
   /** No engine lock. */
   sessionCount(): number;
+  /** No engine lock; absent in an addon built before it existed. */
+  packetsRelayed?(): number;
   shutdown(): void;
   /** Test hook: the relay thread's next round keeps the engine mutex until testReleaseRound() or timeoutMs. */
   testHoldRound(timeoutMs: number): void;
@@ -205,6 +207,10 @@ export class NativeRelayEngine implements RelayEngine {
 
   sessionCount(): number {
     return this.down ? 0 : this.handle.sessionCount();
+  }
+
+  packetsRelayed(): number {
+    return this.down ? 0 : (this.handle.packetsRelayed?.() ?? 0);
   }
 
   async shutdown(): Promise<void> {

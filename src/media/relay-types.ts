@@ -144,5 +144,7 @@ export interface RelayEngine {
   createSession(a: LegConfig, b: LegConfig): Promise<RelaySession>;
   /** Number of live sessions. */
   sessionCount(): number;
+  /** RTP and RTCP packets sent on since the engine started (closed sessions included). */
+  packetsRelayed(): number;
   shutdown(): Promise<void>;
 }

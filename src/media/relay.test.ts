@@ -135,6 +135,7 @@ describe.each(engines)('%s relay engine', (kind, make) => {
     const pb = track(await peer());
     const s = await session(leg(pa), leg(pb));
     expect(engine.sessionCount()).toBeGreaterThanOrEqual(1);
+    const relayedBefore = engine.packetsRelayed();
     for (let i = 0; i < 20; i++) await pa.send(rtp(100 + i, 1000 + i * 160), s.localPorts.A.rtp);
     await until(() => pb.got.length === 20, 'A->B packets');
     for (let i = 0; i < 15; i++) await pb.send(rtp(500 + i, 9000 + i * 160, { ssrc: 7 }), s.localPorts.B.rtp);
@@ -150,6 +151,10 @@ describe.each(engines)('%s relay engine', (kind, make) => {
     expect(st.A.lastArrivalMs).toBeGreaterThan(Date.now() - 60_000);
     expect(st.A.latchedAddress).toBe(HOST);
     expect(st.A.latchedPort).toBe(pa.port);
+    // The engine-wide count (the dashboard's relay pps, sbc_media_relay_packets_total), closed sessions included.
+    expect(engine.packetsRelayed() - relayedBefore).toBe(35);
+    s.close();
+    expect(engine.packetsRelayed() - relayedBefore).toBe(35);
   });
 
   it('relays RTCP, reads RR contents and computes RTT from LSR/DLSR', async () => {

@@ -132,7 +132,7 @@ export class CallShard {
     return {
       shard: this.setup.shard, activeCalls: s.calls, calls: { ...s, registeredDialogs: this.calls.registeredDialogs },
       transactions: this.transactions.stats(), transport: this.transport.stats(),
-      relay: { kind: this.relay.kind, sessions: this.relay.sessionCount() }, overload: this.overload.stats(),
+      relay: { kind: this.relay.kind, sessions: this.relay.sessionCount(), packetsRelayed: this.relay.packetsRelayed() }, overload: this.overload.stats(),
       sipMessages: { ...this.sipMessages },
       callsBySourceGroup: this.callsBySourceGroup(),
     };

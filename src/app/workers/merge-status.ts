@@ -29,7 +29,12 @@ export function mergeStatus<S extends Tree>(main: S, workers: readonly unknown[]
     for (const k of SUMMED) out[k] = addCounters(out[k], w[k]);
     const relay = out['relay'];
     const wr = w['relay'];
-    if (isTree(relay) && isTree(wr)) out['relay'] = { ...relay, sessions: Number(relay['sessions'] ?? 0) + Number(wr['sessions'] ?? 0) };
+    if (isTree(relay) && isTree(wr)) {
+      out['relay'] = {
+        ...relay, sessions: Number(relay['sessions'] ?? 0) + Number(wr['sessions'] ?? 0),
+        packetsRelayed: Number(relay['packetsRelayed'] ?? 0) + Number(wr['packetsRelayed'] ?? 0),
+      };
+    }
   }
   out['workers'] = [...workers];
   return out as S & { workers: unknown[] };

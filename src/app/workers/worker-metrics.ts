@@ -10,7 +10,7 @@ import type { SipWorkerPool } from './worker-pool.js';
 interface WorkerFigures {
   shard: number;
   activeCalls: number;
-  relay: { sessions: number };
+  relay: { sessions: number; packetsRelayed?: number };
   /** "label|direction" -> messages since the worker started. */
   sipMessages: Record<string, number>;
   callsBySourceGroup: Record<string, number>;
@@ -22,7 +22,7 @@ function isFigures(v: unknown): v is WorkerFigures {
 
 export class WorkerMetrics {
   /** Sums over the workers at the last refresh. */
-  live = { activeCalls: 0, relaySessions: 0 };
+  live = { activeCalls: 0, relaySessions: 0, relayPackets: 0 };
   /** Live calls per source IP Group over the workers at the last refresh. */
   bySourceGroup = new Map<string, number>();
   private readonly seen = new Map<string, number>();
@@ -32,12 +32,14 @@ export class WorkerMetrics {
   async refresh(): Promise<void> {
     let activeCalls = 0;
     let relaySessions = 0;
+    let relayPackets = 0;
     const bySourceGroup = new Map<string, number>();
     for (const w of await this.pool.ask('stats')) {
       if (!isFigures(w)) continue;
       for (const [g, n] of Object.entries(w.callsBySourceGroup ?? {})) bySourceGroup.set(g, (bySourceGroup.get(g) ?? 0) + n);
       activeCalls += w.activeCalls;
       relaySessions += w.relay.sessions;
+      relayPackets += w.relay.packetsRelayed ?? 0;
       for (const [key, total] of Object.entries(w.sipMessages)) {
         const id = `${w.shard}|${key}`;
         const grown = total - (this.seen.get(id) ?? 0);
@@ -46,7 +48,7 @@ export class WorkerMetrics {
         if (grown > 0) this.metrics.sipMessagesTotal.inc({ method, direction }, grown);
       }
     }
-    this.live = { activeCalls, relaySessions };
+    this.live = { activeCalls, relaySessions, relayPackets };
     this.bySourceGroup = bySourceGroup;
   }
 }
