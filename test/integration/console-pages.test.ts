@@ -228,9 +228,9 @@ describe('console pages: Calls, CDRs, QoE, Security (chromium, real SBC process)
     expect(await page.locator('g[data-leg="B"][data-dir="out"][data-msg="BYE"]').count()).toBe(1);
     expect(await page.getByTestId('call-summary').textContent()).toContain('ended by operator test-operator');
     await page.screenshot({ path: join(shots, 'call-ended-by-operator.png'), fullPage: true });
-    // The dashboard's charts of active calls and calls per second, from the snapshots since the page opened.
+    // The dashboard's charts of active calls, calls per second and relayed packets per second, from the snapshots since the page opened.
     await page.getByRole('link', { name: 'Dashboard' }).click();
-    await until('both charts drawn', async () => (await page.locator('svg.spark polyline').count()) === 2, 10_000);
+    await until('the three charts drawn', async () => (await page.locator('svg.spark polyline').count()) === 3, 10_000);
     expect(await page.locator('svg.spark').first().getAttribute('aria-label')).toMatch(/^Active calls over the last \d+ minutes, up to 1\.0$/);
     await page.screenshot({ path: join(shots, 'dashboard.png'), fullPage: true });
     expect(sbc.logs.some((l) => l.msg === 'call ended through the API' && l['by'] === 'test-operator')).toBe(true);
