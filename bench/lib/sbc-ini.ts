@@ -26,6 +26,8 @@ export interface BenchIniPorts {
   transport: SipTransport;
   /** REST API and metrics (SbcApiPort): the bench reads the SBC's heap and loads it over HTTP. */
   apiPort: number;
+  /** SBCOverloadLagMs when set (the held-calls ladder turns lag shedding off: it measures memory, not rate). */
+  overloadLagMs?: number;
 }
 
 export const DEFAULT_BENCH_PORTS: BenchIniPorts = {
@@ -51,7 +53,7 @@ export function renderBenchIni(p: BenchIniPorts = DEFAULT_BENCH_PORTS): string {
 
 [SIP Params]
 SBCDirectMedia = 0
-;; REST API and Prometheus metrics: the bench reads /api/v1/status (JS heap,
+${p.overloadLagMs !== undefined ? `;; Held-calls ladder: a full GC of a heap holding 100,000 calls is not overload.\nSBCOverloadLagMs = ${p.overloadLagMs}\n` : ''};; REST API and Prometheus metrics: the bench reads /api/v1/status (JS heap,
 ;; active calls) and loads /metrics and /api/v1/status with autocannon.
 SbcApiPort = ${p.apiPort}
 SbcApiAddress = 127.0.0.1

@@ -219,7 +219,7 @@ function logStep(log: (m: string) => void, sc: Scenario, s: StepResult): void {
   );
 }
 
-async function startAll(o: { targets: TargetName[]; sc: Scenario; workDir: string; log: (m: string) => void; heapUrl?: string }): Promise<{ results: TargetScenarioResult[]; running: Running[] }> {
+async function startAll(o: { targets: TargetName[]; sc: Scenario; workDir: string; log: (m: string) => void; heapUrl?: string; overloadLagMs?: number }): Promise<{ results: TargetScenarioResult[]; running: Running[] }> {
   const results: TargetScenarioResult[] = [];
   const running: Running[] = [];
   for (const name of o.targets) {
@@ -235,6 +235,7 @@ async function startAll(o: { targets: TargetName[]; sc: Scenario; workDir: strin
       uasPort,
       workDir: join(o.workDir, `${name}-target`),
       ...(o.heapUrl !== undefined ? { heapUrl: o.heapUrl } : {}),
+      ...(o.overloadLagMs !== undefined ? { overloadLagMs: o.overloadLagMs } : {}),
     });
     if (!started.ok) {
       res.reason = started.reason;
@@ -330,6 +331,9 @@ export interface ConcurrentLevel {
   heapPerCallBytes: number | null;
   /** Calls the target itself reported in progress at the peak reading (null: it cannot say). */
   callsHeldAtPeak: number | null;
+  /** The SBC's own RSS (process.memoryUsage) idle before the level and with the calls held (null: not known). */
+  rssIdleBytes: number | null;
+  rssAtPeakBytes: number | null;
   clean: boolean;
   note: string;
 }
@@ -363,7 +367,9 @@ export interface ConcurrentOptions {
  */
 export async function runConcurrent(o: ConcurrentOptions): Promise<ConcurrentResult[]> {
   const sc = scenarios()['udp-basic'];
-  const { results, running } = await startAll({ targets: o.targets, sc, workDir: o.workDir, log: o.log, ...(o.heapUrl !== undefined ? { heapUrl: o.heapUrl } : {}) });
+  // Lag shedding off: this ladder measures memory at a rate well inside the ceiling, and the full GC
+  // the heap readings force (and a major GC of a heap holding 100,000 calls) is not overload.
+  const { results, running } = await startAll({ targets: o.targets, sc, workDir: o.workDir, log: o.log, overloadLagMs: 0, ...(o.heapUrl !== undefined ? { heapUrl: o.heapUrl } : {}) });
   const out: ConcurrentResult[] = results.map((r) => ({
     target: r.target,
     available: r.available,
@@ -399,6 +405,7 @@ export async function runConcurrent(o: ConcurrentOptions): Promise<ConcurrentRes
         await sleep(500);
         const before = memKb(memory(pids()));
         const heapBefore = await r.target.heapUsedBytes();
+        const rssBefore = apiUrl !== null ? ((await fetchStatus(apiUrl, false))?.rssBytes ?? null) : null;
         const uas = startUas({
           scenarioFile: sc.uasXml, transport: 'udp', port: r.uasPort, calls: level,
           timeoutS: Math.ceil(rampS + holdMs / 1000 + 30), workDir: join(dir, 'uas'),
@@ -416,7 +423,8 @@ export async function runConcurrent(o: ConcurrentOptions): Promise<ConcurrentRes
           await sleep(200);
         }
         const heapPeak = await r.target.heapUsedBytes();
-        const held = apiUrl !== null ? ((await fetchStatus(apiUrl, false))?.activeCalls ?? null) : null;
+        const peakStatus = apiUrl !== null ? await fetchStatus(apiUrl, false) : null;
+        const held = peakStatus?.activeCalls ?? null;
         await waitAtMost(uac.proc.exited, (rampS + holdMs / 1000 + 20) * 1000);
         await stopSipp(uac, 500);
         await waitAtMost(uas.proc.exited, 1500);
@@ -451,13 +459,16 @@ export async function runConcurrent(o: ConcurrentOptions): Promise<ConcurrentRes
           heapAtPeakBytes: heapPeak,
           heapPerCallBytes: heapBefore !== null && heapPeak !== null ? Math.max(0, heapPeak - heapBefore) / perCallDivisor : null,
           callsHeldAtPeak: held,
+          rssIdleBytes: rssBefore,
+          rssAtPeakBytes: peakStatus?.rssBytes ?? null,
           clean,
           note: notes.filter((n) => n !== '').join('; '),
         };
         res.levels.push(lv);
         o.log(
           `concurrent ${r.res.target.padEnd(8)} ${String(level).padStart(6)} calls: ${successful} ok, mem ${(before / 1024).toFixed(1)} -> ${(peak / 1024).toFixed(1)} MiB ` +
-            `(${lv.memPerCallKb.toFixed(2)} KiB/call)${lv.heapPerCallBytes !== null ? `, heap ${(lv.heapPerCallBytes / 1024).toFixed(2)} KiB/call` : ''} ${clean ? 'clean' : 'NOT clean'}`,
+            `(${lv.memPerCallKb.toFixed(2)} KiB/call)${lv.heapPerCallBytes !== null ? `, heap ${(lv.heapPerCallBytes / 1024).toFixed(2)} KiB/call` : ''}` +
+            `${lv.rssAtPeakBytes !== null ? `, RSS ${(lv.rssAtPeakBytes / 1048576).toFixed(1)} MiB (${(lv.rssAtPeakBytes / Math.max(1, perCallDivisor) / 1024).toFixed(2)} KiB/call all in)` : ''} ${clean ? 'clean' : 'NOT clean'}`,
         );
         if (clean) {
           res.maxCleanConcurrent = level;

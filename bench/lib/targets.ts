@@ -23,6 +23,8 @@ export interface TargetStartOptions {
   workDir: string;
   /** Give up on readiness after this long. */
   startTimeoutMs?: number;
+  /** SBC only: SBCOverloadLagMs for this run (default: the ini's default). */
+  overloadLagMs?: number;
 }
 
 export interface StartedTarget {
@@ -230,6 +232,7 @@ export async function startSbc(o: TargetStartOptions & { heapUrl?: string }): Pr
       mediaUasStart: mediaBase + 4000,
       transport: o.transport,
       apiPort: apiPort!,
+      ...(o.overloadLagMs !== undefined ? { overloadLagMs: o.overloadLagMs } : {}),
     }),
   );
   // --expose-gc and SBC_API_GC=1: /api/v1/status?gc=1 collects garbage first, so heap readings count live objects only.
