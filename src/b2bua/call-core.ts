@@ -18,7 +18,7 @@ import type { SipMessage } from '../sip/message.js';
 import { createResponse } from '../sip/response.js';
 import { endpointOfUri, type LegRoute } from './addressing.js';
 import { CallOutcome, Timeline } from './cdr.js';
-import { compactMessage, HELD_INVITE_HEADERS, StringPool } from './compact.js';
+import { compactMessage, HELD_INVITE_HEADERS, sameMessage, StringPool } from './compact.js';
 import type { CallEnv } from './env.js';
 import { hasOptionTag, hasSdp, setCSeq } from './headers.js';
 import { Leg } from './leg.js';
@@ -105,7 +105,8 @@ export abstract class CallCore implements DialogOwner {
     const m = this.aReqNow;
     const pool = new StringPool();
     this.inviteANow = compactMessage(a, HELD_INVITE_HEADERS, false, pool);
-    this.aReqNow = m === a ? this.inviteANow : compactMessage(m, HELD_INVITE_HEADERS, false, pool);
+    const mc = m === a ? this.inviteANow : compactMessage(m, HELD_INVITE_HEADERS, false, pool);
+    this.aReqNow = sameMessage(mc, this.inviteANow) ? this.inviteANow : mc; // no inbound manipulation of what is kept
     this.inboundNow = { ...this.inboundNow, message: this.inviteANow };
     const all = (msg: SipMessage): SipMessage => compactMessage(msg, null, true, pool);
     this.legs.B.compactForHold((msg) => compactMessage(msg, HELD_INVITE_HEADERS, false, pool), all);

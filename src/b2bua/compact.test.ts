@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseMessage } from '../sip/parser.js';
 import { serializeMessage } from '../sip/serializer.js';
-import { compactMessage, HELD_INVITE_HEADERS, StringPool } from './compact.js';
+import { compactMessage, HELD_INVITE_HEADERS, sameMessage, StringPool } from './compact.js';
 
 const INVITE = [
   'INVITE sip:bob@biloxi.example.com SIP/2.0',
@@ -47,5 +47,8 @@ describe('compactMessage', () => {
     const b = compactMessage(r.message.clone(), HELD_INVITE_HEADERS, false, pool);
     expect(b.getHeader('from')).toBe(a.getHeader('from'));
     expect(b.callId).toBe('a84b4c76e66710@pc33.atlanta.example.com');
+    expect(sameMessage(a, b)).toBe(true);
+    b.setHeader('to', 'Carol <sip:carol@example.com>');
+    expect(sameMessage(a, b)).toBe(false);
   });
 });

@@ -77,3 +77,13 @@ export function compactMessage(msg: SipMessage, keep: ReadonlySet<string> | null
   if (keepBody && msg.body.length > 0) out.body = msg.body;
   return out;
 }
+
+/** Same request line and the same header lines (names and values, in order): one compact copy can stand for both. */
+export function sameMessage(a: SipMessage, b: SipMessage): boolean {
+  if (a.isRequest !== b.isRequest || a.method !== b.method || a.requestUri !== b.requestUri || a.status !== b.status) return false;
+  const ha = a.headers;
+  const hb = b.headers;
+  if (ha.length !== hb.length) return false;
+  for (let i = 0; i < ha.length; i++) if (ha[i]!.name !== hb[i]!.name || ha[i]!.value !== hb[i]!.value) return false;
+  return a.body.equals(b.body);
+}
