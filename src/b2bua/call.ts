@@ -59,7 +59,7 @@ export class Call extends CallCore implements CdrSource {
   // --- bookkeeping -----------------------------------------------------------
 
   get pendingTimers(): number {
-    return this.timerCount + this.reliable.pendingTimers;
+    return this.timerCount + this.reliable.pendingTimers + this.keepAlive.pending;
   }
 
   get dialogCount(): number {
@@ -182,6 +182,7 @@ export class Call extends CallCore implements CdrSource {
     this.advance('ended');
     this.outcome.markEnded();
     this.clearAllTimers();
+    this.keepAlive.stop();
     this.reliable.stop();
     this.sessionTimers.stopAll();
     this.transfers.endAll();
