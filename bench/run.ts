@@ -18,6 +18,7 @@ const USAGE = `usage: node dist/bench/run.js [options]
   --slo-ms N                p99 INVITE -> 200 setup SLO of a clean step (default 50)
   --max-rate N              highest rate the doubling goes to (default 25600)
   --calls N                 calls per step (at least)
+  --warmup N                unmeasured calls per target before the CPS ladder (default 1000 quick, 3000 full)
   --min-step S              minimum seconds per step: calls = max(N, rate x S)
   --no-refine               do not bisect between the last clean and first failing rate
   --concurrent LIST         concurrent-call levels, e.g. 500,1000 ("none" to skip)
@@ -71,6 +72,12 @@ function parseArgs(argv: string[]): BenchOptions {
       case '--slo-ms': o.setupSloMs = nums(val(), a)[0]!; break;
       case '--max-rate': o.maxRate = nums(val(), a)[0]!; break;
       case '--calls': o.callsPerStep = nums(val(), a)[0] ?? o.callsPerStep; break;
+      case '--warmup': {
+        const n = Number(val());
+        if (!Number.isInteger(n) || n < 0) throw new Error(`--warmup: expected a whole number of calls, got ${n}`);
+        o.warmupCalls = n;
+        break;
+      }
       case '--min-step': o.minStepSeconds = Number(val()); if (!(o.minStepSeconds >= 0)) throw new Error('--min-step: expected seconds >= 0'); break;
       case '--no-refine': o.refine = false; break;
       case '--concurrent': o.concurrentLevels = nums(val(), a); break;

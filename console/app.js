@@ -5,6 +5,7 @@
 import { h, render } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import htm from 'htm';
+import { ConfigPage } from './config-page.js';
 
 const html = htm.bind(h);
 const RANK = { monitor: 1, operator: 2, admin: 3 };
@@ -187,12 +188,14 @@ function Shell({ session, onLogout }) {
     await api(session, 'POST', '/console/api/logout');
     onLogout();
   };
-  const page = hash.startsWith('#/calls/') ? html`<${Ladder} id=${decodeURIComponent(hash.slice(8))} session=${session} />`
+  const page = hash.startsWith('#/config') ? html`<${ConfigPage} session=${session} hash=${hash} />`
+    : hash.startsWith('#/calls/') ? html`<${Ladder} id=${decodeURIComponent(hash.slice(8))} session=${session} />`
     : hash.startsWith('#/calls') ? html`<${Calls} snap=${snap} />`
       : html`<${Dashboard} snap=${snap} cps=${cps} session=${session} />`;
   const cur = (p) => (hash.startsWith(p) ? 'page' : undefined);
   return html`<header><strong>SBC</strong>
-    <nav aria-label="Main"><a href="#/dashboard" aria-current=${cur('#/dashboard')}>Dashboard</a> <a href="#/calls" aria-current=${cur('#/calls')}>Calls</a></nav>
+    <nav aria-label="Main"><a href="#/dashboard" aria-current=${cur('#/dashboard')}>Dashboard</a> <a href="#/calls" aria-current=${cur('#/calls')}>Calls</a>
+      <a href="#/config" aria-current=${cur('#/config')}>Configuration</a></nav>
     <span class="who" data-testid="who">${session.username} (${session.role})</span><button onClick=${logout}>Log out</button></header>
   <main>${page}</main>`;
 }

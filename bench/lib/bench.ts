@@ -24,6 +24,8 @@ export interface BenchOptions {
   scenarios: ScenarioId[];
   rates: number[];
   callsPerStep: number;
+  /** Unmeasured calls per target before the CPS ladder (signalling.ts). */
+  warmupCalls: number;
   /** Minimum duration of a rate step (more calls at high rates). */
   minStepSeconds: number;
   refine: boolean;
@@ -64,6 +66,7 @@ export function defaultOptions(quick: boolean): BenchOptions {
     scenarios: ['udp-basic', 'tcp-basic', 'udp-media-anchor'],
     rates: quick ? [100, 200, 400, 800, 1600] : [100, 200, 400, 800, 1600, 3200],
     callsPerStep: quick ? 300 : 1000,
+    warmupCalls: quick ? 1000 : 3000,
     minStepSeconds: quick ? 3 : 5,
     refine: !quick,
     // Up to 100,000 held calls (issue 15: 100k calls in < 2 GiB); signalling only, as in udp-basic.
@@ -138,6 +141,7 @@ export async function runBench(o: BenchOptions): Promise<BenchOutput> {
           callsPerStep: o.callsPerStep,
           minStepSeconds: o.minStepSeconds,
           refine: o.refine,
+          warmupCalls: o.warmupCalls,
           ...(o.setupSloMs !== undefined ? { setupSloMs: o.setupSloMs } : {}),
           ...(o.maxRate !== undefined ? { maxRate: o.maxRate } : {}),
           workDir: join(work, id),
@@ -226,6 +230,8 @@ export async function runBench(o: BenchOptions): Promise<BenchOutput> {
       mediaP99Ms: LATENCY_P99_LIMIT_MS,
       mediaLateRatio: LATE_RATIO_LIMIT,
       mediaLossRatio: LOSS_RATIO_LIMIT,
+      warmupCalls: o.warmupCalls,
+      sbcThreads: process.env['SBC_SIP_WORKERS'] ?? 'SIPWorkerThreads of bench-sbc.ini',
     },
     signalling,
     concurrent,

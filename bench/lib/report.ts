@@ -17,6 +17,10 @@ export interface BenchReport {
   criteria: {
     maxFailedRatio: number; maxRetransRatio: number; setupSloMs: number; maxWallFactor: number;
     mediaP99Ms: number; mediaLateRatio: number; mediaLossRatio: number;
+    /** Unmeasured calls per target before the CPS ladder. */
+    warmupCalls: number;
+    /** The SBC's SIP threads (SIPWorkerThreads / SBC_SIP_WORKERS as the SBC reported it at start). */
+    sbcThreads: string;
   };
   signalling: ScenarioResult[];
   concurrent: ConcurrentResult[];
@@ -49,7 +53,8 @@ export function markdownSummary(r: BenchReport): string {
   out.push(
     `Clean = ALL of: <= ${r.criteria.maxFailedRatio * 100}% failed calls, p99 INVITE -> 200 setup <= ${r.criteria.setupSloMs} ms, and the step finished within ${r.criteria.maxWallFactor}x its nominal time (the target kept up). ` +
       'The UAS answers 200 directly (no 180 to reorder). Rates step up (alternating targets), then double, until every target has failed a step; ' +
-      'the SBC / Kamailio ratio is printed only when both ceilings were found.',
+      'the SBC / Kamailio ratio is printed only when both ceilings were found. ' +
+      `Each target first carries ${r.criteria.warmupCalls} unmeasured calls at the first rate (warm-up). SBC SIP threads: ${r.criteria.sbcThreads}; Kamailio: children=2.`,
   );
   out.push('');
   out.push('| scenario | target | highest clean CPS | SBC / Kamailio | setup p50 / p99 ms | CPU % per 100 CPS | peak memory MiB | first failing step |');

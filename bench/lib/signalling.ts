@@ -117,6 +117,13 @@ export interface SignallingOptions {
   minStepSeconds: number;
   /** After the first failing step, try the midpoint once. */
   refine: boolean;
+  /**
+   * Calls each target carries at the ladder's first rate before the ladder,
+   * not measured: a JIT-compiled target (the SBC) is cold at start, a C one
+   * (Kamailio) is not, and the ladder compares the two at their working
+   * speed. The warm-up is logged; 0 = none.
+   */
+  warmupCalls?: number;
   /** p99 setup SLO in ms (default DEFAULT_SETUP_SLO_MS). */
   setupSloMs?: number;
   /** Highest rate the ladder is extended to while a target has not failed yet. */
@@ -266,6 +273,13 @@ export async function runSignallingScenario(o: SignallingOptions): Promise<Scena
         if (r.firstFail === null) r.firstFail = s.rate;
       }
     };
+    const warmupCalls = o.warmupCalls ?? 0;
+    if (warmupCalls > 0) {
+      for (const r of running) {
+        const w = await runStep(r, sc, o.rates[0] ?? 100, warmupCalls, o.workDir, sloMs);
+        o.log(`${sc.id} ${r.res.target}: warm-up (not measured) ${w.successful}/${w.calls} ok at ${w.rate} cps, setup p99 ${w.setupMs.p99 ?? '-'} ms`);
+      }
+    }
     for (const rate of o.rates) {
       for (const r of running) {
         if (r.stopped) continue;

@@ -179,7 +179,7 @@ export async function startKamailio(o: TargetStartOptions): Promise<StartResult>
   const proc = spawnManaged('kamailio', KAMAILIO_BIN, [
     '-f', cfg, '-DD', '-E',
     '-Y', o.workDir, '-P', join(o.workDir, 'kamailio.pid'), '-w', o.workDir,
-    '-m', '128', '-M', '8',
+    '-m', '512', '-M', '16',
   ], { cwd: o.workDir });
   const err = await waitReady(proc, port, o.transport, o.startTimeoutMs ?? 10_000);
   if (err !== null) {

@@ -8,6 +8,7 @@
 
 #include "relay.h"
 #include "sip-udp.h"
+#include "sip-udp-shard.h"
 #include "srtp.h"
 
 namespace {
@@ -394,6 +395,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("aesCmKeystream", Napi::Function::New(env, AesCmKeystream));
   exports.Set("srtpTransform", Napi::Function::New(env, SrtpTransform));
   sipudp::Init(env, exports);
+  sipudp::InitShard(env, exports);
   return exports;
 }
 

@@ -31,6 +31,8 @@
 #include <string>
 
 #include "net.h"
+#include "sip-udp-send.h"
+#include "sip-udp-shard.h"
 
 namespace sipudp {
 namespace {
@@ -43,13 +45,6 @@ constexpr size_t kSlot = 65536;
 // sockets waiting. The poll is level-triggered: what is left wakes it again.
 constexpr int kRoundsPerWakeup = 1;
 constexpr int kMetaFields = 4;
-
-Napi::Value throwCode(const Napi::Env& env, const char* code, const std::string& msg) {
-  Napi::Error e = Napi::Error::New(env, msg);
-  e.Set("code", Napi::String::New(env, code));
-  e.ThrowAsJavaScriptException();
-  return env.Undefined();
-}
 
 int readInt(const Napi::Object& o, const char* k, int def, int lo, int hi, bool* ok) {
   Napi::Value v = o.Get(k);
@@ -78,7 +73,8 @@ class SipUdpSocket : public Napi::ObjectWrap<SipUdpSocket> {
                         InstanceMethod("armWritable", &SipUdpSocket::ArmWritable),
                         InstanceMethod("close", &SipUdpSocket::Close),
                         InstanceMethod("stats", &SipUdpSocket::Stats),
-                        InstanceAccessor("port", &SipUdpSocket::Port, nullptr)});
+                        InstanceAccessor("port", &SipUdpSocket::Port, nullptr),
+                        InstanceAccessor("share", &SipUdpSocket::ShareId, nullptr)});
   }
 
   // new SipUdpSocket({ address, port, batch, recvBufferBytes, sendBufferBytes },
@@ -102,6 +98,7 @@ class SipUdpSocket : public Napi::ObjectWrap<SipUdpSocket> {
     batch_ = readInt(o, "batch", 32, 1, kMaxBatch, &ok);
     int rcvbuf = readInt(o, "recvBufferBytes", 4 << 20, 0, 1 << 30, &ok);
     int sndbuf = readInt(o, "sendBufferBytes", 4 << 20, 0, 1 << 30, &ok);
+    int shards = readInt(o, "shards", 1, 1, 64, &ok);
     if (env.IsExceptionPending()) return;
     if (!ok) {
       throwCode(env, "EINVAL", "SipUdpSocket: port, batch and buffer sizes must be integers in range");
@@ -124,6 +121,7 @@ class SipUdpSocket : public Napi::ObjectWrap<SipUdpSocket> {
       return;
     }
     family_ = sa.ss_family;
+    tx_.family = family_;
     int fd = socket(family_, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
       int e = errno;
@@ -170,6 +168,15 @@ class SipUdpSocket : public Napi::ObjectWrap<SipUdpSocket> {
       return;
     }
     fd_ = fd;
+    if (shards > 1) {
+      share_ = std::make_shared<Share>();
+      share_->fd = fd;
+      share_->family = family_;
+      share_->port = port_;
+      share_->queues.resize(size_t(shards));
+      for (int k = 1; k < shards; k++) share_->queues[size_t(k)].reset(new ShardQueue);
+      shareId_ = publishShare(share_);
+    }
     poll_.data = this;
     env_ = env;
     asyncCtx_.reset(new Napi::AsyncContext(env, "SipUdpSocket"));
@@ -237,9 +244,53 @@ class SipUdpSocket : public Napi::ObjectWrap<SipUdpSocket> {
       }
       if (n == 0) return;
       recvCalls_++;
-      deliver(msgs, from, n);
+      if (share_ != nullptr) n = forwardToShards(msgs, from, n);
+      if (n > 0) deliver(msgs, from, n);
       if (n < batch_) return;  // drained
     }
+  }
+
+  // Hands each datagram another shard owns to that shard's queue; compacts
+  // the batch to this thread's own datagrams and returns their number.
+  int forwardToShards(mmsghdr* msgs, sockaddr_storage* from, int n) {
+    const int shards = int(share_->queues.size());
+    int owner[kMaxBatch];
+    int own = 0;
+    bool any = false;
+    for (int i = 0; i < n; i++) {
+      owner[i] = (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) ? 0 : shardOf(slots_ + size_t(i) * kSlot, msgs[i].msg_len, shards);
+      if (owner[i] != 0) any = true;
+    }
+    if (!any) return n;
+    for (int k = 1; k < shards; k++) {
+      const uint8_t* data[kMaxBatch];
+      size_t lens[kMaxBatch];
+      const sockaddr_storage* src[kMaxBatch];
+      int cnt = 0;
+      for (int i = 0; i < n; i++) {
+        if (owner[i] != k) continue;
+        data[cnt] = slots_ + size_t(i) * kSlot;
+        lens[cnt] = msgs[i].msg_len;
+        src[cnt] = &from[i];
+        cnt++;
+      }
+      if (cnt == 0) continue;
+      size_t dropped = enqueue(*share_->queues[size_t(k)], data, lens, src, cnt);
+      forwarded_ += uint64_t(cnt) - dropped;
+      truncated_ += dropped;
+    }
+    // Keep this thread's own datagrams, in order, at the front of the batch.
+    for (int i = 0; i < n; i++) {
+      if (owner[i] != 0) continue;
+      if (own != i) {
+        std::memcpy(slots_ + size_t(own) * kSlot, slots_ + size_t(i) * kSlot, msgs[i].msg_len);
+        msgs[own].msg_len = msgs[i].msg_len;
+        msgs[own].msg_hdr.msg_flags = msgs[i].msg_hdr.msg_flags;
+        from[own] = from[i];
+      }
+      own++;
+    }
+    return own;
   }
 
   void deliver(mmsghdr* msgs, sockaddr_storage* from, int n) {
@@ -306,105 +357,7 @@ class SipUdpSocket : public Napi::ObjectWrap<SipUdpSocket> {
     return std::memcmp(&reinterpret_cast<const sockaddr_in6&>(a).sin6_addr, &reinterpret_cast<const sockaddr_in6&>(b).sin6_addr, 16) == 0;
   }
 
-  // send(items [buf, address, port]*, n, status Int32Array) -> consumed
-  Napi::Value Send(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    if (!info[0].IsArray() || !info[1].IsNumber() || !info[2].IsTypedArray())
-      return throwCode(env, "EINVAL", "send(items, n, status)");
-    Napi::Array items = info[0].As<Napi::Array>();
-    Napi::TypedArray st = info[2].As<Napi::TypedArray>();
-    int64_t n = info[1].As<Napi::Number>().Int64Value();
-    if (n < 0 || uint64_t(n) * 3 > items.Length() || st.TypedArrayType() != napi_int32_array || st.ElementLength() < size_t(n))
-      return throwCode(env, "EINVAL", "send: n out of range");
-    auto* status = reinterpret_cast<int32_t*>(static_cast<uint8_t*>(st.ArrayBuffer().Data()) + st.ByteOffset());
-    if (!open_) {
-      for (int64_t i = 0; i < n; i++) status[i] = EBADF;
-      return Napi::Number::New(env, double(n));
-    }
-    int64_t consumed = 0;
-    while (consumed < n) {
-      // Handles of one chunk only: a long queue must not pile up handles.
-      Napi::HandleScope chunkScope(env);
-      mmsghdr msgs[kMaxBatch];
-      iovec iov[kMaxBatch];
-      sockaddr_storage to[kMaxBatch];
-      int itemOf[kMaxBatch];
-      int cnt = 0;
-      int64_t next = consumed;
-      // Build up to kMaxBatch valid messages; invalid ones get their status now.
-      while (next < n && cnt < kMaxBatch) {
-        int64_t i = next++;
-        Napi::Value b = items.Get(uint32_t(i * 3));
-        Napi::Value a = items.Get(uint32_t(i * 3 + 1));
-        Napi::Value p = items.Get(uint32_t(i * 3 + 2));
-        if (env.IsExceptionPending()) return env.Undefined();
-        socklen_t tl = 0;
-        if (!b.IsBuffer() || !a.IsString() || !p.IsNumber() || !destination(env, a, p, &to[cnt], &tl)) {
-          status[i] = EINVAL;
-          sendErrors_++;
-          continue;
-        }
-        auto data = b.As<Napi::Buffer<uint8_t>>();
-        iov[cnt].iov_base = data.Data();
-        iov[cnt].iov_len = data.Length();
-        std::memset(&msgs[cnt].msg_hdr, 0, sizeof msgs[cnt].msg_hdr);
-        msgs[cnt].msg_hdr.msg_iov = &iov[cnt];
-        msgs[cnt].msg_hdr.msg_iovlen = 1;
-        msgs[cnt].msg_hdr.msg_name = &to[cnt];
-        msgs[cnt].msg_hdr.msg_namelen = tl;
-        itemOf[cnt] = int(i);
-        cnt++;
-      }
-      int off = 0;
-      while (off < cnt) {
-        int r = sendmmsg(fd_, msgs + off, unsigned(cnt - off), MSG_DONTWAIT);
-        if (r > 0) {
-          sendCalls_++;
-          for (int k = 0; k < r; k++) status[itemOf[off + k]] = 0;
-          sent_ += uint64_t(r);
-          off += r;
-          continue;
-        }
-        int e = r < 0 ? errno : EIO;
-        if (e == EINTR) continue;
-        if (e == EAGAIN || e == EWOULDBLOCK) {
-          // The socket buffer is full: the caller keeps the rest and waits for writable.
-          wouldBlock_++;
-          return Napi::Number::New(env, double(itemOf[off]));
-        }
-        // This message is refused (EMSGSIZE, ENOBUFS, ENETUNREACH, ECONNREFUSED from an
-        // earlier ICMP error, EPERM from a firewall ...): report it and send the rest.
-        status[itemOf[off]] = e;
-        sendErrors_++;
-        off++;
-      }
-      consumed = next;
-    }
-    return Napi::Number::New(env, double(consumed));
-  }
-
-  bool destination(const Napi::Env& env, const Napi::Value& a, const Napi::Value& p, sockaddr_storage* out, socklen_t* len) {
-    double pd = p.As<Napi::Number>().DoubleValue();
-    if (!(pd >= 1 && pd <= 65535) || pd != double(int(pd))) return false;
-    char host[INET6_ADDRSTRLEN + 8];
-    size_t hl = 0;
-    if (napi_get_value_string_utf8(env, a, host, sizeof host, &hl) != napi_ok || hl + 1 >= sizeof host) return false;
-    // Most messages of a tick go to the same few peers: the last parsed host is kept.
-    if (!(lastHostValid_ && hl == lastHostLen_ && std::memcmp(host, lastHost_, hl) == 0)) {
-      if (!mr::parseAddr(std::string(host, hl), 0, &lastAddr_, &lastLen_, family_)) return false;
-      std::memcpy(lastHost_, host, hl);
-      lastHostLen_ = hl;
-      lastHostValid_ = true;
-    }
-    *out = lastAddr_;
-    *len = lastLen_;
-    uint16_t port = htons(uint16_t(pd));
-    if (out->ss_family == AF_INET)
-      reinterpret_cast<sockaddr_in*>(out)->sin_port = port;
-    else
-      reinterpret_cast<sockaddr_in6*>(out)->sin6_port = port;
-    return true;
-  }
+  Napi::Value Send(const Napi::CallbackInfo& info) { return tx_.Send(info, open_ ? fd_ : -1); }
 
   Napi::Value ArmWritable(const Napi::CallbackInfo& info) {
     if (open_ && !writableArmed_) {
@@ -417,6 +370,7 @@ class SipUdpSocket : public Napi::ObjectWrap<SipUdpSocket> {
   Napi::Value Close(const Napi::CallbackInfo& info) {
     if (open_) {
       open_ = false;
+      if (shareId_ != 0) withdrawShare(shareId_);
       uv_poll_stop(&poll_);
       uv_close(reinterpret_cast<uv_handle_t*>(&poll_), &SipUdpSocket::OnClosed);
     }
@@ -431,6 +385,10 @@ class SipUdpSocket : public Napi::ObjectWrap<SipUdpSocket> {
     self->Unref();
   }
 
+  Napi::Value ShareId(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), shareId_);
+  }
+
   Napi::Value Port(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), port_);
   }
@@ -442,10 +400,12 @@ class SipUdpSocket : public Napi::ObjectWrap<SipUdpSocket> {
     o.Set("recvCalls", double(recvCalls_));
     o.Set("recvErrors", double(recvErrors_));
     o.Set("truncated", double(truncated_));
-    o.Set("sent", double(sent_));
-    o.Set("sendCalls", double(sendCalls_));
-    o.Set("sendErrors", double(sendErrors_));
-    o.Set("wouldBlock", double(wouldBlock_));
+    o.Set("sent", double(tx_.sent));
+    o.Set("sendCalls", double(tx_.sendCalls));
+    o.Set("sendErrors", double(tx_.sendErrors));
+    o.Set("wouldBlock", double(tx_.wouldBlock));
+    o.Set("forwarded", double(forwarded_));
+    o.Set("share", double(shareId_));
     o.Set("pollErrors", double(pollErrors_));
     o.Set("listenerErrors", double(listenerErrors_));
     return o;
@@ -465,13 +425,12 @@ class SipUdpSocket : public Napi::ObjectWrap<SipUdpSocket> {
   Napi::FunctionReference onBatch_;
   Napi::FunctionReference onWritable_;
   std::unique_ptr<Napi::AsyncContext> asyncCtx_;
-  char lastHost_[INET6_ADDRSTRLEN + 8] = {0};
-  size_t lastHostLen_ = 0;
-  bool lastHostValid_ = false;
-  sockaddr_storage lastAddr_{};
-  socklen_t lastLen_ = 0;
-  uint64_t received_ = 0, recvCalls_ = 0, recvErrors_ = 0, truncated_ = 0;
-  uint64_t sent_ = 0, sendCalls_ = 0, sendErrors_ = 0, wouldBlock_ = 0, pollErrors_ = 0, listenerErrors_ = 0;
+  UdpSender tx_;
+  // Several worker threads (sip-udp-shard.h): 0 = none.
+  int shareId_ = 0;
+  std::shared_ptr<Share> share_;
+  uint64_t received_ = 0, recvCalls_ = 0, recvErrors_ = 0, truncated_ = 0, forwarded_ = 0;
+  uint64_t pollErrors_ = 0, listenerErrors_ = 0;
 };
 
 }  // namespace

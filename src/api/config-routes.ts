@@ -4,15 +4,23 @@
  * ConfigStore: validated first (a refused change alters and records nothing),
  * written back to the ini file atomically, swapped, recorded as a version.
  *
- * No authentication yet (issue 12): `identify` is where it plugs in; what it
- * returns is recorded as the origin's user. Until then the client address is.
+ * Roles (config-roles.ts, after Mediant's user levels): reading needs
+ * monitor; validating, row edits of non-security tables and rollbacks that
+ * touch only those need operator; the rest (PUT of the whole text,
+ * security tables, parameters) admin. The API user's name is recorded as
+ * the origin's user (the client address when authentication is off).
+ * A row edit may carry `If-Match: "<sha256>"` (the `sha256` of GET
+ * /api/v1/config or of a preview): 412 when the configuration changed since,
+ * so what is applied is what was previewed.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import {
-  ConfigStore, TABLES, diffConfigs, editRow, formatDiagnostic, formatDiff, formatIgnored, loadConfigText, maskIniText, unmaskIniText,
+  ConfigStore, TABLES, diffConfigs, tableDef, editRow, formatDiagnostic, formatDiff, formatIgnored, loadConfigText, maskIniText, unmaskIniText,
   enumCode, type ConfigOrigin, type ConfigVersion, type Diagnostic, type IgnoredSetting, type ReloadResult, type SbcConfig,
 } from '../config/index.js';
 import { MASK } from '../config/writer.js';
+import { sha256 } from '../config/history.js';
+import { changeNeedsAdmin, mayEditTable } from './config-roles.js';
 
 export interface ConfigRoutesOptions {
   readonly store: ConfigStore;
@@ -76,7 +84,7 @@ function rowValues(req: FastifyRequest): Record<string, unknown> | null {
 
 export function registerConfigRoutes(server: FastifyInstance, opts: ConfigRoutesOptions): void {
   const { store } = opts;
-  const identify = opts.identify ?? ((req: FastifyRequest) => req.ip);
+  const identify = opts.identify ?? ((req: FastifyRequest) => req.apiUser?.username ?? req.ip);
   const origin = (req: FastifyRequest, detail: string): ConfigOrigin => {
     const user = identify(req);
     return { kind: 'api', ...(user !== undefined ? { user } : {}), detail };
@@ -92,13 +100,13 @@ export function registerConfigRoutes(server: FastifyInstance, opts: ConfigRoutes
     const scalars: Record<string, string> = {};
     for (const [k, v] of config.scalars) scalars[k] = k.includes('password') && v !== '' ? MASK : v;
     return {
-      file: store.file, version: store.history?.latest()?.version ?? null, ini: maskIniText(store.text()), scalars, tables: tablesJson(config),
+      file: store.file, version: store.history?.latest()?.version ?? null, sha256: sha256(store.text()), ini: maskIniText(store.text()), scalars, tables: tablesJson(config),
     };
   });
 
   // A full device export can be several hundred KB; Fastify's default body limit is 1 MiB.
   const large = { bodyLimit: 16 * 1024 * 1024 };
-  server.post('/api/v1/config/validate', large, async (req, reply) => {
+  server.post('/api/v1/config/validate', { ...large, config: { role: 'operator' } }, async (req, reply) => {
     const text = bodyText(req);
     if (text === null) return reply.code(400).send({ error: 'send the ini text as text/plain, or JSON {"ini": "..."}' });
     const r = store.validate(unmaskIniText(text, store.current()));
@@ -117,7 +125,13 @@ export function registerConfigRoutes(server: FastifyInstance, opts: ConfigRoutes
     const values = rowValues(req);
     if (values === null) return reply.code(400).send({ error: 'send the row as a JSON object of Mediant column names' });
     const index = /^\d+$/.test(req.params.index) ? Number(req.params.index) : -1;
-    const r = await store.edit((text, config) => {
+    const def = tableDef(req.params.table);
+    if (def && !mayEditTable(req.apiUser?.role, def)) return reply.code(403).send({ error: `${def.name} is a security table: role admin required` });
+    const ifMatch = req.headers['if-match'];
+    const r = await store.edit((text, config): { text: string; origin: ConfigOrigin } | { status: 400 | 404 | 409 | 412; error: string } => {
+      if (typeof ifMatch === 'string' && ifMatch.replaceAll('"', '').trim() !== sha256(text)) {
+        return { status: 412, error: 'the configuration changed since it was read (If-Match): preview the change again' };
+      }
       const e = editRow(text, config, op, req.params.table, index, values);
       if ('error' in e) return e;
       return { text: e.text, origin: origin(req, e.detail) };
@@ -129,9 +143,10 @@ export function registerConfigRoutes(server: FastifyInstance, opts: ConfigRoutes
     }
     return reply422(reply, r);
   };
-  server.post('/api/v1/config/tables/:table/:index', rowRoute('add'));
-  server.patch('/api/v1/config/tables/:table/:index', rowRoute('patch'));
-  server.delete('/api/v1/config/tables/:table/:index', rowRoute('delete'));
+  const operator = { config: { role: 'operator' as const } };
+  server.post('/api/v1/config/tables/:table/:index', operator, rowRoute('add'));
+  server.patch('/api/v1/config/tables/:table/:index', operator, rowRoute('patch'));
+  server.delete('/api/v1/config/tables/:table/:index', operator, rowRoute('delete'));
 
   server.get('/api/v1/config/history', { config: { role: 'monitor' } }, async (_req, reply) => {
     const h = store.history;
@@ -162,10 +177,26 @@ export function registerConfigRoutes(server: FastifyInstance, opts: ConfigRoutes
     return { from, to, changes: formatDiff(diff), diff };
   });
 
-  server.post<{ Params: { version: string } }>('/api/v1/config/rollback/:version', async (req, reply) => {
-    if (!store.history) return noHistory(reply);
+  server.post<{ Params: { version: string } }>('/api/v1/config/rollback/:version', operator, async (req, reply) => {
+    const h = store.history;
+    if (!h) return noHistory(reply);
     const version = Number(req.params.version);
     const user = identify(req);
+    const role = req.apiUser?.role;
+    if (role !== undefined && role !== 'admin') {
+      // An operator may roll back only what an operator may change; checked against the configuration running when the rollback runs.
+      const text = await h.text(version);
+      if (text === null) return reply.code(404).send({ error: `no version ${req.params.version}` });
+      const target = loadConfigText(text, store.file).config;
+      const detail = `rollback to version ${version}`;
+      const r = await store.edit((_text, config): { text: string; origin: ConfigOrigin } | { status: 403; error: string } => {
+        const why = target ? changeNeedsAdmin(role, diffConfigs(config, target)) : null;
+        if (why !== null) return { status: 403, error: `cannot roll back to version ${version}: ${why}` };
+        return { text, origin: { kind: 'rollback', ...(user !== undefined ? { user } : {}), detail } };
+      });
+      if ('status' in r) return reply.code(r.status).send({ error: r.error });
+      return reply422(reply, r);
+    }
     const r = await store.rollback(version, { ...(user !== undefined ? { user } : {}), detail: `rollback to version ${version}` });
     if ('notFound' in r) return reply.code(404).send({ error: `no version ${req.params.version}` });
     return reply422(reply, r);

@@ -66,6 +66,10 @@ function loadAssets(dir: string): { assets: Map<string, Asset>; csp: string } | 
       const hashes = m === null ? '' : ` 'sha256-${createHash('sha256').update(m[1]!).digest('base64')}'`;
       csp = `default-src 'self'; script-src 'self'${hashes}; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'`;
     }
+    if (f.endsWith('.js')) {
+      // The page's own modules import each other as './x.js': those URLs get the build id too, so they are cacheable for good like the rest.
+      body = Buffer.from(body.toString('utf8').replace(/(\bfrom\s*|\bimport\s*\(\s*)(['"])\.\/([\w.-]+\.js)\2/g, `$1$2./$3?v=${v}$2`));
+    }
     const ext = f.slice(f.lastIndexOf('.'));
     assets.set(f, {
       body, type: TYPES[ext] ?? 'application/octet-stream', immutable: f !== 'index.html',

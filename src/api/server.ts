@@ -24,12 +24,14 @@ export interface ApiStatus {
   [key: string]: unknown;
 }
 
+export interface CallLadderView { id: string; caller: string; callee: string; srcIpGroup: string | null; dstIpGroup: string | null; events: readonly TimelineEvent[] }
+
 export interface ApiBackend {
   /** `gc`: `?gc=1` was asked for: run a full garbage collection first, for leak checks, when the SBC allows it (SBC_API_GC=1 and node --expose-gc). */
-  status(opts: { gc: boolean }): ApiStatus;
-  calls(): unknown[];
+  status(opts: { gc: boolean }): ApiStatus | Promise<ApiStatus>;
+  calls(): unknown[] | Promise<unknown[]>;
   /** A live call's SIP ladder (its timeline, both legs) for GET /api/v1/calls/:id/ladder; null = no such call. */
-  callLadder?(id: string): { id: string; caller: string; callee: string; srcIpGroup: string | null; dstIpGroup: string | null; events: readonly TimelineEvent[] } | null;
+  callLadder?(id: string): CallLadderView | null | Promise<CallLadderView | null>;
   proxySets(): unknown;
   reload(): Promise<{ ok: boolean; diagnostics: unknown[]; changes: string[] }>;
   /** Sets the gauges that are read from live state (calls, relay sessions) just before a scrape. */
@@ -37,7 +39,7 @@ export interface ApiBackend {
   /** IDS deny list and counters; absent = no security routes. */
   security?: SecurityBackend;
   /** SBCAdmissionControl counters per rule; absent = no admission routes. */
-  admission?: () => AdmissionRuleCounters[];
+  admission?: () => AdmissionRuleCounters[] | Promise<AdmissionRuleCounters[]>;
 }
 
 export interface SbcMetrics {
@@ -160,7 +162,7 @@ export async function startApiServer(opts: {
   server.get<{ Querystring: { gc?: string } }>('/api/v1/status', { config: { role: 'monitor' } }, async (req) => backend.status({ gc: req.query.gc === '1' }));
   server.get('/api/v1/calls', { config: { role: 'monitor' } }, async () => backend.calls());
   server.get<{ Params: { id: string } }>('/api/v1/calls/:id/ladder', { config: { role: 'monitor' } }, async (req, reply) => {
-    const ladder = backend.callLadder?.(req.params.id) ?? null;
+    const ladder = (await backend.callLadder?.(req.params.id)) ?? null;
     return ladder === null ? reply.code(404).send({ error: 'no live call with this id' }) : ladder;
   });
   registerConsoleRoutes(server, { auth, sessions, secure: opts.tls !== undefined });

@@ -6,10 +6,13 @@
  * second, MaxBurst tokens) and Reservation (dialogs an IP Group may still
  * open when its SIP Interface's limit is reached). Every rule must admit;
  * the counters move only when all did. Refusals are counted per rule.
+ * Concurrent counts live in `ConcurrencyCounters`: shared memory when
+ * several SIP worker threads admit calls, so limits stay exact.
  */
 import type { SbcConfig } from '../config/index.js';
 import type { AdmissionControlRow } from '../config/schema.js';
 import type { AdmissionClaim, AdmissionPort } from '../b2bua/ports.js';
+import { LocalCounters, type ConcurrencyCounters } from './concurrency-counters.js';
 
 export interface AdmissionRuleStats {
   rule: string;
@@ -20,14 +23,12 @@ export interface AdmissionRuleStats {
 }
 
 interface RuleState {
+  /** The counters' key of this rule and entity. */
+  key: string;
   rule: string;
   entity: string;
-  active: number;
   admitted: number;
   rejected: { limit: number; perUser: number; rate: number };
-  users: Map<string, number>;
-  tokens: number;
-  last: number;
 }
 
 type Reason = 'limit' | 'perUser' | 'rate';
@@ -42,7 +43,11 @@ const NOTHING_HELD = (): void => undefined;
 export class AdmissionControl implements AdmissionPort {
   private readonly states = new Map<string, RuleState>();
 
-  constructor(private readonly config: () => SbcConfig, private readonly now: () => number = Date.now) {}
+  constructor(
+    private readonly config: () => SbcConfig,
+    private readonly now: () => number = Date.now,
+    private readonly counters: ConcurrencyCounters = new LocalCounters(),
+  ) {}
 
   claim(c: AdmissionClaim): (() => void) | { reject: number; reason: string } {
     const config = this.config();
@@ -62,52 +67,53 @@ export class AdmissionControl implements AdmissionPort {
     const now = this.now();
     // Reservation: the IP Group's guaranteed dialogs, usable past an interface limit.
     let reserved = false;
-    for (const a of applied) if (!a.isInterface && a.row.reservation > 0 && a.state.active < a.row.reservation) reserved = true;
+    for (const a of applied) if (!a.isInterface && a.row.reservation > 0 && this.counters.value(a.state.key) < a.row.reservation) reserved = true;
+    // Take every count (each take is atomic at its limit), then every rate; a refusal gives back what was taken.
+    const taken: string[] = [];
+    const paced: Array<{ key: string; rate: number }> = [];
+    const giveBack = (): void => {
+      for (const k of taken) this.counters.give(k);
+    };
+    const refuse = (a: { row: AdmissionControlRow; state: RuleState }, why: Reason): { reject: number; reason: string } => {
+      giveBack();
+      for (const p of paced) this.counters.unpace(p.key, p.rate);
+      return this.refuse(a, why);
+    };
     for (const a of applied) {
-      const why = this.refusal(a.row, a.state, c.user, now, a.isInterface && reserved);
-      if (why !== null) {
-        a.state.rejected[why]++;
-        return { reject: 503, reason: `Call Admission Control (${a.row.admissionControlName || `rule ${a.row.index}`}: ${why})` };
+      const limit = a.row.limit >= 0 && !(a.isInterface && reserved) ? a.row.limit : -1;
+      if (!this.counters.take(a.state.key, limit)) return refuse(a, 'limit');
+      taken.push(a.state.key);
+      if (c.user !== '' && a.row.limitPerUser >= 0) {
+        const userKey = `${a.state.key}|user|${c.user}`;
+        if (!this.counters.take(userKey, a.row.limitPerUser)) return refuse(a, 'perUser');
+        taken.push(userKey);
       }
     }
     for (const a of applied) {
-      const s = a.state;
-      s.active++;
-      s.admitted++;
-      if (a.row.rate > 0) s.tokens -= 1;
-      if (c.user !== '' && a.row.limitPerUser >= 0) s.users.set(c.user, (s.users.get(c.user) ?? 0) + 1);
+      if (a.row.rate <= 0) continue;
+      // Rate tokens per second, at most MaxBurst (0 = one second's worth).
+      const burst = a.row.maxBurst > 0 ? a.row.maxBurst : Math.max(1, a.row.rate);
+      if (!this.counters.pace(a.state.key, a.row.rate, burst, now)) return refuse(a, 'rate');
+      paced.push({ key: a.state.key, rate: a.row.rate });
     }
+    for (const a of applied) a.state.admitted++;
     let released = false;
     return () => {
       if (released) return;
       released = true;
-      for (const a of applied) {
-        const s = a.state;
-        s.active = Math.max(0, s.active - 1);
-        if (c.user !== '' && a.row.limitPerUser >= 0) {
-          const n = (s.users.get(c.user) ?? 1) - 1;
-          if (n <= 0) s.users.delete(c.user);
-          else s.users.set(c.user, n);
-        }
-      }
+      giveBack();
     };
   }
 
   stats(): AdmissionRuleStats[] {
-    return [...this.states.values()].map((s) => ({ rule: s.rule, entity: s.entity, active: s.active, admitted: s.admitted, rejected: { ...s.rejected } }));
+    return [...this.states.values()].map((s) => ({
+      rule: s.rule, entity: s.entity, active: this.counters.value(s.key), admitted: s.admitted, rejected: { ...s.rejected },
+    }));
   }
 
-  private refusal(row: AdmissionControlRow, s: RuleState, user: string, now: number, reservedPastLimit: boolean): Reason | null {
-    if (row.limit >= 0 && s.active >= row.limit && !reservedPastLimit) return 'limit';
-    if (row.limitPerUser >= 0 && user !== '' && (s.users.get(user) ?? 0) >= row.limitPerUser) return 'perUser';
-    if (row.rate > 0) {
-      // Token bucket: Rate tokens per second, at most MaxBurst (0 = one second's worth).
-      const size = row.maxBurst > 0 ? row.maxBurst : Math.max(1, row.rate);
-      s.tokens = Math.min(size, s.tokens + ((now - s.last) * row.rate) / 1000);
-      s.last = now;
-      if (s.tokens < 1) return 'rate';
-    }
-    return null;
+  private refuse(a: { row: AdmissionControlRow; state: RuleState }, why: Reason): { reject: number; reason: string } {
+    a.state.rejected[why]++;
+    return { reject: 503, reason: `Call Admission Control (${a.row.admissionControlName || `rule ${a.row.index}`}: ${why})` };
   }
 
   private state(row: AdmissionControlRow, entity: string): RuleState {
@@ -115,11 +121,7 @@ export class AdmissionControl implements AdmissionPort {
     const key = `${row.index}|${row.admissionControlName}|${entity.toLowerCase()}`;
     let s = this.states.get(key);
     if (s === undefined) {
-      const size = row.maxBurst > 0 ? row.maxBurst : Math.max(1, row.rate);
-      s = {
-        rule: row.admissionControlName || `rule ${row.index}`, entity, active: 0, admitted: 0,
-        rejected: { limit: 0, perUser: 0, rate: 0 }, users: new Map(), tokens: size, last: this.now(),
-      };
+      s = { key, rule: row.admissionControlName || `rule ${row.index}`, entity, admitted: 0, rejected: { limit: 0, perUser: 0, rate: 0 } };
       this.states.set(key, s);
     }
     return s;

@@ -55,6 +55,8 @@ export class ConfigMediaPort implements MediaPort {
     private readonly currentConfig: () => SbcConfig,
     private readonly engine: RelayEngine,
     private readonly logger: Logger,
+    /** With SIP worker threads each thread's relay takes its own share of every realm's ports. */
+    private readonly slice: { index: number; count: number } = { index: 0, count: 1 },
   ) {}
 
   create(callId: string, legA: IpGroupRef, legB: IpGroupRef | null): MediaHandle | null {
@@ -96,7 +98,7 @@ export class ConfigMediaPort implements MediaPort {
     realm ??= config.mediaRealms.find((r) => r.isDefault) ?? config.mediaRealms[0];
     if (!realm) return null;
     const address = config.interfaceByName(realm.ipv4If)?.ipAddress ?? realm.ipv4If;
-    const [start, end] = config.mediaPortRange(realm);
+    const [start, end] = sliceOf(config.mediaPortRange(realm), this.slice);
     const key = `${realm.mediaRealmName}|${address}|${start}|${end}`;
     let pool = this.pools.get(key);
     if (!pool) {
@@ -105,6 +107,17 @@ export class ConfigMediaPort implements MediaPort {
     }
     return pool;
   }
+}
+
+/** Thread `index` of `count` gets the index-th of `count` equal runs of RTP/RTCP pairs. */
+function sliceOf([start, end]: readonly [number, number], slice: { index: number; count: number }): readonly [number, number] {
+  if (slice.count <= 1) return [start, end];
+  const first = start % 2 === 0 ? start : start + 1;
+  const pairs = Math.floor((end - first + 1) / 2);
+  const per = Math.floor(pairs / slice.count);
+  if (per < 1) return [start, end];
+  const s = first + slice.index * per * 2;
+  return [s, s + per * 2 - 1];
 }
 
 function profileOf(config: SbcConfig, g: IpGroupRow | undefined): IpProfileRow | undefined {

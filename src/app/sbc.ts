@@ -5,8 +5,9 @@
  */
 import { ConfigStore, attachPersistence, formatDiagnostic, summarizeIgnored, type Diagnostic, type Persistence, type SbcConfig } from '../config/index.js';
 import { registerConfigRoutes } from '../api/config-routes.js';
+import { registerConfigConsoleRoutes } from '../api/config-console-routes.js';
 import { ProxySetManager } from '../routing/index.js';
-import { TransportLayer, udpBatchedIo, type ListenerInfo } from '../transport/index.js';
+import { TransportLayer, type ListenerInfo } from '../transport/index.js';
 import { TransactionLayer, KeepAliveProber } from '../transaction/index.js';
 import { CallManager } from '../b2bua/index.js';
 import type { CdrSink } from '../b2bua/ports.js';
@@ -17,7 +18,8 @@ import { createMetrics, startApiServer, type SbcMetrics } from '../api/server.js
 import type { Logger } from '../util/logger.js';
 import { ConfigRoutingPort } from './routing-port.js';
 import { ConfigMediaPort } from './media-port.js';
-import { OverloadGuard } from './overload.js';
+import type { OverloadGuard } from './overload.js';
+import { createOverloadGuard, positiveScalar, transactionOptions, transportOptions } from './engine-options.js';
 import { countSipMessage } from '../metrics/sip-messages.js';
 import { Observability } from './observability.js';
 import { RegistrationServices } from './registration-services.js';
@@ -34,6 +36,11 @@ import { CallJournal } from './call-journal.js';
 import { createPhoneQoe, createQoePublisher, liveCallQoe } from './qoe-services.js';
 import type { Transport } from '../transport/types.js';
 import { fromLegacyCdr } from '../cdr/legacy.js';
+import os from 'node:os';
+import { setCallIdShard } from '../sip/call-id-shard.js';
+import { SharedCounters } from './concurrency-counters.js';
+import { SipWorkerPool, sipWorkerShards } from './workers/worker-pool.js';
+import { mergeAdmission, mergeStatus } from './workers/merge-status.js';
 
 export class ConfigError extends Error {
   constructor(readonly diagnostics: Diagnostic[]) {
@@ -109,6 +116,7 @@ export class Sbc {
   private persistence: Persistence | null = null;
   registrations: RegistrationServices | null = null;
   private journal: CallJournal | null = null;
+  private workers: SipWorkerPool | null = null;
 
   private constructor(
     readonly store: ConfigStore,
@@ -136,17 +144,10 @@ export class Sbc {
     const config = store.current();
 
     const guard = createEdgeGuard(config, log.child({ module: 'security' }));
-    const num = (name: string, dflt: number): number => {
-      const v = Number(config.scalars.get(name.toLowerCase()));
-      return Number.isFinite(v) && v > 0 ? v : dflt;
-    };
-    const transport = new TransportLayer({
-      logger: log.child({ module: 'transport' }), gate: guard,
-      maxConnectionsPerSource: num('SIPMaxConnectionsPerSource', 32),
-      messageDeadlineMs: num('SIPMessageCompletionTimeout', 10) * 1000,
-      firstMessageDeadlineMs: num('SIPFirstMessageTimeout', 10) * 1000,
-      udpBatchedIo: udpBatchedIo(config.scalars.get('sipudpbatchedio'), process.env.SBC_SIP_UDP_BATCHED),
-    });
+    const num = (name: string, dflt: number): number => positiveScalar(config, name, dflt);
+    const transport = new TransportLayer(transportOptions(config, log, guard));
+    const shards = sipWorkerShards(config, process.env['SBC_SIP_WORKERS'], os.availableParallelism(), log);
+    setCallIdShard(0, shards);
     const listeners: ListenerInfo[] = [];
     try {
       for (const si of config.sipInterfaces) {
@@ -155,7 +156,7 @@ export class Sbc {
         listeners.push(await transport.listen({
           name: si.interfaceName,
           address,
-          ...(si.udpPort > 0 ? { udpPort: si.udpPort } : {}),
+          ...(si.udpPort > 0 ? { udpPort: si.udpPort, ...(shards > 1 ? { udpSharing: { role: 'owner' as const, shards } } : {}) } : {}),
           ...(si.tcpPort > 0 ? { tcpPort: si.tcpPort } : {}),
           ...tlsOf(config, si),
         }));
@@ -165,9 +166,7 @@ export class Sbc {
       guard.close();
       throw err;
     }
-    const transactions = new TransactionLayer(transport, {
-      t1Ms: config.sip.t1Ms, t2Ms: config.sip.t2Ms, t4Ms: config.sip.t4Ms, maxRtx: config.sip.maxRtx, logger: log.child({ module: 'transaction' }),
-    });
+    const transactions = new TransactionLayer(transport, transactionOptions(config, log));
     const prober = new KeepAliveProber(transactions, {
       interfaceName: (ps) => store.current().proxySetByName(ps)?.sbcIpv4SipInterfaceName || (store.current().sipInterfaces[0]?.interfaceName ?? ''),
       ...(config.sip.userAgent !== '' ? { userAgent: config.sip.userAgent } : {}),
@@ -184,8 +183,9 @@ export class Sbc {
     });
     reportAuthFailures(registrations.authFailures, guard);
     const routing = new ConfigRoutingPort(() => store.current(), proxySets, log.child({ module: 'routing' }), registrations);
-    const media = new ConfigMediaPort(() => store.current(), relay, log.child({ module: 'media' }));
-    const admission = new AdmissionControl(() => store.current());
+    const media = new ConfigMediaPort(() => store.current(), relay, log.child({ module: 'media' }), { index: 0, count: shards });
+    const admissionCounters = SharedCounters.allocate();
+    const admission = new AdmissionControl(() => store.current(), Date.now, shards > 1 ? new SharedCounters(admissionCounters) : undefined);
     routing.admission = admission;
 
     const sinks: CdrSink[] = [];
@@ -215,13 +215,7 @@ export class Sbc {
     observability.beforeEmit = (r) => phoneQoe.fold(r);
     const privacy = privacyOf(store);
     const cdr = new CdrFanout(sinks, metrics, log.child({ module: 'cdr' }), observability, privacy);
-    const overload = new OverloadGuard({
-      lagMs: intScalar(config, 'sbcoverloadlagms', 200),
-      maxPendingSetups: intScalar(config, 'sbcoverloadmaxpendingsetups', 0),
-      action: intScalar(config, 'sbcoverloadaction', 0) === 1 ? 'drop' : 'reject',
-      retryAfterSec: intScalar(config, 'sbcoverloadretryafter', 5),
-      logger: log.child({ module: 'overload' }),
-    });
+    const overload = createOverloadGuard(config, log);
     const journal = await CallJournal.fromConfig(config, log.child({ module: 'call-journal' }), (r) => fromLegacyCdr(cdr.redact(r)));
     const calls = new CallManager({
       ...(journal !== null ? { journal } : {}), transactions, routing, media, cdr, local: transport, logger: log, t1Ms: config.sip.t1Ms, t2Ms: config.sip.t2Ms, load: overload,
@@ -243,8 +237,17 @@ export class Sbc {
     sbc.observability = observability;
     sbc.registrations = registrations;
     sbc.journal = journal;
+    const shares: Record<string, number> = {};
+    for (const l of listeners) if (l.udpShare !== undefined) shares[l.name] = l.udpShare;
+    const workers = shards > 1 ? await SipWorkerPool.start({
+      shards, configFile: opts.configFile, shares, relay: opts.relay ?? 'native', admission: admissionCounters, logger: log,
+      onDatagram: (iface, bytes, address, port) => transport.injectDatagram(iface, bytes, address, port),
+      onCdr: (record) => cdr.write(record),
+    }) : null;
+    sbc.workers = workers;
     void journal?.releaseOrphans(transactions, (r) => observability.emit(r));
     store.on('change', ({ config: next, changes }) => {
+      workers?.reload(store.text());
       proxySets.update(next);
       registrations.update(next);
       guard.update(edgeGuardOptions(next, log.child({ module: 'security' })));
@@ -293,21 +296,29 @@ export class Sbc {
         metricsOpenOnLoopback: config.scalars.get('sbcapimetricsopen') === '1',
         cdrs: () => observability.apiSource(),
         backend: {
-          status: (o) => sbc.status(o),
-          calls: () => {
+          status: async (o) => (workers === null ? sbc.status(o) : mergeStatus(sbc.status(o), await workers.ask('stats'))),
+          calls: async () => {
             const p = privacy();
             const hide = (v: string | undefined): string | undefined => (p === null || v === undefined ? v : p.header(v));
-            return [...calls.liveCalls()].map((c) => ({
+            const own = [...calls.liveCalls()].map((c) => ({
               id: c.id, state: c.state, srcIpGroup: c.src.name, dstIpGroup: c.dst?.name ?? null,
               legACallId: c.inviteA.callId, from: hide(c.inviteA.getHeader('from')), to: hide(c.inviteA.getHeader('to')),
               qoe: liveCallQoe(c, phoneQoe, observability), ...callTimes(c),
             }));
+            if (workers === null) return own;
+            const theirs = (await workers.ask('calls')).flatMap((l) => (Array.isArray(l) ? (l as Array<{ from?: string; to?: string }>) : []));
+            return [...own, ...theirs.map((c) => ({ ...c, from: hide(c.from), to: hide(c.to) }))];
           },
-          callLadder: (id) => callLadder(calls.liveCalls(), id, privacy()),
+          callLadder: async (id) => {
+            const own = callLadder(calls.liveCalls(), id, privacy());
+            // A worker's ladder is not pseudonymised: with PrivacyPseudonymizationKey set only the main thread's are shown.
+            if (own !== null || workers === null || privacy() !== null) return own;
+            return ((await workers.ask('ladder', id)).find((l) => l !== null) ?? null) as typeof own;
+          },
           proxySets: () => proxySets.status(),
           reload: () => store.reload(undefined, { kind: 'file', detail: 'POST /api/v1/config/reload' }),
           refreshGauges: () => sbc.refreshGauges(),
-          admission: () => admission.stats(),
+          admission: async () => (workers === null ? admission.stats() : mergeAdmission(admission.stats(), await workers.ask('admission'))),
           security: {
             denied: () => guard.denied(),
             allow: (source) => guard.ids.remove(source),
@@ -318,12 +329,13 @@ export class Sbc {
         register: (server) => {
           registerConfigRoutes(server, { store, onResult: (ok) => metrics.configReloadsTotal.inc({ result: ok ? 'ok' : 'rejected' }) });
           registerUserRoutes(server, store);
+          registerConfigConsoleRoutes(server, { store });
         },
         routes: [registrations.routes],
       });
       sbc.apiClose = () => api.server.close();
     }
-    log.info({ listeners, relay: relay.kind, config: opts.configFile }, 'SBC started');
+    log.info({ listeners, relay: relay.kind, sipThreads: shards, config: opts.configFile }, 'SBC started');
     return sbc;
   }
 
@@ -366,10 +378,12 @@ export class Sbc {
     this.stopping = (async () => {
       this.log.info('SBC stopping');
       this.calls.shutdown();
+      const workersStopped = this.workers?.stop(graceMs);
       const unregistered = this.registrations?.stop(graceMs);
       const deadline = Date.now() + graceMs;
       while (this.calls.stats().calls > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
       await unregistered;
+      await workersStopped;
       // Calls still up after the grace period stay in the journal: the next start releases them.
       await this.journal?.close();
       this.removeSighup?.();
@@ -388,13 +402,6 @@ export class Sbc {
     })();
     return this.stopping;
   }
-}
-
-/** An integer scalar as written in the ini (validated at load), or its default. */
-function intScalar(config: SbcConfig, lowerName: string, def: number): number {
-  const raw = config.scalars.get(lowerName);
-  const n = raw === undefined ? Number.NaN : Number.parseInt(raw, 10);
-  return Number.isFinite(n) ? n : def;
 }
 
 function apiTlsOf(config: SbcConfig): { certFile: string; keyFile: string } | null {

@@ -5,7 +5,8 @@
 import { formatDiagnostic } from '../config/diagnostics.js';
 import { loadConfigFile } from '../config/load.js';
 import { explainRoute } from '../routing/explain.js';
-import type { RequestView, SipTransport } from '../routing/types.js';
+import { EXPLAIN_TRANSPORTS, explainRequest, splitSipUri } from '../routing/explain-request.js';
+import type { SipTransport } from '../routing/types.js';
 import type { CommandIo } from './check-config.js';
 
 const stdio: CommandIo = {
@@ -13,35 +14,7 @@ const stdio: CommandIo = {
   err: (l) => process.stderr.write(`${l}\n`),
 };
 
-/** Just enough of a SIP URI for the command line: user, host and port. */
-export function splitSipUri(uri: string): { user: string; host: string; port: number } | null {
-  let s = uri.trim();
-  const lt = s.indexOf('<');
-  if (lt >= 0) s = s.slice(lt + 1, s.indexOf('>', lt) < 0 ? undefined : s.indexOf('>', lt));
-  const m = /^(sips?|tel):/i.exec(s);
-  if (m) s = s.slice(m[0].length);
-  const cut = s.search(/[;?]/);
-  if (cut >= 0) s = s.slice(0, cut);
-  const at = s.lastIndexOf('@');
-  const user = at >= 0 ? s.slice(0, at) : m && m[1]!.toLowerCase() === 'tel' ? s : '';
-  let hostPort = at >= 0 ? s.slice(at + 1) : m && m[1]!.toLowerCase() === 'tel' ? '' : s;
-  let port = 0;
-  if (hostPort.startsWith('[')) {
-    const close = hostPort.indexOf(']');
-    if (close < 0) return null;
-    const rest = hostPort.slice(close + 1);
-    if (rest.startsWith(':')) port = Number(rest.slice(1));
-    hostPort = hostPort.slice(1, close);
-  } else if (hostPort.split(':').length === 2) {
-    port = Number(hostPort.split(':')[1]);
-    hostPort = hostPort.split(':')[0]!;
-  }
-  if (!Number.isInteger(port) || port < 0 || port > 65535) return null;
-  const colon = user.indexOf(':');
-  return { user: colon >= 0 ? user.slice(0, colon) : user, host: hostPort, port };
-}
-
-const TRANSPORTS: readonly SipTransport[] = ['udp', 'tcp', 'tls', 'ws'];
+const TRANSPORTS = EXPLAIN_TRANSPORTS;
 
 export async function routeCommand(args: string[], io: CommandIo = stdio): Promise<number> {
   const opt = new Map<string, string>();
@@ -103,21 +76,14 @@ export async function routeCommand(args: string[], io: CommandIo = stdio): Promi
     for (const d of r.diagnostics) if (d.severity === 'error') io.err(formatDiagnostic(d));
     return 1;
   }
-  const config = r.config;
-  let sipInterfaceName = opt.get('interface') ?? '';
-  if (sipInterfaceName === '') {
-    // Without --interface, guess the interface whose proxy sets or classification rows know the source.
-    const byProxy = config.ipGroups.find((g) => g.proxySetName !== '' && config.proxyIpsOf(g.proxySetName).some((ip) => ip.ipAddress.split(':')[0] === srcIp));
-    const ps = byProxy ? config.proxySetByName(byProxy.proxySetName) : undefined;
-    sipInterfaceName = ps?.sbcIpv4SipInterfaceName || config.sipInterfaces[0]?.interfaceName || '';
+  const req = explainRequest(r.config, {
+    from, to, srcIp, srcPort, transport, method: opt.get('method') ?? 'INVITE', sipInterface: opt.get('interface') ?? '', requestUri: opt.get('request-uri') ?? '',
+  });
+  if ('error' in req) {
+    io.err(`route: ${req.error}`);
+    return 2;
   }
-  const req: RequestView = {
-    method: (opt.get('method') ?? 'INVITE').toUpperCase(),
-    srcAddress: srcIp, srcPort, transport, sipInterfaceName,
-    srcUser: f.user, srcHost: f.host, dstUser: t.user, dstHost: t.host,
-    requestUriUser: ru.user, requestUriHost: ru.host, ...(ru.port ? { requestUriPort: ru.port } : {}),
-  };
-  const ex = explainRoute(config, req);
+  const ex = explainRoute(r.config, req);
   for (const l of ex.lines) io.out(l);
   return 0;
 }

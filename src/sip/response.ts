@@ -4,6 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { sanitizeHeaderValue, SipMessage } from './message.js';
 import { BRANCH_MAGIC_COOKIE } from './via.js';
+import { ownCallId } from './call-id-shard.js';
 
 /** Default reason phrases (§21) for the codes an SBC sends itself. */
 export const REASON_PHRASES: Readonly<Record<number, string>> = {
@@ -75,5 +76,9 @@ export function newTag(): string {
 }
 
 export function newCallId(): string {
+  return ownCallId(drawCallId);
+}
+
+function drawCallId(): string {
   return randomToken(15);
 }

@@ -98,6 +98,10 @@ abstract class ServerTransactionBase implements ServerTransaction {
     this.endTimer = setTimeout(fireTerminate, 64 * this.env.t1, this);
   }
 
+  handOver(): void {
+    this.terminate();
+  }
+
   terminate(): void {
     if (this.state === 'terminated') return;
     this.enter('terminated');

@@ -136,6 +136,17 @@ describe('TransactionLayer', () => {
     vi.useRealTimers();
   });
 
+  it('sends the same ACK again as it was: one Via, the same branch (RFC 3261 §13.2.2.4)', async () => {
+    const ack = SipMessage.request('ACK', 'sip:bob@203.0.113.5');
+    for (const [n, v] of [['call-id', 'c1'], ['from', '<sip:a@x>;tag=1'], ['to', '<sip:b@y>;tag=2'], ['cseq', '1 ACK']] as const) ack.addHeader(n, v);
+    await layer.sendStateless(ack, UAC, 'lan');
+    await layer.sendStateless(ack, UAC, 'lan');
+    const sent = fake.take();
+    expect(sent).toHaveLength(2);
+    expect(sent.map((s) => s.msg.getHeaderValues('via').length)).toEqual([1, 1]);
+    expect(sent[1]!.msg.getHeader('via')).toBe(sent[0]!.msg.getHeader('via'));
+  });
+
   describe('INVITE client transaction', () => {
     it('adds a Via with a fresh branch and rport, and Max-Forwards', () => {
       const req = outgoingInvite();

@@ -58,6 +58,8 @@ export class TransactionLayer {
   readonly transport: TransportLayer;
   private readonly clients = new Map<string, AnyClientTransaction>();
   private readonly servers = new Map<string, AnyServerTransaction>();
+  /** Requests sendStateless already gave our Via (resent as they are). */
+  private readonly viaAdded = new WeakSet<SipMessage>();
   private readonly mergeIndex = new Map<string, AnyServerTransaction>();
   private readonly acceptedIndex = new Map<string, InviteServerTransaction>();
   private readonly env: TxEnv;
@@ -122,9 +124,16 @@ export class TransactionLayer {
     return this.startClient(req, branch, dest, interfaceName, handler);
   }
 
-  /** ACK for a 2xx and other stateless sends (a request gets its own new branch Via). */
+  /**
+   * ACK for a 2xx and other stateless sends (a request gets its own new
+   * branch Via). Sending the same request again (the ACK again for each
+   * retransmitted 2xx, RFC 3261 §13.2.2.4) sends it as it was: one Via.
+   */
   async sendStateless(msg: SipMessage, dest: Endpoint, interfaceName: string): Promise<void> {
-    if (msg.isRequest) this.addOwnVia(msg, dest, interfaceName);
+    if (msg.isRequest && !this.viaAdded.has(msg)) {
+      this.addOwnVia(msg, dest, interfaceName);
+      this.viaAdded.add(msg);
+    }
     await this.transport.send(msg, dest, interfaceName);
   }
 

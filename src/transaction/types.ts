@@ -75,6 +75,12 @@ export interface ServerTransaction {
    * absorbed silently until 64*T1, then the transaction ends.
    */
   discard(): void;
+  /**
+   * The TU hands the request to another thread (SIP worker threads): the
+   * transaction ends now, unanswered, so a retransmission reaches the TU
+   * again as a new request and follows the first to its owner.
+   */
+  handOver?(): void;
 }
 
 export interface TransactionStats {

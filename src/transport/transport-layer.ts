@@ -214,8 +214,10 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
         bi.udp = await openUdpSocket({
           address: iface.address, port: iface.udpPort, batched: this.udpBatchedIo, log: this.log,
           onDatagram: (buf, address, port, shared) => this.onDatagram(bi, buf, address, port, shared),
+          ...(iface.udpSharing !== undefined ? { sharing: iface.udpSharing } : {}),
         });
         bi.info.udpPort = bi.udp.port;
+        if (bi.udp.share !== 0) bi.info.udpShare = bi.udp.share;
       }
       if (iface.tcpPort !== undefined) {
         const server = net.createServer((socket) => this.adoptInbound(socket, 'tcp', bi));
@@ -397,6 +399,16 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
   }
 
   // --- inbound ---------------------------------------------------------------
+
+  /**
+   * A UDP datagram a worker thread handed over (a request or response it
+   * does not own: docs/performance.md), handled as if this interface had
+   * received it from `address:port`.
+   */
+  injectDatagram(interfaceName: string, buf: Buffer, address: string, port: number): void {
+    const bi = this.ifaces.get(interfaceName);
+    if (bi !== undefined && bi.udp !== null) this.onDatagram(bi, buf, address, port, false);
+  }
 
   private onDatagram(bi: BoundInterface, buf: Buffer, address: string, port: number, shared: boolean): void {
     try {

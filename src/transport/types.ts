@@ -17,6 +17,13 @@ export interface SipInterfaceSpec {
   tcpPort?: number;
   tlsPort?: number;
   tls?: TlsSpec;
+  /**
+   * UDP shared by several worker threads (docs/performance.md): `owner`
+   * binds the port and hands each datagram to the shard that owns its
+   * Call-ID (`shards` in all); a `worker` binds nothing and receives its
+   * shard's datagrams from the owner's `share`, sending on the same port.
+   */
+  udpSharing?: { role: 'owner'; shards: number } | { role: 'worker'; share: number; shard: number };
 }
 
 /** What `listen` actually bound. */
@@ -26,6 +33,8 @@ export interface ListenerInfo {
   udpPort?: number;
   tcpPort?: number;
   tlsPort?: number;
+  /** The id workers attach to (udpSharing owner with more than one shard). */
+  udpShare?: number;
 }
 
 export interface InboundMessage {

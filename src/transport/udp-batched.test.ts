@@ -151,7 +151,7 @@ describe('batched SIP UDP socket (native addon)', () => {
         stats: () => ({ received: 0, recvCalls: 0, recvErrors: 0, truncated: 0, sent: 0, sendCalls: 0, sendErrors: 0, wouldBlock: 0, pollErrors: 0, listenerErrors: 0 }),
       };
     } as unknown as NativeSipUdpCtor;
-    const s: SipUdpSocket = new BatchedUdpSocket(Fake, { address: '127.0.0.1', port: 0, batched: true, onDatagram: () => undefined }, 0);
+    const s: SipUdpSocket = new BatchedUdpSocket({ socket: Fake, shard: null }, { address: '127.0.0.1', port: 0, batched: true, onDatagram: () => undefined }, 0);
     const sends = Array.from({ length: 5 }, (_, i) => sendP(s, Buffer.from(`q${i}`), 9, '127.0.0.1'));
     await sends[1];
     expect(taken).toEqual(['q0', 'q1']);

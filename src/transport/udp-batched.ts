@@ -37,6 +37,8 @@ export interface NativeSipUdpStats {
 
 export interface NativeSipUdpSocket {
   readonly port: number;
+  /** The owner's share id (0 without shards); undefined on a shard. */
+  readonly share?: number;
   /** items: [Buffer, address, port] * n; writes an errno (0 = sent) per consumed item; returns the number consumed. */
   send(items: unknown[], n: number, status: Int32Array): number;
   armWritable(): void;
@@ -45,29 +47,39 @@ export interface NativeSipUdpSocket {
 }
 
 export type NativeSipUdpCtor = new (
-  opts: { address: string; port: number; batch: number; recvBufferBytes: number; sendBufferBytes: number },
+  opts: { address: string; port: number; batch: number; recvBufferBytes: number; sendBufferBytes: number; shards: number },
   onBatch: (buf: Buffer, count: number, addrs: string[]) => void,
   onWritable: () => void,
   meta: Int32Array,
 ) => NativeSipUdpSocket;
+
+/** A worker thread's end of a shared socket (native/src/sip-udp-shard.cc). */
+export type NativeSipUdpShardCtor = new (
+  opts: { share: number; shard: number; batch: number },
+  onBatch: (buf: Buffer, count: number, addrs: string[]) => void,
+  onWritable: () => void,
+  meta: Int32Array,
+) => NativeSipUdpSocket;
+
+export interface NativeUdp { socket: NativeSipUdpCtor; shard: NativeSipUdpShardCtor | null }
 
 /** Datagrams per recvmmsg call. */
 const BATCH = 32;
 /** Bytes waiting for a writable socket before new sends are refused. */
 const MAX_QUEUED_BYTES = 8 * 1024 * 1024;
 
-let ctor: NativeSipUdpCtor | null | undefined;
+let ctor: NativeUdp | null | undefined;
 let loadError = '';
 
-function nativeCtor(): NativeSipUdpCtor | null {
+function nativeCtor(): NativeUdp | null {
   if (ctor !== undefined) return ctor;
   ctor = null;
   try {
     const p = nativeAddonPath();
     if (p === null) loadError = 'native addon not built (npm run build:native)';
     else {
-      const addon = createRequire(import.meta.url)(p) as { SipUdpSocket?: NativeSipUdpCtor };
-      if (typeof addon.SipUdpSocket === 'function') ctor = addon.SipUdpSocket;
+      const addon = createRequire(import.meta.url)(p) as { SipUdpSocket?: NativeSipUdpCtor; SipUdpShard?: NativeSipUdpShardCtor };
+      if (typeof addon.SipUdpSocket === 'function') ctor = { socket: addon.SipUdpSocket, shard: addon.SipUdpShard ?? null };
       else loadError = 'the native addon has no SipUdpSocket (rebuild it: npm run build:native)';
     }
   } catch (err) {
@@ -89,6 +101,7 @@ function errnoError(errno: number): Error & { code: string } {
 export class BatchedUdpSocket implements SipUdpSocket {
   readonly kind = 'batched' as const;
   readonly port: number;
+  readonly share: number;
   private readonly native: NativeSipUdpSocket;
   private readonly meta = new Int32Array(BATCH * 4);
   private readonly ipv6: boolean;
@@ -103,15 +116,22 @@ export class BatchedUdpSocket implements SipUdpSocket {
   private closed = false;
   private queueDrops = 0;
 
-  constructor(Ctor: NativeSipUdpCtor, private readonly o: UdpOpenOptions, bufferBytes: number) {
+  constructor(native: NativeUdp, private readonly o: UdpOpenOptions, bufferBytes: number) {
     this.ipv6 = net.isIPv6(o.address);
-    this.native = new Ctor(
-      { address: o.address, port: o.port, batch: BATCH, recvBufferBytes: bufferBytes, sendBufferBytes: bufferBytes },
-      (buf, count, addrs) => this.onBatch(buf, count, addrs),
-      () => this.onWritable(),
-      this.meta,
-    );
+    const onBatch = (buf: Buffer, count: number, addrs: string[]): void => this.onBatch(buf, count, addrs);
+    const onWritable = (): void => this.onWritable();
+    const sharing = o.sharing;
+    if (sharing?.role === 'worker') {
+      if (native.shard === null) throw new Error('the native addon has no SipUdpShard (rebuild it: npm run build:native)');
+      this.native = new native.shard({ share: sharing.share, shard: sharing.shard, batch: BATCH }, onBatch, onWritable, this.meta);
+    } else {
+      this.native = new native.socket(
+        { address: o.address, port: o.port, batch: BATCH, recvBufferBytes: bufferBytes, sendBufferBytes: bufferBytes, shards: sharing?.shards ?? 1 },
+        onBatch, onWritable, this.meta,
+      );
+    }
     this.port = this.native.port;
+    this.share = this.native.share ?? 0;
   }
 
   private onBatch(buf: Buffer, count: number, addrs: string[]): void {

@@ -16,9 +16,10 @@ const DEFAULT_BUFFER_BYTES = 4 * 1024 * 1024;
 
 /** Binds a UDP socket; rejects when the address cannot be bound (EADDRINUSE ...). */
 export async function openUdpSocket(o: UdpOpenOptions): Promise<SipUdpSocket> {
-  if (o.batched) {
+  if (o.batched || o.sharing !== undefined) {
     const s = openBatchedUdp(o, o.bufferBytes ?? DEFAULT_BUFFER_BYTES);
     if (s !== null) return s;
+    if (o.sharing !== undefined) throw new Error('SIP worker threads need the native addon (npm run build:native)');
   }
   return openDgram(o);
 }
@@ -53,6 +54,7 @@ function openDgram(o: UdpOpenOptions): Promise<SipUdpSocket> {
       const port = sock.address().port;
       resolve({
         kind: 'dgram',
+        share: 0,
         port,
         send: (data, toPort, address, done) => {
           counters.sendSyscalls++;

@@ -28,6 +28,8 @@ export interface SipUdpSocket {
   readonly kind: 'batched' | 'dgram';
   /** The bound port. */
   readonly port: number;
+  /** The share id worker threads attach to (an owner of several shards), else 0. */
+  readonly share: number;
   /**
    * Hands a datagram to the kernel; `done` runs once it was taken (null) or
    * refused (an error with `code`). A callback, not a promise: this is the
@@ -45,6 +47,8 @@ export interface UdpOpenOptions {
   batched: boolean;
   onDatagram: DatagramHandler;
   log?: Logger;
+  /** See SipInterfaceSpec.udpSharing: needs the batched socket. */
+  sharing?: { role: 'owner'; shards: number } | { role: 'worker'; share: number; shard: number };
   /** Socket buffer sizes (the kernel caps them at net.core.rmem_max/wmem_max). Default 4 MiB. */
   bufferBytes?: number;
 }

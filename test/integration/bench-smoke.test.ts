@@ -87,7 +87,7 @@ describe('bench helpers', () => {
     const report: BenchReport = {
       tool: 'sbc-bench', version: 1, startedAt: 't', finishedAt: 't', wallSeconds: 1, quick: true,
       host: { cpus: 2, cpuModel: 'x', node: 'v20', loadAverage: [0, 0, 0], versions: {} },
-      criteria: { maxFailedRatio: 0.001, maxRetransRatio: 0.01, setupSloMs: 50, maxWallFactor: 1.2, mediaP99Ms: 10, mediaLateRatio: 0.001, mediaLossRatio: 0.001 },
+      criteria: { maxFailedRatio: 0.001, maxRetransRatio: 0.01, setupSloMs: 50, maxWallFactor: 1.2, mediaP99Ms: 10, mediaLateRatio: 0.001, mediaLossRatio: 0.001, warmupCalls: 0, sbcThreads: '1' },
       signalling: [],
       concurrent: [{
         target: 'sbc', available: true, maxCleanConcurrent: 100, memPerCallKb: 8, heapPerCallBytes: 4096, heapNote: 'after GC',
@@ -132,6 +132,7 @@ describe('bench smoke run', () => {
       callsPerStep: 20,
       minStepSeconds: 0,
       refine: false,
+      warmupCalls: 10, // the warm-up path runs too, briefly
       concurrentLevels: [20],
       concurrentRate: 20,
       mediaEngines: ['rtpengine'],

@@ -313,12 +313,17 @@ export async function startSbc(iniText: string, opts: { relay?: 'native' | 'js';
     stderr: () => stderr,
   };
   try {
-    await Promise.race([
+    const started = await Promise.race([
       waitForLog((l) => l.msg === 'SBC started', opts.startTimeoutMs ?? 15_000),
-      exitPromise.then((code) => {
+      exitPromise.then((code): never => {
         throw new Error(`SBC exited with ${code} before starting: ${stderr}`);
       }),
     ]);
+    // `npm test` runs the call-flow files again with SBC_SIP_WORKERS=2: make sure they really ran on two threads.
+    const forced = process.env['SBC_SIP_WORKERS'];
+    if (forced !== undefined && forced !== '' && started['sipThreads'] !== Number(forced)) {
+      throw new Error(`SBC_SIP_WORKERS=${forced} but the SBC started with ${String(started['sipThreads'])} SIP thread(s)`);
+    }
   } catch (err) {
     await handle.stop();
     throw err;
