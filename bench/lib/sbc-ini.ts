@@ -28,6 +28,8 @@ export interface BenchIniPorts {
   apiPort: number;
   /** SBCOverloadLagMs when set (the held-calls ladder turns lag shedding off: it measures memory, not rate). */
   overloadLagMs?: number;
+  /** SBCDialogKeepAliveTime when set (the held-calls ladder: longer than its calls, whose sipp UAC cannot answer OPTIONS). */
+  dialogKeepAliveSec?: number;
 }
 
 export const DEFAULT_BENCH_PORTS: BenchIniPorts = {
@@ -53,7 +55,7 @@ export function renderBenchIni(p: BenchIniPorts = DEFAULT_BENCH_PORTS): string {
 
 [SIP Params]
 SBCDirectMedia = 0
-${p.overloadLagMs !== undefined ? `;; Held-calls ladder: a full GC of a heap holding 100,000 calls is not overload.\nSBCOverloadLagMs = ${p.overloadLagMs}\n` : ''};; REST API and Prometheus metrics: the bench reads /api/v1/status (JS heap,
+${p.overloadLagMs !== undefined ? `;; Held-calls ladder: a full GC of a heap holding 100,000 calls is not overload.\nSBCOverloadLagMs = ${p.overloadLagMs}\n` : ''}${p.dialogKeepAliveSec !== undefined ? `;; Held-calls ladder: every call still has its keep-alive armed, due after the call.\nSBCDialogKeepAliveTime = ${p.dialogKeepAliveSec}\n` : ''};; REST API and Prometheus metrics: the bench reads /api/v1/status (JS heap,
 ;; active calls) and loads /metrics and /api/v1/status with autocannon.
 SbcApiPort = ${p.apiPort}
 SbcApiAddress = 127.0.0.1
