@@ -232,7 +232,7 @@ export async function runBench(o: BenchOptions): Promise<BenchOutput> {
       mediaLateRatio: LATE_RATIO_LIMIT,
       mediaLossRatio: LOSS_RATIO_LIMIT,
       warmupCalls: o.warmupCalls,
-      sbcThreads: process.env['SBC_SIP_WORKERS'] ?? 'SIPWorkerThreads of bench-sbc.ini',
+      sbcThreads: process.env['SBC_SIP_WORKERS'] ?? 'one per core (SIPWorkerThreads = 0 in bench-sbc.ini)',
     },
     signalling,
     concurrent,

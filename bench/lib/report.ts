@@ -51,7 +51,7 @@ export function markdownSummary(r: BenchReport): string {
   out.push('## Signalling (sipp UAC -> target -> sipp UAS, loopback)');
   out.push('');
   out.push(
-    `Clean = ALL of: <= ${r.criteria.maxFailedRatio * 100}% failed calls, p99 INVITE -> 200 setup <= ${r.criteria.setupSloMs} ms, and the step finished within ${r.criteria.maxWallFactor}x its nominal time (the target kept up). ` +
+    `Clean = ALL of: <= ${r.criteria.maxFailedRatio * 100}% failed calls, p99 INVITE -> 200 setup <= ${r.criteria.setupSloMs} ms, and the last call was set up within ${r.criteria.maxWallFactor}x the time the calls took to offer (plus the SLO): the target kept up. ` +
       'The UAS answers 200 directly (no 180 to reorder). Rates step up (alternating targets), then double, until every target has failed a step; ' +
       'the SBC / Kamailio ratio is printed only when both ceilings were found. ' +
       `Each target first carries ${r.criteria.warmupCalls} unmeasured calls at the first rate (warm-up). SBC SIP threads: ${r.criteria.sbcThreads}; Kamailio: children=2.`,

@@ -55,6 +55,8 @@ export function renderBenchIni(p: BenchIniPorts = DEFAULT_BENCH_PORTS): string {
 
 [SIP Params]
 SBCDirectMedia = 0
+;; Signalling on every core (docs/performance.md, "Multi-core signalling"); SBC_SIP_WORKERS overrides.
+SIPWorkerThreads = 0
 ${p.overloadLagMs !== undefined ? `;; Held-calls ladder: a full GC of a heap holding 100,000 calls is not overload.\nSBCOverloadLagMs = ${p.overloadLagMs}\n` : ''}${p.dialogKeepAliveSec !== undefined ? `;; Held-calls ladder: every call still has its keep-alive armed, due after the call.\nSBCDialogKeepAliveTime = ${p.dialogKeepAliveSec}\n` : ''};; REST API and Prometheus metrics: the bench reads /api/v1/status (JS heap,
 ;; active calls) and loads /metrics and /api/v1/status with autocannon.
 SbcApiPort = ${p.apiPort}

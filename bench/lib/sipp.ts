@@ -64,8 +64,7 @@ const common = (workDir: string, timeoutS: number): string[] => [
   '-trace_err',
   // Many transactions in flight at high rates.
   '-max_socket', '4096',
-  // 4 MiB socket buffers (as the SBC has): at high rates and with 100,000 held calls the generator's
-  // default 64 KiB buffer drops bursts, and its own losses must not count against the target.
+  // 4 MiB socket buffers (sipp's default is 64 KiB): the generator must not be what drops a burst.
   '-buff_size', '4194304',
 ];
 
@@ -131,6 +130,25 @@ export function readStats(workDir: string): SippStats | null {
     outOfCallMessages: n('OutOfCallMsgs(C)'),
     deadCallMessages: n('DeadCallMsgs(C)'),
   };
+}
+
+/** When (ms after sipp started) the last INVITE -> 200 of the run was measured; null without samples. */
+export function lastSetupAtMs(workDir: string): number | null {
+  let last: number | null = null;
+  let files: string[];
+  try {
+    files = readdirSync(workDir).filter((f) => f.endsWith('_rtt.csv'));
+  } catch {
+    return null;
+  }
+  for (const f of files) {
+    const lines = readFileSync(join(workDir, f), 'utf8').split('\n');
+    for (let i = 1; i < lines.length; i++) {
+      const at = Number(lines[i]!.split(';')[0]);
+      if (lines[i]!.includes(';') && Number.isFinite(at) && (last === null || at > last)) last = at;
+    }
+  }
+  return last;
 }
 
 /** INVITE -> 200 times in ms from the -trace_rtt file(s). */

@@ -241,7 +241,8 @@ export async function startSbc(o: TargetStartOptions & { heapUrl?: string }): Pr
   // --expose-gc and SBC_API_GC=1: /api/v1/status?gc=1 collects garbage first, so heap readings count live objects only.
   const proc = spawnManaged('sbc', process.execPath, ['--expose-gc', main, 'start', '--config', ini], {
     cwd: repoRoot(),
-    env: { ...process.env, NODE_ENV: 'production', LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn', SBC_API_GC: '1' },
+    // Warnings and errors only, as Kamailio runs with debug=0 (SBC_LOG_LEVEL is what the SBC reads).
+    env: { ...process.env, NODE_ENV: 'production', SBC_LOG_LEVEL: process.env['SBC_LOG_LEVEL'] ?? 'warn', SBC_API_GC: '1' },
   });
   const err = await waitReady(proc, uacSidePort!, o.transport, o.startTimeoutMs ?? 15_000);
   if (err !== null) {

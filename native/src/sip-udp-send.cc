@@ -101,6 +101,57 @@ Napi::Value UdpSender::Send(const Napi::CallbackInfo& info, int fd) {
   return Napi::Number::New(env, double(consumed));
 }
 
+namespace {
+bool sameHost(const sockaddr_storage& a, const sockaddr_storage& b) {
+  if (a.ss_family != b.ss_family) return false;
+  if (a.ss_family == AF_INET)
+    return reinterpret_cast<const sockaddr_in&>(a).sin_addr.s_addr == reinterpret_cast<const sockaddr_in&>(b).sin_addr.s_addr;
+  return std::memcmp(&reinterpret_cast<const sockaddr_in6&>(a).sin6_addr, &reinterpret_cast<const sockaddr_in6&>(b).sin6_addr, 16) == 0;
+}
+}  // namespace
+
+void deliverBatch(Napi::Env env, const DatagramRef* d, int n, int32_t* meta, const Napi::FunctionReference& onBatch,
+                  const Napi::Object& self, const Napi::AsyncContext& ctx) {
+  if (n <= 0) return;
+  size_t total = 0;
+  for (int i = 0; i < n; i++) total += d[i].len;
+  Napi::Buffer<uint8_t> buf = Napi::Buffer<uint8_t>::New(env, total == 0 ? 1 : total);
+  if (env.IsExceptionPending()) return;
+  Napi::Array addrs = Napi::Array::New(env);
+  int distinct[kMaxSend];
+  int nDistinct = 0;
+  size_t off = 0;
+  for (int i = 0; i < n && i < kMaxSend; i++) {
+    std::memcpy(buf.Data() + off, d[i].data, d[i].len);
+    const sockaddr_storage& from = *d[i].from;
+    int idx = -1;
+    for (int k = 0; k < nDistinct; k++) {
+      if (sameHost(*d[distinct[k]].from, from)) {
+        idx = k;
+        break;
+      }
+    }
+    int port = from.ss_family == AF_INET ? ntohs(reinterpret_cast<const sockaddr_in&>(from).sin_port)
+                                         : ntohs(reinterpret_cast<const sockaddr_in6&>(from).sin6_port);
+    if (idx < 0) {
+      // One string per distinct source of the batch, not per datagram.
+      std::string host;
+      int ignored = 0;
+      mr::addrToString(from, &host, &ignored);
+      idx = nDistinct;
+      distinct[nDistinct++] = i;
+      addrs.Set(uint32_t(idx), Napi::String::New(env, host));
+    }
+    int32_t* m = meta + i * 4;
+    m[0] = int32_t(off);
+    m[1] = int32_t(d[i].len);
+    m[2] = port;
+    m[3] = idx;
+    off += d[i].len;
+  }
+  onBatch.MakeCallback(self, {buf, Napi::Number::New(env, n), addrs}, ctx);
+}
+
 bool UdpSender::destination(const Napi::Env& env, const Napi::Value& a, const Napi::Value& p, sockaddr_storage* out, socklen_t* len) {
   double pd = p.As<Napi::Number>().DoubleValue();
   if (!(pd >= 1 && pd <= 65535) || pd != double(int(pd))) return false;

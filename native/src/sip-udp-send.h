@@ -15,6 +15,21 @@ namespace sipudp {
 
 Napi::Value throwCode(const Napi::Env& env, const char* code, const std::string& msg);
 
+// One received datagram, wherever its bytes are (a receive slot, a shard's queue).
+struct DatagramRef {
+  const uint8_t* data;
+  size_t len;
+  const sockaddr_storage* from;
+};
+
+// Hands `n` (at most 64) datagrams to JavaScript in one call, the form both
+// receive paths share: onBatch(buf, count, addrs) with the datagrams back to
+// back in `buf`, [offset, length, port, address index] per datagram in `meta`
+// and one string per distinct source address in `addrs`. Call inside a
+// HandleScope; an exception JavaScript left pending is the caller's to clear.
+void deliverBatch(Napi::Env env, const DatagramRef* d, int n, int32_t* meta, const Napi::FunctionReference& onBatch,
+                  const Napi::Object& self, const Napi::AsyncContext& ctx);
+
 class UdpSender {
  public:
   // send(items [buf, address, port]*, n, status Int32Array) -> consumed.

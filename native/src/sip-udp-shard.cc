@@ -228,56 +228,12 @@ class SipUdpShard : public Napi::ObjectWrap<SipUdpShard> {
 
   void deliver(size_t at, size_t end) {
     Napi::HandleScope scope(env_);
-    Napi::Env env(env_);
-    size_t total = 0;
-    for (size_t i = at; i < end; i++) total += items_[i].len;
-    Napi::Buffer<uint8_t> buf = Napi::Buffer<uint8_t>::New(env, total == 0 ? 1 : total);
-    if (env.IsExceptionPending()) {
-      clearException();
-      return;
-    }
-    Napi::Array addrs = Napi::Array::New(env);
-    size_t distinct[kMaxBatch];
-    int nDistinct = 0;
-    size_t off = 0;
+    DatagramRef refs[kMaxBatch];
     int count = 0;
-    for (size_t i = at; i < end; i++) {
-      const QueuedDatagram& d = items_[i];
-      std::memcpy(buf.Data() + off, bytes_.data() + d.off, d.len);
-      int idx = -1;
-      for (int k = 0; k < nDistinct; k++) {
-        if (sameHost(items_[distinct[k]].from, d.from)) {
-          idx = k;
-          break;
-        }
-      }
-      std::string host;
-      int port = 0;
-      mr::addrToString(d.from, &host, &port);
-      if (idx < 0) {
-        idx = nDistinct;
-        distinct[nDistinct++] = i;
-        addrs.Set(uint32_t(idx), Napi::String::New(env, host));
-      }
-      int32_t* m = meta_ + count * kMetaFields;
-      m[0] = int32_t(off);
-      m[1] = int32_t(d.len);
-      m[2] = port;
-      m[3] = idx;
-      off += d.len;
-      count++;
-    }
+    for (size_t i = at; i < end; i++) refs[count++] = {bytes_.data() + items_[i].off, items_[i].len, &items_[i].from};
     received_ += uint64_t(count);
-    if (count == 0) return;
-    onBatch_.MakeCallback(Value(), {buf, Napi::Number::New(env, count), addrs}, *asyncCtx_);
+    deliverBatch(Napi::Env(env_), refs, count, meta_, onBatch_, Value(), *asyncCtx_);
     clearException();
-  }
-
-  static bool sameHost(const sockaddr_storage& a, const sockaddr_storage& b) {
-    if (a.ss_family != b.ss_family) return false;
-    if (a.ss_family == AF_INET)
-      return reinterpret_cast<const sockaddr_in&>(a).sin_addr.s_addr == reinterpret_cast<const sockaddr_in&>(b).sin_addr.s_addr;
-    return std::memcmp(&reinterpret_cast<const sockaddr_in6&>(a).sin6_addr, &reinterpret_cast<const sockaddr_in6&>(b).sin6_addr, 16) == 0;
   }
 
   void clearException() {

@@ -295,67 +295,21 @@ class SipUdpSocket : public Napi::ObjectWrap<SipUdpSocket> {
 
   void deliver(mmsghdr* msgs, sockaddr_storage* from, int n) {
     Napi::HandleScope scope(env_);
-    Napi::Env env(env_);
-    size_t total = 0;
+    DatagramRef refs[kMaxBatch];
+    int count = 0;
     for (int i = 0; i < n; i++) {
       if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
         truncated_++;
-        msgs[i].msg_len = 0;
+        continue;
       }
-      total += msgs[i].msg_len;
-    }
-    Napi::Buffer<uint8_t> buf = Napi::Buffer<uint8_t>::New(env, total == 0 ? 1 : total);
-    if (env.IsExceptionPending()) {
-      clearException();
-      return;
-    }
-    Napi::Array addrs = Napi::Array::New(env);
-    int distinct[kMaxBatch];
-    int nDistinct = 0;
-    size_t off = 0;
-    int count = 0;
-    for (int i = 0; i < n; i++) {
-      if (msgs[i].msg_len == 0 && (msgs[i].msg_hdr.msg_flags & MSG_TRUNC)) continue;
-      size_t len = msgs[i].msg_len;
-      std::memcpy(buf.Data() + off, slots_ + size_t(i) * kSlot, len);
-      int idx = -1;
-      for (int d = 0; d < nDistinct; d++) {
-        if (sameHost(from[distinct[d]], from[i])) {
-          idx = d;
-          break;
-        }
-      }
-      int port = from[i].ss_family == AF_INET ? ntohs(reinterpret_cast<const sockaddr_in&>(from[i]).sin_port)
-                                               : ntohs(reinterpret_cast<const sockaddr_in6&>(from[i]).sin6_port);
-      if (idx < 0) {
-        // One string per distinct source of the batch, not per datagram.
-        std::string host;
-        int ignored = 0;
-        mr::addrToString(from[i], &host, &ignored);
-        idx = nDistinct;
-        distinct[nDistinct++] = i;
-        addrs.Set(uint32_t(idx), Napi::String::New(env, host));
-      }
-      int32_t* m = meta_ + count * kMetaFields;
-      m[0] = int32_t(off);
-      m[1] = int32_t(len);
-      m[2] = port;
-      m[3] = idx;
-      off += len;
-      count++;
+      refs[count++] = {slots_ + size_t(i) * kSlot, msgs[i].msg_len, &from[i]};
     }
     received_ += uint64_t(count);
     if (count == 0) return;
-    onBatch_.MakeCallback(Value(), {buf, Napi::Number::New(env, count), addrs}, *asyncCtx_);
+    deliverBatch(Napi::Env(env_), refs, count, meta_, onBatch_, Value(), *asyncCtx_);
     clearException();
   }
 
-  static bool sameHost(const sockaddr_storage& a, const sockaddr_storage& b) {
-    if (a.ss_family != b.ss_family) return false;
-    if (a.ss_family == AF_INET)
-      return reinterpret_cast<const sockaddr_in&>(a).sin_addr.s_addr == reinterpret_cast<const sockaddr_in&>(b).sin_addr.s_addr;
-    return std::memcmp(&reinterpret_cast<const sockaddr_in6&>(a).sin6_addr, &reinterpret_cast<const sockaddr_in6&>(b).sin6_addr, 16) == 0;
-  }
 
   Napi::Value Send(const Napi::CallbackInfo& info) { return tx_.Send(info, open_ ? fd_ : -1); }
 

@@ -15,12 +15,17 @@ describe('web console sessions, CSRF and the event stream', () => {
   let server: FastifyInstance;
   let port: number;
   let statusReads = 0;
+  const callQueries: string[] = [];
 
   beforeAll(async () => {
     server = Fastify({ logger: false });
     const sessions = createConsoleSessions();
     const auth = registerAuth(server, { enabled: true, users: () => users, sessions });
     server.get('/api/v1/status', { config: { role: 'monitor' } }, async () => ({ n: ++statusReads }));
+    server.get<{ Querystring: Record<string, string> }>('/api/v1/calls', { config: { role: 'monitor' } }, async (req, reply) => {
+      callQueries.push(new URLSearchParams(req.query).toString());
+      return reply.header('x-total-count', '5000').send([{ id: 'c1' }]);
+    });
     server.post('/api/v1/change', { config: { role: 'operator' } }, async () => ({ changed: true }));
     registerConsoleRoutes(server, { auth, sessions, secure: false, periodMs: 40, assetDir: '/nonexistent' });
     await server.listen({ host: '127.0.0.1', port: 0 });
@@ -58,7 +63,7 @@ describe('web console sessions, CSRF and the event stream', () => {
     const mon = await login('mon', 'm-pw');
     const before = statusReads;
     const chunks: string[] = [];
-    const req = request({ host: '127.0.0.1', port, path: '/console/api/events', headers: { cookie: mon.cookie } });
+    const req = request({ host: '127.0.0.1', port, path: '/console/api/events?q=PBX&offset=200', headers: { cookie: mon.cookie } });
     const closed = new Promise<void>((resolve) => req.on('close', () => resolve()));
     req.on('error', () => {});
     await new Promise<void>((resolve) => {
@@ -72,6 +77,9 @@ describe('web console sessions, CSRF and the event stream', () => {
       req.end();
     });
     expect(chunks.join('')).toMatch(/event: snapshot\ndata: \{"time":\d+,"status":\{"n":\d+\}/);
+    // The calls part is one capped page of the list (the stream's filter), with the total beside it.
+    expect(chunks.join('')).toContain('"calls":[{"id":"c1"}],"callsTotal":5000');
+    expect(callQueries[0]).toBe('limit=100&q=PBX&offset=200');
     req.destroy();
     await closed;
     // Once the server saw the close, the timer stops: no more reads over many periods.
@@ -84,5 +92,27 @@ describe('web console sessions, CSRF and the event stream', () => {
     const settled = statusReads;
     await new Promise((r) => setTimeout(r, 400)); // 10 periods
     expect(statusReads).toBe(settled);
+  });
+
+  it('a console not showing the call list (?calls=0) gets snapshots without calls', async () => {
+    const mon = await login('mon', 'm-pw');
+    const before = callQueries.length;
+    const text = await new Promise<string>((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port, path: '/console/api/events?calls=0', headers: { cookie: mon.cookie } }, (res) => {
+        let got = '';
+        res.on('data', (d: Buffer) => {
+          got += d.toString();
+          if (got.split('event: snapshot').length > 2) {
+            req.destroy();
+            resolve(got);
+          }
+        });
+      });
+      req.on('error', (e) => { if (!String(e).includes('socket hang up')) reject(e); });
+      req.end();
+    });
+    expect(text).toMatch(/event: snapshot\ndata: \{"time":\d+,"status":/);
+    expect(text).not.toContain('"calls"');
+    expect(callQueries.length).toBe(before);
   });
 });

@@ -45,8 +45,24 @@ const TYPES: Record<string, string> = {
 /** The endpoints one snapshot is made of; a 404 (module not configured) gives null. */
 const SNAPSHOT: Record<string, string> = {
   status: '/api/v1/status', calls: '/api/v1/calls', registrations: '/api/v1/registrations',
-  proxySets: '/api/v1/proxy-sets', denied: '/api/v1/security/denied',
+  proxySets: '/api/v1/proxy-sets', denied: '/api/v1/security/denied', ipGroups: '/api/v1/ip-groups',
 };
+
+/**
+ * Calls per snapshot: a page of the list (the stream's ?q= filter and
+ * ?offset=), never the whole list, so an SBC with thousands of calls does not
+ * push megabytes a second to every open console; `callsTotal` says how many
+ * matched. A console not showing the call list opens the stream with
+ * ?calls=0 and gets no calls at all.
+ */
+export const SNAPSHOT_CALLS = 100;
+
+interface Subscriber {
+  cookie: string;
+  raw: ServerResponse;
+  /** The calls page this console shows (query string of GET /api/v1/calls); null: no calls (a page that shows none). */
+  callsQuery: string | null;
+}
 
 function loadAssets(dir: string): { assets: Map<string, Asset>; csp: string } | null {
   if (!existsSync(`${dir}/index.html`)) return null;
@@ -125,23 +141,26 @@ export function registerConsoleRoutes(server: FastifyInstance, opts: ConsoleOpti
   });
 
   // --- the event stream: one timer for all subscribers, only while there are any.
-  const subscribers = new Set<{ cookie: string; raw: ServerResponse }>();
+  const subscribers = new Set<Subscriber>();
   let timer: NodeJS.Timeout | null = null;
   let busy = false;
-  const snapshotFor = async (cookie: string): Promise<Record<string, unknown> | null> => {
+  const snapshotFor = async (sub: Subscriber): Promise<Record<string, unknown> | null> => {
     const out: Record<string, unknown> = { time: Date.now() };
-    for (const [key, url] of Object.entries(SNAPSHOT)) {
-      const r = await server.inject({ method: 'GET', url, headers: { cookie } });
+    for (const [key, path] of Object.entries(SNAPSHOT)) {
+      if (key === 'calls' && sub.callsQuery === null) continue;
+      const url = key === 'calls' ? `${path}?${sub.callsQuery}` : path;
+      const r = await server.inject({ method: 'GET', url, headers: { cookie: sub.cookie } });
       // 401: the session ended. A 403/404 (a module not configured) leaves just that part empty.
       if (r.statusCode === 401) return null;
       out[key] = r.statusCode === 200 ? r.json() : null;
+      if (key === 'calls') out['callsTotal'] = r.statusCode === 200 ? Number(r.headers['x-total-count'] ?? (out[key] as unknown[]).length) : null;
     }
     return out;
   };
-  const push = async (sub: { cookie: string; raw: ServerResponse }): Promise<void> => {
+  const push = async (sub: Subscriber): Promise<void> => {
     let snap: Record<string, unknown> | null;
     try {
-      snap = await snapshotFor(sub.cookie);
+      snap = await snapshotFor(sub);
     } catch {
       return; // the server is closing; the next round or onClose ends the stream
     }
@@ -167,13 +186,17 @@ export function registerConsoleRoutes(server: FastifyInstance, opts: ConsoleOpti
       timer = null;
     }
   };
-  server.get('/console/api/events', MONITOR, async (req, reply) => {
+  server.get<{ Querystring: { q?: string; offset?: string; calls?: string } }>('/console/api/events', MONITOR, async (req, reply) => {
     // The snapshot is read with the subscriber's own session; a Basic/Bearer client (no cookie) gets `logout` at once.
     const cookie = `${SESSION_COOKIE}=${cookieValue(req.headers.cookie, SESSION_COOKIE) ?? ''}`;
+    const callsQuery = new URLSearchParams({ limit: String(SNAPSHOT_CALLS) });
+    if (typeof req.query.q === 'string' && req.query.q !== '') callsQuery.set('q', req.query.q.slice(0, 128));
+    if (typeof req.query.offset === 'string' && /^\d{1,7}$/.test(req.query.offset)) callsQuery.set('offset', req.query.offset);
     reply.hijack();
     const raw = reply.raw;
     raw.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
-    const sub = { cookie, raw };
+    // ?calls=0: the page shows no call list (dashboard, security): the snapshot leaves the calls out.
+    const sub: Subscriber = { cookie, raw, callsQuery: req.query.calls === '0' ? null : callsQuery.toString() };
     subscribers.add(sub);
     raw.on('close', () => {
       subscribers.delete(sub);

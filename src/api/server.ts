@@ -11,11 +11,12 @@ import { registerRouteIndex } from './route-index.js';
 import { Registry, collectDefaultMetrics, Gauge, Counter } from 'prom-client';
 import type { Logger } from '../util/logger.js';
 import { registerCdrRoutes, type CdrApiSource } from './cdr-routes.js';
+import { registerQoeRoutes } from './qoe-routes.js';
 import { registerSecurityRoutes, type SecurityBackend } from './security-routes.js';
 import { registerAdmission, type AdmissionRuleCounters } from './admission-metrics.js';
 import { registerConsoleRoutes } from './console-routes.js';
 import { createConsoleSessions } from './console-session.js';
-import type { TimelineEvent } from '../cdr/record.js';
+import { registerCallRoutes, type CallBackend } from './call-routes.js';
 
 export interface ApiStatus {
   version: string;
@@ -24,18 +25,15 @@ export interface ApiStatus {
   [key: string]: unknown;
 }
 
-export interface CallLadderView { id: string; caller: string; callee: string; srcIpGroup: string | null; dstIpGroup: string | null; events: readonly TimelineEvent[] }
+export type { CallLadderView } from './call-routes.js';
 
-export interface ApiBackend {
+export interface ApiBackend extends CallBackend {
   /** `gc`: `?gc=1` was asked for: run a full garbage collection first, for leak checks, when the SBC allows it (SBC_API_GC=1 and node --expose-gc). */
   status(opts: { gc: boolean }): ApiStatus | Promise<ApiStatus>;
-  calls(): unknown[] | Promise<unknown[]>;
-  /** A live call's SIP ladder (its timeline, both legs) for GET /api/v1/calls/:id/ladder; null = no such call. */
-  callLadder?(id: string): CallLadderView | null | Promise<CallLadderView | null>;
   proxySets(): unknown;
   reload(): Promise<{ ok: boolean; diagnostics: unknown[]; changes: string[] }>;
   /** Sets the gauges that are read from live state (calls, relay sessions) just before a scrape. */
-  refreshGauges?(): void;
+  refreshGauges?(): void | Promise<void>;
   /** IDS deny list and counters; absent = no security routes. */
   security?: SecurityBackend;
   /** SBCAdmissionControl counters per rule; absent = no admission routes. */
@@ -160,11 +158,7 @@ export async function startApiServer(opts: {
   });
   server.get('/api/v1/health', { config: { role: 'loopback' } }, async () => ({ status: 'ok' }));
   server.get<{ Querystring: { gc?: string } }>('/api/v1/status', { config: { role: 'monitor' } }, async (req) => backend.status({ gc: req.query.gc === '1' }));
-  server.get('/api/v1/calls', { config: { role: 'monitor' } }, async () => backend.calls());
-  server.get<{ Params: { id: string } }>('/api/v1/calls/:id/ladder', { config: { role: 'monitor' } }, async (req, reply) => {
-    const ladder = (await backend.callLadder?.(req.params.id)) ?? null;
-    return ladder === null ? reply.code(404).send({ error: 'no live call with this id' }) : ladder;
-  });
+  registerCallRoutes(server, backend);
   registerConsoleRoutes(server, { auth, sessions, secure: opts.tls !== undefined });
   server.get('/api/v1/proxy-sets', { config: { role: 'monitor' } }, async () => backend.proxySets());
   server.post('/api/v1/config/reload', { config: { role: 'operator' } }, async (_req, reply) => {
@@ -173,12 +167,13 @@ export async function startApiServer(opts: {
     return reply.code(res.ok ? 200 : 422).send(res);
   });
   registerCdrRoutes(server, opts.cdrs ?? (() => null));
+  registerQoeRoutes(server, opts.cdrs ?? (() => null));
   for (const install of opts.routes ?? []) install(server);
   if (backend.security) registerSecurityRoutes(server, backend.security, metrics.registry);
   if (backend.admission) registerAdmission(server, backend.admission, metrics.registry);
   for (const add of opts.extraRoutes ?? []) add(server);
   server.get('/metrics', { config: { role: opts.metricsOpenOnLoopback ? 'loopback' : 'monitor' } }, async (_req, reply) => {
-    backend.refreshGauges?.();
+    await backend.refreshGauges?.();
     reply.header('content-type', metrics.registry.contentType);
     return metrics.registry.metrics();
   });

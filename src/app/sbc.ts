@@ -3,9 +3,10 @@
  * Interface, the transaction layer, proxy-set keep-alive, the call engine
  * with routing/manipulation/media adapters, CDR/QoE sinks and the REST API.
  */
-import { ConfigStore, attachPersistence, formatDiagnostic, summarizeIgnored, type Diagnostic, type Persistence, type SbcConfig } from '../config/index.js';
+import { ConfigStore, attachPersistence, formatDiagnostic, summarizeIgnored, type Persistence, type SbcConfig } from '../config/index.js';
 import { registerConfigRoutes } from '../api/config-routes.js';
 import { registerConfigConsoleRoutes } from '../api/config-console-routes.js';
+import { registerIpGroupRoutes } from '../api/ip-group-routes.js';
 import { ProxySetManager } from '../routing/index.js';
 import { TransportLayer, type ListenerInfo } from '../transport/index.js';
 import { TransactionLayer, KeepAliveProber } from '../transaction/index.js';
@@ -24,13 +25,13 @@ import { countSipMessage } from '../metrics/sip-messages.js';
 import { Observability } from './observability.js';
 import { RegistrationServices } from './registration-services.js';
 import { registerUserRoutes } from '../api/user-routes.js';
-import { callLadder, callTimes } from './call-ladder.js';
+import { callBackend, createCallViews } from './call-views.js';
 import { registerEdgeMetrics } from './edge-metrics.js';
 import { createEdgeGuard, edgeGuardOptions, reportAuthFailures } from './edge-security.js';
 import { AdmissionControl } from './admission-control.js';
 import type { EdgeGuard } from '../security/edge-guard.js';
-import type { SipInterfaceRow } from '../config/schema.js';
-import { versionRange, type TlsSpec } from '../transport/tls-options.js';
+import { ConfigError } from './config-error.js';
+import { apiTlsOf, tlsOf } from './listener-tls.js';
 import { Pseudonymiser } from '../security/pseudonym.js';
 import { CallJournal } from './call-journal.js';
 import { createPhoneQoe, createQoePublisher, liveCallQoe } from './qoe-services.js';
@@ -41,12 +42,8 @@ import { setCallIdShard } from '../sip/call-id-shard.js';
 import { SharedCounters } from './concurrency-counters.js';
 import { SipWorkerPool, sipWorkerShards } from './workers/worker-pool.js';
 import { mergeAdmission, mergeStatus } from './workers/merge-status.js';
+import { WorkerMetrics } from './workers/worker-metrics.js';
 
-export class ConfigError extends Error {
-  constructor(readonly diagnostics: Diagnostic[]) {
-    super(`configuration has errors:\n${diagnostics.filter((d) => d.severity === 'error').map(formatDiagnostic).join('\n')}`);
-  }
-}
 
 export interface SbcOptions {
   configFile: string;
@@ -198,9 +195,12 @@ export class Sbc {
     }
     let observability: Observability;
     let liveCalls: CallManager | null = null;
+    let workerGroups = (): ReadonlyMap<string, number> => new Map();
     const activeCallsByIpGroup = (): Map<string, number> => {
       const m = new Map<string, number>();
       if (liveCalls !== null) for (const c of liveCalls.liveCalls()) m.set(c.src.name, (m.get(c.src.name) ?? 0) + 1);
+      // SIP worker threads' calls, as of the last refresh before this scrape.
+      for (const [g, n] of workerGroups()) m.set(g, (m.get(g) ?? 0) + n);
       return m;
     };
     const qoeDeps = { currentConfig: () => store.current(), tx: transactions, contactAddress: (i: string, t: Transport) => transport.contactAddress(i, t), log: log.child({ module: 'qoe' }) };
@@ -227,7 +227,8 @@ export class Sbc {
     calls.attach(transactions);
     registrations.attachDialogs(calls);
     liveCalls = calls;
-    metrics.bindLive({ activeCalls: () => calls.stats().calls, relaySessions: () => relay.sessionCount() });
+    const workerLive = { activeCalls: 0, relaySessions: 0 };
+    metrics.bindLive({ activeCalls: () => calls.stats().calls + workerLive.activeCalls, relaySessions: () => relay.sessionCount() + workerLive.relaySessions });
     registerEdgeMetrics(metrics.registry, { pools: () => media.poolUsage(), pending: () => calls.stats(), ackTimeouts: () => transactions.stats().ackTimeouts });
 
     const sbc = new Sbc(store, transport, transactions, proxySets, calls, relay, metrics, cdr, overload, media, opts.allowGcOnStatus ?? false, guard, log);
@@ -245,6 +246,12 @@ export class Sbc {
       onCdr: (record) => cdr.write(record),
     }) : null;
     sbc.workers = workers;
+    if (workers !== null) {
+      proxySets.on('server-up', (ev) => workers.proxyState(ev, true));
+      proxySets.on('server-down', (ev) => workers.proxyState(ev, false));
+    }
+    const workerMetrics = workers === null ? null : new WorkerMetrics(workers, metrics);
+    if (workerMetrics !== null) workerGroups = () => workerMetrics.bySourceGroup;
     void journal?.releaseOrphans(transactions, (r) => observability.emit(r));
     store.on('change', ({ config: next, changes }) => {
       workers?.reload(store.text());
@@ -282,6 +289,10 @@ export class Sbc {
         apiLog.warn('SbcApiPort is set but WebUsers is empty: every REST API request will be refused (401); add a user (sbc hash-password)');
       }
       const apiTls = apiTlsOf(config);
+      const views = createCallViews({
+        calls: () => calls.liveCalls(), privacy, qoe: (c) => liveCallQoe(c, phoneQoe, observability),
+        ended: () => cdr.recent, endRecords: () => observability.cdr.recent(),
+      });
       const api = await startApiServer({
         host: config.api.address, port: config.api.port, metrics, logger: apiLog,
         auth: {
@@ -297,27 +308,16 @@ export class Sbc {
         cdrs: () => observability.apiSource(),
         backend: {
           status: async (o) => (workers === null ? sbc.status(o) : mergeStatus(sbc.status(o), await workers.ask('stats'))),
-          calls: async () => {
-            const p = privacy();
-            const hide = (v: string | undefined): string | undefined => (p === null || v === undefined ? v : p.header(v));
-            const own = [...calls.liveCalls()].map((c) => ({
-              id: c.id, state: c.state, srcIpGroup: c.src.name, dstIpGroup: c.dst?.name ?? null,
-              legACallId: c.inviteA.callId, from: hide(c.inviteA.getHeader('from')), to: hide(c.inviteA.getHeader('to')),
-              qoe: liveCallQoe(c, phoneQoe, observability), ...callTimes(c),
-            }));
-            if (workers === null) return own;
-            const theirs = (await workers.ask('calls')).flatMap((l) => (Array.isArray(l) ? (l as Array<{ from?: string; to?: string }>) : []));
-            return [...own, ...theirs.map((c) => ({ ...c, from: hide(c.from), to: hide(c.to) }))];
-          },
-          callLadder: async (id) => {
-            const own = callLadder(calls.liveCalls(), id, privacy());
-            // A worker's ladder is not pseudonymised: with PrivacyPseudonymizationKey set only the main thread's are shown.
-            if (own !== null || workers === null || privacy() !== null) return own;
-            return ((await workers.ask('ladder', id)).find((l) => l !== null) ?? null) as typeof own;
-          },
+          ...callBackend(views, workers, privacy, apiLog),
           proxySets: () => proxySets.status(),
           reload: () => store.reload(undefined, { kind: 'file', detail: 'POST /api/v1/config/reload' }),
-          refreshGauges: () => sbc.refreshGauges(),
+          refreshGauges: async () => {
+            if (workerMetrics !== null) {
+              await workerMetrics.refresh();
+              Object.assign(workerLive, workerMetrics.live);
+            }
+            sbc.refreshGauges();
+          },
           admission: async () => (workers === null ? admission.stats() : mergeAdmission(admission.stats(), await workers.ask('admission'))),
           security: {
             denied: () => guard.denied(),
@@ -330,6 +330,13 @@ export class Sbc {
           registerConfigRoutes(server, { store, onResult: (ok) => metrics.configReloadsTotal.inc({ result: ok ? 'ok' : 'rejected' }) });
           registerUserRoutes(server, store);
           registerConfigConsoleRoutes(server, { store });
+          registerIpGroupRoutes(server, {
+            windows: () => observability.callMetrics.stats.entries().map((e) => ({ ipGroup: e.ipGroup, direction: e.direction, ...e.summary })),
+            active: async () => {
+              if (workerMetrics !== null) await workerMetrics.refresh();
+              return activeCallsByIpGroup();
+            },
+          });
         },
         routes: [registrations.routes],
       });
@@ -404,44 +411,5 @@ export class Sbc {
   }
 }
 
-function apiTlsOf(config: SbcConfig): { certFile: string; keyFile: string } | null {
-  const certFile = config.scalars.get('sbcapitlscertfile') ?? '';
-  const keyFile = config.scalars.get('sbcapitlskeyfile') ?? '';
-  return certFile !== '' && keyFile !== '' ? { certFile, keyFile } : null;
-}
-
-/**
- * The TLS listener of a SIP Interface from its TLSContexts row (or the
- * TLSCertFile/TLSKeyFile scalars when it names none). A TLS port without a
- * certificate is a configuration error, not a listener that silently
- * does not exist.
- */
-function tlsOf(config: SbcConfig, si: SipInterfaceRow): { tlsPort?: number; tls?: TlsSpec } {
-  const ctx = si.tlsContext.trim() === '' ? undefined : config.tlsContexts.find((c) => c.name.toLowerCase() === si.tlsContext.trim().toLowerCase());
-  const mutual = si.tlsMutualAuthentication === 1 || (si.tlsMutualAuthentication === -1 && config.scalars.get('sipsrequireclientcertificate') === '1');
-  let spec: TlsSpec | null = null;
-  if (ctx !== undefined && ctx.certificateFile !== '' && ctx.privateKeyFile !== '') {
-    spec = {
-      certFile: ctx.certificateFile, keyFile: ctx.privateKeyFile, ...versionRange(ctx.tlsVersion),
-      ...(ctx.trustedRootFile !== '' ? { caFile: ctx.trustedRootFile } : {}),
-      ...(ctx.serverCipherString !== '' ? { serverCiphers: ctx.serverCipherString } : {}),
-      ...(ctx.clientCipherString !== '' ? { clientCiphers: ctx.clientCipherString } : {}),
-      requireClientCert: mutual, verifyServer: ctx.verifyServerCertificate,
-      strictCert: ctx.requireStrictCert || config.scalars.get('requirestrictcert') === '1',
-    };
-  } else if (ctx === undefined) {
-    const certFile = config.scalars.get('tlscertfile');
-    const keyFile = config.scalars.get('tlskeyfile');
-    if (certFile && keyFile) spec = { certFile, keyFile, requireClientCert: mutual };
-  }
-  if (si.tlsPort <= 0) return spec === null ? {} : { tls: spec };
-  if (spec === null) {
-    throw new ConfigError([{
-      severity: 'error', file: si.file, line: si.line,
-      message: `SIPInterface ${si.index}: TLSPort ${si.tlsPort} needs a certificate: a TLSContexts row with CertificateFile and PrivateKeyFile (TLSContext "${si.tlsContext}")`,
-    }]);
-  }
-  return { tlsPort: si.tlsPort, tls: spec };
-}
-
+export { ConfigError };
 export type { SbcConfig };

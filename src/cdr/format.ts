@@ -64,7 +64,7 @@ export function toJsonObject(cols: readonly CdrColumn[], r: CdrRecord, s: CdrMed
   return o;
 }
 
-function csvCell(v: CdrValue): string {
+export function csvCell(v: CdrValue): string {
   if (v === null) return '';
   const t = typeof v === 'boolean' ? (v ? 'yes' : 'no') : String(v);
   return /[",\r\n]/.test(t) || t !== t.trim() ? `"${t.replace(/"/g, '""')}"` : t;

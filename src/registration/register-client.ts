@@ -75,6 +75,8 @@ export interface AccountStatus {
   failures: number;
   /** Seconds until the next REGISTER (refresh or retry); null when none is scheduled. */
   nextAttemptInSec: number | null;
+  /** When the account entered its current state (ms since the epoch). */
+  since: number;
 }
 
 /** How many challenges in a row one REGISTER may draw before we call the credentials wrong. */
@@ -83,6 +85,7 @@ const MAX_423_RETRIES = 3;
 
 export class RegisterClient {
   private state: AccountState = 'idle';
+  private stateSince = Date.now();
   private callId = newCallId();
   private readonly fromTag = newTag();
   private cseq = 0;
@@ -177,6 +180,7 @@ export class RegisterClient {
       lastResponse: this.lastResponse,
       failures: this.failures,
       nextAttemptInSec: this.timer === null ? null : Math.max(0, Math.round((this.timerAt - now) / 1000)),
+      since: this.stateSince,
     };
   }
 
@@ -185,6 +189,7 @@ export class RegisterClient {
   private setState(s: AccountState): void {
     if (this.state === s) return;
     this.state = s;
+    this.stateSince = Date.now();
     this.deps.onChange?.(this);
   }
 

@@ -71,6 +71,8 @@ export interface ServerStatus {
   readonly consecutiveFailures: number;
   readonly consecutiveSuccesses: number;
   readonly lastResponse: number | 'timeout' | null;
+  /** When the server entered its current state (ms since the epoch; start or reload for one never changed). */
+  readonly since: number;
 }
 
 export interface ServerEvent {
@@ -100,6 +102,8 @@ interface Server {
   failures: number;
   successes: number;
   last: number | 'timeout' | null;
+  /** When `up` last changed (or the server appeared). */
+  since: number;
   timer: NodeJS.Timeout | null;
   probing: boolean;
 }
@@ -174,6 +178,7 @@ export class ProxySetManager extends EventEmitter<ProxySetManagerEvents> impleme
     st.servers.push({
       key, host, address, port, transport, priority, weight,
       up: old ? old.up : true, failures: old ? old.failures : 0, successes: old ? old.successes : 0, last: old ? old.last : null,
+      since: old ? old.since : Date.now(),
       timer: null, probing: false,
     });
   }
@@ -350,6 +355,7 @@ export class ProxySetManager extends EventEmitter<ProxySetManagerEvents> impleme
 
   #setUp(st: SetState, s: Server, up: boolean): void {
     s.up = up;
+    s.since = Date.now();
     s.successes = 0;
     s.failures = 0;
     const ev: ServerEvent = { proxySetName: st.row.proxyName, host: s.host, address: s.address, port: s.port, transport: s.transport };
@@ -361,6 +367,20 @@ export class ProxySetManager extends EventEmitter<ProxySetManagerEvents> impleme
       this.#opts.logger?.[available ? 'info' : 'warn']({ proxySet: st.row.proxyName }, available ? 'proxy set available' : 'proxy set has no live server');
       this.emit(available ? 'proxy-set-up' : 'proxy-set-down', { proxySetName: st.row.proxyName });
     }
+  }
+
+  /**
+   * Takes a server's state from another thread's keep-alive: SIP worker
+   * threads do not probe, they follow the main thread's verdicts (one
+   * OPTIONS stream per server, one view of it). Quiet: the main thread logged it.
+   */
+  follow(ev: ServerEvent, up: boolean): void {
+    const st = this.#sets.get(ev.proxySetName.toLowerCase());
+    const s = st?.servers.find((x) => x.address === ev.address && x.port === ev.port && x.transport === ev.transport);
+    if (st === undefined || s === undefined || s.up === up) return;
+    s.up = up;
+    s.since = Date.now();
+    st.wasAvailable = this.#setAvailable(st);
   }
 
   /** Probes every server of one set (or all sets) once, now; for tests and the REST API. */
@@ -434,7 +454,7 @@ export class ProxySetManager extends EventEmitter<ProxySetManagerEvents> impleme
       for (const s of st.servers) {
         out.push({
           proxySetName: st.row.proxyName, host: s.host, address: s.address, port: s.port, transport: s.transport,
-          priority: s.priority, weight: s.weight, up: s.up, consecutiveFailures: s.failures, consecutiveSuccesses: s.successes, lastResponse: s.last,
+          priority: s.priority, weight: s.weight, up: s.up, consecutiveFailures: s.failures, consecutiveSuccesses: s.successes, lastResponse: s.last, since: s.since,
         });
       }
     }

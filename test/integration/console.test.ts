@@ -9,17 +9,13 @@
  * session. Screenshots go to a temporary directory printed by the test.
  * A missing chromium fails the test.
  */
-import { existsSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assertSippInstalled, findFreePort, startSipp, type SippProcess } from './helpers/sipp.js';
 import { basicAuth, startSbc, testIni, TEST_API_USERS, type SbcProcess } from './helpers/sbc-process.js';
 import { until } from './helpers/wait.js';
-
-const CHROMIUM = process.env['CHROMIUM'] ?? '/usr/bin/chromium';
+import { consoleLogin, launchChromium, screenshotDir } from './helpers/console-browser.js';
 const PBX = '127.0.0.81';
 const ITSP = '127.0.0.82';
 
@@ -32,10 +28,8 @@ describe('web console in chromium (real SBC process)', () => {
   let shots: string;
 
   beforeAll(async () => {
-    // A missing browser fails here (scripts/install-test-deps.sh installs Debian's chromium).
-    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} not found: run scripts/install-test-deps.sh (apt-get install chromium)`);
     assertSippInstalled();
-    shots = await mkdtemp(join(tmpdir(), 'sbc-console-shots-'));
+    shots = await screenshotDir('console-shots');
     lanPort = await findFreePort();
     const wanPort = await findFreePort();
     const uasPort = await findFreePort();
@@ -44,7 +38,8 @@ describe('web console in chromium (real SBC process)', () => {
     await uas.bound();
     sbc = await startSbc(testIni({ lanPort, wanPort, apiPort, pbx: { address: PBX, port: 5060 }, itsp: [{ address: ITSP, port: uasPort }] }));
     base = `http://127.0.0.1:${apiPort}`;
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+    // A missing browser fails here (scripts/install-test-deps.sh installs Debian's chromium).
+    browser = await launchChromium();
   }, 60_000);
 
   afterAll(async () => {
@@ -54,17 +49,7 @@ describe('web console in chromium (real SBC process)', () => {
     process.stdout.write(`console screenshots: ${shots}\n`);
   });
 
-  const login = async (page: Page, user: { username: string; password: string }): Promise<void> => {
-    const problems: string[] = [];
-    page.on('pageerror', (e) => problems.push(String(e)));
-    page.on('console', (m) => { if (m.type() === 'error') problems.push(m.text()); });
-    await page.goto(`${base}/console/`);
-    await page.getByLabel('User name').waitFor({ timeout: 15_000 }).catch((e: unknown) => { throw new Error(`no login form: ${problems.join('; ')} ${String(e)}`); });
-    await page.getByLabel('User name').fill(user.username);
-    await page.getByLabel('Password').fill(user.password);
-    await page.getByRole('button', { name: 'Log in' }).click();
-    await page.getByTestId('who').waitFor();
-  };
+  const login = (page: Page, user: { username: string; password: string }): Promise<void> => consoleLogin(page, base, user);
 
   it('serves only the login page without a session; assets with caching headers and a CSP', async () => {
     const index = await fetch(`${base}/console/`);
@@ -171,6 +156,9 @@ describe('web console in chromium (real SBC process)', () => {
     const page = await context.newPage();
     await login(page, TEST_API_USERS.operator);
     await page.getByTestId('denied').getByText('198.51.100.7').waitFor();
+    // The previous test's call is in its IP Group's figures (ASR over the group's last calls), and states say since when.
+    await page.getByTestId('ip-groups').getByRole('row').filter({ hasText: 'PBX' }).filter({ hasText: '100 %' }).first().waitFor();
+    expect(await page.getByTestId('proxy-sets').locator('time').count()).toBeGreaterThan(0);
     await page.screenshot({ path: join(shots, 'dashboard-operator.png'), fullPage: true });
     await page.getByRole('button', { name: 'Unblock' }).click();
     await page.getByRole('status').getByText('198.51.100.7 unblocked').waitFor();

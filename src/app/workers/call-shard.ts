@@ -13,8 +13,9 @@
  */
 import { ConfigStore, formatDiagnostic, type SbcConfig } from '../../config/index.js';
 import { ProxySetManager } from '../../routing/index.js';
+import type { ServerEvent } from '../../routing/proxy-set.js';
 import { TransportLayer } from '../../transport/index.js';
-import { TransactionLayer, KeepAliveProber } from '../../transaction/index.js';
+import { TransactionLayer } from '../../transaction/index.js';
 import { CallManager } from '../../b2bua/index.js';
 import { createRelayEngine } from '../../media/relay.js';
 import type { RelayEngine } from '../../media/relay-types.js';
@@ -29,9 +30,11 @@ import { SharedCounters } from '../concurrency-counters.js';
 import { createEdgeGuard, edgeGuardOptions } from '../edge-security.js';
 import { createOverloadGuard, positiveScalar, transactionOptions, transportOptions } from '../engine-options.js';
 import { callLadder, callTimes } from '../call-ladder.js';
+import { endLiveCall } from '../call-views.js';
 import type { OverloadGuard } from '../overload.js';
 import type { EdgeGuard } from '../../security/edge-guard.js';
 import type { FromWorker, WorkerSetup } from './messages.js';
+import { sipMessageLabel } from '../../metrics/sip-messages.js';
 
 /** Requests a worker handles although they carry no call of its own yet: a call's own methods. */
 const CALL_METHODS = new Set(['INVITE', 'ACK', 'CANCEL', 'BYE', 'PRACK', 'UPDATE', 'INFO', 'REFER']);
@@ -56,6 +59,7 @@ export class CallShard {
     private readonly setup: WorkerSetup,
     private readonly log: Logger,
     readonly admission: AdmissionControl,
+    private readonly sipMessages: Readonly<Record<string, number>>,
   ) {}
 
   static async start(setup: WorkerSetup, log: Logger, post: (m: FromWorker) => void): Promise<CallShard> {
@@ -70,12 +74,14 @@ export class CallShard {
       if (share === undefined || address === undefined) continue;
       await transport.listen({ name: si.interfaceName, address, udpPort: si.udpPort, udpSharing: { role: 'worker', share, shard: setup.shard } });
     }
+    const sipMessages: Record<string, number> = {};
+    transport.onSipMessage = (msg, direction) => {
+      const key = `${sipMessageLabel(msg)}|${direction}`;
+      sipMessages[key] = (sipMessages[key] ?? 0) + 1;
+    };
     const transactions = new TransactionLayer(transport, transactionOptions(config, log));
-    const prober = new KeepAliveProber(transactions, {
-      interfaceName: (ps) => store.current().proxySetByName(ps)?.sbcIpv4SipInterfaceName || (store.current().sipInterfaces[0]?.interfaceName ?? ''),
-      ...(config.sip.userAgent !== '' ? { userAgent: config.sip.userAgent } : {}),
-    });
-    const proxySets = new ProxySetManager(config, { prober, logger: log.child({ module: 'proxy-set' }) });
+    // No prober: the main thread's keep-alive decides, this thread follows (followProxy).
+    const proxySets = new ProxySetManager(config, { logger: log.child({ module: 'proxy-set' }) });
     const relay = createRelayEngine({ prefer: setup.relay, logger: log.child({ module: 'media' }) });
     const routing = new ConfigRoutingPort(() => store.current(), proxySets, log.child({ module: 'routing' }));
     const media = new ConfigMediaPort(() => store.current(), relay, log.child({ module: 'media' }), { index: setup.shard, count: setup.shards });
@@ -105,7 +111,7 @@ export class CallShard {
     const callsOnStray = transactions.onStrayResponse;
     transactions.onStrayResponse = (res, inbound) => (res.cseq?.method === 'INVITE' ? callsOnStray(res, inbound) : toMain(inbound));
     await proxySets.start();
-    return new CallShard(store, transport, transactions, proxySets, calls, relay, overload, guard, setup, log, admission);
+    return new CallShard(store, transport, transactions, proxySets, calls, relay, overload, guard, setup, log, admission, sipMessages);
   }
 
   /** A reload on the main thread: the same text, so every thread routes the same way. */
@@ -117,13 +123,26 @@ export class CallShard {
     this.guard.update(edgeGuardOptions(next, this.log.child({ module: 'security' })));
   }
 
+  followProxy(server: ServerEvent, up: boolean): void {
+    this.proxySets.follow(server, up);
+  }
+
   stats(): Record<string, unknown> {
     const s = this.calls.stats();
     return {
       shard: this.setup.shard, activeCalls: s.calls, calls: { ...s, registeredDialogs: this.calls.registeredDialogs },
       transactions: this.transactions.stats(), transport: this.transport.stats(),
       relay: { kind: this.relay.kind, sessions: this.relay.sessionCount() }, overload: this.overload.stats(),
+      sipMessages: { ...this.sipMessages },
+      callsBySourceGroup: this.callsBySourceGroup(),
     };
+  }
+
+  /** Live calls per source IP Group (sbc_ip_group_calls_active counts a call under its caller's group). */
+  private callsBySourceGroup(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const c of this.calls.liveCalls()) out[c.src.name] = (out[c.src.name] ?? 0) + 1;
+    return out;
   }
 
   liveCalls(): unknown[] {
@@ -135,6 +154,11 @@ export class CallShard {
 
   ladder(id: string): unknown {
     return callLadder(this.calls.liveCalls(), id, null);
+  }
+
+  /** DELETE /api/v1/calls/:id for a call of this thread: BYE/CANCEL on both legs. */
+  endCall(id: string, by: string): boolean {
+    return endLiveCall(this.calls.liveCalls(), id, by);
   }
 
   async stop(graceMs: number): Promise<void> {

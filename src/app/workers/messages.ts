@@ -4,6 +4,7 @@
  * MessagePort by structured clone: plain data only.
  */
 import type { CallDetailRecord } from '../../cdr/index.js';
+import type { ServerEvent } from '../../routing/proxy-set.js';
 
 /** Given to a worker at start (workerData). */
 export interface WorkerSetup {
@@ -20,7 +21,9 @@ export interface WorkerSetup {
 /** Main -> worker. */
 export type ToWorker =
   | { kind: 'reload'; text: string }
-  | { kind: 'rpc'; id: number; method: 'stats' | 'calls' | 'ladder' | 'admission'; arg?: string }
+  /** The main thread's keep-alive verdict on a proxy server. */
+  | { kind: 'proxy'; server: ServerEvent; up: boolean }
+  | { kind: 'rpc'; id: number; method: 'stats' | 'calls' | 'ladder' | 'admission' | 'end'; arg?: string }
   | { kind: 'stop'; graceMs: number };
 
 /** Worker -> main. */

@@ -27,6 +27,11 @@ async function answer(m: ToWorker & { kind: 'rpc' }, s: CallShard): Promise<unkn
       return s.ladder(m.arg ?? '');
     case 'admission':
       return s.admission.stats();
+    case 'end': {
+      // arg: "<call id>\n<API user>"
+      const [id = '', by = 'api'] = (m.arg ?? '').split('\n');
+      return s.endCall(id, by);
+    }
   }
 }
 
@@ -35,6 +40,8 @@ port.on('message', (m: ToWorker) => {
   if (s === null) return;
   if (m.kind === 'rpc') {
     answer(m, s).then((value) => post({ kind: 'rpc', id: m.id, value }), (err: Error) => post({ kind: 'rpc', id: m.id, value: { error: err.message } }));
+  } else if (m.kind === 'proxy') {
+    s.followProxy(m.server, m.up);
   } else if (m.kind === 'reload') {
     void s.reload(m.text);
   } else if (m.kind === 'stop') {

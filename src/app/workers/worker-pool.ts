@@ -7,6 +7,7 @@
 import { Worker } from 'node:worker_threads';
 import type { CallDetailRecord } from '../../cdr/index.js';
 import type { Logger } from '../../util/logger.js';
+import type { ServerEvent } from '../../routing/proxy-set.js';
 import type { FromWorker, ToWorker, WorkerSetup } from './messages.js';
 
 export interface WorkerPoolOptions {
@@ -93,7 +94,7 @@ export class SipWorkerPool {
   }
 
   /** Asks every worker; a worker that does not answer in time gives null. */
-  ask(method: 'stats' | 'calls' | 'ladder' | 'admission', arg?: string): Promise<unknown[]> {
+  ask(method: 'stats' | 'calls' | 'ladder' | 'admission' | 'end', arg?: string): Promise<unknown[]> {
     return Promise.all(this.workers.filter((w) => !this.exited.has(w)).map((w) => new Promise<unknown>((resolve) => {
       const id = this.nextRpc++;
       const timer = setTimeout(() => {
@@ -106,6 +107,10 @@ export class SipWorkerPool {
       });
       this.send(w, { kind: 'rpc', id, method, ...(arg !== undefined ? { arg } : {}) });
     })));
+  }
+
+  proxyState(server: ServerEvent, up: boolean): void {
+    for (const w of this.workers) this.send(w, { kind: 'proxy', server, up });
   }
 
   reload(text: string): void {
