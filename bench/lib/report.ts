@@ -105,6 +105,25 @@ export function markdownSummary(r: BenchReport): string {
     out.push(`| ${c.target} | ${c.maxCleanConcurrent ?? 'none'} | ${f1(c.memPerCallKb, 2)} | ${c.heapPerCallBytes === null ? '-' : f1(c.heapPerCallBytes / 1024, 2)} | ${heapText}${failText} |`);
   }
   out.push('');
+  const ladder = r.concurrent.filter((c) => c.available && c.levels.length > 0);
+  if (ladder.length > 0) {
+    out.push('');
+    out.push('Each level (memory per call: growth over the previous level; "all in": the SBC\'s whole RSS / calls held):');
+    out.push('');
+    out.push('| target | calls | up | held at reading | memory MiB idle -> peak | memory per call KiB | SBC RSS MiB | RSS per call all in KiB | JS heap per call KiB | clean |');
+    out.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |');
+    for (const c of ladder) {
+      for (const l of c.levels) {
+        const held = l.callsHeldAtPeak ?? l.calls;
+        const rss = l.rssAtPeakBytes ?? null;
+        out.push(
+          `| ${c.target} | ${l.calls} | ${l.successful} | ${l.callsHeldAtPeak ?? '-'} | ${f1(l.memBeforeKb / 1024)} -> ${f1(l.memAtPeakKb / 1024)} | ${f1(l.memPerCallKb, 2)} | ` +
+            `${rss === null ? '-' : f1(rss / 1048576)} | ${rss === null || held <= 0 ? '-' : f1(rss / held / 1024, 2)} | ${l.heapPerCallBytes === null ? '-' : f1(l.heapPerCallBytes / 1024, 2)} | ${l.clean ? 'yes' : `no${l.note ? `: ${l.note.replace(/\|/g, '/').slice(0, 80)}` : ''}`} |`,
+        );
+      }
+    }
+  }
+  out.push('');
   out.push('Memory is PSS summed over the target\'s process group (RSS where PSS is unreadable): growth per call up (as the SBC reports them; the level for Kamailio), from idle at the first level and from the previous level\'s peak after that, since process memory is not given back between levels. JS heap: the SBC\'s `/api/v1/status?gc=1` (a full GC first, node `--expose-gc`) with the calls held minus the same reading idle, per call. Kamailio as configured (tm + rr, no dialog module) keeps no state for an established call, so its figure is the floor of a stateless-after-setup proxy, not a B2BUA\'s.');
   out.push('');
   out.push('## Media (G.711 20 ms, 2 streams per session, loopback)');

@@ -26,6 +26,10 @@ export interface BenchIniPorts {
   transport: SipTransport;
   /** REST API and metrics (SbcApiPort): the bench reads the SBC's heap and loads it over HTTP. */
   apiPort: number;
+  /** SBCOverloadLagMs when set (the held-calls ladder turns lag shedding off: it measures memory, not rate). */
+  overloadLagMs?: number;
+  /** SBCDialogKeepAliveTime when set (the held-calls ladder: longer than its calls, whose sipp UAC cannot answer OPTIONS). */
+  dialogKeepAliveSec?: number;
 }
 
 export const DEFAULT_BENCH_PORTS: BenchIniPorts = {
@@ -53,7 +57,7 @@ export function renderBenchIni(p: BenchIniPorts = DEFAULT_BENCH_PORTS): string {
 SBCDirectMedia = 0
 ;; Signalling on every core (docs/performance.md, "Multi-core signalling"); SBC_SIP_WORKERS overrides.
 SIPWorkerThreads = 0
-;; REST API and Prometheus metrics: the bench reads /api/v1/status (JS heap,
+${p.overloadLagMs !== undefined ? `;; Held-calls ladder: a full GC of a heap holding 100,000 calls is not overload.\nSBCOverloadLagMs = ${p.overloadLagMs}\n` : ''}${p.dialogKeepAliveSec !== undefined ? `;; Held-calls ladder: every call still has its keep-alive armed, due after the call.\nSBCDialogKeepAliveTime = ${p.dialogKeepAliveSec}\n` : ''};; REST API and Prometheus metrics: the bench reads /api/v1/status (JS heap,
 ;; active calls) and loads /metrics and /api/v1/status with autocannon.
 SbcApiPort = ${p.apiPort}
 SbcApiAddress = 127.0.0.1

@@ -40,6 +40,8 @@ export interface SippUacOptions {
   holdMs: number;
   /** Max simultaneous calls (sipp -l); default unlimited. */
   limit?: number;
+  /** A call with no response for this long fails (sipp -recv_timeout); default 5000. */
+  recvTimeoutMs?: number;
   timeoutS: number;
   workDir: string;
 }
@@ -89,7 +91,7 @@ export function startUac(o: SippUacOptions): SippRun {
     '-d', String(o.holdMs),
     '-trace_rtt', '-rtt_freq', '1',
     // A call stuck waiting for a response (lost or dropped) fails after 5 s instead of holding the step open.
-    '-recv_timeout', '5000',
+    '-recv_timeout', String(o.recvTimeoutMs ?? 5000),
     ...common(o.workDir, o.timeoutS),
   ];
   if (o.limit !== undefined) args.push('-l', String(o.limit));

@@ -23,6 +23,10 @@ export interface TargetStartOptions {
   workDir: string;
   /** Give up on readiness after this long. */
   startTimeoutMs?: number;
+  /** SBC only: SBCOverloadLagMs for this run (default: the ini's default). */
+  overloadLagMs?: number;
+  /** SBC only: SBCDialogKeepAliveTime for this run. */
+  dialogKeepAliveSec?: number;
 }
 
 export interface StartedTarget {
@@ -230,6 +234,8 @@ export async function startSbc(o: TargetStartOptions & { heapUrl?: string }): Pr
       mediaUasStart: mediaBase + 4000,
       transport: o.transport,
       apiPort: apiPort!,
+      ...(o.overloadLagMs !== undefined ? { overloadLagMs: o.overloadLagMs } : {}),
+      ...(o.dialogKeepAliveSec !== undefined ? { dialogKeepAliveSec: o.dialogKeepAliveSec } : {}),
     }),
   );
   // --expose-gc and SBC_API_GC=1: /api/v1/status?gc=1 collects garbage first, so heap readings count live objects only.

@@ -18,6 +18,7 @@ import type { SipMessage } from '../sip/message.js';
 import { createResponse } from '../sip/response.js';
 import { endpointOfUri, type LegRoute } from './addressing.js';
 import { CallOutcome, Timeline } from './cdr.js';
+import { compactMessage, HELD_INVITE_HEADERS, sameMessage, StringPool } from './compact.js';
 import type { CallEnv } from './env.js';
 import { hasOptionTag, hasSdp, setCSeq } from './headers.js';
 import { Leg } from './leg.js';
@@ -42,27 +43,30 @@ export interface InDialogSendOptions {
 
 export abstract class CallCore implements DialogOwner {
   readonly id: string;
-  readonly log: Logger;
   readonly env: CallEnv;
   readonly routing: CallRouting;
   readonly timeline = new Timeline();
   readonly outcome = new CallOutcome();
   readonly oa: OfferAnswer;
   readonly legs: { readonly A: Leg; readonly B: Leg };
-  /** Leg A's INVITE as received. */
-  readonly inviteA: SipMessage;
-  /** Leg A's INVITE after inbound manipulation: what leg B is built from. */
-  readonly aReq: SipMessage;
-  readonly inbound: InboundMessage;
+  /** Leg A's INVITE as received (a compact copy once the call is held: compactForHold). */
+  private inviteANow: SipMessage;
+  /** Leg A's INVITE after inbound manipulation: what leg B is built from (compact once held). */
+  private aReqNow: SipMessage;
+  private inboundNow: InboundMessage;
   readonly inviteHadOffer: boolean;
   readonly aSupports100rel: boolean;
   private stateNow: CallState = 'routing';
   private queue: Promise<void> = Promise.resolve();
   /** When the event running now started (0: none running). */
   private eventSince = 0;
-  private readonly timers = new Set<NodeJS.Timeout>();
+  /** Made on the first timer: a held call often has none of its own. */
+  private timers: Set<NodeJS.Timeout> | null = null;
+  /** Made on the first SDP to relay (a call without SDP needs no media session). */
   private media: MediaHandle | null = null;
-  private mediaOpened = false;
+  private mediaState: 'closed' | 'allowed' | 'created' = 'closed';
+  /** Made on first use: a call that logs nothing at the configured level needs no child logger. */
+  private logNow: Logger | null = null;
   private cancelledNow = false;
   private bCallId: string | null = null;
   /** Leg B's group is counted against its call limit (Mediant CAC); given back when the call ends. */
@@ -73,11 +77,10 @@ export abstract class CallCore implements DialogOwner {
   constructor(env: CallEnv, id: string, invite: SipMessage, inbound: InboundMessage, src: IpGroupRef, routing: CallRouting, aReq: SipMessage, aRoute: LegRoute) {
     this.env = env;
     this.id = id;
-    this.log = env.logger.child({ callId: id });
     this.routing = routing;
-    this.inviteA = invite;
-    this.aReq = aReq;
-    this.inbound = inbound;
+    this.inviteANow = invite;
+    this.aReqNow = aReq;
+    this.inboundNow = inbound;
     this.inviteHadOffer = hasSdp(invite);
     this.aSupports100rel = hasOptionTag(invite, '100rel');
     this.legs = { A: new Leg('A', src, aRoute), B: new Leg('B', null, null) };
@@ -89,6 +92,25 @@ export abstract class CallCore implements DialogOwner {
   abstract onAck(side: LegSide, ack: SipMessage): void;
   abstract onInDialogRequest(side: LegSide, req: SipMessage, stx: ServerTransactionRef): void;
   abstract onLate2xx(res: SipMessage): void;
+
+  get log(): Logger { return (this.logNow ??= this.env.logger.child({ callId: this.id })); }
+  get inviteA(): SipMessage { return this.inviteANow; }
+  get aReq(): SipMessage { return this.aReqNow; }
+  /** Where leg A's INVITE came from (its message: the compact copy once held). */
+  get inbound(): InboundMessage { return this.inboundNow; }
+
+  /** Connected, leg A answered: the setup messages shrink to what a held call reads (compact.ts); leg B's ACK stays whole. */
+  protected compactForHold(): void {
+    const a = this.inviteANow;
+    const m = this.aReqNow;
+    const pool = new StringPool();
+    this.inviteANow = compactMessage(a, HELD_INVITE_HEADERS, false, pool);
+    const mc = m === a ? this.inviteANow : compactMessage(m, HELD_INVITE_HEADERS, false, pool);
+    this.aReqNow = sameMessage(mc, this.inviteANow) ? this.inviteANow : mc; // no inbound manipulation of what is kept
+    this.inboundNow = { ...this.inboundNow, message: this.inviteANow };
+    const all = (msg: SipMessage): SipMessage => compactMessage(msg, null, true, pool);
+    this.legs.B.compactForHold((msg) => compactMessage(msg, HELD_INVITE_HEADERS, false, pool), all);
+  }
 
   // --- state ------------------------------------------------------------------
 
@@ -196,44 +218,53 @@ export abstract class CallCore implements DialogOwner {
   }
 
   setTimer(ms: number, fn: () => void): NodeJS.Timeout {
+    const timers = (this.timers ??= new Set());
     const t = setTimeout(() => {
-      this.timers.delete(t);
+      timers.delete(t);
       fn();
     }, ms);
-    this.timers.add(t);
+    timers.add(t);
     return t;
   }
 
   clearTimer(t: NodeJS.Timeout | null): void {
     if (t === null) return;
     clearTimeout(t);
-    this.timers.delete(t);
+    this.timers?.delete(t);
   }
 
   get timerCount(): number {
-    return this.timers.size;
+    return this.timers?.size ?? 0;
   }
 
   protected clearAllTimers(): void {
+    if (this.timers === null) return;
     for (const t of this.timers) clearTimeout(t);
-    this.timers.clear();
+    this.timers = null;
   }
 
   // --- media ----------------------------------------------------------------------
 
-  /** Creates the call's media session once (when leg B is first routed); false if it existed. */
+  /** Allows the media session once (leg B first routed; false after); it is made on the first SDP (none without SDP). */
   openMedia(): boolean {
-    if (this.mediaOpened) return false;
-    this.mediaOpened = true;
-    this.media = this.env.media.create(this.id, this.src, this.dst);
-    this.media?.onInactivity?.(() => this.enqueue('media-inactivity', () => this.terminate('sbc', 'media inactivity')));
+    if (this.mediaState !== 'closed') return false;
+    this.mediaState = 'allowed';
     return true;
   }
 
+  private mediaSession(): MediaHandle | null {
+    if (this.mediaState !== 'allowed' || this.ended) return this.media;
+    this.mediaState = 'created';
+    this.media = this.env.media.create(this.id, this.src, this.dst);
+    this.media?.onInactivity?.(() => this.enqueue('media-inactivity', () => this.terminate('sbc', 'media inactivity')));
+    return this.media;
+  }
+
   async processSdp(kind: 'offer' | 'answer', from: LegSide, body: Buffer): Promise<SdpOutcome> {
-    if (this.media === null) return { sdp: body };
+    const media = this.mediaSession();
+    if (media === null) return { sdp: body };
     const text = body.toString('utf8');
-    const r = kind === 'offer' ? await this.media.processOffer(from, text) : await this.media.processAnswer(from, text);
+    const r = kind === 'offer' ? await media.processOffer(from, text) : await media.processAnswer(from, text);
     if ('error' in r) {
       this.record(from, 'event', null, `media ${kind} rejected: ${r.error}`);
       return r;

@@ -293,7 +293,7 @@ export class CallManager implements CallEnv {
     if (admission !== undefined) this.inboundAdmissions.set(call, admission);
     this.pending.add(call, inbound.remote.address);
     this.totalCalls++;
-    call.log.info({ from: inbound.remote.address, srcIpGroup: src.name, legACallId: req.callId }, 'new call');
+    this.logger.info({ callId: id, from: inbound.remote.address, srcIpGroup: src.name, legACallId: req.callId }, 'new call'); // not call.log: a child logger lives as long as the call
     call.start();
   }
 

@@ -59,7 +59,7 @@ export class Call extends CallCore implements CdrSource {
   // --- bookkeeping -----------------------------------------------------------
 
   get pendingTimers(): number {
-    return this.timerCount + this.reliable.pendingTimers;
+    return this.timerCount + this.reliable.pendingTimers + this.keepAlive.pending;
   }
 
   get dialogCount(): number {
@@ -108,8 +108,14 @@ export class Call extends CallCore implements CdrSource {
     };
   }
 
-  /** Our 2xx went to the caller: keep-alives start, and the call goes into the active-call journal. */
+  /**
+   * Our 2xx went to the caller: keep-alives start, the call goes into the
+   * active-call journal, and what only setup needed is let go (a held call
+   * is most of a call's life and most of the SBC's memory).
+   */
   private connected(): void {
+    this.compactForHold();
+    this.setup.settle();
     this.keepAlive.start(this.keepAliveSec());
     const j = this.env.journal === null ? null : journalledCall(this.id, this.legs, () => this.outcome.toRecord(this, undefined));
     if (j !== null) this.env.journal!.connected(j);
@@ -176,6 +182,7 @@ export class Call extends CallCore implements CdrSource {
     this.advance('ended');
     this.outcome.markEnded();
     this.clearAllTimers();
+    this.keepAlive.stop();
     this.reliable.stop();
     this.sessionTimers.stopAll();
     this.transfers.endAll();

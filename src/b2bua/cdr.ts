@@ -2,6 +2,8 @@
  * The call's outcome as it happens (times, who ended it and why, routing
  * attempts) and the call detail record built from it when the call ends.
  */
+import { flatString } from '../util/flat-string.js';
+import { sharedMethod } from './compact.js';
 import type { CallDetail, CallDetailRecord, CallParty, TerminationSide, TimelineEvent } from '../cdr/record.js';
 import { parseNameAddr } from '../sip/grammar.js';
 import type { SipMessage } from '../sip/message.js';
@@ -175,12 +177,17 @@ export class Timeline {
       this.dropped++;
       return;
     }
-    const ev: TimelineEvent = { t: Date.now(), leg, dir };
-    if (msg !== null) {
-      ev.method = msg.isRequest ? msg.method : msg.cseq?.method ?? msg.method;
-      if (!msg.isRequest) ev.status = msg.status;
+    // Events live as long as the call: shared method names, notes as standalone strings, and
+    // each event made whole in one literal (a field added later goes to a separate array).
+    const t = Date.now();
+    const n = note === undefined ? undefined : flatString(note);
+    let ev: TimelineEvent;
+    if (msg === null) ev = n === undefined ? { t, leg, dir } : { t, leg, dir, note: n };
+    else {
+      const method = sharedMethod(msg.isRequest ? msg.method : msg.cseq?.method ?? msg.method);
+      if (msg.isRequest) ev = n === undefined ? { t, leg, dir, method } : { t, leg, dir, method, note: n };
+      else ev = n === undefined ? { t, leg, dir, method, status: msg.status } : { t, leg, dir, method, status: msg.status, note: n };
     }
-    if (note !== undefined) ev.note = note;
     this.events.push(ev);
   }
 

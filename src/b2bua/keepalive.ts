@@ -14,10 +14,13 @@
  */
 import { SipStatus } from '../sip/status.js';
 import type { CallCore } from './call-core.js';
+import { keepAliveTimers, type CoarseTimer } from './coarse-timers.js';
 import type { LegSide } from './ports.js';
 
 export class DialogKeepAlive {
   private intervalMs = 0;
+  /** The next probe when the interval is long (coarse-timers.ts); shorter ones use the call's timers. */
+  private next: CoarseTimer | null = null;
 
   constructor(private readonly call: CallCore) {}
 
@@ -28,12 +31,31 @@ export class DialogKeepAlive {
     this.arm();
   }
 
+  /** The call ended: no further probe. */
+  stop(): void {
+    keepAliveTimers.cancel(this.next);
+    this.next = null;
+  }
+
   private arm(): void {
     if (this.call.ended) return;
     // ±10 % so that calls set up in the same second do not all probe in the same second.
     const ms = this.intervalMs * (0.9 + Math.random() * 0.2);
-    this.call.setTimer(ms, () => this.call.enqueue('dialog-keepalive', () => this.probe()));
+    // From 10 s up (the default is 300 s) whole seconds are precise enough, and a held call then
+    // needs no node timer of its own (a Timeout, closures, a timer list slot: ~0.5 KB per call).
+    if (this.intervalMs < 10_000) this.call.setTimer(ms, this.due);
+    else this.next = keepAliveTimers.schedule(ms, this.due);
   }
+
+  /** A probe is scheduled (for the call's timer count). */
+  get pending(): number {
+    return this.next === null ? 0 : 1;
+  }
+
+  private readonly due = (): void => {
+    this.next = null;
+    this.call.enqueue('dialog-keepalive', () => this.probe());
+  };
 
   private probe(): void {
     const call = this.call;

@@ -8,12 +8,14 @@ import type { Dialog } from '../dialog/dialog.js';
 import type { SipMessage } from '../sip/message.js';
 import { newTag } from '../sip/response.js';
 import { nextHop, type LegRoute } from './addressing.js';
+import { sharedMethod } from './compact.js';
 import type { ClientTransactionRef, Endpoint, IpGroupRef, LegSide, RouteTarget, ServerTransactionRef } from './ports.js';
 
 /** A leg-B INVITE in flight (one per routing attempt or 3xx/auth retry). */
 export interface InviteAttempt {
   ctx: ClientTransactionRef | null;
-  readonly req: SipMessage;
+  /** Replaced by a compact copy once the call is held (Leg.compactForHold). */
+  req: SipMessage;
   readonly target: RouteTarget;
   finalReceived: boolean;
   provisionalSeen: boolean;
@@ -26,8 +28,8 @@ export class Leg {
   private groupNow: IpGroupRef | null;
   private tagNow: string;
   private confirmedDialog: Dialog | null = null;
-  /** Leg B before a 2xx: one early dialog per fork that answered with a To tag (§13.2.2.4). */
-  private readonly forks = new Map<string, Dialog>();
+  /** Leg B before a 2xx: one early dialog per fork that answered with a To tag (§13.2.2.4); made on the first. */
+  private forks: Map<string, Dialog> | null = null;
   private sdpSent: Buffer | null = null;
   private allow: readonly string[] = [];
   private ackSent: SipMessage | null = null;
@@ -102,36 +104,36 @@ export class Leg {
   }
 
   earlyDialog(remoteTag: string): Dialog | undefined {
-    return this.forks.get(remoteTag);
+    return this.forks?.get(remoteTag);
   }
 
   addEarlyDialog(d: Dialog): void {
-    this.forks.set(d.remoteTag, d);
+    (this.forks ??= new Map()).set(d.remoteTag, d);
   }
 
   get earlyCount(): number {
-    return this.forks.size;
+    return this.forks?.size ?? 0;
   }
 
   /** The first early dialog: the one registered with the manager (all forks share Call-ID and our tag). */
   get firstEarly(): Dialog | null {
-    return this.forks.size === 0 ? null : this.forks.values().next().value!;
+    return this.forks === null || this.forks.size === 0 ? null : this.forks.values().next().value!;
   }
 
   clearEarly(): void {
-    this.forks.clear();
+    this.forks = null;
   }
 
   /** The dialog a request from the peer belongs to, by its From tag (early forks included). */
   dialogForRemoteTag(tag: string | null): Dialog | null {
     if (this.confirmedDialog !== null) return this.confirmedDialog.remoteTag === tag ? this.confirmedDialog : null;
-    return tag === null ? null : this.forks.get(tag) ?? null;
+    return tag === null ? null : this.forks?.get(tag) ?? null;
   }
 
   /** Where a request from the other leg is relayed: the confirmed dialog, or the only early one. */
   get relayTarget(): Dialog | null {
     if (this.confirmedDialog !== null) return this.confirmedDialog;
-    return this.forks.size === 1 ? this.firstEarly : null;
+    return this.earlyCount === 1 ? this.firstEarly : null;
   }
 
   // --- what we last sent -------------------------------------------------------------
@@ -147,11 +149,12 @@ export class Leg {
 
   /** The peer's Allow (for a refresh by UPDATE, RFC 4028 §7.1). */
   notePeerAllow(values: readonly string[]): void {
-    this.allow = values;
+    // Normalised once, as shared method names: the list lives as long as the call.
+    this.allow = values.map((m) => sharedMethod(m.trim().toUpperCase()));
   }
 
   peerAllows(method: string): boolean {
-    return this.allow.some((m) => m.trim().toUpperCase() === method);
+    return this.allow.includes(method);
   }
 
   /** Our last ACK for a 2xx on this leg: sent again when the 2xx is retransmitted (§13.2.2.4). */
@@ -201,6 +204,20 @@ export class Leg {
 
   nextInviteSeq(): number {
     return ++this.cseq;
+  }
+
+  /**
+   * The call is connected: our INVITE keeps only what is still read (its
+   * transaction is the transaction layer's until it ends), and the ACK we
+   * resend for a retransmitted 2xx becomes a standalone copy.
+   */
+  compactForHold(compactInvite: (m: SipMessage) => SipMessage, compactAck: (m: SipMessage) => SipMessage): void {
+    const inv = this.inviteClient;
+    if (inv !== null && inv.finalReceived) {
+      inv.ctx = null;
+      inv.req = compactInvite(inv.req);
+    }
+    if (this.ackSent !== null) this.ackSent = compactAck(this.ackSent);
   }
 
   /** After the 2xx: the INVITE's number is the dialog's (PRACKs may have used more, see Dialog.advanceLocalSeqTo). */

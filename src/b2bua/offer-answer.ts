@@ -93,7 +93,8 @@ const INITIAL: ReadonlySet<OfferVia> = new Set<OfferVia>(['initial-INVITE', 'ini
 export class OfferAnswer {
   private current: OfferAnswerState = STABLE;
   /** Early dialogs (by remote tag) whose offer came in a reliable 1xx (answered in PRACK). */
-  private readonly earlyOfferForks = new Set<string>();
+  /** Made on the first fork that offers in a reliable 1xx (RFC 3262 is rare). */
+  private earlyOfferForks: Set<string> | null = null;
   /** B's last early answer as received and as relayed: the same SDP again in the 2xx is not processed twice. */
   private earlyAnswer: { raw: string; out: Buffer } | null = null;
 
@@ -110,7 +111,7 @@ export class OfferAnswer {
       this.onIllegal(this.current, e);
       return false;
     }
-    if (e.type === 'offer' && e.fork !== undefined) this.earlyOfferForks.add(e.fork);
+    if (e.type === 'offer' && e.fork !== undefined) (this.earlyOfferForks ??= new Set()).add(e.fork);
     this.current = next;
     return true;
   }
@@ -142,7 +143,7 @@ export class OfferAnswer {
 
   /** The fork made its offer in a reliable 1xx: SDP in its 2xx is no new offer (RFC 3262 §5). */
   offeredEarly(fork: string): boolean {
-    return this.earlyOfferForks.has(fork);
+    return this.earlyOfferForks?.has(fork) === true;
   }
 
   rememberEarlyAnswer(raw: string, out: Buffer): void {

@@ -27,17 +27,18 @@ interface RelayedReliable {
 }
 
 export class ReliableProvisionals {
-  private readonly toA = new Map<number, RelayedReliable>();
+  /** Made on the first reliable 1xx (most calls have none), dropped at the final response. */
+  private toA: Map<number, RelayedReliable> | null = null;
   private nextARSeq = 1 + Math.floor(Math.random() * 1000);
   /** Leg-B 1xx we PRACKed ourselves, by fork and RSeq (a retransmission is not PRACKed twice). */
-  private readonly prackedB = new Set<string>();
+  private prackedB: Set<string> | null = null;
 
   constructor(private readonly call: CallCore) {}
 
   /** Retransmission timers running (for leak checks). */
   get pendingTimers(): number {
     let n = 0;
-    for (const r of this.toA.values()) if (r.timer !== null) n++;
+    for (const r of this.toA?.values() ?? []) if (r.timer !== null) n++;
     return n;
   }
 
@@ -47,7 +48,7 @@ export class ReliableProvisionals {
     markReliable(out, aRSeq);
     const t1 = this.call.env.t1Ms;
     const rel: RelayedReliable = { aRSeq, bTag, bRSeq, res: out, timer: null, interval: t1, deadline: Date.now() + 64 * t1 };
-    this.toA.set(aRSeq, rel);
+    (this.toA ??= new Map()).set(aRSeq, rel);
     this.schedule(rel);
   }
 
@@ -56,7 +57,7 @@ export class ReliableProvisionals {
     rel.timer = setTimeout(() => {
       rel.timer = null;
       const stx = this.call.legs.A.inviteServer;
-      if (this.call.ended || stx === null || !this.toA.has(rel.aRSeq)) return;
+      if (this.call.ended || stx === null || this.toA?.has(rel.aRSeq) !== true) return;
       if (Date.now() >= rel.deadline) {
         this.toA.delete(rel.aRSeq);
         return;
@@ -69,15 +70,16 @@ export class ReliableProvisionals {
 
   /** A final response went to A (or the call ended): no more retransmissions. */
   stop(): void {
-    for (const r of this.toA.values()) if (r.timer !== null) clearTimeout(r.timer);
-    this.toA.clear();
+    for (const r of this.toA?.values() ?? []) if (r.timer !== null) clearTimeout(r.timer);
+    this.toA = null;
+    this.prackedB = null;
   }
 
   /** We answer leg B's reliable 1xx ourselves (RFC 3262 §4). */
   prackLocally(d: Dialog, attempt: InviteAttempt, bRSeq: number): void {
     const key = `${d.remoteTag}:${bRSeq}`;
-    if (this.prackedB.has(key)) return;
-    this.prackedB.add(key);
+    if (this.prackedB?.has(key) === true) return;
+    (this.prackedB ??= new Set()).add(key);
     const prack = d.createRequest('PRACK');
     setRAck(prack, bRSeq, attempt.req.cseq?.seq ?? this.call.legs.B.inviteSeq);
     this.call.sendInDialog('B', d, prack, {
@@ -91,10 +93,10 @@ export class ReliableProvisionals {
   onPrackFromA(req: SipMessage, stx: ServerTransactionRef): void {
     const call = this.call;
     const aRSeq = rackRSeq(req);
-    const rel = this.toA.get(aRSeq);
+    const rel = this.toA?.get(aRSeq);
     if (rel === undefined) return call.respondLocal('A', stx, SipStatus.CALL_DOES_NOT_EXIST);
     if (rel.timer !== null) clearTimeout(rel.timer);
-    this.toA.delete(aRSeq);
+    this.toA?.delete(aRSeq);
     const legB = call.legs.B;
     const d = legB.earlyDialog(rel.bTag) ?? (legB.dialog?.remoteTag === rel.bTag ? legB.dialog : null);
     const invite = legB.invite;

@@ -1,8 +1,7 @@
 /**
- * Leg B's creation: routing (first route and alternatives), the INVITE we
- * build from leg A's manipulated INVITE, its retries (digest challenge,
- * 422, local 3xx redirect), forks and early dialogs, the no-answer timer,
- * and CANCEL from the caller. What the caller hears is caller.ts.
+ * Leg B's creation: routing (first route and alternatives), the INVITE we build from leg A's manipulated
+ * INVITE, its retries (digest challenge, 422, local 3xx redirect), forks and early dialogs, the no-answer
+ * timer, and CANCEL from the caller. What the caller hears is caller.ts.
  */
 import { Dialog } from '../dialog/dialog.js';
 import { buildDigestAuthorization, pickDigestChallenge } from '../sip/digest.js';
@@ -28,7 +27,7 @@ export class LegBSetup {
   private walk: RouteWalk | null = null;
   /** The offer as sent to B (kept for alternative routes and retries). */
   private offerToB: Buffer | null = null;
-  private readonly authNonces = new Set<string>();
+  private authNonces: Set<string> | null = null;
   /** Session-Expires/Min-SE toward leg B after a 422 (RFC 4028 §7.4); null = the profile's. */
   private sessionExpires: number | null = null;
   private minSe: number | null = null;
@@ -39,6 +38,9 @@ export class LegBSetup {
   start(): Promise<void> {
     return this.routeAttempt(null);
   }
+
+  /** Connected: no alternative route or retry follows, so the route walk and the offer go. */
+  settle(): void { this.walk = this.offerToB = null; }
 
   /** Asks routing for the next destination and places the leg-B INVITE there, or fails leg A. */
   private async routeAttempt(lastFailure: RouteFailure, lastResponse: SipMessage | null = null): Promise<void> {
@@ -180,10 +182,8 @@ export class LegBSetup {
   }
 
   /**
-   * Like a CANCEL from the caller: 408 to A at once, CANCEL on leg B, and
-   * the call ends when B's final response arrives (a 2xx crossing the
-   * CANCEL is ACKed and BYEd). A B that never answers the CANCEL does not
-   * keep the call alive beyond 64*T1.
+   * Like a CANCEL from the caller: 408 to A at once, CANCEL on leg B, the call ends on B's final (a 2xx crossing
+   * the CANCEL is ACKed and BYEd). A B that never answers the CANCEL does not keep the call beyond 64*T1.
    */
   private onNoAnswer(sec: number): void {
     const call = this.call;
@@ -271,16 +271,15 @@ export class LegBSetup {
 
   private answerChallenge(attempt: InviteAttempt, res: SipMessage): boolean {
     const call = this.call;
-    const proxy = res.status === 407;
-    const ch = pickDigestChallenge(res.getHeaderValues(proxy ? 'proxy-authenticate' : 'www-authenticate'));
+    const ch = pickDigestChallenge(res.getHeaderValues(res.status === 407 ? 'proxy-authenticate' : 'www-authenticate'));
     const creds = call.routing.credentialsFor(call.dst);
-    if (ch === null || creds === null || this.authNonces.has(ch.nonce)) return false;
-    this.authNonces.add(ch.nonce);
+    if (ch === null || creds === null || this.authNonces?.has(ch.nonce) === true) return false;
+    (this.authNonces ??= new Set()).add(ch.nonce);
     const value = buildDigestAuthorization(ch, { method: 'INVITE', uri: attempt.req.requestUri, username: creds.username, password: creds.password });
     if (value === null) return false;
     call.record('B', 'event', null, `answering ${res.status} challenge (${ch.algorithm})`);
     call.legs.B.nextInviteSeq();
-    this.sendInvite(attempt.target, attempt.req.requestUri, [proxy ? 'proxy-authorization' : 'authorization', value]);
+    this.sendInvite(attempt.target, attempt.req.requestUri, [res.status === 407 ? 'proxy-authorization' : 'authorization', value]);
     return true;
   }
 

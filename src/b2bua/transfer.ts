@@ -45,12 +45,13 @@ interface LocalTransfer {
 export class LocalTransfers {
   private transfer: LocalTransfer | null = null;
   /** Dialogs a transfer replaced: still registered, with their own addressing, until their BYE completes. */
-  private readonly retired = new Map<Dialog, { side: LegSide; route: LegRoute }>();
+  /** Made on the first transfer that retires a dialog. */
+  private retired: Map<Dialog, { side: LegSide; route: LegRoute }> | null = null;
 
   constructor(private readonly call: CallCore, private readonly timers: SessionTimers) {}
 
   get retiredCount(): number {
-    return this.retired.size;
+    return this.retired?.size ?? 0;
   }
 
   /** `d` on `side` is the referrer's dialog of the transfer under way. */
@@ -143,7 +144,7 @@ export class LocalTransfers {
 
   private sendNotify(leg: LegSide, d: Dialog, sipfrag: string, final: boolean, done?: () => void): void {
     const call = this.call;
-    const route = this.retired.get(d)?.route;
+    const route = this.retired?.get(d)?.route;
     const n = d.createRequest('NOTIFY');
     n.setHeader('contact', route?.contact ?? call.legs[leg].contact);
     n.setHeader('event', 'refer');
@@ -257,7 +258,7 @@ export class LocalTransfers {
     const old = t.referDialog;
     // The old dialog keeps its own addressing for the NOTIFY and BYE still to come.
     if (t.referrerGone) call.env.unregisterDialog(old);
-    else this.retired.set(old, { side: x, route: leg.route });
+    else (this.retired ??= new Map()).set(old, { side: x, route: leg.route });
     leg.useDialog(td);
     if (x === 'A') {
       leg.routeTo(t.targetRoute, leg.group);
@@ -310,14 +311,14 @@ export class LocalTransfers {
       if (t.groupClaimed) this.call.env.releaseGroup(t.target.dstIpGroup);
       t.groupClaimed = false;
     }
-    for (const [d, { side }] of [...this.retired]) {
+    for (const [d, { side }] of [...(this.retired ?? [])]) {
       if (d.state === 'confirmed') this.byeRetired(side, d);
       else this.dropRetired(d);
     }
   }
 
   retiredDialogFor(req: SipMessage): Dialog | null {
-    if (this.retired.size === 0) return null;
+    if (this.retired === null || this.retired.size === 0) return null;
     const tag = req.toTag;
     for (const d of this.retired.keys()) if (d.callId === req.callId && d.localTag === tag) return d;
     return null;
@@ -332,7 +333,7 @@ export class LocalTransfers {
   }
 
   private byeRetired(leg: LegSide, d: Dialog): void {
-    const entry = this.retired.get(d);
+    const entry = this.retired?.get(d);
     if (entry === undefined || d.state !== 'confirmed') return;
     d.terminate();
     const bye = d.createRequest('BYE');
@@ -348,7 +349,7 @@ export class LocalTransfers {
   }
 
   private dropRetired(d: Dialog): void {
-    if (!this.retired.delete(d)) return;
+    if (this.retired?.delete(d) !== true) return;
     this.call.env.unregisterDialog(d);
   }
 }

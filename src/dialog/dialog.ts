@@ -7,6 +7,7 @@
 import { parseNameAddr, formatNameAddr } from '../sip/grammar.js';
 import { SipMessage } from '../sip/message.js';
 import { parseUri } from '../sip/uri.js';
+import { flatString } from '../util/flat-string.js';
 
 export type DialogState = 'early' | 'confirmed' | 'terminated';
 export type DialogRole = 'uas' | 'uac';
@@ -50,14 +51,16 @@ export class Dialog {
   private current: DialogState;
 
   constructor(init: DialogInit) {
+    // A dialog lives as long as its call: its strings are copied out of the
+    // message they came from, so that message's text is not kept with them.
     this.role = init.role;
-    this.callId = init.callId;
-    this.localTag = init.localTag;
-    this.remoteTag = init.remoteTag;
-    this.localUri = init.localUri;
-    this.remoteUri = init.remoteUri;
-    this.target = init.remoteTarget;
-    this.routes = init.routeSet;
+    this.callId = flatString(init.callId);
+    this.localTag = flatString(init.localTag);
+    this.remoteTag = flatString(init.remoteTag);
+    this.localUri = flatString(init.localUri);
+    this.remoteUri = flatString(init.remoteUri);
+    this.target = flatString(init.remoteTarget);
+    this.routes = init.routeSet.map(flatString);
     this.localCSeq = init.localSeq;
     this.remoteCSeq = init.remoteSeq;
     this.secure = init.secure;
@@ -185,9 +188,9 @@ export class Dialog {
    */
   updateFromResponse(res: SipMessage): void {
     const target = contactUri(res);
-    if (target !== null) this.target = target;
+    if (target !== null) this.target = flatString(target);
     if (this.current === 'early' && res.status >= 200 && res.status < 300) {
-      if (this.role === 'uac') this.routes = res.getHeaderValues('record-route').reverse();
+      if (this.role === 'uac') this.routes = res.getHeaderValues('record-route').reverse().map(flatString);
       this.current = 'confirmed';
     }
   }
@@ -195,7 +198,7 @@ export class Dialog {
   /** Target refresh (§12.2): re-INVITE, UPDATE or their 2xx carrying Contact. */
   refreshTarget(msg: SipMessage): void {
     const target = contactUri(msg);
-    if (target !== null) this.target = target;
+    if (target !== null) this.target = flatString(target);
   }
 
   /**

@@ -91,7 +91,7 @@ describe('bench helpers', () => {
       signalling: [],
       concurrent: [{
         target: 'sbc', available: true, maxCleanConcurrent: 100, memPerCallKb: 8, heapPerCallBytes: 4096, heapNote: 'after GC',
-        levels: [{ calls: 100, rate: 50, successful: 100, failed: 0, memBeforeKb: 1, memAtPeakKb: 2, memPerCallKb: 8, heapIdleBytes: 10 * 1048576, heapAtPeakBytes: 11 * 1048576, heapPerCallBytes: 4096, callsHeldAtPeak: 100, clean: true, note: '' }],
+        levels: [{ calls: 100, rate: 50, successful: 100, failed: 0, memBeforeKb: 1, memAtPeakKb: 2, memPerCallKb: 8, heapIdleBytes: 10 * 1048576, heapAtPeakBytes: 11 * 1048576, heapPerCallBytes: 4096, callsHeldAtPeak: 100, rssIdleBytes: 80 * 1048576, rssAtPeakBytes: 90 * 1048576, clean: true, note: '' }],
       }],
       media: [],
       http: {
@@ -102,6 +102,8 @@ describe('bench helpers', () => {
     };
     const md = markdownSummary(report);
     expect(md).toContain('| sbc | 100 | 8.00 | 4.00 | heap 10.0 -> 11.0 MiB after GC, 100 calls held |');
+    // The held-calls ladder, level by level, with the SBC's own RSS (90 MiB / 100 calls = 921.60 KiB each).
+    expect(md).toContain('| sbc | 100 | 100 | 100 | 0.0 -> 0.0 | 8.00 | 90.0 | 921.60 | 4.00 | yes |');
     expect(md).toContain('| GET /metrics | 1000 | 3.0 / 12.0 / 20.0 | 5000 | 0 | 90 | 150 / 148 |');
     expect(md).toContain('a sipp load of 50 calls/s with 3 s hold (400/400 calls ok)');
   });
