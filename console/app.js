@@ -112,6 +112,8 @@ function Shell({ session, onLogout }) {
     const es = new EventSource(`/console/api/events${q.toString() !== '' ? `?${q}` : ''}`);
     es.addEventListener('snapshot', (ev) => {
       const s = JSON.parse(ev.data);
+      // The first snapshot brings the server's last hour (10 s points): the charts start from it.
+      if (Array.isArray(s.history) && history.current.length === 0) history.current.push(...s.history);
       const total = s.status?.calls?.totalCalls;
       const packets = s.status?.relay?.packetsRelayed ?? 0;
       if (last.current !== null && typeof total === 'number' && s.time > last.current.time) {

@@ -17,8 +17,12 @@ import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import type { AuthHandle } from './auth.js';
 import { cookieValue, SESSION_COOKIE, type ConsoleSessions } from './console-session.js';
+import { DashboardHistory, type DashboardFigures } from './console-history.js';
 
 export interface ConsoleOptions {
+  /** The figures of the dashboard's last-hour charts (read every `historyEveryMs`); absent = charts from the page's own snapshots only. */
+  figures?: () => Promise<DashboardFigures | null>;
+  historyEveryMs?: number;
   auth: AuthHandle;
   sessions: ConsoleSessions;
   /** The API is served over TLS: the cookie gets Secure. */
@@ -140,6 +144,14 @@ export function registerConsoleRoutes(server: FastifyInstance, opts: ConsoleOpti
     return reply.header('set-cookie', opts.sessions.cookie('', opts.secure)).code(204).send();
   });
 
+  // --- the dashboard's last hour (console-history.ts): one reading every 10 s.
+  const history = new DashboardHistory();
+  const figures = opts.figures;
+  const historyTimer = figures === undefined ? null : setInterval(() => {
+    figures().then((f) => { if (f !== null) history.add(Date.now(), f); }, () => undefined);
+  }, opts.historyEveryMs ?? 10_000);
+  historyTimer?.unref();
+
   // --- the event stream: one timer for all subscribers, only while there are any.
   const subscribers = new Set<Subscriber>();
   let timer: NodeJS.Timeout | null = null;
@@ -157,10 +169,12 @@ export function registerConsoleRoutes(server: FastifyInstance, opts: ConsoleOpti
     }
     return out;
   };
-  const push = async (sub: Subscriber): Promise<void> => {
+  const push = async (sub: Subscriber, first = false): Promise<void> => {
     let snap: Record<string, unknown> | null;
     try {
       snap = await snapshotFor(sub);
+      // A new page gets the last hour once; later snapshots add to it.
+      if (first && snap !== null) snap['history'] = history.points();
     } catch {
       return; // the server is closing; the next round or onClose ends the stream
     }
@@ -205,11 +219,12 @@ export function registerConsoleRoutes(server: FastifyInstance, opts: ConsoleOpti
         timer = null;
       }
     });
-    void push(sub);
+    void push(sub, true);
     if (timer === null) timer = setInterval(() => void tick(), period);
   });
   server.addHook('onClose', async () => {
     if (timer !== null) clearInterval(timer);
+    if (historyTimer !== null) clearInterval(historyTimer);
     for (const s of subscribers) s.raw.end();
     subscribers.clear();
   });

@@ -159,7 +159,15 @@ export async function startApiServer(opts: {
   server.get('/api/v1/health', { config: { role: 'loopback' } }, async () => ({ status: 'ok' }));
   server.get<{ Querystring: { gc?: string } }>('/api/v1/status', { config: { role: 'monitor' } }, async (req) => backend.status({ gc: req.query.gc === '1' }));
   registerCallRoutes(server, backend);
-  registerConsoleRoutes(server, { auth, sessions, secure: opts.tls !== undefined });
+  registerConsoleRoutes(server, {
+    auth, sessions, secure: opts.tls !== undefined,
+    figures: async () => {
+      const st = await backend.status({ gc: false });
+      const calls = st['calls'] as { totalCalls?: number } | undefined;
+      const relay = st['relay'] as { packetsRelayed?: number } | undefined;
+      return { activeCalls: st.activeCalls, totalCalls: calls?.totalCalls ?? 0, packetsRelayed: relay?.packetsRelayed ?? 0 };
+    },
+  });
   server.get('/api/v1/proxy-sets', { config: { role: 'monitor' } }, async () => backend.proxySets());
   server.post('/api/v1/config/reload', { config: { role: 'operator' } }, async (_req, reply) => {
     const res = await backend.reload();
