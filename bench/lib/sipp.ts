@@ -132,28 +132,9 @@ export function readStats(workDir: string): SippStats | null {
   };
 }
 
-/** When (ms after sipp started) the last INVITE -> 200 of the run was measured; null without samples. */
-export function lastSetupAtMs(workDir: string): number | null {
-  let last: number | null = null;
-  let files: string[];
-  try {
-    files = readdirSync(workDir).filter((f) => f.endsWith('_rtt.csv'));
-  } catch {
-    return null;
-  }
-  for (const f of files) {
-    const lines = readFileSync(join(workDir, f), 'utf8').split('\n');
-    for (let i = 1; i < lines.length; i++) {
-      const at = Number(lines[i]!.split(';')[0]);
-      if (lines[i]!.includes(';') && Number.isFinite(at) && (last === null || at > last)) last = at;
-    }
-  }
-  return last;
-}
-
-/** INVITE -> 200 times in ms from the -trace_rtt file(s). */
-export function readRtts(workDir: string): number[] {
-  const out: number[] = [];
+/** The -trace_rtt file(s) as [ms after sipp started, INVITE -> 200 ms] rows. */
+function readRttRows(workDir: string): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
   let files: string[];
   try {
     files = readdirSync(workDir).filter((f) => f.endsWith('_rtt.csv'));
@@ -165,11 +146,24 @@ export function readRtts(workDir: string): number[] {
     for (let i = 1; i < lines.length; i++) {
       const parts = lines[i]!.split(';');
       if (parts.length < 2) continue;
+      const at = Number(parts[0]);
       const v = Number(parts[1]);
-      if (Number.isFinite(v)) out.push(v);
+      if (Number.isFinite(at) && Number.isFinite(v)) out.push([at, v]);
     }
   }
   return out;
+}
+
+/** When (ms after sipp started) the last INVITE -> 200 of the run was measured; null without samples. */
+export function lastSetupAtMs(workDir: string): number | null {
+  let last: number | null = null;
+  for (const [at] of readRttRows(workDir)) if (last === null || at > last) last = at;
+  return last;
+}
+
+/** INVITE -> 200 times in ms from the -trace_rtt file(s). */
+export function readRtts(workDir: string): number[] {
+  return readRttRows(workDir).map(([, v]) => v);
 }
 
 /**

@@ -6,18 +6,10 @@
  * up now. For the console's dashboard and for scripts.
  */
 import type { FastifyInstance } from 'fastify';
+import type { CallWindowSummary } from '../qoe/call-window.js';
 
-export interface IpGroupFigures {
-  ipGroup: string;
-  /** in = calls from the group, out = calls to it. */
-  direction: 'in' | 'out';
-  calls: number;
-  asr: number | null;
-  ner: number | null;
-  acdSec: number | null;
-  avgMos: number | null;
-  poorRatio: number | null;
-}
+/** One IP Group's window in one direction (in = calls from the group, out = calls to it). */
+export type IpGroupFigures = CallWindowSummary & { ipGroup: string; direction: 'in' | 'out' };
 
 export interface IpGroupBackend {
   windows(): IpGroupFigures[];

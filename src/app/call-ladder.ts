@@ -5,17 +5,11 @@
  * numbers pseudonymised when SbcPseudonymKey is set, as in CDRs.
  */
 import type { Call } from '../b2bua/call.js';
-import type { TimelineEvent } from '../cdr/record.js';
+import type { CallLadderView } from '../api/call-routes.js';
 import type { Pseudonymiser } from '../security/pseudonym.js';
 
-export interface CallLadder {
-  id: string;
-  caller: string;
-  callee: string;
-  srcIpGroup: string | null;
-  dstIpGroup: string | null;
-  events: readonly TimelineEvent[];
-}
+/** A call's SIP ladder as the API shows it (the CDR's timeline, both legs). */
+export type CallLadder = Pick<CallLadderView, 'id' | 'caller' | 'callee' | 'srcIpGroup' | 'dstIpGroup' | 'events'>;
 
 /** When the call started and connected (ms since the epoch), for the call list's duration. */
 export function callTimes(c: Call): { setupTime: number | null; connectTime: number | null } {
