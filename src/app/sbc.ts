@@ -244,10 +244,14 @@ export class Sbc {
     sbc.journal = journal;
     const shares: Record<string, number> = {};
     for (const l of listeners) if (l.udpShare !== undefined) shares[l.name] = l.udpShare;
+    // A worker that cannot start fails the start, with what the main thread opened closed again.
     const workers = shards > 1 ? await SipWorkerPool.start({
       shards, configFile: opts.configFile, shares, relay: opts.relay ?? 'native', admission: admissionCounters, logger: log,
       onDatagram: (iface, bytes, address, port) => transport.injectDatagram(iface, bytes, address, port),
       onCdr: (record) => cdr.write(record),
+    }).catch(async (err: unknown) => {
+      await sbc.stop(0);
+      throw err;
     }) : null;
     sbc.workers = workers;
     if (workers !== null) {
