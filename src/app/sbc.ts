@@ -181,8 +181,9 @@ export class Sbc {
     reportAuthFailures(registrations.authFailures, guard);
     const routing = new ConfigRoutingPort(() => store.current(), proxySets, log.child({ module: 'routing' }), registrations);
     const media = new ConfigMediaPort(() => store.current(), relay, log.child({ module: 'media' }), { index: 0, count: shards });
-    const admissionCounters = SharedCounters.allocate();
-    const admission = new AdmissionControl(() => store.current(), Date.now, shards > 1 ? new SharedCounters(admissionCounters) : undefined);
+    // Shared memory only when other threads admit calls too.
+    const admissionCounters = shards > 1 ? SharedCounters.allocate() : null;
+    const admission = new AdmissionControl(() => store.current(), Date.now, admissionCounters !== null ? new SharedCounters(admissionCounters) : undefined);
     routing.admission = admission;
 
     const sinks: CdrSink[] = [];
@@ -245,7 +246,7 @@ export class Sbc {
     const shares: Record<string, number> = {};
     for (const l of listeners) if (l.udpShare !== undefined) shares[l.name] = l.udpShare;
     // A worker that cannot start fails the start, with what the main thread opened closed again.
-    const workers = shards > 1 ? await SipWorkerPool.start({
+    const workers = admissionCounters !== null ? await SipWorkerPool.start({
       shards, configFile: opts.configFile, shares, relay: opts.relay ?? 'native', admission: admissionCounters, logger: log,
       onDatagram: (iface, bytes, address, port) => transport.injectDatagram(iface, bytes, address, port),
       onCdr: (record) => cdr.write(record),
