@@ -110,13 +110,48 @@ bool sameHost(const sockaddr_storage& a, const sockaddr_storage& b) {
 }
 }  // namespace
 
-void deliverBatch(Napi::Env env, const DatagramRef* d, int n, int32_t* meta, const Napi::FunctionReference& onBatch,
-                  const Napi::Object& self, const Napi::AsyncContext& ctx) {
+bool BatchSink::bind(const Napi::CallbackInfo& info, int batch, const char* who) {
+  Napi::Env env = info.Env();
+  Napi::TypedArray meta = info[3].As<Napi::TypedArray>();
+  if (meta.TypedArrayType() != napi_int32_array || meta.ElementLength() < size_t(batch * 4)) {
+    throwCode(env, "EINVAL", std::string(who) + ": meta must be an Int32Array of 4 x batch elements");
+    return false;
+  }
+  env_ = env;
+  meta_ = reinterpret_cast<int32_t*>(static_cast<uint8_t*>(meta.ArrayBuffer().Data()) + meta.ByteOffset());
+  metaRef_ = Napi::Persistent(meta.As<Napi::Object>());
+  onBatch_ = Napi::Persistent(info[1].As<Napi::Function>());
+  onWritable_ = Napi::Persistent(info[2].As<Napi::Function>());
+  ctx_.reset(new Napi::AsyncContext(env, who));
+  return true;
+}
+
+void BatchSink::clearException() {
+  Napi::Env env(env_);
+  if (env.IsExceptionPending()) {
+    env.GetAndClearPendingException();
+    listenerErrors++;
+  }
+}
+
+void BatchSink::writable(const Napi::Object& self) {
+  Napi::HandleScope scope(env_);
+  onWritable_.MakeCallback(self, {}, *ctx_);
+  clearException();
+}
+
+void BatchSink::deliver(const DatagramRef* d, int n, const Napi::Object& self) {
   if (n <= 0) return;
+  Napi::HandleScope scope(env_);
+  Napi::Env env(env_);
+  int32_t* meta = meta_;
   size_t total = 0;
   for (int i = 0; i < n; i++) total += d[i].len;
   Napi::Buffer<uint8_t> buf = Napi::Buffer<uint8_t>::New(env, total == 0 ? 1 : total);
-  if (env.IsExceptionPending()) return;
+  if (env.IsExceptionPending()) {
+    clearException();
+    return;
+  }
   Napi::Array addrs = Napi::Array::New(env);
   int distinct[kMaxSend];
   int nDistinct = 0;
@@ -149,7 +184,8 @@ void deliverBatch(Napi::Env env, const DatagramRef* d, int n, int32_t* meta, con
     m[3] = idx;
     off += d[i].len;
   }
-  onBatch.MakeCallback(self, {buf, Napi::Number::New(env, n), addrs}, ctx);
+  onBatch_.MakeCallback(self, {buf, Napi::Number::New(env, n), addrs}, *ctx_);
+  clearException();
 }
 
 bool UdpSender::destination(const Napi::Env& env, const Napi::Value& a, const Napi::Value& p, sockaddr_storage* out, socklen_t* len) {

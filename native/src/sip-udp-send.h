@@ -10,6 +10,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
+#include <string>
 
 namespace sipudp {
 
@@ -22,13 +24,32 @@ struct DatagramRef {
   const sockaddr_storage* from;
 };
 
-// Hands `n` (at most 64) datagrams to JavaScript in one call, the form both
-// receive paths share: onBatch(buf, count, addrs) with the datagrams back to
-// back in `buf`, [offset, length, port, address index] per datagram in `meta`
-// and one string per distinct source address in `addrs`. Call inside a
-// HandleScope; an exception JavaScript left pending is the caller's to clear.
-void deliverBatch(Napi::Env env, const DatagramRef* d, int n, int32_t* meta, const Napi::FunctionReference& onBatch,
-                  const Napi::Object& self, const Napi::AsyncContext& ctx);
+// The JavaScript end of a receiving socket (the owner's and a shard's):
+// the shared meta array and the onBatch / onWritable callbacks, bound once
+// from the constructor's arguments (info[1] onBatch, info[2] onWritable,
+// info[3] meta), and the calls into them. An exception JavaScript throws
+// from a callback is cleared and counted, never left pending.
+class BatchSink {
+ public:
+  // False (a JavaScript exception pending) when meta is not an Int32Array of 4 x batch elements.
+  bool bind(const Napi::CallbackInfo& info, int batch, const char* who);
+  // Hands `n` (at most 64) datagrams to onBatch(buf, count, addrs) in one call: the datagrams
+  // back to back in `buf`, [offset, length, port, address index] per datagram in meta, one
+  // string per distinct source address in `addrs`.
+  void deliver(const DatagramRef* d, int n, const Napi::Object& self);
+  void writable(const Napi::Object& self);
+  uint64_t listenerErrors = 0;
+
+ private:
+  void clearException();
+
+  napi_env env_ = nullptr;
+  int32_t* meta_ = nullptr;
+  Napi::ObjectReference metaRef_;
+  Napi::FunctionReference onBatch_;
+  Napi::FunctionReference onWritable_;
+  std::unique_ptr<Napi::AsyncContext> ctx_;
+};
 
 class UdpSender {
  public:

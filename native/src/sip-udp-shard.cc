@@ -18,7 +18,6 @@ namespace {
 
 constexpr size_t kMaxQueuedBytes = 8u << 20;
 constexpr int kMaxBatch = 64;
-constexpr int kMetaFields = 4;
 
 std::mutex g_sharesMu;
 std::unordered_map<int, std::shared_ptr<Share>> g_shares;
@@ -167,15 +166,7 @@ class SipUdpShard : public Napi::ObjectWrap<SipUdpShard> {
       throwCode(env, "EINVAL", "SipUdpShard: no such share or shard, or batch out of range");
       return;
     }
-    Napi::TypedArray meta = info[3].As<Napi::TypedArray>();
-    if (meta.TypedArrayType() != napi_int32_array || meta.ElementLength() < size_t(batch_ * kMetaFields)) {
-      throwCode(env, "EINVAL", "SipUdpShard: meta must be an Int32Array of 4 x batch elements");
-      return;
-    }
-    meta_ = reinterpret_cast<int32_t*>(static_cast<uint8_t*>(meta.ArrayBuffer().Data()) + meta.ByteOffset());
-    metaRef_ = Napi::Persistent(meta.As<Napi::Object>());
-    onBatch_ = Napi::Persistent(info[1].As<Napi::Function>());
-    onWritable_ = Napi::Persistent(info[2].As<Napi::Function>());
+    if (!sink_.bind(info, batch_, "SipUdpShard")) return;
     fd_ = fcntl(share_->fd, F_DUPFD_CLOEXEC, 0);
     if (fd_ < 0) {
       int e = errno;
@@ -193,7 +184,6 @@ class SipUdpShard : public Napi::ObjectWrap<SipUdpShard> {
     uv_async_init(loop_, wake_, &SipUdpShard::OnWake);
     wake_->data = this;
     env_ = env;
-    asyncCtx_.reset(new Napi::AsyncContext(env, "SipUdpShard"));
     open_ = true;
     queue_ = share_->queues[size_t(shard_)].get();
     {
@@ -232,17 +222,9 @@ class SipUdpShard : public Napi::ObjectWrap<SipUdpShard> {
     int count = 0;
     for (size_t i = at; i < end; i++) refs[count++] = {bytes_.data() + items_[i].off, items_[i].len, &items_[i].from};
     received_ += uint64_t(count);
-    deliverBatch(Napi::Env(env_), refs, count, meta_, onBatch_, Value(), *asyncCtx_);
-    clearException();
+    sink_.deliver(refs, count, Value());
   }
 
-  void clearException() {
-    Napi::Env env(env_);
-    if (env.IsExceptionPending()) {
-      env.GetAndClearPendingException();
-      listenerErrors_++;
-    }
-  }
 
   Napi::Value Send(const Napi::CallbackInfo& info) { return sender_.Send(info, open_ ? fd_ : -1); }
 
@@ -266,8 +248,7 @@ class SipUdpShard : public Napi::ObjectWrap<SipUdpShard> {
     uv_poll_stop(h);
     self->writableArmed_ = false;
     Napi::HandleScope scope(self->env_);
-    self->onWritable_.MakeCallback(self->Value(), {}, *self->asyncCtx_);
-    self->clearException();
+    self->sink_.writable(self->Value());
   }
 
   // Detaches from the queue and closes the handles; the descriptor closes with the last of them.
@@ -326,7 +307,7 @@ class SipUdpShard : public Napi::ObjectWrap<SipUdpShard> {
     o.Set("sendErrors", double(sender_.sendErrors));
     o.Set("wouldBlock", double(sender_.wouldBlock));
     o.Set("pollErrors", 0.0);
-    o.Set("listenerErrors", double(listenerErrors_));
+    o.Set("listenerErrors", double(sink_.listenerErrors));
     return o;
   }
 
@@ -344,12 +325,8 @@ class SipUdpShard : public Napi::ObjectWrap<SipUdpShard> {
   std::vector<uint8_t> bytes_;
   std::vector<QueuedDatagram> items_;
   UdpSender sender_;
-  int32_t* meta_ = nullptr;
-  Napi::ObjectReference metaRef_;
-  Napi::FunctionReference onBatch_;
-  Napi::FunctionReference onWritable_;
-  std::unique_ptr<Napi::AsyncContext> asyncCtx_;
-  uint64_t received_ = 0, wakeups_ = 0, listenerErrors_ = 0;
+  BatchSink sink_;
+  uint64_t received_ = 0, wakeups_ = 0;
 };
 
 }  // namespace

@@ -44,7 +44,6 @@ constexpr size_t kSlot = 65536;
 // processing to a message's latency, and a flood cannot keep timers and other
 // sockets waiting. The poll is level-triggered: what is left wakes it again.
 constexpr int kRoundsPerWakeup = 1;
-constexpr int kMetaFields = 4;
 
 int readInt(const Napi::Object& o, const char* k, int def, int lo, int hi, bool* ok) {
   Napi::Value v = o.Get(k);
@@ -104,15 +103,7 @@ class SipUdpSocket : public Napi::ObjectWrap<SipUdpSocket> {
       throwCode(env, "EINVAL", "SipUdpSocket: port, batch and buffer sizes must be integers in range");
       return;
     }
-    Napi::TypedArray meta = info[3].As<Napi::TypedArray>();
-    if (meta.TypedArrayType() != napi_int32_array || meta.ElementLength() < size_t(batch_ * kMetaFields)) {
-      throwCode(env, "EINVAL", "SipUdpSocket: meta must be an Int32Array of 4 x batch elements");
-      return;
-    }
-    meta_ = reinterpret_cast<int32_t*>(static_cast<uint8_t*>(meta.ArrayBuffer().Data()) + meta.ByteOffset());
-    metaRef_ = Napi::Persistent(meta.As<Napi::Object>());
-    onBatch_ = Napi::Persistent(info[1].As<Napi::Function>());
-    onWritable_ = Napi::Persistent(info[2].As<Napi::Function>());
+    if (!sink_.bind(info, batch_, "SipUdpSocket")) return;
 
     sockaddr_storage sa;
     socklen_t len;
@@ -179,7 +170,6 @@ class SipUdpSocket : public Napi::ObjectWrap<SipUdpSocket> {
     }
     poll_.data = this;
     env_ = env;
-    asyncCtx_.reset(new Napi::AsyncContext(env, "SipUdpSocket"));
     uv_poll_start(&poll_, UV_READABLE, &SipUdpSocket::OnPoll);
     open_ = true;
     // Kept alive by the loop until close(), as a node dgram socket is.
@@ -206,17 +196,9 @@ class SipUdpSocket : public Napi::ObjectWrap<SipUdpSocket> {
     writableArmed_ = false;
     uv_poll_start(&poll_, UV_READABLE, &SipUdpSocket::OnPoll);
     Napi::HandleScope scope(env_);
-    onWritable_.MakeCallback(Value(), {}, *asyncCtx_);
-    clearException();
+    sink_.writable(Value());
   }
 
-  void clearException() {
-    Napi::Env env(env_);
-    if (env.IsExceptionPending()) {
-      env.GetAndClearPendingException();
-      listenerErrors_++;
-    }
-  }
 
   void drain() {
     mmsghdr msgs[kMaxBatch];
@@ -306,8 +288,7 @@ class SipUdpSocket : public Napi::ObjectWrap<SipUdpSocket> {
     }
     received_ += uint64_t(count);
     if (count == 0) return;
-    deliverBatch(Napi::Env(env_), refs, count, meta_, onBatch_, Value(), *asyncCtx_);
-    clearException();
+    sink_.deliver(refs, count, Value());
   }
 
 
@@ -361,7 +342,7 @@ class SipUdpSocket : public Napi::ObjectWrap<SipUdpSocket> {
     o.Set("forwarded", double(forwarded_));
     o.Set("share", double(shareId_));
     o.Set("pollErrors", double(pollErrors_));
-    o.Set("listenerErrors", double(listenerErrors_));
+    o.Set("listenerErrors", double(sink_.listenerErrors));
     return o;
   }
 
@@ -374,17 +355,13 @@ class SipUdpSocket : public Napi::ObjectWrap<SipUdpSocket> {
   bool open_ = false;
   bool writableArmed_ = false;
   uint8_t* slots_ = nullptr;
-  int32_t* meta_ = nullptr;
-  Napi::ObjectReference metaRef_;
-  Napi::FunctionReference onBatch_;
-  Napi::FunctionReference onWritable_;
-  std::unique_ptr<Napi::AsyncContext> asyncCtx_;
+  BatchSink sink_;
   UdpSender tx_;
   // Several worker threads (sip-udp-shard.h): 0 = none.
   int shareId_ = 0;
   std::shared_ptr<Share> share_;
   uint64_t received_ = 0, recvCalls_ = 0, recvErrors_ = 0, truncated_ = 0, forwarded_ = 0;
-  uint64_t pollErrors_ = 0, listenerErrors_ = 0;
+  uint64_t pollErrors_ = 0;
 };
 
 }  // namespace
