@@ -32,11 +32,11 @@ function changedValues(def, edit, form) {
   return out;
 }
 
-function Field({ col, value, onInput, onChange, errors, disabled }) {
+function Field({ col, value, onInput, onChange, errors }) {
   const id = `f-${col.name}`;
   const help = `${id}-help`;
   const err = errors.length > 0 ? `${id}-err` : undefined;
-  const common = { id, name: col.name, disabled, 'aria-describedby': err ? `${help} ${err}` : help, 'aria-invalid': err ? 'true' : undefined };
+  const common = { id, name: col.name, 'aria-describedby': err ? `${help} ${err}` : help, 'aria-invalid': err ? 'true' : undefined };
   let input;
   if (col.type === 'enum') {
     input = html`<select ...${common} value=${value} onChange=${(e) => { onInput(e.target.value); onChange(e.target.value); }}>
@@ -62,18 +62,25 @@ export function RowEditor({ session, def, edit, onCancel, onApplied }) {
   useEffect(() => { first.current?.querySelector('input, select, button')?.focus(); }, []);
 
   const body = (f = form) => ({ op: edit.op, table: def.name, index: Number(index), ...(edit.op === 'delete' ? {} : { values: changedValues(def, edit, f) }) });
-  const preview = async (f = form) => {
+  // Previews overlap (a blur's inline check, then the button): only the
+  // answer to the latest one is shown, whatever order the answers come in.
+  const asked = useRef(0);
+  const latest = useRef(form);
+  latest.current = form;
+  const preview = async (f = latest.current) => {
     const b = body(f);
-    if (!Number.isInteger(b.index) || b.index < 0) { setResult({ key: '', ok: false, error: 'Index must be a non-negative integer', columnName: 'Index' }); return; }
+    const mine = ++asked.current;
+    if (!Number.isInteger(b.index) || b.index < 0) { setBusy(false); setResult({ key: '', ok: false, error: 'Index must be a non-negative integer', columnName: 'Index' }); return; }
     setBusy(true);
     const r = await api(session, 'POST', '/api/v1/config/preview', b);
+    if (mine !== asked.current) return;
     setBusy(false);
     const key = JSON.stringify(b);
     if (r.status === 200) setResult({ key, ...r.data });
     else setResult({ key, ok: false, error: failure(r), columnName: r.data?.columnName });
   };
   // Inline validation: each committed field change (blur, Enter, a choice) is checked by the server.
-  const changed = (name) => (v) => { const f = { ...form, [name]: v }; setForm(f); void preview(f); };
+  const changed = (name) => (v) => { const f = { ...latest.current, [name]: v }; latest.current = f; setForm(f); void preview(f); };
   const apply = async () => {
     const b = body();
     const method = edit.op === 'add' ? 'POST' : edit.op === 'patch' ? 'PATCH' : 'DELETE';
@@ -103,8 +110,8 @@ export function RowEditor({ session, def, edit, onCancel, onApplied }) {
     <form onSubmit=${(e) => { e.preventDefault(); void preview(); }}>
       ${edit.op === 'add' ? html`<div class="field"><label for="f-Index">Index</label><input id="f-Index" inputmode="numeric" value=${index} onInput=${(e) => setIndex(e.target.value)} /></div>` : null}
       ${edit.op === 'delete' ? html`<p>Row ${edit.index} will be removed.</p>` : html`<div class="fields">
-        ${def.columns.map((c) => html`<${Field} col=${c} value=${form[c.name]} errors=${atField(c.name)} disabled=${busy}
-          onInput=${(v) => setForm({ ...form, [c.name]: v })} onChange=${changed(c.name)} />`)}</div>`}
+        ${def.columns.map((c) => html`<${Field} col=${c} value=${form[c.name]} errors=${atField(c.name)}
+          onInput=${(v) => { latest.current = { ...latest.current, [c.name]: v }; setForm(latest.current); }} onChange=${changed(c.name)} />`)}</div>`}
       <p class="buttons"><button type="submit" disabled=${busy}>Preview change</button>
         <button type="button" data-action="apply" disabled=${!canApply} onClick=${apply}>Apply</button>
         <button type="button" onClick=${onCancel}>Cancel</button></p>
