@@ -14,13 +14,13 @@ const PROFILE: CallProfile = { prackMode: 'transparent', sessionExpiresSec: 0, m
 const A_ADDR: Endpoint = { address: '10.0.0.1', port: 5060, transport: 'udp' };
 const B_ADDR: Endpoint = { address: '192.0.2.10', port: 5070, transport: 'udp' };
 
-interface Sent { req: SipMessage; dest: Endpoint; handler: ClientTransactionHandler; cancelled: boolean }
+interface Sent { req: SipMessage; dest: Endpoint; handler: ClientTransactionHandler; cancelled: boolean; released: boolean; release(): void }
 
 class FakeTx implements TransactionPort {
   sent: Sent[] = [];
   stateless: SipMessage[] = [];
   sendRequest(req: SipMessage, dest: Endpoint, _iface: string, handler: ClientTransactionHandler): ClientTransactionRef {
-    const s: Sent = { req, dest, handler, cancelled: false };
+    const s: Sent = { req, dest, handler, cancelled: false, released: false, release() { s.released = true; } };
     this.sent.push(s);
     return s as unknown as ClientTransactionRef & Sent;
   }
@@ -167,6 +167,8 @@ describe('CallManager (fake transaction layer)', () => {
     expect(mgr.stats()).toMatchObject({ calls: 0, dialogs: 0, pendingTimers: 0 });
     expect(mgr.registeredDialogs).toBe(0);
     expect(cdr.records[0]).toMatchObject({ sipStatus: 200, terminationSide: 'A', srcIpGroup: 'PBX', dstIpGroup: 'ITSP', caller: '1000', callee: '4321' });
+    // The ended call lets go of leg B's INVITE transaction (Accepted for 64*T1 more): it would keep the call.
+    expect(b.released).toBe(true);
   });
 
   it('forking: the first 2xx wins, a later 2xx from another fork is ACKed and BYEd', async () => {

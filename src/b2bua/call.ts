@@ -192,6 +192,7 @@ export class Call extends CallCore implements CdrSource {
     const b = this.legs.B.dialog ?? this.legs.B.firstEarly;
     if (b !== null) this.env.unregisterDialog(b);
     this.legs.B.clearEarly();
+    this.legs.B.releaseInvite();
     this.releaseGroups();
     const cdr = this.outcome.toRecord(this, this.closeMedia());
     this.log.info({ status: cdr.sipStatus, side: cdr.terminationSide, reason: cdr.terminationReason, durationSec: cdr.durationSec }, 'call ended');

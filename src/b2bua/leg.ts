@@ -33,6 +33,12 @@ export class Leg {
   private sdpSent: Buffer | null = null;
   private allow: readonly string[] = [];
   private ackSent: SipMessage | null = null;
+  /**
+   * Leg B's answered INVITE transaction once the call is held: weakly, so the
+   * call does not keep it (and its whole request) after it ends, yet can
+   * release it when the call ends within its Accepted window (64*T1).
+   */
+  private acceptedInvite: WeakRef<ClientTransactionRef> | null = null;
   /** Leg A: the caller's INVITE transaction until its final response; leg B: our INVITE in flight. */
   private inviteServerTx: ServerTransactionRef | null = null;
   private inviteStatus = 0;
@@ -214,10 +220,18 @@ export class Leg {
   compactForHold(compactInvite: (m: SipMessage) => SipMessage, compactAck: (m: SipMessage) => SipMessage): void {
     const inv = this.inviteClient;
     if (inv !== null && inv.finalReceived) {
+      if (inv.ctx !== null) this.acceptedInvite = new WeakRef(inv.ctx);
       inv.ctx = null;
       inv.req = compactInvite(inv.req);
     }
     if (this.ackSent !== null) this.ackSent = compactAck(this.ackSent);
+  }
+
+  /** The call ended: our INVITE transaction, if it still lives, no longer reports to the call. */
+  releaseInvite(): void {
+    this.inviteClient?.ctx?.release?.();
+    this.acceptedInvite?.deref()?.release?.();
+    this.acceptedInvite = null;
   }
 
   /** After the 2xx: the INVITE's number is the dialog's (PRACKs may have used more, see Dialog.advanceLocalSeqTo). */

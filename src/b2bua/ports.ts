@@ -39,6 +39,8 @@ import type { ClientTransactionHandler, ServerTransaction } from '../transaction
 /** Opaque handle of a client transaction; only given back to `cancel`. */
 export interface ClientTransactionRef {
   readonly request: SipMessage;
+  /** The call is done with it: its handler (and so the call) is not kept until the transaction ends. */
+  release?(): void;
 }
 
 /**

@@ -24,7 +24,8 @@ abstract class ClientTransactionBase implements ClientTransaction {
   private current: ClientTransactionState = 'init';
   /** Reliable transports do not retransmit (§17.1.1.2); a large UDP request may become reliable when sent over TCP. */
   reliable: boolean;
-  protected readonly handler: ClientTransactionHandler;
+  /** The TU; NOOP_HANDLER once nothing more can reach it (or it released the transaction). */
+  protected handler: ClientTransactionHandler;
   protected readonly env: TxEnv;
   /** Timer A / E. */
   protected retransTimer: Timer | null = null;
@@ -132,7 +133,23 @@ abstract class ClientTransactionBase implements ClientTransaction {
     this.clearTimers();
     this.env.clientTerminated(this.key);
   }
+
+  /**
+   * The TU is done with this transaction (its call ended): the handler is
+   * dropped so the TU's objects are not kept for the rest of the
+   * retransmission window; a 2xx retransmitted to an Accepted INVITE is
+   * then absorbed, as after the transaction ends (the TU's stray path).
+   */
+  release(): void {
+    this.handler = NOOP_HANDLER;
+  }
 }
+
+const NOOP_HANDLER: ClientTransactionHandler = {
+  onFinal: () => undefined,
+  onTimeout: () => undefined,
+  onTransportError: () => undefined,
+};
 
 function fireRetrans(tx: ClientTransactionBase): void {
   (tx as unknown as { onRetransTimer(): void }).onRetransTimer();
@@ -202,7 +219,10 @@ export class InviteClientTransaction extends ClientTransactionBase {
           this.sendAck(res);
           // Timer D: absorb final response retransmissions (32 s at the default T1).
           this.endTimer = setTimeout(fireEnd, this.reliable ? 0 : 64 * this.env.t1, this);
-          callTu(this.env, 'onFinal', () => this.handler.onFinal(res));
+          const tu = this.handler;
+          // Completed only re-ACKs retransmitted finals: nothing more reaches the TU.
+          this.handler = NOOP_HANDLER;
+          callTu(this.env, 'onFinal', () => tu.onFinal(res));
         }
         break;
       case 'accepted':
@@ -284,7 +304,10 @@ export class NonInviteClientTransaction extends ClientTransactionBase {
     this.clearTimers();
     this.enter('completed');
     this.endTimer = setTimeout(fireEnd, this.reliable ? 0 : this.env.t4, this); // timer K
-    callTu(this.env, 'onFinal', () => this.handler.onFinal(res));
+    const tu = this.handler;
+    // Completed absorbs retransmissions: nothing more reaches the TU.
+    this.handler = NOOP_HANDLER;
+    callTu(this.env, 'onFinal', () => tu.onFinal(res));
   }
 }
 

@@ -102,6 +102,17 @@ abstract class ServerTransactionBase implements ServerTransaction {
     this.terminate();
   }
 
+  /**
+   * Nothing more can reach the TU (the ACK came): its callbacks are dropped
+   * so that the TU's objects (a whole call) are not kept for the rest of the
+   * retransmission window (up to 64*T1) by the transaction layer's maps.
+   */
+  protected dropTu(): void {
+    this.onCancel = undefined;
+    this.onAckTimeout = undefined;
+    this.onTransportError = undefined;
+  }
+
   terminate(): void {
     if (this.state === 'terminated') return;
     this.enter('terminated');
@@ -125,6 +136,8 @@ function fireTerminate(tx: ServerTransactionBase): void {
 /** §17.2.1 + RFC 6026: proceeding -> accepted | completed -> confirmed -> terminated. */
 export class InviteServerTransaction extends ServerTransactionBase {
   private ackReceived = false;
+  /** To tag of our responses (a CANCEL's 200 and 2543-style ACK matching read it after lastResponse is gone). */
+  private sentTag: string | null = null;
 
   start(): void {
     this.enter('proceeding');
@@ -150,6 +163,7 @@ export class InviteServerTransaction extends ServerTransactionBase {
       return;
     }
     this.lastResponse = res;
+    if (res.toTag !== null) this.sentTag = res.toTag;
     const status = res.status;
     if (status < 200) {
       this.send(res, false);
@@ -217,6 +231,7 @@ export class InviteServerTransaction extends ServerTransactionBase {
     if (this.endTimer !== null) clearTimeout(this.endTimer);
     this.retransTimer = null;
     this.endTimer = setTimeout(fireTerminate, this.reliable ? 0 : this.env.t4, this); // timer I
+    this.dropTu();
   }
 
   /** ACK for our 2xx. Returns true the first time (the TU hears of it), false for repeats. */
@@ -225,13 +240,16 @@ export class InviteServerTransaction extends ServerTransactionBase {
     this.ackReceived = true;
     if (this.retransTimer !== null) clearTimeout(this.retransTimer);
     this.retransTimer = null;
-    // Stay Accepted until timer L so INVITE retransmissions are still absorbed (RFC 6026).
+    // Stay Accepted until timer L so INVITE retransmissions are still absorbed (RFC 6026); they get
+    // nothing from the transaction in that state, so the 2xx is no longer needed either.
+    this.lastResponse = null;
+    this.dropTu();
     return true;
   }
 
   /** To tag the TU used (from a provisional or final response). */
   get localTag(): string | null {
-    return this.lastResponse === null ? null : this.lastResponse.toTag;
+    return this.sentTag;
   }
 }
 

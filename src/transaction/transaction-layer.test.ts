@@ -270,6 +270,32 @@ describe('TransactionLayer', () => {
     });
   });
 
+  describe('releasing a client transaction', () => {
+    it('after release a 2xx retransmitted to an Accepted INVITE no longer reaches the TU', () => {
+      const h = handler();
+      const req = outgoingInvite();
+      const ctx = layer.sendRequest(req, UAC, 'lan', h);
+      fake.inject(response(req, 200));
+      fake.inject(response(req, 200));
+      expect(h.calls).toEqual(['final:200', 'extra:200']);
+      ctx.release();
+      fake.inject(response(req, 200));
+      expect(h.calls).toEqual(['final:200', 'extra:200']);
+      expect(ctx.state).toBe('accepted');
+    });
+
+    it('a non-INVITE transaction lets go of its TU after the final response (Completed only absorbs)', () => {
+      const h = handler();
+      const req = outgoingInvite('BYE');
+      layer.sendRequest(req, UAC, 'lan', h);
+      fake.inject(response(req, 200));
+      fake.inject(response(req, 200));
+      expect(h.calls).toEqual(['final:200']);
+      const kept = (layer as unknown as { clients: Map<string, { handler: unknown }> }).clients;
+      expect([...kept.values()].map((t) => t.handler === h)).toEqual([false]);
+    });
+  });
+
   describe('non-INVITE client transaction', () => {
     it('retransmits on timer E (doubling up to T2) and times out on timer F', () => {
       const h = handler();
@@ -372,6 +398,24 @@ describe('TransactionLayer', () => {
       // INVITE retransmissions are still absorbed in Accepted
       fake.inject(invite());
       expect(tuRequests).toHaveLength(2);
+    });
+
+    it('drops the TU callbacks and the 2xx once the ACK came; a late CANCEL still gets the same To tag', () => {
+      fake.inject(invite());
+      const stx = tuRequests[0]!.stx!;
+      stx.onCancel = () => undefined;
+      stx.onAckTimeout = () => undefined;
+      stx.onTransportError = () => undefined;
+      stx.respond(createResponse(stx.request, 200, undefined, 'u1'));
+      fake.inject(invite('z9hG4bKack1', { method: 'ACK', toTag: 'u1' }));
+      // Accepted until timer L, but nothing of the TU is kept (its call may end long before).
+      expect(stx.state).toBe('accepted');
+      expect([stx.onCancel, stx.onAckTimeout, stx.onTransportError]).toEqual([undefined, undefined, undefined]);
+      expect((stx as unknown as { lastResponse: unknown }).lastResponse).toBeNull();
+      fake.take();
+      fake.inject(invite('z9hG4bKinv1', { method: 'CANCEL' }));
+      const sent = fake.take();
+      expect(sent.map((x) => [x.msg.status, x.msg.toTag])).toEqual([[200, 'u1']]);
     });
 
     it('reports a missing ACK for a 2xx after 64*T1', () => {

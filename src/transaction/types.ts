@@ -48,6 +48,12 @@ export interface ClientTransaction {
   readonly dest: Endpoint;
   readonly interfaceName: string;
   readonly state: ClientTransactionState;
+  /**
+   * The TU is done with it (its call ended): the handler is dropped, so the
+   * TU's objects are not kept until the transaction ends (up to 64*T1 in
+   * Accepted); a further 2xx is then absorbed.
+   */
+  release(): void;
 }
 
 export interface ServerTransaction {
