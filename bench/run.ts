@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { defaultOptions, publishLatest, runBench, type BenchOptions } from './lib/bench.js';
 import { repoRoot } from './lib/procs.js';
 import type { ScenarioId } from './lib/signalling.js';
-import type { MediaEngineName } from './lib/media.js';
+import { MEDIA_ENGINE_NAMES, type MediaEngineName } from './lib/media-engines.js';
 import type { TargetName } from './lib/targets.js';
 
 const USAGE = `usage: node dist/bench/run.js [options]
@@ -23,7 +23,8 @@ const USAGE = `usage: node dist/bench/run.js [options]
   --no-refine               do not bisect between the last clean and first failing rate
   --concurrent LIST         concurrent-call levels, e.g. 500,1000 ("none" to skip)
   --concurrent-rate N       call rate used to ramp the concurrent calls
-  --media LIST              direct,rtpengine,sbc-native,sbc-js ("none" to skip)
+  --media LIST              direct,rtpengine,rtpengine-srtp,sbc-native,sbc-native-mt,
+                            sbc-native-srtp,sbc-native-srtp-mt,sbc-js (default all; "none" to skip)
   --media-sessions LIST     relayed session counts (2 streams each)
   --media-duration MS       measured time per media step
   --no-signalling           skip the signalling scenarios
@@ -82,7 +83,7 @@ function parseArgs(argv: string[]): BenchOptions {
       case '--no-refine': o.refine = false; break;
       case '--concurrent': o.concurrentLevels = nums(val(), a); break;
       case '--concurrent-rate': o.concurrentRate = nums(val(), a)[0] ?? o.concurrentRate; break;
-      case '--media': o.mediaEngines = oneOf<MediaEngineName>(list(val()), ['direct', 'rtpengine', 'sbc-native', 'sbc-js'], a); break;
+      case '--media': o.mediaEngines = oneOf<MediaEngineName>(list(val()), MEDIA_ENGINE_NAMES, a); break;
       case '--media-sessions': o.mediaSessions = nums(val(), a).map(Math.round); break;
       case '--media-duration': o.mediaDurationMs = nums(val(), a)[0] ?? o.mediaDurationMs; break;
       case '--no-signalling': o.scenarios = []; break;

@@ -11,13 +11,14 @@ import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { GroupMeter } from './procstat.js';
-import { repoRoot, sleep, spawnManaged, stopManaged, type ManagedProcess } from './procs.js';
+import { repoRoot, sleep, spawnManaged, stopManaged } from './procs.js';
 import { startRtpengine } from './rtpengine.js';
-import type { RelayChildReply, RelayChildRequest } from '../relay-child.js';
+import { mediaEngineSpec, type MediaEngineName } from './media-engines.js';
+import { startSbcRelay, type RelayUnderTest, type SrtpLegTotals } from './sbc-relay.js';
 
 const execFileP = promisify(execFile);
 
-export type MediaEngineName = 'direct' | 'rtpengine' | 'sbc-native' | 'sbc-js';
+export type { MediaEngineName } from './media-engines.js';
 
 export interface RtpgenResult {
   sessions: number;
@@ -59,6 +60,8 @@ export interface MediaStep {
   cpuPer10kPps: number | null;
   generatorCpuPercent: number;
   generatorMaxLagMs: number;
+  /** The SBC relay's SRTP legs (the inner legs of the -srtp chain) at the end of the step. */
+  srtpLegs?: SrtpLegTotals;
   clean: boolean;
   /** Why the step is not clean, or a generator warning. */
   note: string;
@@ -70,20 +73,15 @@ export interface MediaEngineResult {
   reason?: string;
   /** What the SBC factory actually returned ('native' may fall back to 'js'). */
   kind?: string;
+  /** Relay threads (native engines in the relay child, rtpengine --num-threads); absent for direct. */
+  threads?: number;
+  /** Streams crossed the SRTP<->RTP chain (two relay sessions, SRTP between them). */
+  srtp?: boolean;
   steps: MediaStep[];
   maxCleanSessions: number | null;
   maxCleanPps: number | null;
   cpuPer10kPpsAtMax: number | null;
   p99MsAtMax: number | null;
-}
-
-interface RelayUnderTest {
-  /** Process group to measure, null = nothing to measure (direct). */
-  pgid: number | null;
-  kind?: string;
-  allocate(genPorts: readonly number[]): Promise<number[]>;
-  release(): Promise<void>;
-  stop(): Promise<void>;
 }
 
 export const LATENCY_P99_LIMIT_MS = 10;
@@ -104,99 +102,9 @@ function directRelay(): RelayUnderTest {
   return {
     pgid: null,
     allocate: async (g) => g.map((_, i) => g[i ^ 1]!),
-    release: async () => {},
+    release: async () => null,
     stop: async () => {},
   };
-}
-
-class RelayChild implements RelayUnderTest {
-  readonly pgid: number;
-  kind?: string;
-  private readonly proc: ManagedProcess;
-  private waiter: ((r: RelayChildReply) => void) | null = null;
-
-  constructor(proc: ManagedProcess) {
-    this.proc = proc;
-    this.pgid = proc.pid;
-    proc.child.on('message', (m: RelayChildReply) => {
-      const w = this.waiter;
-      this.waiter = null;
-      w?.(m);
-    });
-  }
-
-  request(m: RelayChildRequest, timeoutMs: number): Promise<RelayChildReply> {
-    return new Promise((resolve) => {
-      const t = setTimeout(() => {
-        this.waiter = null;
-        resolve({ type: 'error', message: `relay child: no reply to ${m.type} within ${timeoutMs} ms` });
-      }, timeoutMs);
-      void this.proc.exited.then((e) => {
-        clearTimeout(t);
-        resolve({ type: 'error', message: `relay child exited (code ${String(e.code)}): ${this.proc.stderrTail().slice(-400)}` });
-      });
-      this.waiter = (r) => {
-        clearTimeout(t);
-        resolve(r);
-      };
-      try {
-        this.proc.child.send(m);
-      } catch (e) {
-        clearTimeout(t);
-        resolve({ type: 'error', message: (e as Error).message });
-      }
-    });
-  }
-
-  async allocate(genPorts: readonly number[]): Promise<number[]> {
-    const r = await this.request({ type: 'create', genPorts: [...genPorts] }, 30_000);
-    if (r.type !== 'created') throw new Error(r.type === 'error' ? r.message : `unexpected ${r.type}`);
-    return r.targets;
-  }
-
-  async release(): Promise<void> {
-    await this.request({ type: 'close' }, 10_000);
-  }
-
-  async stop(): Promise<void> {
-    if (this.proc.exitInfo() === null) {
-      try {
-        this.proc.child.send({ type: 'shutdown' } satisfies RelayChildRequest);
-      } catch {
-        /* channel closed */
-      }
-    }
-    await stopManaged(this.proc, 2000);
-  }
-}
-
-export function sbcRelayPaths(): { child: string; module: string } {
-  const root = repoRoot();
-  // SBC_BENCH_RELAY_MODULE points the bench at another build of the relay module.
-  const override = process.env.SBC_BENCH_RELAY_MODULE;
-  return {
-    child: join(root, 'dist', 'bench', 'relay-child.js'),
-    module: override !== undefined && override !== '' ? override : join(root, 'dist', 'src', 'media', 'relay.js'),
-  };
-}
-
-async function startSbcRelay(prefer: 'native' | 'js'): Promise<{ ok: true; relay: RelayChild } | { ok: false; reason: string }> {
-  const p = sbcRelayPaths();
-  if (!existsSync(p.module)) return { ok: false, reason: `not available: ${p.module} not found (src/media/relay.ts not written or not built yet)` };
-  if (!existsSync(p.child)) return { ok: false, reason: `not available: ${p.child} not found (run npm run build)` };
-  const proc = spawnManaged(`relay-${prefer}`, process.execPath, [p.child], { ipc: true, cwd: repoRoot() });
-  const relay = new RelayChild(proc);
-  const r = await relay.request({ type: 'init', prefer, modulePath: p.module }, 15_000);
-  if (r.type !== 'ready') {
-    await relay.stop();
-    return { ok: false, reason: `not available: ${r.type === 'error' ? r.message : r.type}` };
-  }
-  relay.kind = r.kind;
-  if (r.kind !== prefer) {
-    await relay.stop();
-    return { ok: false, reason: `not available: asked for the ${prefer} engine, the factory returned '${r.kind}'` };
-  }
-  return { ok: true, relay };
 }
 
 /** Runs rtpgen once against a relay. */
@@ -207,8 +115,9 @@ async function runGenerator(
   durationMs: number,
   warmupMs: number,
   workDir: string,
-): Promise<{ result: RtpgenResult; relayCpu: number | null; genCpu: number }> {
+): Promise<{ result: RtpgenResult; relayCpu: number | null; genCpu: number; srtp: SrtpLegTotals | null }> {
   let buf = '';
+  let released = false;
   let onLine: ((l: string) => void) | null = null;
   const gen = spawnManaged('rtpgen', bin, ['-n', String(sessions), '-d', String(durationMs), '-w', String(warmupMs), '-r', '300'], {
     stdin: 'pipe',
@@ -265,14 +174,16 @@ async function runGenerator(
     const genCpu = genMeter.stop().cpuPercent;
     const resultLine = await nextLine('RESULT', 15_000 + durationMs);
     const result = JSON.parse(resultLine.slice('RESULT '.length)) as RtpgenResult;
-    return { result, relayCpu, genCpu };
+    released = true;
+    const srtp = await relay.release();
+    return { result, relayCpu, genCpu, srtp };
   } finally {
     await stopManaged(gen, 1000);
-    await relay.release().catch(() => undefined);
+    if (!released) await relay.release().catch(() => undefined);
   }
 }
 
-function toStep(engine: MediaEngineName, r: RtpgenResult, relayCpu: number | null, genCpu: number): MediaStep {
+function toStep(engine: MediaEngineName, r: RtpgenResult, relayCpu: number | null, genCpu: number, srtp: SrtpLegTotals | null = null): MediaStep {
   const seconds = r.durationMs / 1000;
   const lossRatio = r.sent > 0 ? r.lost / r.sent : 1;
   const late20Ratio = r.received > 0 ? r.late20 / r.received : 0;
@@ -284,6 +195,7 @@ function toStep(engine: MediaEngineName, r: RtpgenResult, relayCpu: number | nul
   if (r.silentStreams > 0) reasons.push(`${r.silentStreams} streams never arrived`);
   if (r.misrouted > 0) reasons.push(`${r.misrouted} packets arrived on the wrong socket`);
   if (r.sendErrors > 0) reasons.push(`${r.sendErrors} send errors`);
+  if (srtp !== null && srtp.authFailures > 0) reasons.push(`${srtp.authFailures} SRTP authentication failures`);
   const clean = reasons.length === 0;
   if (r.generatorMaxLagUs > 10_000) reasons.push(`generator tick late by up to ${(r.generatorMaxLagUs / 1000).toFixed(1)} ms (machine busy)`);
   return {
@@ -304,6 +216,7 @@ function toStep(engine: MediaEngineName, r: RtpgenResult, relayCpu: number | nul
     cpuPer10kPps: relayCpu === null || relayedPps <= 0 ? null : (relayCpu * 10_000) / relayedPps,
     generatorCpuPercent: genCpu,
     generatorMaxLagMs: r.generatorMaxLagUs / 1000,
+    ...(srtp !== null ? { srtpLegs: srtp } : {}),
     clean,
     note: reasons.join('; '),
   };
@@ -322,14 +235,15 @@ export interface MediaBenchOptions {
 }
 
 async function startEngine(name: MediaEngineName, workDir: string, maxSessions: number): Promise<{ ok: true; relay: RelayUnderTest } | { ok: false; reason: string }> {
-  if (name === 'direct') return { ok: true, relay: directRelay() };
-  if (name === 'rtpengine') {
-    const r = await startRtpengine(join(workDir, 'rtpengine'), maxSessions);
+  const spec = mediaEngineSpec(name);
+  if (spec.relay === 'direct') return { ok: true, relay: directRelay() };
+  if (spec.relay === 'rtpengine') {
+    const r = await startRtpengine(join(workDir, name), maxSessions, { threads: spec.threads, srtp: spec.srtp });
     if (!r.ok) return r;
     const h = r.handle;
-    return { ok: true, relay: { pgid: h.proc.pid, allocate: (g) => h.allocate(g), release: () => h.release(), stop: () => h.stop() } };
+    return { ok: true, relay: { pgid: h.proc.pid, threads: spec.threads, allocate: (g) => h.allocate(g), release: async () => { await h.release(); return null; }, stop: () => h.stop() } };
   }
-  return startSbcRelay(name === 'sbc-native' ? 'native' : 'js');
+  return startSbcRelay({ prefer: spec.relay, engines: spec.threads, srtp: spec.srtp });
 }
 
 /**
@@ -355,6 +269,8 @@ export async function runMediaBench(o: MediaBenchOptions): Promise<MediaEngineRe
       }
       res.available = true;
       if (s.relay.kind !== undefined) res.kind = s.relay.kind;
+      if (s.relay.threads !== undefined) res.threads = s.relay.threads;
+      if (mediaEngineSpec(e).srtp) res.srtp = true;
       relays.set(e, s.relay);
     }
     const stopped = new Set<MediaEngineName>();
@@ -370,12 +286,12 @@ export async function runMediaBench(o: MediaBenchOptions): Promise<MediaEngineRe
         let step: MediaStep;
         try {
           const r = await runGenerator(bin, relay, sessions, o.durationMs, o.warmupMs, o.workDir);
-          step = toStep(res.engine, r.result, r.relayCpu, r.genCpu);
+          step = toStep(res.engine, r.result, r.relayCpu, r.genCpu, r.srtp);
           if (!step.clean) {
             // One retry: on a shared machine a single scheduling hiccup should not end the ladder.
             o.log(`media ${res.engine} @ ${sessions} sessions not clean (${step.note}); repeating once`);
             const again = await runGenerator(bin, relay, sessions, o.durationMs, o.warmupMs, o.workDir);
-            const s2 = toStep(res.engine, again.result, again.relayCpu, again.genCpu);
+            const s2 = toStep(res.engine, again.result, again.relayCpu, again.genCpu, again.srtp);
             if (s2.clean || s2.p99Ms < step.p99Ms) step = { ...s2, note: s2.note + (s2.note ? '; ' : '') + 'second attempt' };
           }
         } catch (err) {
@@ -386,7 +302,7 @@ export async function runMediaBench(o: MediaBenchOptions): Promise<MediaEngineRe
         }
         res.steps.push(step);
         o.log(
-          `media ${res.engine.padEnd(10)} ${String(sessions).padStart(5)} sessions ${String(step.offeredPps).padStart(7)} pps: ` +
+          `media ${res.engine.padEnd(18)} ${String(sessions).padStart(5)} sessions ${String(step.offeredPps).padStart(7)} pps: ` +
             `p50 ${step.p50Ms.toFixed(2)} ms p99 ${step.p99Ms.toFixed(2)} ms loss ${(step.lossRatio * 100).toFixed(3)}% ` +
             `cpu ${step.cpuPercent === null ? '-' : step.cpuPercent.toFixed(0) + '%'} ${step.clean ? 'clean' : 'NOT clean'}${step.note ? ` (${step.note})` : ''}`,
         );
