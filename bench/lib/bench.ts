@@ -40,6 +40,10 @@ export interface BenchOptions {
   mediaSessions: number[];
   mediaDurationMs: number;
   mediaWarmupMs: number;
+  /** Past the listed session counts, double up to this many while a relay is still clean (0 = no). */
+  mediaExtendToSessions: number;
+  /** Bisecting steps between each engine's last clean and first failing session count. */
+  mediaRefineSteps: number;
   /** REST/metrics paths loaded by the HTTP bench; empty skips it. */
   httpPaths: string[];
   /** Overrides where the SBC's heap is read (default: its own /api/v1/status?gc=1). */
@@ -80,6 +84,10 @@ export function defaultOptions(quick: boolean): BenchOptions {
     mediaSessions: quick ? [50, 100, 200, 400] : [50, 100, 200, 400, 800, 1600],
     mediaDurationMs: quick ? 2000 : 5000,
     mediaWarmupMs: quick ? 500 : 1000,
+    // Issue 15: the ladder goes on until the relays fail. 3200 sessions = 320k pps; the SRTP chains
+    // need 8 relay ports and descriptors per session, so they may hit the port range first (an error, not a ceiling).
+    mediaExtendToSessions: quick ? 1600 : 3200,
+    mediaRefineSteps: quick ? 1 : 2,
     httpPaths: [...DEFAULT_HTTP_PATHS],
     httpDurationS: quick ? 5 : 10,
     httpConnections: 10,
@@ -195,6 +203,8 @@ export async function runBench(o: BenchOptions): Promise<BenchOutput> {
         workDir: join(work, 'media'),
         log: o.log,
         deadline: share(0.95),
+        extendToSessions: o.mediaExtendToSessions,
+        refineSteps: o.mediaRefineSteps,
       });
     }
   } catch (e) {

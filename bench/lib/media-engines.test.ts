@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_MEDIA_ENGINES, MEDIA_ENGINE_NAMES, mediaComparisonLines, mediaEngineSpec, relayThreadCount, type CeilingFigures } from './media-engines.js';
 import { onlySuite } from './rtpengine.js';
+import { extendedSteps, refineMidpoint } from './media-ladder.js';
 
 const fig = (engine: CeilingFigures['engine'], maxCleanPps: number | null, failed: boolean, threads?: number): CeilingFigures => ({
   engine, available: true, maxCleanPps, cpuPer10kPpsAtMax: maxCleanPps === null ? null : 20, failed, ...(threads !== undefined ? { threads } : {}),
@@ -40,5 +41,19 @@ describe('media bench engines', () => {
   it('keeps only the offered a=crypto lines of the chosen suite', () => {
     const sdp = 'v=0\r\nm=audio 1 RTP/SAVP 0\r\na=crypto:1 AEAD_AES_256_GCM inline:x\r\na=crypto:7 AES_CM_128_HMAC_SHA1_80 inline:y\r\na=crypto:8 AES_CM_128_HMAC_SHA1_32 inline:z\r\na=ptime:20\r\n';
     expect(onlySuite(sdp, 'AES_CM_128_HMAC_SHA1_80')).toBe('v=0\r\nm=audio 1 RTP/SAVP 0\r\na=crypto:7 AES_CM_128_HMAC_SHA1_80 inline:y\r\na=ptime:20\r\n');
+  });
+});
+
+describe('media ladder', () => {
+  it('doubles past the listed steps up to the cap, and refines between clean and failing', () => {
+    expect(extendedSteps([50, 100, 200, 400], 1600)).toEqual([800, 1600]);
+    expect(extendedSteps([50, 100, 200, 400], 799)).toEqual([]);
+    expect(extendedSteps([], 1600)).toEqual([]);
+    expect(refineMidpoint(400, 800)).toBe(600);
+    expect(refineMidpoint(400, 600)).toBe(500);
+    expect(refineMidpoint(500, 560)).toBeNull();
+    expect(refineMidpoint(20, 50)).toBe(35);
+    expect(refineMidpoint(0, 50)).toBeNull();
+    expect(refineMidpoint(50, 50)).toBeNull();
   });
 });

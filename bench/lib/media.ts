@@ -14,6 +14,7 @@ import { GroupMeter } from './procstat.js';
 import { repoRoot, sleep, spawnManaged, stopManaged } from './procs.js';
 import { startRtpengine } from './rtpengine.js';
 import { mediaEngineSpec, type MediaEngineName } from './media-engines.js';
+import { extendedSteps, refineMidpoint } from './media-ladder.js';
 import { startSbcRelay, type RelayUnderTest, type SrtpLegTotals } from './sbc-relay.js';
 
 const execFileP = promisify(execFile);
@@ -232,6 +233,10 @@ export interface MediaBenchOptions {
   log: (msg: string) => void;
   /** Stop starting new steps after this wall-clock time (ms since epoch). */
   deadline?: number;
+  /** After the listed steps, double the count up to this many sessions while a relay is still clean. */
+  extendToSessions?: number;
+  /** Bisecting steps between each engine's last clean and first failing count (0 = none). */
+  refineSteps?: number;
 }
 
 async function startEngine(name: MediaEngineName, workDir: string, maxSessions: number): Promise<{ ok: true; relay: RelayUnderTest } | { ok: false; reason: string }> {
@@ -249,14 +254,64 @@ async function startEngine(name: MediaEngineName, workDir: string, maxSessions: 
 /**
  * Steps every engine through the session counts, alternating engines at each
  * step so machine drift affects all of them; an engine stops at its first
- * step that misses the criterion.
+ * step that misses the criterion. With `extendToSessions`, the ladder then
+ * doubles until every relay has failed (or the cap), and with `refineSteps`
+ * bisects between each engine's last clean and first failing count.
  */
 export async function runMediaBench(o: MediaBenchOptions): Promise<MediaEngineResult[]> {
   mkdirSync(o.workDir, { recursive: true });
   const bin = await buildRtpgen(join(o.workDir, 'build'));
-  const maxSessions = Math.max(...o.sessionSteps);
+  const extra = o.extendToSessions === undefined ? [] : extendedSteps(o.sessionSteps, o.extendToSessions);
+  const maxSessions = Math.max(...o.sessionSteps, ...extra);
   const results: MediaEngineResult[] = [];
   const relays = new Map<MediaEngineName, RelayUnderTest>();
+  const stopped = new Set<MediaEngineName>();
+  const failedAt = new Map<MediaEngineName, number>();
+
+  const runStep = async (res: MediaEngineResult, sessions: number): Promise<void> => {
+    const relay = relays.get(res.engine);
+    if (relay === undefined) return;
+    if (o.deadline !== undefined && Date.now() > o.deadline) {
+      o.log(`media ${res.engine}: time budget used up, stopping at ${sessions} sessions`);
+      stopped.add(res.engine);
+      failedAt.delete(res.engine);
+      return;
+    }
+    let step: MediaStep;
+    try {
+      const r = await runGenerator(bin, relay, sessions, o.durationMs, o.warmupMs, o.workDir);
+      step = toStep(res.engine, r.result, r.relayCpu, r.genCpu, r.srtp);
+      if (!step.clean) {
+        // One retry: on a shared machine a single scheduling hiccup should not end the ladder.
+        o.log(`media ${res.engine} @ ${sessions} sessions not clean (${step.note}); repeating once`);
+        const again = await runGenerator(bin, relay, sessions, o.durationMs, o.warmupMs, o.workDir);
+        const s2 = toStep(res.engine, again.result, again.relayCpu, again.genCpu, again.srtp);
+        if (s2.clean || s2.p99Ms < step.p99Ms) step = { ...s2, note: s2.note + (s2.note ? '; ' : '') + 'second attempt' };
+      }
+    } catch (err) {
+      o.log(`media ${res.engine} @ ${sessions} sessions: ${(err as Error).message}`);
+      res.reason = (err as Error).message;
+      stopped.add(res.engine);
+      failedAt.delete(res.engine);
+      return;
+    }
+    res.steps.push(step);
+    o.log(
+      `media ${res.engine.padEnd(18)} ${String(sessions).padStart(5)} sessions ${String(step.offeredPps).padStart(7)} pps: ` +
+        `p50 ${step.p50Ms.toFixed(2)} ms p99 ${step.p99Ms.toFixed(2)} ms loss ${(step.lossRatio * 100).toFixed(3)}% ` +
+        `cpu ${step.cpuPercent === null ? '-' : step.cpuPercent.toFixed(0) + '%'} ${step.clean ? 'clean' : 'NOT clean'}${step.note ? ` (${step.note})` : ''}`,
+    );
+    if (step.clean && step.sessions > (res.maxCleanSessions ?? 0)) {
+      res.maxCleanSessions = step.sessions;
+      res.maxCleanPps = step.relayedPps;
+      res.cpuPer10kPpsAtMax = step.cpuPer10kPps;
+      res.p99MsAtMax = step.p99Ms;
+    } else if (!step.clean) {
+      stopped.add(res.engine);
+      failedAt.set(res.engine, Math.min(sessions, failedAt.get(res.engine) ?? Infinity));
+    }
+  };
+
   try {
     for (const e of o.engines) {
       const res: MediaEngineResult = { engine: e, available: false, steps: [], maxCleanSessions: null, maxCleanPps: null, cpuPer10kPpsAtMax: null, p99MsAtMax: null };
@@ -273,47 +328,20 @@ export async function runMediaBench(o: MediaBenchOptions): Promise<MediaEngineRe
       if (mediaEngineSpec(e).srtp) res.srtp = true;
       relays.set(e, s.relay);
     }
-    const stopped = new Set<MediaEngineName>();
+    const running = (): MediaEngineResult[] => results.filter((r) => relays.has(r.engine) && !stopped.has(r.engine));
     for (const sessions of o.sessionSteps) {
+      for (const res of running()) await runStep(res, sessions);
+    }
+    for (const sessions of extra) {
+      // Beyond the list only while a relay is still clean ('direct' alone is the generator's floor).
+      if (!running().some((r) => r.engine !== 'direct')) break;
+      for (const res of running()) await runStep(res, sessions);
+    }
+    for (let round = 0; round < (o.refineSteps ?? 0); round++) {
       for (const res of results) {
-        const relay = relays.get(res.engine);
-        if (relay === undefined || stopped.has(res.engine)) continue;
-        if (o.deadline !== undefined && Date.now() > o.deadline) {
-          o.log(`media ${res.engine}: time budget used up, stopping at ${sessions} sessions`);
-          stopped.add(res.engine);
-          continue;
-        }
-        let step: MediaStep;
-        try {
-          const r = await runGenerator(bin, relay, sessions, o.durationMs, o.warmupMs, o.workDir);
-          step = toStep(res.engine, r.result, r.relayCpu, r.genCpu, r.srtp);
-          if (!step.clean) {
-            // One retry: on a shared machine a single scheduling hiccup should not end the ladder.
-            o.log(`media ${res.engine} @ ${sessions} sessions not clean (${step.note}); repeating once`);
-            const again = await runGenerator(bin, relay, sessions, o.durationMs, o.warmupMs, o.workDir);
-            const s2 = toStep(res.engine, again.result, again.relayCpu, again.genCpu, again.srtp);
-            if (s2.clean || s2.p99Ms < step.p99Ms) step = { ...s2, note: s2.note + (s2.note ? '; ' : '') + 'second attempt' };
-          }
-        } catch (err) {
-          o.log(`media ${res.engine} @ ${sessions} sessions: ${(err as Error).message}`);
-          res.reason = (err as Error).message;
-          stopped.add(res.engine);
-          continue;
-        }
-        res.steps.push(step);
-        o.log(
-          `media ${res.engine.padEnd(18)} ${String(sessions).padStart(5)} sessions ${String(step.offeredPps).padStart(7)} pps: ` +
-            `p50 ${step.p50Ms.toFixed(2)} ms p99 ${step.p99Ms.toFixed(2)} ms loss ${(step.lossRatio * 100).toFixed(3)}% ` +
-            `cpu ${step.cpuPercent === null ? '-' : step.cpuPercent.toFixed(0) + '%'} ${step.clean ? 'clean' : 'NOT clean'}${step.note ? ` (${step.note})` : ''}`,
-        );
-        if (step.clean) {
-          res.maxCleanSessions = step.sessions;
-          res.maxCleanPps = step.relayedPps;
-          res.cpuPer10kPpsAtMax = step.cpuPer10kPps;
-          res.p99MsAtMax = step.p99Ms;
-        } else {
-          stopped.add(res.engine);
-        }
+        const failed = failedAt.get(res.engine);
+        const mid = failed === undefined || res.maxCleanSessions === null ? null : refineMidpoint(res.maxCleanSessions, failed);
+        if (mid !== null) await runStep(res, mid);
       }
     }
   } finally {

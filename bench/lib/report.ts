@@ -146,7 +146,8 @@ export function markdownSummary(r: BenchReport): string {
       continue;
     }
     const best = m.steps.find((s) => s.clean && s.sessions === m.maxCleanSessions);
-    const fail = m.steps.find((s) => !s.clean);
+    // The lowest failing count (refining steps run after the first failure, below it).
+    const fail = m.steps.filter((s) => !s.clean).sort((a, b) => a.sessions - b.sessions)[0];
     // With no clean step, still show what the first step measured, marked with '*'.
     const shown = best ?? m.steps[0];
     const star = best === undefined && shown !== undefined ? '*' : '';

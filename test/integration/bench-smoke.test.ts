@@ -141,6 +141,8 @@ describe('bench smoke run', () => {
       mediaSessions: [1],
       mediaDurationMs: 2000,
       mediaWarmupMs: 300,
+      mediaExtendToSessions: 0, // one step: no doubling until the relay fails
+      mediaRefineSteps: 0,
       httpRequests: 200,
       httpConnections: 4,
       httpCallRate: 10,
