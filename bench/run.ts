@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { defaultOptions, publishLatest, runBench, type BenchOptions } from './lib/bench.js';
 import { repoRoot } from './lib/procs.js';
 import type { ScenarioId } from './lib/signalling.js';
-import type { MediaEngineName } from './lib/media.js';
+import { MEDIA_ENGINE_NAMES, type MediaEngineName } from './lib/media-engines.js';
 import type { TargetName } from './lib/targets.js';
 
 const USAGE = `usage: node dist/bench/run.js [options]
@@ -23,9 +23,14 @@ const USAGE = `usage: node dist/bench/run.js [options]
   --no-refine               do not bisect between the last clean and first failing rate
   --concurrent LIST         concurrent-call levels, e.g. 500,1000 ("none" to skip)
   --concurrent-rate N       call rate used to ramp the concurrent calls
-  --media LIST              direct,rtpengine,sbc-native,sbc-js ("none" to skip)
+  --media LIST              direct,rtpengine,rtpengine-srtp,sbc-native,sbc-native-mt,
+                            sbc-native-srtp,sbc-native-srtp-mt,sbc-js (default all; "none" to skip)
   --media-sessions LIST     relayed session counts (2 streams each)
   --media-duration MS       measured time per media step
+  --media-max-sessions N    past the listed counts, double up to N sessions while a relay
+                            is still clean (default 1600 quick, 3200 full; 0 = no)
+  --media-refine N          bisecting steps between an engine's last clean and first
+                            failing count (default 1 quick, 2 full)
   --no-signalling           skip the signalling scenarios
   --http LIST               SBC API paths loaded by autocannon while calls run
                             (default /metrics,/api/v1/status; "none" to skip)
@@ -46,6 +51,12 @@ function nums(v: string, flag: string): number[] {
   const out = list(v).map(Number);
   if (out.some((n) => !Number.isFinite(n) || n <= 0)) throw new Error(`${flag}: expected positive numbers, got ${v}`);
   return out;
+}
+
+function wholeNumber(v: string, flag: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`${flag}: expected a whole number >= 0, got ${v}`);
+  return n;
 }
 
 function oneOf<T extends string>(values: string[], allowed: readonly T[], flag: string): T[] {
@@ -82,8 +93,10 @@ function parseArgs(argv: string[]): BenchOptions {
       case '--no-refine': o.refine = false; break;
       case '--concurrent': o.concurrentLevels = nums(val(), a); break;
       case '--concurrent-rate': o.concurrentRate = nums(val(), a)[0] ?? o.concurrentRate; break;
-      case '--media': o.mediaEngines = oneOf<MediaEngineName>(list(val()), ['direct', 'rtpengine', 'sbc-native', 'sbc-js'], a); break;
+      case '--media': o.mediaEngines = oneOf<MediaEngineName>(list(val()), MEDIA_ENGINE_NAMES, a); break;
       case '--media-sessions': o.mediaSessions = nums(val(), a).map(Math.round); break;
+      case '--media-max-sessions': o.mediaExtendToSessions = wholeNumber(val(), a); break;
+      case '--media-refine': o.mediaRefineSteps = wholeNumber(val(), a); break;
       case '--media-duration': o.mediaDurationMs = nums(val(), a)[0] ?? o.mediaDurationMs; break;
       case '--no-signalling': o.scenarios = []; break;
       case '--http': o.httpPaths = list(val()); break;

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { installCleanupHandlers, killAllSync, repoRoot } from './procs.js';
 import { runConcurrent, runSignallingScenario, scenarios, DEFAULT_SETUP_SLO_MS, MAX_FAILED_RATIO, MAX_RETRANS_RATIO, MAX_WALL_FACTOR, type ConcurrentResult, type ScenarioId, type ScenarioResult } from './signalling.js';
+import { DEFAULT_MEDIA_ENGINES } from './media-engines.js';
 import { runMediaBench, LATENCY_P99_LIMIT_MS, LATE_RATIO_LIMIT, LOSS_RATIO_LIMIT, type MediaEngineName, type MediaEngineResult } from './media.js';
 import { runHttpBench, DEFAULT_HTTP_PATHS, type HttpResult } from './http.js';
 import { failureChart, markdownSummary, type BenchReport } from './report.js';
@@ -39,6 +40,10 @@ export interface BenchOptions {
   mediaSessions: number[];
   mediaDurationMs: number;
   mediaWarmupMs: number;
+  /** Past the listed session counts, double up to this many while a relay is still clean (0 = no). */
+  mediaExtendToSessions: number;
+  /** Bisecting steps between each engine's last clean and first failing session count. */
+  mediaRefineSteps: number;
   /** REST/metrics paths loaded by the HTTP bench; empty skips it. */
   httpPaths: string[];
   /** Overrides where the SBC's heap is read (default: its own /api/v1/status?gc=1). */
@@ -75,10 +80,14 @@ export function defaultOptions(quick: boolean): BenchOptions {
     // rate. At 1,000/s on a 2-core VM at load 5-7 the SBC fell behind from ~55,000 held calls (GC of
     // a growing heap on top of the setups); 100,000 calls ramp in 200 s at 500/s.
     concurrentRate: quick ? 100 : 500,
-    mediaEngines: ['direct', 'rtpengine', 'sbc-native', 'sbc-js'],
+    mediaEngines: [...DEFAULT_MEDIA_ENGINES],
     mediaSessions: quick ? [50, 100, 200, 400] : [50, 100, 200, 400, 800, 1600],
     mediaDurationMs: quick ? 2000 : 5000,
     mediaWarmupMs: quick ? 500 : 1000,
+    // Issue 15: the ladder goes on until the relays fail. 3200 sessions = 320k pps; the SRTP chains
+    // need 8 relay ports and descriptors per session, so they may hit the port range first (an error, not a ceiling).
+    mediaExtendToSessions: quick ? 1600 : 3200,
+    mediaRefineSteps: quick ? 1 : 2,
     httpPaths: [...DEFAULT_HTTP_PATHS],
     httpDurationS: quick ? 5 : 10,
     httpConnections: 10,
@@ -194,6 +203,8 @@ export async function runBench(o: BenchOptions): Promise<BenchOutput> {
         workDir: join(work, 'media'),
         log: o.log,
         deadline: share(0.95),
+        extendToSessions: o.mediaExtendToSessions,
+        refineSteps: o.mediaRefineSteps,
       });
     }
   } catch (e) {

@@ -11,13 +11,15 @@ import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { GroupMeter } from './procstat.js';
-import { repoRoot, sleep, spawnManaged, stopManaged, type ManagedProcess } from './procs.js';
+import { repoRoot, sleep, spawnManaged, stopManaged } from './procs.js';
 import { startRtpengine } from './rtpengine.js';
-import type { RelayChildReply, RelayChildRequest } from '../relay-child.js';
+import { mediaEngineSpec, type MediaEngineName } from './media-engines.js';
+import { extendedSteps, refineMidpoint } from './media-ladder.js';
+import { startSbcRelay, type RelayUnderTest, type SrtpLegTotals } from './sbc-relay.js';
 
 const execFileP = promisify(execFile);
 
-export type MediaEngineName = 'direct' | 'rtpengine' | 'sbc-native' | 'sbc-js';
+export type { MediaEngineName } from './media-engines.js';
 
 export interface RtpgenResult {
   sessions: number;
@@ -59,6 +61,8 @@ export interface MediaStep {
   cpuPer10kPps: number | null;
   generatorCpuPercent: number;
   generatorMaxLagMs: number;
+  /** The SBC relay's SRTP legs (the inner legs of the -srtp chain) at the end of the step. */
+  srtpLegs?: SrtpLegTotals;
   clean: boolean;
   /** Why the step is not clean, or a generator warning. */
   note: string;
@@ -70,20 +74,15 @@ export interface MediaEngineResult {
   reason?: string;
   /** What the SBC factory actually returned ('native' may fall back to 'js'). */
   kind?: string;
+  /** Relay threads (native engines in the relay child, rtpengine --num-threads); absent for direct. */
+  threads?: number;
+  /** Streams crossed the SRTP<->RTP chain (two relay sessions, SRTP between them). */
+  srtp?: boolean;
   steps: MediaStep[];
   maxCleanSessions: number | null;
   maxCleanPps: number | null;
   cpuPer10kPpsAtMax: number | null;
   p99MsAtMax: number | null;
-}
-
-interface RelayUnderTest {
-  /** Process group to measure, null = nothing to measure (direct). */
-  pgid: number | null;
-  kind?: string;
-  allocate(genPorts: readonly number[]): Promise<number[]>;
-  release(): Promise<void>;
-  stop(): Promise<void>;
 }
 
 export const LATENCY_P99_LIMIT_MS = 10;
@@ -104,99 +103,9 @@ function directRelay(): RelayUnderTest {
   return {
     pgid: null,
     allocate: async (g) => g.map((_, i) => g[i ^ 1]!),
-    release: async () => {},
+    release: async () => null,
     stop: async () => {},
   };
-}
-
-class RelayChild implements RelayUnderTest {
-  readonly pgid: number;
-  kind?: string;
-  private readonly proc: ManagedProcess;
-  private waiter: ((r: RelayChildReply) => void) | null = null;
-
-  constructor(proc: ManagedProcess) {
-    this.proc = proc;
-    this.pgid = proc.pid;
-    proc.child.on('message', (m: RelayChildReply) => {
-      const w = this.waiter;
-      this.waiter = null;
-      w?.(m);
-    });
-  }
-
-  request(m: RelayChildRequest, timeoutMs: number): Promise<RelayChildReply> {
-    return new Promise((resolve) => {
-      const t = setTimeout(() => {
-        this.waiter = null;
-        resolve({ type: 'error', message: `relay child: no reply to ${m.type} within ${timeoutMs} ms` });
-      }, timeoutMs);
-      void this.proc.exited.then((e) => {
-        clearTimeout(t);
-        resolve({ type: 'error', message: `relay child exited (code ${String(e.code)}): ${this.proc.stderrTail().slice(-400)}` });
-      });
-      this.waiter = (r) => {
-        clearTimeout(t);
-        resolve(r);
-      };
-      try {
-        this.proc.child.send(m);
-      } catch (e) {
-        clearTimeout(t);
-        resolve({ type: 'error', message: (e as Error).message });
-      }
-    });
-  }
-
-  async allocate(genPorts: readonly number[]): Promise<number[]> {
-    const r = await this.request({ type: 'create', genPorts: [...genPorts] }, 30_000);
-    if (r.type !== 'created') throw new Error(r.type === 'error' ? r.message : `unexpected ${r.type}`);
-    return r.targets;
-  }
-
-  async release(): Promise<void> {
-    await this.request({ type: 'close' }, 10_000);
-  }
-
-  async stop(): Promise<void> {
-    if (this.proc.exitInfo() === null) {
-      try {
-        this.proc.child.send({ type: 'shutdown' } satisfies RelayChildRequest);
-      } catch {
-        /* channel closed */
-      }
-    }
-    await stopManaged(this.proc, 2000);
-  }
-}
-
-export function sbcRelayPaths(): { child: string; module: string } {
-  const root = repoRoot();
-  // SBC_BENCH_RELAY_MODULE points the bench at another build of the relay module.
-  const override = process.env.SBC_BENCH_RELAY_MODULE;
-  return {
-    child: join(root, 'dist', 'bench', 'relay-child.js'),
-    module: override !== undefined && override !== '' ? override : join(root, 'dist', 'src', 'media', 'relay.js'),
-  };
-}
-
-async function startSbcRelay(prefer: 'native' | 'js'): Promise<{ ok: true; relay: RelayChild } | { ok: false; reason: string }> {
-  const p = sbcRelayPaths();
-  if (!existsSync(p.module)) return { ok: false, reason: `not available: ${p.module} not found (src/media/relay.ts not written or not built yet)` };
-  if (!existsSync(p.child)) return { ok: false, reason: `not available: ${p.child} not found (run npm run build)` };
-  const proc = spawnManaged(`relay-${prefer}`, process.execPath, [p.child], { ipc: true, cwd: repoRoot() });
-  const relay = new RelayChild(proc);
-  const r = await relay.request({ type: 'init', prefer, modulePath: p.module }, 15_000);
-  if (r.type !== 'ready') {
-    await relay.stop();
-    return { ok: false, reason: `not available: ${r.type === 'error' ? r.message : r.type}` };
-  }
-  relay.kind = r.kind;
-  if (r.kind !== prefer) {
-    await relay.stop();
-    return { ok: false, reason: `not available: asked for the ${prefer} engine, the factory returned '${r.kind}'` };
-  }
-  return { ok: true, relay };
 }
 
 /** Runs rtpgen once against a relay. */
@@ -207,8 +116,9 @@ async function runGenerator(
   durationMs: number,
   warmupMs: number,
   workDir: string,
-): Promise<{ result: RtpgenResult; relayCpu: number | null; genCpu: number }> {
+): Promise<{ result: RtpgenResult; relayCpu: number | null; genCpu: number; srtp: SrtpLegTotals | null }> {
   let buf = '';
+  let released = false;
   let onLine: ((l: string) => void) | null = null;
   const gen = spawnManaged('rtpgen', bin, ['-n', String(sessions), '-d', String(durationMs), '-w', String(warmupMs), '-r', '300'], {
     stdin: 'pipe',
@@ -265,14 +175,16 @@ async function runGenerator(
     const genCpu = genMeter.stop().cpuPercent;
     const resultLine = await nextLine('RESULT', 15_000 + durationMs);
     const result = JSON.parse(resultLine.slice('RESULT '.length)) as RtpgenResult;
-    return { result, relayCpu, genCpu };
+    released = true;
+    const srtp = await relay.release();
+    return { result, relayCpu, genCpu, srtp };
   } finally {
     await stopManaged(gen, 1000);
-    await relay.release().catch(() => undefined);
+    if (!released) await relay.release().catch(() => undefined);
   }
 }
 
-function toStep(engine: MediaEngineName, r: RtpgenResult, relayCpu: number | null, genCpu: number): MediaStep {
+function toStep(engine: MediaEngineName, r: RtpgenResult, relayCpu: number | null, genCpu: number, srtp: SrtpLegTotals | null = null): MediaStep {
   const seconds = r.durationMs / 1000;
   const lossRatio = r.sent > 0 ? r.lost / r.sent : 1;
   const late20Ratio = r.received > 0 ? r.late20 / r.received : 0;
@@ -284,6 +196,7 @@ function toStep(engine: MediaEngineName, r: RtpgenResult, relayCpu: number | nul
   if (r.silentStreams > 0) reasons.push(`${r.silentStreams} streams never arrived`);
   if (r.misrouted > 0) reasons.push(`${r.misrouted} packets arrived on the wrong socket`);
   if (r.sendErrors > 0) reasons.push(`${r.sendErrors} send errors`);
+  if (srtp !== null && srtp.authFailures > 0) reasons.push(`${srtp.authFailures} SRTP authentication failures`);
   const clean = reasons.length === 0;
   if (r.generatorMaxLagUs > 10_000) reasons.push(`generator tick late by up to ${(r.generatorMaxLagUs / 1000).toFixed(1)} ms (machine busy)`);
   return {
@@ -304,6 +217,7 @@ function toStep(engine: MediaEngineName, r: RtpgenResult, relayCpu: number | nul
     cpuPer10kPps: relayCpu === null || relayedPps <= 0 ? null : (relayCpu * 10_000) / relayedPps,
     generatorCpuPercent: genCpu,
     generatorMaxLagMs: r.generatorMaxLagUs / 1000,
+    ...(srtp !== null ? { srtpLegs: srtp } : {}),
     clean,
     note: reasons.join('; '),
   };
@@ -319,30 +233,85 @@ export interface MediaBenchOptions {
   log: (msg: string) => void;
   /** Stop starting new steps after this wall-clock time (ms since epoch). */
   deadline?: number;
+  /** After the listed steps, double the count up to this many sessions while a relay is still clean. */
+  extendToSessions?: number;
+  /** Bisecting steps between each engine's last clean and first failing count (0 = none). */
+  refineSteps?: number;
 }
 
 async function startEngine(name: MediaEngineName, workDir: string, maxSessions: number): Promise<{ ok: true; relay: RelayUnderTest } | { ok: false; reason: string }> {
-  if (name === 'direct') return { ok: true, relay: directRelay() };
-  if (name === 'rtpengine') {
-    const r = await startRtpengine(join(workDir, 'rtpengine'), maxSessions);
+  const spec = mediaEngineSpec(name);
+  if (spec.relay === 'direct') return { ok: true, relay: directRelay() };
+  if (spec.relay === 'rtpengine') {
+    const r = await startRtpengine(join(workDir, name), maxSessions, { threads: spec.threads, srtp: spec.srtp });
     if (!r.ok) return r;
     const h = r.handle;
-    return { ok: true, relay: { pgid: h.proc.pid, allocate: (g) => h.allocate(g), release: () => h.release(), stop: () => h.stop() } };
+    return { ok: true, relay: { pgid: h.proc.pid, threads: spec.threads, allocate: (g) => h.allocate(g), release: async () => { await h.release(); return null; }, stop: () => h.stop() } };
   }
-  return startSbcRelay(name === 'sbc-native' ? 'native' : 'js');
+  return startSbcRelay({ prefer: spec.relay, engines: spec.threads, srtp: spec.srtp });
 }
 
 /**
  * Steps every engine through the session counts, alternating engines at each
  * step so machine drift affects all of them; an engine stops at its first
- * step that misses the criterion.
+ * step that misses the criterion. With `extendToSessions`, the ladder then
+ * doubles until every relay has failed (or the cap), and with `refineSteps`
+ * bisects between each engine's last clean and first failing count.
  */
 export async function runMediaBench(o: MediaBenchOptions): Promise<MediaEngineResult[]> {
   mkdirSync(o.workDir, { recursive: true });
   const bin = await buildRtpgen(join(o.workDir, 'build'));
-  const maxSessions = Math.max(...o.sessionSteps);
+  const extra = o.extendToSessions === undefined ? [] : extendedSteps(o.sessionSteps, o.extendToSessions);
+  const maxSessions = Math.max(...o.sessionSteps, ...extra);
   const results: MediaEngineResult[] = [];
   const relays = new Map<MediaEngineName, RelayUnderTest>();
+  const stopped = new Set<MediaEngineName>();
+  const failedAt = new Map<MediaEngineName, number>();
+
+  const runStep = async (res: MediaEngineResult, sessions: number): Promise<void> => {
+    const relay = relays.get(res.engine);
+    if (relay === undefined) return;
+    if (o.deadline !== undefined && Date.now() > o.deadline) {
+      o.log(`media ${res.engine}: time budget used up, stopping at ${sessions} sessions`);
+      stopped.add(res.engine);
+      failedAt.delete(res.engine);
+      return;
+    }
+    let step: MediaStep;
+    try {
+      const r = await runGenerator(bin, relay, sessions, o.durationMs, o.warmupMs, o.workDir);
+      step = toStep(res.engine, r.result, r.relayCpu, r.genCpu, r.srtp);
+      if (!step.clean) {
+        // One retry: on a shared machine a single scheduling hiccup should not end the ladder.
+        o.log(`media ${res.engine} @ ${sessions} sessions not clean (${step.note}); repeating once`);
+        const again = await runGenerator(bin, relay, sessions, o.durationMs, o.warmupMs, o.workDir);
+        const s2 = toStep(res.engine, again.result, again.relayCpu, again.genCpu, again.srtp);
+        if (s2.clean || s2.p99Ms < step.p99Ms) step = { ...s2, note: s2.note + (s2.note ? '; ' : '') + 'second attempt' };
+      }
+    } catch (err) {
+      o.log(`media ${res.engine} @ ${sessions} sessions: ${(err as Error).message}`);
+      res.reason = (err as Error).message;
+      stopped.add(res.engine);
+      failedAt.delete(res.engine);
+      return;
+    }
+    res.steps.push(step);
+    o.log(
+      `media ${res.engine.padEnd(18)} ${String(sessions).padStart(5)} sessions ${String(step.offeredPps).padStart(7)} pps: ` +
+        `p50 ${step.p50Ms.toFixed(2)} ms p99 ${step.p99Ms.toFixed(2)} ms loss ${(step.lossRatio * 100).toFixed(3)}% ` +
+        `cpu ${step.cpuPercent === null ? '-' : step.cpuPercent.toFixed(0) + '%'} ${step.clean ? 'clean' : 'NOT clean'}${step.note ? ` (${step.note})` : ''}`,
+    );
+    if (step.clean && step.sessions > (res.maxCleanSessions ?? 0)) {
+      res.maxCleanSessions = step.sessions;
+      res.maxCleanPps = step.relayedPps;
+      res.cpuPer10kPpsAtMax = step.cpuPer10kPps;
+      res.p99MsAtMax = step.p99Ms;
+    } else if (!step.clean) {
+      stopped.add(res.engine);
+      failedAt.set(res.engine, Math.min(sessions, failedAt.get(res.engine) ?? Infinity));
+    }
+  };
+
   try {
     for (const e of o.engines) {
       const res: MediaEngineResult = { engine: e, available: false, steps: [], maxCleanSessions: null, maxCleanPps: null, cpuPer10kPpsAtMax: null, p99MsAtMax: null };
@@ -355,49 +324,24 @@ export async function runMediaBench(o: MediaBenchOptions): Promise<MediaEngineRe
       }
       res.available = true;
       if (s.relay.kind !== undefined) res.kind = s.relay.kind;
+      if (s.relay.threads !== undefined) res.threads = s.relay.threads;
+      if (mediaEngineSpec(e).srtp) res.srtp = true;
       relays.set(e, s.relay);
     }
-    const stopped = new Set<MediaEngineName>();
+    const running = (): MediaEngineResult[] => results.filter((r) => relays.has(r.engine) && !stopped.has(r.engine));
     for (const sessions of o.sessionSteps) {
+      for (const res of running()) await runStep(res, sessions);
+    }
+    for (const sessions of extra) {
+      // Beyond the list only while a relay is still clean ('direct' alone is the generator's floor).
+      if (!running().some((r) => r.engine !== 'direct')) break;
+      for (const res of running()) await runStep(res, sessions);
+    }
+    for (let round = 0; round < (o.refineSteps ?? 0); round++) {
       for (const res of results) {
-        const relay = relays.get(res.engine);
-        if (relay === undefined || stopped.has(res.engine)) continue;
-        if (o.deadline !== undefined && Date.now() > o.deadline) {
-          o.log(`media ${res.engine}: time budget used up, stopping at ${sessions} sessions`);
-          stopped.add(res.engine);
-          continue;
-        }
-        let step: MediaStep;
-        try {
-          const r = await runGenerator(bin, relay, sessions, o.durationMs, o.warmupMs, o.workDir);
-          step = toStep(res.engine, r.result, r.relayCpu, r.genCpu);
-          if (!step.clean) {
-            // One retry: on a shared machine a single scheduling hiccup should not end the ladder.
-            o.log(`media ${res.engine} @ ${sessions} sessions not clean (${step.note}); repeating once`);
-            const again = await runGenerator(bin, relay, sessions, o.durationMs, o.warmupMs, o.workDir);
-            const s2 = toStep(res.engine, again.result, again.relayCpu, again.genCpu);
-            if (s2.clean || s2.p99Ms < step.p99Ms) step = { ...s2, note: s2.note + (s2.note ? '; ' : '') + 'second attempt' };
-          }
-        } catch (err) {
-          o.log(`media ${res.engine} @ ${sessions} sessions: ${(err as Error).message}`);
-          res.reason = (err as Error).message;
-          stopped.add(res.engine);
-          continue;
-        }
-        res.steps.push(step);
-        o.log(
-          `media ${res.engine.padEnd(10)} ${String(sessions).padStart(5)} sessions ${String(step.offeredPps).padStart(7)} pps: ` +
-            `p50 ${step.p50Ms.toFixed(2)} ms p99 ${step.p99Ms.toFixed(2)} ms loss ${(step.lossRatio * 100).toFixed(3)}% ` +
-            `cpu ${step.cpuPercent === null ? '-' : step.cpuPercent.toFixed(0) + '%'} ${step.clean ? 'clean' : 'NOT clean'}${step.note ? ` (${step.note})` : ''}`,
-        );
-        if (step.clean) {
-          res.maxCleanSessions = step.sessions;
-          res.maxCleanPps = step.relayedPps;
-          res.cpuPer10kPpsAtMax = step.cpuPer10kPps;
-          res.p99MsAtMax = step.p99Ms;
-        } else {
-          stopped.add(res.engine);
-        }
+        const failed = failedAt.get(res.engine);
+        const mid = failed === undefined || res.maxCleanSessions === null ? null : refineMidpoint(res.maxCleanSessions, failed);
+        if (mid !== null) await runStep(res, mid);
       }
     }
   } finally {

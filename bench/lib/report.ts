@@ -3,6 +3,7 @@
  */
 import type { ConcurrentResult, ScenarioResult, StepResult, TargetScenarioResult } from './signalling.js';
 import type { MediaEngineResult } from './media.js';
+import { mediaComparisonLines } from './media-engines.js';
 import type { HttpResult } from './http.js';
 import { lineChart, type Rgb, type Series } from './png.js';
 
@@ -130,6 +131,12 @@ export function markdownSummary(r: BenchReport): string {
   out.push('');
   out.push(`Clean = p99 added latency <= ${r.criteria.mediaP99Ms} ms, < ${r.criteria.mediaLateRatio * 100}% of packets over 20 ms, < ${r.criteria.mediaLossRatio * 100}% loss. "direct" is the generator talking to itself: the floor of the measurement on this machine.`);
   out.push('');
+  out.push(
+    'Threads: sbc-native runs one native relay thread, sbc-native-mt one per core (at least 2) with sessions spread round-robin, as the SBC gives each SIP worker its own relay; ' +
+      'rtpengine gets the same number of --num-threads. "-srtp" engines chain two relay sessions (two rtpengine calls) per generator session over loopback: ' +
+      'RTP in, SRTP (AES_CM_128_HMAC_SHA1_80, SDES keys) between them, RTP out, so every packet is encrypted once and decrypted once; pps counts packets at the generator.',
+  );
+  out.push('');
   let anyStar = false;
   out.push('| engine | highest clean sessions | relayed pps | CPU % per 10k pps | latency p50 / p99 / max ms | first failing step |');
   out.push('| --- | ---: | ---: | ---: | ---: | --- |');
@@ -139,18 +146,24 @@ export function markdownSummary(r: BenchReport): string {
       continue;
     }
     const best = m.steps.find((s) => s.clean && s.sessions === m.maxCleanSessions);
-    const fail = m.steps.find((s) => !s.clean);
+    // The lowest failing count (refining steps run after the first failure, below it).
+    const fail = m.steps.filter((s) => !s.clean).sort((a, b) => a.sessions - b.sessions)[0];
     // With no clean step, still show what the first step measured, marked with '*'.
     const shown = best ?? m.steps[0];
     const star = best === undefined && shown !== undefined ? '*' : '';
     if (star) anyStar = true;
     out.push(
-      `| ${m.engine}${m.kind && m.engine.startsWith('sbc') ? ` (${m.kind})` : ''} | ${m.maxCleanSessions ?? 'none'} | ${shown ? `${shown.relayedPps}${star}` : '-'} | ${shown ? `${f1(shown.cpuPer10kPps)}${star}` : '-'} | ${shown ? `${f1(shown.p50Ms, 2)} / ${f1(shown.p99Ms, 2)} / ${f1(shown.maxMs, 1)}${star}` : '-'} | ${fail ? `${fail.sessions} sessions: ${fail.note}` : m.reason ? `error: ${m.reason.slice(0, 120)}` : 'none (ran out of steps)'} |`,
+      `| ${m.engine}${engineDetail(m)} | ${m.maxCleanSessions ?? 'none'} | ${shown ? `${shown.relayedPps}${star}` : '-'} | ${shown ? `${f1(shown.cpuPer10kPps)}${star}` : '-'} | ${shown ? `${f1(shown.p50Ms, 2)} / ${f1(shown.p99Ms, 2)} / ${f1(shown.maxMs, 1)}${star}` : '-'} | ${fail ? `${fail.sessions} sessions: ${fail.note}` : m.reason ? `error: ${m.reason.slice(0, 120)}` : 'none (ran out of steps)'} |`,
     );
   }
   if (anyStar) {
     out.push('');
     out.push('\\* no clean step: figures of the smallest step, which missed the criterion.');
+  }
+  const comparison = mediaComparisonLines(r.media.map((m) => ({ ...m, failed: m.steps.some((s) => !s.clean) })));
+  if (comparison.length > 0) {
+    out.push('');
+    for (const line of comparison) out.push(`- ${line}`);
   }
   out.push('');
   out.push('## HTTP');
@@ -164,6 +177,14 @@ export function markdownSummary(r: BenchReport): string {
   }
   out.push('');
   return out.join('\n');
+}
+
+/** " (native, 2 threads)" after the engine name: what ran, on how many relay threads. */
+function engineDetail(m: MediaEngineResult): string {
+  const parts: string[] = [];
+  if (m.kind && m.engine.startsWith('sbc')) parts.push(m.kind);
+  if (m.threads !== undefined && m.threads > 0) parts.push(`${m.threads} thread${m.threads === 1 ? '' : 's'}`);
+  return parts.length > 0 ? ` (${parts.join(', ')})` : '';
 }
 
 function httpSection(h: HttpResult): string[] {

@@ -89,6 +89,20 @@ function sdp(port: number, id: string): string {
   );
 }
 
+/** The suite of the SRTP step, the same as the SBC's (sbc-native-srtp). */
+const SRTP_SUITE = 'AES_CM_128_HMAC_SHA1_80';
+
+/**
+ * Keeps only the a=crypto lines of one suite (RFC 4568 9.1: the answerer
+ * picks one of the offered lines), as a signalling hop in the middle would.
+ */
+export function onlySuite(body: string, suite: string): string {
+  return body
+    .split('\r\n')
+    .filter((l) => !l.startsWith('a=crypto:') || l.split(' ')[1] === suite)
+    .join('\r\n');
+}
+
 /** The m=audio port of an SDP body, or null. */
 export function sdpAudioPort(body: string): number | null {
   const i = body.indexOf('m=audio ');
@@ -108,18 +122,30 @@ export interface RtpengineHandle {
 
 export type RtpengineStart = { ok: true; handle: RtpengineHandle } | { ok: false; reason: string };
 
-export async function startRtpengine(workDir: string, maxSessions: number): Promise<RtpengineStart> {
+export interface RtpengineOptions {
+  /** --num-threads: worker threads moving packets (the bench gives it as many as sbc-native-mt's relay threads). */
+  threads: number;
+  /**
+   * Chain two calls per generator session: call 1 offers plain RTP and is
+   * told to speak RTP/SAVP (SDES) toward its B side, whose SDP becomes call
+   * 2's offer, answered back to plain RTP; so every packet is encrypted once
+   * and decrypted once, as in the SBC's sbc-native-srtp engine.
+   */
+  srtp: boolean;
+}
+
+export async function startRtpengine(workDir: string, maxSessions: number, opts: RtpengineOptions = { threads: 2, srtp: false }): Promise<RtpengineStart> {
   if (!existsSync(RTPENGINE_BIN)) return { ok: false, reason: `${RTPENGINE_BIN} not installed` };
   mkdirSync(workDir, { recursive: true });
   const ngPort = await freePort();
   // 4 ports per call (RTP+RTCP on each side); below the ephemeral range (32768+) so client sockets do not collide.
-  const span = Math.min(22000, Math.max(2000, maxSessions * 4 + 200));
+  const span = Math.min(22000, Math.max(2000, maxSessions * (opts.srtp ? 8 : 4) + 200));
   const portMin = 10000 + 2 * Math.floor(Math.random() * Math.max(1, (22000 - span) / 2));
   const proc = spawnManaged('rtpengine', RTPENGINE_BIN, [
     '--config-file=none', '--foreground', '--table=-1',
     '--interface=127.0.0.1', `--listen-ng=127.0.0.1:${ngPort}`,
     `--port-min=${portMin}`, `--port-max=${portMin + span}`,
-    '--log-stderr', '--log-level=3', '--num-threads=2', '--delete-delay=0',
+    '--log-stderr', '--log-level=3', `--num-threads=${Math.max(1, Math.floor(opts.threads))}`, '--delete-delay=0',
     `--pidfile=${workDir}/rtpengine.pid`,
   ], { cwd: workDir });
   const ng = new NgClient(ngPort);
@@ -146,6 +172,34 @@ export async function startRtpengine(workDir: string, maxSessions: number): Prom
   }
   let calls: string[] = [];
   const run = `${process.pid}-${Date.now()}`;
+  const flags = { ICE: 'remove', replace: ['origin', 'session-connection'] };
+  const port = (d: Dict): number => {
+    const p = sdpAudioPort(String(d.sdp ?? ''));
+    if (p === null) throw new Error('rtpengine returned an SDP without m=audio');
+    return p;
+  };
+  /** One call A <-> B; returns where A and B must send. */
+  const plainCall = async (callId: string, a: number, b: number, s: number): Promise<[number, number]> => {
+    calls.push(callId);
+    const offer = await ng.command({ command: 'offer', 'call-id': callId, 'from-tag': 'a', sdp: sdp(a, `${s}`), ...flags });
+    const answer = await ng.command({ command: 'answer', 'call-id': callId, 'from-tag': 'a', 'to-tag': 'b', sdp: sdp(b, `${s}`), ...flags });
+    // The offer's rewritten SDP goes to B: B sends there. The answer's goes to A.
+    return [port(answer), port(offer)];
+  };
+  /** A -RTP-> call 1 -SRTP-> call 2 -RTP-> B: call 1's SAVP offer is call 2's offer, call 2's SAVP answer is call 1's answer. */
+  const srtpChain = async (callId: string, a: number, b: number, s: number): Promise<[number, number]> => {
+    const c1 = `${callId}-srtp1`;
+    const c2 = `${callId}-srtp2`;
+    calls.push(c1, c2);
+    // SDES only (rtpengine also offers DTLS-SRTP by default, which call 2 would pick).
+    const savp = { 'transport-protocol': 'RTP/SAVP', DTLS: 'off' };
+    const offer1 = await ng.command({ command: 'offer', 'call-id': c1, 'from-tag': 'a', sdp: sdp(a, `${s}`), ...flags, ...savp });
+    const offer2 = await ng.command({ command: 'offer', 'call-id': c2, 'from-tag': 'a', sdp: onlySuite(String(offer1.sdp ?? ''), SRTP_SUITE), ...flags, 'transport-protocol': 'RTP/AVP' });
+    const answer2 = await ng.command({ command: 'answer', 'call-id': c2, 'from-tag': 'a', 'to-tag': 'b', sdp: sdp(b, `${s}`), ...flags });
+    if (!String(answer2.sdp ?? '').includes(`a=crypto:`)) throw new Error('rtpengine: the SRTP leg was answered without a=crypto');
+    const answer1 = await ng.command({ command: 'answer', 'call-id': c1, 'from-tag': 'a', 'to-tag': 'b', sdp: String(answer2.sdp ?? ''), ...flags });
+    return [port(answer1), port(offer2)];
+  };
   const handle: RtpengineHandle = {
     proc,
     ng,
@@ -157,19 +211,7 @@ export async function startRtpengine(workDir: string, maxSessions: number): Prom
         while (next < sessions) {
           const s = next++;
           const callId = `bench-${run}-${s}`;
-          calls.push(callId);
-          const offer = await ng.command({
-            command: 'offer', 'call-id': callId, 'from-tag': 'a', sdp: sdp(genPorts[2 * s]!, `${s}`),
-            ICE: 'remove', replace: ['origin', 'session-connection'],
-          });
-          const answer = await ng.command({
-            command: 'answer', 'call-id': callId, 'from-tag': 'a', 'to-tag': 'b', sdp: sdp(genPorts[2 * s + 1]!, `${s}`),
-            ICE: 'remove', replace: ['origin', 'session-connection'],
-          });
-          const toB = sdpAudioPort(String(offer.sdp ?? ''));
-          const toA = sdpAudioPort(String(answer.sdp ?? ''));
-          if (toA === null || toB === null) throw new Error('rtpengine returned an SDP without m=audio');
-          // The offer's rewritten SDP goes to B: B sends there. The answer's goes to A.
+          const [toA, toB] = opts.srtp ? await srtpChain(callId, genPorts[2 * s]!, genPorts[2 * s + 1]!, s) : await plainCall(callId, genPorts[2 * s]!, genPorts[2 * s + 1]!, s);
           targets[2 * s] = toA;
           targets[2 * s + 1] = toB;
         }

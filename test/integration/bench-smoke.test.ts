@@ -18,6 +18,8 @@ import { sdpAudioPort } from '../../bench/lib/rtpengine.js';
 import { parseStatus } from '../../bench/lib/sbc-api.js';
 import { checkHttpPath } from '../../bench/lib/http.js';
 import { markdownSummary, type BenchReport } from '../../bench/lib/report.js';
+import { runMediaBench } from '../../bench/lib/media.js';
+import { relayThreadCount } from '../../bench/lib/media-engines.js';
 
 describe('bench helpers', () => {
   it('bench/configs/bench-sbc.ini is the rendered default configuration', () => {
@@ -139,6 +141,8 @@ describe('bench smoke run', () => {
       mediaSessions: [1],
       mediaDurationMs: 2000,
       mediaWarmupMs: 300,
+      mediaExtendToSessions: 0, // one step: no doubling until the relay fails
+      mediaRefineSteps: 0,
       httpRequests: 200,
       httpConnections: 4,
       httpCallRate: 10,
@@ -215,4 +219,54 @@ describe('bench smoke run', () => {
     // Nothing left running.
     expect(liveProcessCount()).toBe(0);
   }, 170_000);
+});
+
+describe('bench media engines smoke', () => {
+  it('relays 20 sessions for 1 s on the native relay with several relay threads, and through the SRTP<->RTP chains', async () => {
+    const work = mkdtempSync(join(tmpdir(), 'bench-media-'));
+    const logs: string[] = [];
+    try {
+      const media = await runMediaBench({
+        engines: ['sbc-native-mt', 'sbc-native-srtp', 'rtpengine-srtp'],
+        sessionSteps: [20],
+        durationMs: 1000,
+        warmupMs: 300,
+        workDir: work,
+        log: (m) => logs.push(m),
+      });
+      for (const m of media) {
+        expect(m.available, `${m.engine}: ${m.reason ?? ''}\n${logs.join('\n')}`).toBe(true);
+        expect(m.steps.length, `${m.engine}: ${m.reason ?? ''}`).toBeGreaterThanOrEqual(1);
+        const st = m.steps[0]!;
+        expect(st.sent).toBeGreaterThan(0);
+        expect(st.received, m.engine).toBeGreaterThan(0);
+        expect(st.note, m.engine).not.toMatch(/wrong socket|SRTP authentication/);
+      }
+      const mt = media.find((m) => m.engine === 'sbc-native-mt')!;
+      expect(mt.kind).toBe('native');
+      expect(mt.threads).toBe(relayThreadCount());
+      expect(mt.threads).toBeGreaterThanOrEqual(2);
+      // The chain's inner legs carried SRTP: two per session, packets in, none failing authentication.
+      const srtp = media.find((m) => m.engine === 'sbc-native-srtp')!.steps[0]!.srtpLegs;
+      expect(srtp).toBeDefined();
+      expect(srtp!.legs).toBe(40);
+      expect(srtp!.packetsIn).toBeGreaterThan(0);
+      expect(srtp!.authFailures).toBe(0);
+      expect(media.find((m) => m.engine === 'rtpengine-srtp')!.srtp).toBe(true);
+
+      const report: BenchReport = {
+        tool: 'sbc-bench', version: 1, startedAt: 't', finishedAt: 't', wallSeconds: 1, quick: true,
+        host: { cpus: 2, cpuModel: 'x', node: 'v20', loadAverage: [0, 0, 0], versions: {} },
+        criteria: { maxFailedRatio: 0.001, maxRetransRatio: 0.01, setupSloMs: 50, maxWallFactor: 1.2, mediaP99Ms: 10, mediaLateRatio: 0.001, mediaLossRatio: 0.001, warmupCalls: 0, sbcThreads: '1' },
+        signalling: [], concurrent: [], media, http: { ran: false, endpoints: [], reason: 'skipped' }, notes: [],
+      };
+      const md = markdownSummary(report);
+      expect(md).toContain(`| sbc-native-mt (native, ${mt.threads} threads) |`);
+      expect(md).toContain('| sbc-native-srtp (native, 1 thread) |');
+      expect(md).toContain('| rtpengine-srtp (');
+      expect(liveProcessCount()).toBe(0);
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
