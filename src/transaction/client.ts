@@ -10,12 +10,14 @@ import type { SipMessage } from '../sip/message.js';
 import { requestDerivedFromInvite } from './derived-requests.js';
 import type { Endpoint, Transport } from '../transport/types.js';
 import { callTu, type TxEnv } from './env.js';
+import { retiredRequest } from './retired.js';
 import type { ClientTransaction, ClientTransactionHandler, ClientTransactionState } from './types.js';
 
 type Timer = ReturnType<typeof setTimeout>;
 
 abstract class ClientTransactionBase implements ClientTransaction {
-  readonly request: SipMessage;
+  /** Our request; a shared placeholder once only retransmitted responses can arrive (retired.ts). */
+  request: SipMessage;
   readonly method: string;
   readonly branch: string;
   readonly dest: Endpoint;
@@ -210,6 +212,7 @@ export class InviteClientTransaction extends ClientTransactionBase {
           this.clearTimers();
           this.enter('accepted');
           this.pendingCancel = null;
+          this.request = retiredRequest(this.method); // Accepted passes 2xx to the TU and sends nothing
           this.endTimer = setTimeout(fireEnd, 64 * this.env.t1, this); // timer M
           callTu(this.env, 'onFinal', () => this.handler.onFinal(res));
         } else {
@@ -303,6 +306,7 @@ export class NonInviteClientTransaction extends ClientTransactionBase {
     }
     this.clearTimers();
     this.enter('completed');
+    this.request = retiredRequest(this.method);
     this.endTimer = setTimeout(fireEnd, this.reliable ? 0 : this.env.t4, this); // timer K
     const tu = this.handler;
     // Completed absorbs retransmissions: nothing more reaches the TU.

@@ -11,13 +11,14 @@ import type { SipMessage } from '../sip/message.js';
 import { createResponse } from '../sip/response.js';
 import type { InboundMessage } from '../transport/types.js';
 import { callTu, type TxEnv } from './env.js';
+import { retiredInbound } from './retired.js';
 import type { ServerTransaction, ServerTransactionState } from './types.js';
 
 type Timer = ReturnType<typeof setTimeout>;
 
 abstract class ServerTransactionBase implements ServerTransaction {
-  readonly request: SipMessage;
-  readonly inbound: InboundMessage;
+  private req: SipMessage;
+  private inb: InboundMessage;
   readonly key: string;
   /** §8.2.2.2 index entry (From tag, Call-ID, CSeq) while this transaction lives. */
   mergeKey: string | null = null;
@@ -37,10 +38,25 @@ abstract class ServerTransactionBase implements ServerTransaction {
 
   constructor(env: TxEnv, request: SipMessage, inbound: InboundMessage, key: string) {
     this.env = env;
-    this.request = request;
-    this.inbound = inbound;
+    this.req = request;
+    this.inb = inbound;
     this.key = key;
     this.reliable = inbound.remote.transport !== 'udp';
+  }
+
+  get request(): SipMessage {
+    return this.req;
+  }
+
+  get inbound(): InboundMessage {
+    return this.inb;
+  }
+
+  /** The request is not read again (retired.ts): only the method and where responses go stay. */
+  protected retireRequest(): void {
+    if (this.inb.message !== this.req) return; // already retired
+    this.inb = retiredInbound(this.inb);
+    this.req = this.inb.message;
   }
 
   abstract respond(res: SipMessage): void;
@@ -111,6 +127,7 @@ abstract class ServerTransactionBase implements ServerTransaction {
     this.onCancel = undefined;
     this.onAckTimeout = undefined;
     this.onTransportError = undefined;
+    this.retireRequest();
   }
 
   terminate(): void {
@@ -273,9 +290,12 @@ export class NonInviteServerTransaction extends ServerTransactionBase {
     this.finalSent = true;
     this.enter('completed');
     this.send(res, true);
-    // Timer J: keep answering retransmissions for 64*T1 on unreliable transports.
+    // Timer J: keep answering retransmissions for 64*T1 on unreliable transports, with the response alone.
     if (this.reliable) this.terminate();
-    else this.endTimer = setTimeout(fireTerminate, 64 * this.env.t1, this);
+    else {
+      this.endTimer = setTimeout(fireTerminate, 64 * this.env.t1, this);
+      this.retireRequest();
+    }
   }
 
   receiveRetransmission(): void {

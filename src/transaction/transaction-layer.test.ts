@@ -412,6 +412,8 @@ describe('TransactionLayer', () => {
       expect(stx.state).toBe('accepted');
       expect([stx.onCancel, stx.onAckTimeout, stx.onTransportError]).toEqual([undefined, undefined, undefined]);
       expect((stx as unknown as { lastResponse: unknown }).lastResponse).toBeNull();
+      // The request is retired to a shared placeholder: only the method stays.
+      expect([stx.request.method, stx.request.headers.length, stx.inbound.remote.port]).toEqual(['INVITE', 0, 5062]);
       fake.take();
       fake.inject(invite('z9hG4bKinv1', { method: 'CANCEL' }));
       const sent = fake.take();
@@ -515,8 +517,11 @@ describe('TransactionLayer', () => {
       expect(tuRequests).toHaveLength(1);
       const stx = tuRequests[0]!.stx!;
       stx.respond(createResponse(stx.request, 200));
+      expect(stx.request.headers).toHaveLength(0); // retired: the response alone answers retransmissions
       fake.inject(invite('z9hG4bKbye', { method: 'BYE', toTag: 'u1' }));
-      expect(fake.take().map((s) => s.msg.status)).toEqual([200, 200]);
+      const again = fake.take();
+      expect(again.map((s) => s.msg.status)).toEqual([200, 200]);
+      expect(again[1]!.dest).toMatchObject({ remote: { address: '198.51.100.7', port: 5062 }, interfaceName: 'lan' });
       vi.advanceTimersByTime(32_000);
       expect(layer.stats().serverTransactions).toBe(0);
     });
