@@ -33,10 +33,10 @@ function behaves(make: () => ConcurrencyCounters): void {
 
 describe('LocalCounters', () => behaves(() => new LocalCounters()));
 describe('SharedCounters', () => {
-  behaves(() => new SharedCounters(SharedCounters.allocate(64)));
+  behaves(() => new SharedCounters(SharedCounters.allocate(1, 64)));
 
   it('two views of one buffer see the same counts; a full table refuses new keys', () => {
-    const buf = SharedCounters.allocate(4);
+    const buf = SharedCounters.allocate(1, 4);
     const a = new SharedCounters(buf);
     const b = new SharedCounters(buf);
     expect(a.take('k', 1)).toBe(true);
@@ -46,8 +46,28 @@ describe('SharedCounters', () => {
     expect(a.take('one too many', -1)).toBe(false);
   });
 
+  it('gives back what a dead thread held, and only that', () => {
+    const buf = SharedCounters.allocate(3, 16);
+    const main = new SharedCounters(buf, 0);
+    const w1 = new SharedCounters(buf, 1);
+    const w2 = new SharedCounters(buf, 2);
+    for (let i = 0; i < 3; i++) expect(w1.take('rule', 10)).toBe(true);
+    expect(w2.take('rule', 10)).toBe(true);
+    expect(main.take('rule', 10)).toBe(true);
+    w1.give('rule');
+    expect(main.value('rule')).toBe(4);
+    // Thread 1 dies holding 2: they come back; thread 2's and main's stay.
+    expect(main.releaseThread(1)).toBe(2);
+    expect(main.value('rule')).toBe(2);
+    expect(main.releaseThread(1)).toBe(0);
+    w2.give('rule');
+    main.give('rule');
+    expect(main.value('rule')).toBe(0);
+    expect(() => new SharedCounters(buf, 3)).toThrow(RangeError);
+  });
+
   it('stays exact when threads take at once: a limit of 500 admits 500 of 4 x 400', async () => {
-    const buf = SharedCounters.allocate(64);
+    const buf = SharedCounters.allocate(1, 64);
     // Each worker thread loads this very module (tsx compiles it) over the same memory.
     const src = `
       const { workerData, parentPort } = require('node:worker_threads');

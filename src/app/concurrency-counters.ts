@@ -84,17 +84,55 @@ export class SharedCounters implements ConcurrencyCounters {
   private readonly a: Int32Array;
   /** Per slot: the rate limit's theoretical arrival time, in microseconds. */
   private readonly tat: BigInt64Array;
+  /**
+   * Per thread and slot: what that thread holds of the count, so that the
+   * counts of a SIP worker thread that died (and its calls with it) can be
+   * given back for it (`releaseThread`).
+   */
+  private readonly held: Int32Array;
   private readonly slots: number;
+  private readonly heldAt: number;
   private readonly cache = new Map<string, number>();
 
-  static allocate(slots = 16384): SharedArrayBuffer {
-    return new SharedArrayBuffer(slots * FIELDS * 4 + slots * 8);
+  static allocate(threads: number, slots = 16384): SharedArrayBuffer {
+    const buf = new SharedArrayBuffer(8 + slots * FIELDS * 4 + slots * 8 + threads * slots * 4);
+    new Int32Array(buf, 0, 1)[0] = slots;
+    return buf;
   }
 
-  constructor(buffer: SharedArrayBuffer) {
-    this.slots = Math.floor(buffer.byteLength / (FIELDS * 4 + 8));
-    this.a = new Int32Array(buffer, 0, this.slots * FIELDS);
-    this.tat = new BigInt64Array(buffer, this.slots * FIELDS * 4, this.slots);
+  /** `thread`: the SIP thread using this view (0 = main) — whose holdings its takes and gives change. */
+  constructor(buffer: SharedArrayBuffer, thread = 0) {
+    this.slots = new Int32Array(buffer, 0, 1)[0]!;
+    const threads = Math.floor((buffer.byteLength - 8 - this.slots * (FIELDS * 4 + 8)) / (this.slots * 4));
+    if (!(this.slots > 0) || thread < 0 || thread >= threads) throw new RangeError(`SharedCounters: thread ${thread} of ${threads}`);
+    // [slots, padding] header; the 64-bit array first, 8-byte aligned.
+    this.tat = new BigInt64Array(buffer, 8, this.slots);
+    this.a = new Int32Array(buffer, 8 + this.slots * 8, this.slots * FIELDS);
+    this.heldAt = thread * this.slots;
+    this.held = new Int32Array(buffer, 8 + this.slots * 8 + this.slots * FIELDS * 4, threads * this.slots);
+  }
+
+  /**
+   * Gives back everything `thread` held (it died with its calls): without
+   * this a limit would stay taken by calls that no longer exist.
+   * Returns how many were given back.
+   */
+  releaseThread(thread: number): number {
+    let total = 0;
+    const base = thread * this.slots;
+    if (thread < 0 || base + this.slots > this.held.length) return 0;
+    for (let i = 0; i < this.slots; i++) {
+      const h = Atomics.exchange(this.held, base + i, 0);
+      if (h <= 0) continue;
+      total += h;
+      const at = i * FIELDS + 2;
+      for (;;) {
+        const v = Atomics.load(this.a, at);
+        const next = Math.max(0, v - h);
+        if (Atomics.compareExchange(this.a, at, v, next) === v) break;
+      }
+    }
+    return total;
   }
 
   pace(key: string, perSec: number, burst: number, nowMs: number): boolean {
@@ -149,7 +187,10 @@ export class SharedCounters implements ConcurrencyCounters {
     for (;;) {
       const v = Atomics.load(this.a, at);
       if (limit >= 0 && v >= limit) return false;
-      if (Atomics.compareExchange(this.a, at, v, v + 1) === v) return true;
+      if (Atomics.compareExchange(this.a, at, v, v + 1) === v) {
+        Atomics.add(this.held, this.heldAt + i, 1);
+        return true;
+      }
     }
   }
 
@@ -160,8 +201,9 @@ export class SharedCounters implements ConcurrencyCounters {
     for (;;) {
       const v = Atomics.load(this.a, at);
       if (v <= 0) return;
-      if (Atomics.compareExchange(this.a, at, v, v - 1) === v) return;
+      if (Atomics.compareExchange(this.a, at, v, v - 1) === v) break;
     }
+    if (Atomics.sub(this.held, this.heldAt + i, 1) <= 0) Atomics.add(this.held, this.heldAt + i, 1); // never below 0
   }
 
   value(key: string): number {

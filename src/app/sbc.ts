@@ -40,7 +40,8 @@ import { fromLegacyCdr } from '../cdr/legacy.js';
 import os from 'node:os';
 import { setCallIdShard } from '../sip/call-id-shard.js';
 import { SharedCounters } from './concurrency-counters.js';
-import { SipWorkerPool, sipWorkerShards } from './workers/worker-pool.js';
+import { sipWorkerShards, type SipWorkerPool } from './workers/worker-pool.js';
+import { startSipWorkers } from './workers/start-workers.js';
 import { mergeAdmission, mergeStatus } from './workers/merge-status.js';
 import { WorkerMetrics } from './workers/worker-metrics.js';
 
@@ -182,8 +183,9 @@ export class Sbc {
     const routing = new ConfigRoutingPort(() => store.current(), proxySets, log.child({ module: 'routing' }), registrations);
     const media = new ConfigMediaPort(() => store.current(), relay, log.child({ module: 'media' }), { index: 0, count: shards });
     // Shared memory only when other threads admit calls too.
-    const admissionCounters = shards > 1 ? SharedCounters.allocate() : null;
-    const admission = new AdmissionControl(() => store.current(), Date.now, admissionCounters !== null ? new SharedCounters(admissionCounters) : undefined);
+    const admissionCounters = shards > 1 ? SharedCounters.allocate(shards) : null;
+    const sharedCounters = admissionCounters !== null ? new SharedCounters(admissionCounters) : null;
+    const admission = new AdmissionControl(() => store.current(), Date.now, sharedCounters ?? undefined);
     routing.admission = admission;
 
     const sinks: CdrSink[] = [];
@@ -246,19 +248,16 @@ export class Sbc {
     const shares: Record<string, number> = {};
     for (const l of listeners) if (l.udpShare !== undefined) shares[l.name] = l.udpShare;
     // A worker that cannot start fails the start, with what the main thread opened closed again.
-    const workers = admissionCounters !== null ? await SipWorkerPool.start({
-      shards, configFile: opts.configFile, shares, relay: opts.relay ?? 'native', admission: admissionCounters, logger: log,
-      onDatagram: (iface, bytes, address, port) => transport.injectDatagram(iface, bytes, address, port),
-      onCdr: (record) => cdr.write(record),
+    const workers = admissionCounters !== null && sharedCounters !== null ? await startSipWorkers({
+      shards, configFile: opts.configFile, shares, relay: opts.relay ?? 'native', admissionBuffer: admissionCounters, counters: sharedCounters,
+      proxySets, configText: () => store.text(), log,
+      injectDatagram: (iface, bytes, address, port) => transport.injectDatagram(iface, bytes, address, port),
+      writeCdr: (record) => cdr.write(record),
     }).catch(async (err: unknown) => {
       await sbc.stop(0);
       throw err;
     }) : null;
     sbc.workers = workers;
-    if (workers !== null) {
-      proxySets.on('server-up', (ev) => workers.proxyState(ev, true));
-      proxySets.on('server-down', (ev) => workers.proxyState(ev, false));
-    }
     const workerMetrics = workers === null ? null : new WorkerMetrics(workers, metrics);
     if (workerMetrics !== null) workerGroups = () => workerMetrics.bySourceGroup;
     void journal?.releaseOrphans(transactions, (r) => observability.emit(r));
@@ -316,7 +315,7 @@ export class Sbc {
         metricsOpenOnLoopback: config.scalars.get('sbcapimetricsopen') === '1',
         cdrs: () => observability.apiSource(),
         backend: {
-          status: async (o) => (workers === null ? sbc.status(o) : mergeStatus(sbc.status(o), await workers.ask('stats'))),
+          status: async (o) => (workers === null ? sbc.status(o) : { ...mergeStatus(sbc.status(o), await workers.ask('stats')), workerRestarts: workers.restarts }),
           ...callBackend(views, workers, privacy, apiLog),
           proxySets: () => proxySets.status(),
           reload: () => store.reload(undefined, { kind: 'file', detail: 'POST /api/v1/config/reload' }),

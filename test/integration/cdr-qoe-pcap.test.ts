@@ -202,8 +202,10 @@ describe('CDR media fields of sipp pcap calls through the SBC, clean and lossy',
     expect(Math.abs(got.duration - duration), `${name}: DurationMs ${got.duration} vs sipp ${duration}`).toBeLessThanOrEqual(50 + byeWait);
     expect(Math.abs(got.connect - sipp.ok200), `${name}: ConnectTime`).toBeLessThanOrEqual(50);
     // Millisecond stamps against sipp's microseconds, and the SBC stamps the release just after
-    // it sends the 200 (in-dialog.ts): a few ms of slack either way.
-    expect(got.release, `${name}: ReleaseTime after sipp's BYE`).toBeGreaterThanOrEqual(sipp.byeSent - 2);
+    // it sends the 200 (in-dialog.ts): a few ms of slack either way. sipp stamps its trace line
+    // after its send returns, so on a busy machine the BYE can reach the SBC before sipp's stamp
+    // (CI once saw the release 2.3 ms "before" the BYE): 10 ms below it.
+    expect(got.release, `${name}: ReleaseTime after sipp's BYE`).toBeGreaterThanOrEqual(sipp.byeSent - 10);
     expect(got.release, `${name}: ReleaseTime by the time sipp got the 200 to its BYE`).toBeLessThanOrEqual(sipp.byeAnswered + 5);
   }
 

@@ -85,7 +85,7 @@ export class CallShard {
     const relay = createRelayEngine({ prefer: setup.relay, logger: log.child({ module: 'media' }) });
     const routing = new ConfigRoutingPort(() => store.current(), proxySets, log.child({ module: 'routing' }));
     const media = new ConfigMediaPort(() => store.current(), relay, log.child({ module: 'media' }), { index: setup.shard, count: setup.shards });
-    const admission = new AdmissionControl(() => store.current(), Date.now, new SharedCounters(setup.admission));
+    const admission = new AdmissionControl(() => store.current(), Date.now, new SharedCounters(setup.admission, setup.shard));
     routing.admission = admission;
     const overload = createOverloadGuard(config, log);
     const calls = new CallManager({

@@ -24,7 +24,9 @@ export type ToWorker =
   /** The main thread's keep-alive verdict on a proxy server. */
   | { kind: 'proxy'; server: ServerEvent; up: boolean }
   | { kind: 'rpc'; id: number; method: 'stats' | 'calls' | 'ladder' | 'admission' | 'end'; arg?: string }
-  | { kind: 'stop'; graceMs: number };
+  | { kind: 'stop'; graceMs: number }
+  /** Test hook, obeyed only with SBC_TEST_HOOKS=1: an uncaught exception in the worker. */
+  | { kind: 'crash' };
 
 /** Worker -> main. */
 export type FromWorker =

@@ -44,6 +44,12 @@ port.on('message', (m: ToWorker) => {
     s.followProxy(m.server, m.up);
   } else if (m.kind === 'reload') {
     void s.reload(m.text);
+  } else if (m.kind === 'crash') {
+    if (process.env['SBC_TEST_HOOKS'] === '1') {
+      setImmediate(() => {
+        throw new Error('test hook: SIP worker crash');
+      });
+    }
   } else if (m.kind === 'stop') {
     void s.stop(m.graceMs).then(() => {
       post({ kind: 'stopped' });

@@ -20,17 +20,31 @@ export interface WorkerPoolOptions {
   logger: Logger;
   onDatagram(iface: string, bytes: Buffer, address: string, port: number): void;
   onCdr(record: CallDetailRecord): void;
+  /** A worker died with its calls: what it held (admission counts) is given back for it. */
+  onShardLost?(shard: number): void;
+  /** A worker was started again: it gets what changed since the start (live config, proxy states). */
+  onShardRestarted?(shard: number): void;
 }
+
+/** A worker that dies is started again after this, doubled per death within RESTART_WINDOW_MS (crash loops back off). */
+const RESTART_DELAY_MS = 500;
+const RESTART_MAX_DELAY_MS = 30_000;
+const RESTART_WINDOW_MS = 60_000;
 
 /** An RPC a worker did not answer within this is counted as unanswered (a stuck worker must not hang the API). */
 const RPC_TIMEOUT_MS = 2000;
 
 export class SipWorkerPool {
+  /** Worker of shard k at index k - 1 (replaced when it is restarted). */
   private readonly workers: Worker[] = [];
   private readonly exited = new Set<Worker>();
   private nextRpc = 1;
   private readonly pending = new Map<number, (v: unknown) => void>();
   private stopped = false;
+  /** Restarts so far, and when the recent deaths of each shard were (backoff). */
+  private restartCount = 0;
+  private readonly deaths = new Map<number, number[]>();
+  private readonly restartTimers = new Set<NodeJS.Timeout>();
 
   private constructor(private readonly o: WorkerPoolOptions) {}
 
@@ -49,16 +63,23 @@ export class SipWorkerPool {
     return this.workers.length;
   }
 
+  /** Workers started again after they died. */
+  get restarts(): number {
+    return this.restartCount;
+  }
+
   private spawn(shard: number): Promise<void> {
     const setup: WorkerSetup = {
       configFile: this.o.configFile, shard, shards: this.o.shards, shares: this.o.shares, relay: this.o.relay, admission: this.o.admission,
     };
     const w = new Worker(new URL('./sip-worker.js', import.meta.url), { workerData: setup });
-    this.workers.push(w);
+    this.workers[shard - 1] = w;
+    let ready = false;
     return new Promise((resolve, reject) => {
       w.on('message', (m: FromWorker) => {
         switch (m.kind) {
           case 'ready':
+            ready = true;
             resolve();
             return;
           case 'failed':
@@ -84,9 +105,49 @@ export class SipWorkerPool {
       });
       w.on('exit', (code) => {
         this.exited.add(w);
-        if (!this.stopped) this.o.logger.error({ worker: shard, code }, 'SIP worker thread exited; its calls are lost and its share of new calls is not answered');
+        // Before it was ready the start itself fails (the caller closes everything); after, it is restarted.
+        if (!this.stopped && ready) this.restartLater(shard, code);
       });
     });
+  }
+
+  /**
+   * A worker died: its calls are gone (their parties learn it from a 481 or
+   * a timeout), what it held is given back, and the shard is started again
+   * on the same share of the UDP sockets, so its Call-IDs are answered
+   * again. The shard's datagram queue (bounded) keeps what arrived meanwhile.
+   */
+  private restartLater(shard: number, code: number): void {
+    const now = Date.now();
+    const recent = (this.deaths.get(shard) ?? []).filter((t) => now - t < RESTART_WINDOW_MS);
+    recent.push(now);
+    this.deaths.set(shard, recent);
+    const delay = Math.min(RESTART_MAX_DELAY_MS, RESTART_DELAY_MS * 2 ** (recent.length - 1));
+    this.o.onShardLost?.(shard);
+    this.o.logger.error({ worker: shard, code, restartInMs: delay, deathsInLastMinute: recent.length }, 'SIP worker thread exited; its calls are lost; starting it again');
+    const t = setTimeout(() => {
+      this.restartTimers.delete(t);
+      if (this.stopped) return;
+      this.spawn(shard).then(
+        () => {
+          this.restartCount++;
+          this.o.onShardRestarted?.(shard);
+          this.o.logger.warn({ worker: shard, restarts: this.restartCount }, 'SIP worker thread started again');
+        },
+        (err: unknown) => {
+          this.o.logger.error({ err, worker: shard }, 'SIP worker thread could not be started again');
+          void this.workers[shard - 1]?.terminate();
+          this.restartLater(shard, -1);
+        },
+      );
+    }, delay);
+    this.restartTimers.add(t);
+  }
+
+  /** Test hook (SBC_TEST_HOOKS=1 in the worker): the worker throws an uncaught exception. */
+  crashForTest(shard: number): void {
+    const w = this.workers[shard - 1];
+    if (w !== undefined) this.send(w, { kind: 'crash' });
   }
 
   private send(w: Worker, m: ToWorker): void {
@@ -109,16 +170,23 @@ export class SipWorkerPool {
     })));
   }
 
-  proxyState(server: ServerEvent, up: boolean): void {
-    for (const w of this.workers) this.send(w, { kind: 'proxy', server, up });
+  proxyState(server: ServerEvent, up: boolean, shard?: number): void {
+    for (const w of this.live(shard)) this.send(w, { kind: 'proxy', server, up });
   }
 
-  reload(text: string): void {
-    for (const w of this.workers) this.send(w, { kind: 'reload', text });
+  reload(text: string, shard?: number): void {
+    for (const w of this.live(shard)) this.send(w, { kind: 'reload', text });
+  }
+
+  private live(shard?: number): Worker[] {
+    const ws = shard === undefined ? this.workers : [this.workers[shard - 1]].filter((w): w is Worker => w !== undefined);
+    return ws.filter((w) => !this.exited.has(w));
   }
 
   async stop(graceMs: number): Promise<void> {
     this.stopped = true;
+    for (const t of this.restartTimers) clearTimeout(t);
+    this.restartTimers.clear();
     await Promise.all(this.workers.filter((w) => !this.exited.has(w)).map((w) => new Promise<void>((resolve) => {
       const kill = setTimeout(() => void w.terminate(), graceMs + 2000);
       w.once('exit', () => {

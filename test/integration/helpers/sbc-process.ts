@@ -208,7 +208,7 @@ export function testIni(o: TestIniOptions): string {
 }
 
 /** `exposeGc`: node --expose-gc and SBC_API_GC=1, so `/api/v1/status?gc=1` runs a full GC first (leak checks). */
-export async function startSbc(iniText: string, opts: { relay?: 'native' | 'js'; exposeGc?: boolean; startTimeoutMs?: number } = {}): Promise<SbcProcess> {
+export async function startSbc(iniText: string, opts: { relay?: 'native' | 'js'; exposeGc?: boolean; startTimeoutMs?: number; env?: Record<string, string> } = {}): Promise<SbcProcess> {
   if (!existsSync(SBC_MAIN)) throw new Error(`${SBC_MAIN} not found: run 'npm run build' first (npm test does)`);
   // Every test SBC with a REST API gets the test users (one per role), so the helper can authenticate
   // (inis built by the tests themselves, e.g. from config/remote-users.ini, have none).
@@ -220,7 +220,7 @@ export async function startSbc(iniText: string, opts: { relay?: 'native' | 'js';
   await writeFile(configPath, iniText);
   const args = [...(opts.exposeGc ? ['--expose-gc'] : []), SBC_MAIN, 'start', '--config', configPath, '--log-level', 'info'];
   if (opts.relay) args.push('--relay', opts.relay);
-  const env = { ...process.env };
+  const env = { ...process.env, ...opts.env };
   if (opts.exposeGc) env['SBC_API_GC'] = '1';
   else delete env['SBC_API_GC'];
   const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
