@@ -60,6 +60,8 @@ export const MAX_RETRANS_RATIO = 0.01;
 export const DEFAULT_SETUP_SLO_MS = 50;
 /** A step's wall time may be at most this times its nominal time (calls / rate + hold). */
 export const MAX_WALL_FACTOR = 1.2;
+/** Pause before the refine steps: longer than Timer B (32 s) and Kamailio's fr_timer (30 s), so neither target still carries its failing step. */
+export const REFINE_COOLDOWN_MS = 40_000;
 
 export interface StepResult {
   target: TargetName;
@@ -323,11 +325,19 @@ export async function runSignallingScenario(o: SignallingOptions): Promise<Scena
       }
     }
     if (o.refine) {
-      for (const r of running) {
-        if (r.firstFail === null || r.lastClean === null || r.target.proc.exitInfo() !== null) continue;
+      // The refine step follows each target's own failing (overloaded) step: without a pause it would
+      // measure the backlog of that step (Kamailio's tm retransmitting what it could not deliver for up
+      // to fr_timer, the SBC's transactions of the step's calls for 64*T1), not the rate. Both targets
+      // get the same cool-down, longer than Timer B (32 s) and Kamailio's fr_timer (30 s).
+      const refining = running.filter((r) => r.firstFail !== null && r.lastClean !== null && r.target.proc.exitInfo() === null);
+      if (refining.length > 0 && (o.deadline === undefined || Date.now() + REFINE_COOLDOWN_MS < o.deadline)) {
+        o.log(`${sc.id}: ${REFINE_COOLDOWN_MS / 1000} s cool-down before the refine steps (after each target's failing step)`);
+        await sleep(REFINE_COOLDOWN_MS);
+      }
+      for (const r of refining) {
         if (o.deadline !== undefined && Date.now() > o.deadline) continue;
-        const mid = Math.round((r.firstFail + r.lastClean) / 2);
-        if (mid <= r.lastClean || mid >= r.firstFail) continue;
+        const mid = Math.round((r.firstFail! + r.lastClean!) / 2);
+        if (mid <= r.lastClean! || mid >= r.firstFail!) continue;
         record(r, await runStep(r, sc, mid, callsFor(mid), o.workDir, sloMs));
       }
     }
