@@ -54,16 +54,7 @@ export function mediaEngineSpec(name: MediaEngineName, cores?: number): MediaEng
 }
 
 /** The engines `npm run bench` runs by default (full and --quick). */
-export const DEFAULT_MEDIA_ENGINES: MediaEngineName[] = [
-  'direct',
-  'rtpengine',
-  'rtpengine-srtp',
-  'sbc-native',
-  'sbc-native-mt',
-  'sbc-native-srtp',
-  'sbc-native-srtp-mt',
-  'sbc-js',
-];
+export const DEFAULT_MEDIA_ENGINES: MediaEngineName[] = [...MEDIA_ENGINE_NAMES];
 
 /** What the report needs of an engine's result to compare ceilings. */
 export interface CeilingFigures {
