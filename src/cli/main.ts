@@ -4,6 +4,7 @@
  */
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { setFlagsFromString } from 'node:v8';
 
 const HELP = `sbc — session border controller (SIP B2BUA)
 
@@ -44,6 +45,11 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write(HELP);
       return cmd === undefined ? 1 : 0;
     case 'start': {
+      // V8 throws away the bytecode (and so the optimized code) of functions idle for a few GCs: after
+      // a quiet minute the call path ran cold again, and a burst then queued for hundreds of ms
+      // (docs/performance.md, "Cold after idle"). A signalling server's hot path is small and always
+      // needed. Set before any of it is compiled; worker threads share the flag.
+      setFlagsFromString('--no-flush-bytecode');
       const { startCommand } = await import('./start.js');
       return startCommand(rest);
     }
