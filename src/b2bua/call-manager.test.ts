@@ -207,6 +207,23 @@ describe('CallManager (fake transaction layer)', () => {
     expect(cdr.records[0]!.sipStatus).toBe(487);
   });
 
+  it('a call ended while leg B rings keeps its INVITE transaction attached: a 2xx crossing the CANCEL is still ACKed and BYEd', async () => {
+    const { tx, call, mgr } = setup();
+    call();
+    await tick();
+    const b = tx.last('INVITE');
+    b.handler.onProvisional!(responseFromB(b.req, 180, 'btag'));
+    await tick();
+    mgr.shutdown();
+    await tick();
+    expect((b as Sent).cancelled).toBe(true);
+    expect(b.released).toBe(false);
+    b.handler.onAdditional2xx!(responseFromB(b.req, 200, 'btag', true));
+    await tick();
+    expect(tx.stateless.some((m) => m.method === 'ACK')).toBe(true);
+    expect(tx.last('BYE').req.toTag).toBe('btag');
+  });
+
   it('timer B on the only route: 408 to A; on the first of two: alternative route', async () => {
     const one = setup();
     const stx1 = one.call();

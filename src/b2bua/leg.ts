@@ -227,9 +227,14 @@ export class Leg {
     if (this.ackSent !== null) this.ackSent = compactAck(this.ackSent);
   }
 
-  /** The call ended: our INVITE transaction, if it still lives, no longer reports to the call. */
+  /**
+   * The call ended: our answered INVITE transaction, if it still lives, no
+   * longer reports to the call. One still waiting for its final is kept: a
+   * 2xx crossing our CANCEL must still reach the call to be ACKed and BYEd.
+   */
   releaseInvite(): void {
-    this.inviteClient?.ctx?.release?.();
+    const inv = this.inviteClient;
+    if (inv !== null && inv.finalReceived) inv.ctx?.release?.();
     this.acceptedInvite?.deref()?.release?.();
     this.acceptedInvite = null;
   }
