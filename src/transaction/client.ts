@@ -147,7 +147,8 @@ abstract class ClientTransactionBase implements ClientTransaction {
   }
 }
 
-const NOOP_HANDLER: ClientTransactionHandler = {
+/** A TU that wants nothing (CANCEL, released transactions). */
+export const NOOP_HANDLER: ClientTransactionHandler = {
   onFinal: () => undefined,
   onTimeout: () => undefined,
   onTransportError: () => undefined,

@@ -10,7 +10,7 @@ import { createResponse, newBranch, newTag } from '../sip/response.js';
 import { BRANCH_MAGIC_COOKIE, buildVia } from '../sip/via.js';
 import type { TransportLayer } from '../transport/transport-layer.js';
 import type { Endpoint, InboundMessage } from '../transport/types.js';
-import { InviteClientTransaction, NonInviteClientTransaction, type AnyClientTransaction } from './client.js';
+import { InviteClientTransaction, NOOP_HANDLER, NonInviteClientTransaction, type AnyClientTransaction } from './client.js';
 import { callTu, type Counters, type TxEnv } from './env.js';
 import { InviteServerTransaction, NonInviteServerTransaction, type AnyServerTransaction } from './server.js';
 import { requestDerivedFromInvite } from './derived-requests.js';
@@ -21,12 +21,6 @@ import type {
   TransactionLayerOptions,
   TransactionStats,
 } from './types.js';
-
-const NOOP_HANDLER: ClientTransactionHandler = {
-  onFinal: () => undefined,
-  onTimeout: () => undefined,
-  onTransportError: () => undefined,
-};
 
 /**
  * Server transaction id. RFC 3261 branches: branch + sent-by + method

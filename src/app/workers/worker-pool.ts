@@ -156,7 +156,7 @@ export class SipWorkerPool {
 
   /** Asks every worker; a worker that does not answer in time gives null. */
   ask(method: 'stats' | 'calls' | 'ladder' | 'admission' | 'end', arg?: string): Promise<unknown[]> {
-    return Promise.all(this.workers.filter((w) => !this.exited.has(w)).map((w) => new Promise<unknown>((resolve) => {
+    return Promise.all(this.live().map((w) => new Promise<unknown>((resolve) => {
       const id = this.nextRpc++;
       const timer = setTimeout(() => {
         this.pending.delete(id);
@@ -187,7 +187,7 @@ export class SipWorkerPool {
     this.stopped = true;
     for (const t of this.restartTimers) clearTimeout(t);
     this.restartTimers.clear();
-    await Promise.all(this.workers.filter((w) => !this.exited.has(w)).map((w) => new Promise<void>((resolve) => {
+    await Promise.all(this.live().map((w) => new Promise<void>((resolve) => {
       const kill = setTimeout(() => void w.terminate(), graceMs + 2000);
       w.once('exit', () => {
         clearTimeout(kill);
