@@ -21,7 +21,7 @@ import { ConfigRoutingPort } from './routing-port.js';
 import { ConfigMediaPort } from './media-port.js';
 import type { OverloadGuard } from './overload.js';
 import { createOverloadGuard, positiveScalar, transactionOptions, transportOptions } from './engine-options.js';
-import { countSipMessage } from '../metrics/sip-messages.js';
+import { SipMessageCounter } from '../metrics/sip-messages.js';
 import { Observability } from './observability.js';
 import { RegistrationServices } from './registration-services.js';
 import { registerUserRoutes } from '../api/user-routes.js';
@@ -170,7 +170,8 @@ export class Sbc {
       ...(config.sip.userAgent !== '' ? { userAgent: config.sip.userAgent } : {}),
     });
     const metrics = createMetrics();
-    transport.onSipMessage = (msg, direction) => countSipMessage(metrics.sipMessagesTotal, msg, direction);
+    const sipMessages = new SipMessageCounter(metrics.sipMessagesTotal);
+    transport.onSipMessage = (msg, direction) => sipMessages.count(msg, direction);
     const proxyLog = log.child({ module: 'proxy-set' });
     const proxySets = new ProxySetManager(config, { prober, logger: proxyLog });
 

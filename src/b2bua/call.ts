@@ -195,7 +195,10 @@ export class Call extends CallCore implements CdrSource {
     this.legs.B.releaseInvite();
     this.releaseGroups();
     const cdr = this.outcome.toRecord(this, this.closeMedia());
-    this.log.info({ status: cdr.sipStatus, side: cdr.terminationSide, reason: cdr.terminationReason, durationSec: cdr.durationSec }, 'call ended');
+    // Checked first: the call's child logger (and its bindings) would otherwise be made for every call at warn.
+    if (this.env.logger.isLevelEnabled('info')) {
+      this.log.info({ status: cdr.sipStatus, side: cdr.terminationSide, reason: cdr.terminationReason, durationSec: cdr.durationSec }, 'call ended');
+    }
     this.env.callEnded(this, cdr);
   }
 }

@@ -4,7 +4,7 @@ import { createMetrics, startApiServer } from '../api/server.js';
 import { sampleCdr } from '../cdr/sample-record.js';
 import { silentLogger } from '../util/logger.js';
 import { CallMetrics } from './call-metrics.js';
-import { countSipMessage, sipMessageLabel } from './sip-messages.js';
+import { SipMessageCounter, SipMessageTally, sipMessageLabel } from './sip-messages.js';
 
 function value(text: string, name: string, labels: string): number | null {
   const re = new RegExp(`^${name}\\{${labels.replace(/[{}]/g, '\\$&')}\\} (\\S+)$`, 'm');
@@ -63,15 +63,24 @@ describe('sbc_sip_messages_total', () => {
   it('counts requests by method and responses by class', async () => {
     const reg = new Registry();
     const c = new Counter({ name: 'sbc_sip_messages_total', help: 'x', labelNames: ['method', 'direction'] as const, registers: [reg] });
-    countSipMessage(c, { isRequest: true, method: 'INVITE', status: 0 }, 'in');
-    countSipMessage(c, { isRequest: true, method: 'INVITE', status: 0 }, 'in');
-    countSipMessage(c, { isRequest: false, method: 'INVITE', status: 180 }, 'out');
-    countSipMessage(c, { isRequest: true, method: 'FOO', status: 0 }, 'in');
+    const counter = new SipMessageCounter(c);
+    counter.count({ isRequest: true, method: 'INVITE', status: 0 }, 'in');
+    counter.count({ isRequest: true, method: 'invite', status: 0 }, 'in');
+    counter.count({ isRequest: false, method: 'INVITE', status: 180 }, 'out');
+    counter.count({ isRequest: true, method: 'FOO', status: 0 }, 'in');
     const text = await reg.metrics();
     expect(value(text, 'sbc_sip_messages_total', 'method="INVITE",direction="in"')).toBe(2);
     expect(value(text, 'sbc_sip_messages_total', 'method="1xx",direction="out"')).toBe(1);
     expect(value(text, 'sbc_sip_messages_total', 'method="OTHER",direction="in"')).toBe(1);
     expect(sipMessageLabel({ isRequest: false, method: '', status: 999 })).toBe('OTHER');
+  });
+
+  it('a worker thread tallies the same labels per direction', () => {
+    const t = new SipMessageTally();
+    t.count({ isRequest: true, method: 'BYE', status: 0 }, 'in');
+    t.count({ isRequest: false, method: 'BYE', status: 200 }, 'out');
+    t.count({ isRequest: false, method: 'BYE', status: 200 }, 'out');
+    expect(t.totals).toEqual({ 'BYE|in': 1, '2xx|out': 2 });
   });
 });
 

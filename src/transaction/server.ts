@@ -11,6 +11,7 @@ import type { SipMessage } from '../sip/message.js';
 import { createResponse } from '../sip/response.js';
 import type { InboundMessage } from '../transport/types.js';
 import { callTu, type TxEnv } from './env.js';
+import { flatString } from '../util/flat-string.js';
 import { retiredInbound } from './retired.js';
 import type { ServerTransaction, ServerTransactionState } from './types.js';
 
@@ -197,7 +198,7 @@ export class InviteServerTransaction extends ServerTransactionBase {
       const fromTag = this.request.fromTag;
       const cseq = this.request.cseq;
       if (cseq !== null) {
-        this.acceptedKey = `${this.request.callId}|${cseq.seq}|${fromTag ?? ''}|${toTag ?? ''}`;
+        this.acceptedKey = flatString(`${this.request.callId}|${cseq.seq}|${fromTag ?? ''}|${toTag ?? ''}`);
         this.env.registerAccepted(this.acceptedKey, this);
       }
     } else {

@@ -14,6 +14,7 @@ import { InviteClientTransaction, NOOP_HANDLER, NonInviteClientTransaction, type
 import { callTu, type Counters, type TxEnv } from './env.js';
 import { InviteServerTransaction, NonInviteServerTransaction, type AnyServerTransaction } from './server.js';
 import { requestDerivedFromInvite } from './derived-requests.js';
+import { flatString } from '../util/flat-string.js';
 import type {
   ClientTransaction,
   ClientTransactionHandler,
@@ -249,13 +250,15 @@ export class TransactionLayer {
     }
     const stx = this.createServer(req, inbound, key);
     if (mergeKey !== null) {
-      stx.mergeKey = mergeKey;
-      this.mergeIndex.set(mergeKey, stx);
+      stx.mergeKey = flatString(mergeKey);
+      this.mergeIndex.set(stx.mergeKey, stx);
     }
     this.deliver(req, stx, inbound);
   }
 
   private createServer(req: SipMessage, inbound: InboundMessage, key: string): AnyServerTransaction {
+    // The key lives as long as the transaction (up to 64*T1): flat, so that it keeps no slice of the request's text alive.
+    key = flatString(key);
     const stx =
       req.method === 'INVITE'
         ? new InviteServerTransaction(this.env, req, inbound, key)

@@ -34,7 +34,7 @@ import { endLiveCall } from '../call-views.js';
 import type { OverloadGuard } from '../overload.js';
 import type { EdgeGuard } from '../../security/edge-guard.js';
 import type { FromWorker, WorkerSetup } from './messages.js';
-import { sipMessageLabel } from '../../metrics/sip-messages.js';
+import { SipMessageTally } from '../../metrics/sip-messages.js';
 
 /** Requests a worker handles although they carry no call of its own yet: a call's own methods. */
 const CALL_METHODS = new Set(['INVITE', 'ACK', 'CANCEL', 'BYE', 'PRACK', 'UPDATE', 'INFO', 'REFER']);
@@ -74,11 +74,9 @@ export class CallShard {
       if (share === undefined || address === undefined) continue;
       await transport.listen({ name: si.interfaceName, address, udpPort: si.udpPort, udpSharing: { role: 'worker', share, shard: setup.shard } });
     }
-    const sipMessages: Record<string, number> = {};
-    transport.onSipMessage = (msg, direction) => {
-      const key = `${sipMessageLabel(msg)}|${direction}`;
-      sipMessages[key] = (sipMessages[key] ?? 0) + 1;
-    };
+    const tally = new SipMessageTally();
+    const sipMessages = tally.totals;
+    transport.onSipMessage = (msg, direction) => tally.count(msg, direction);
     const transactions = new TransactionLayer(transport, transactionOptions(config, log));
     // No prober: the main thread's keep-alive decides, this thread follows (followProxy).
     const proxySets = new ProxySetManager(config, { logger: log.child({ module: 'proxy-set' }) });
