@@ -9,6 +9,7 @@
  */
 import type { SipMessage } from '../sip/message.js';
 import { createResponse } from '../sip/response.js';
+import { wireResponse, type WireResponse } from '../transport/wire-response.js';
 import type { InboundMessage } from '../transport/types.js';
 import { callTu, type TxEnv } from './env.js';
 import { flatString } from '../util/flat-string.js';
@@ -78,14 +79,16 @@ abstract class ServerTransactionBase implements ServerTransaction {
   }
 
   protected send(res: SipMessage, isFinal: boolean): void {
-    this.env.transport.sendResponse(res, this.inbound).catch((err: Error) => {
-      this.env.counters.transportErrors++;
-      this.env.log?.debug({ err: err.message, status: res.status }, 'could not send response');
-      if (!isFinal || this.terminated) return;
-      // §17.2.4: a final response that cannot be sent ends the transaction; the TU is told.
-      this.terminate();
-      callTu(this.env, 'onTransportError', () => this.onTransportError?.(err));
-    });
+    this.env.transport.sendResponse(res, this.inbound).catch((err: Error) => this.sendFailed(err, res.status, isFinal));
+  }
+
+  protected sendFailed(err: Error, status: number, isFinal: boolean): void {
+    this.env.counters.transportErrors++;
+    this.env.log?.debug({ err: err.message, status }, 'could not send response');
+    if (!isFinal || this.terminated) return;
+    // §17.2.4: a final response that cannot be sent ends the transaction; the TU is told.
+    this.terminate();
+    callTu(this.env, 'onTransportError', () => this.onTransportError?.(err));
   }
 
   protected resendLast(): void {
@@ -273,6 +276,14 @@ export class InviteServerTransaction extends ServerTransactionBase {
 
 /** §17.2.2: trying -> proceeding -> completed -> terminated. */
 export class NonInviteServerTransaction extends ServerTransactionBase {
+  /**
+   * Over UDP, the final response as it went out (bytes and address): what
+   * a retransmitted request gets until timer J. A BYE's 200 kept as a
+   * message would keep its header values, and through them the BYE's
+   * whole text, in the heap for 32 s of every call.
+   */
+  private wire: WireResponse | null = null;
+
   start(): void {
     this.enter('trying');
   }
@@ -290,18 +301,33 @@ export class NonInviteServerTransaction extends ServerTransactionBase {
     }
     this.finalSent = true;
     this.enter('completed');
-    this.send(res, true);
-    // Timer J: keep answering retransmissions for 64*T1 on unreliable transports, with the response alone.
-    if (this.reliable) this.terminate();
-    else {
-      this.endTimer = setTimeout(fireTerminate, 64 * this.env.t1, this);
-      this.retireRequest();
+    if (this.reliable) {
+      this.send(res, true);
+      this.terminate();
+      return;
     }
+    const wire = wireResponse(res, this.inbound);
+    if (wire === null) this.send(res, true);
+    else {
+      this.wire = wire;
+      this.lastResponse = null;
+      this.sendWire(wire, true);
+    }
+    // Timer J: keep answering retransmissions for 64*T1 on unreliable transports, with the response alone.
+    this.endTimer = setTimeout(fireTerminate, 64 * this.env.t1, this);
+    this.retireRequest();
+  }
+
+  private sendWire(wire: WireResponse, isFinal: boolean): void {
+    this.env.transport.sendWireResponse(wire).catch((err: Error) => this.sendFailed(err, wire.status, isFinal));
   }
 
   receiveRetransmission(): void {
     this.env.counters.retransmissionsAbsorbed++;
-    if (this.state === 'proceeding' || this.state === 'completed') this.resendLast();
+    if (this.state === 'completed' && this.wire !== null) {
+      this.env.counters.retransmissionsSent++;
+      this.sendWire(this.wire, false);
+    } else if (this.state === 'proceeding' || this.state === 'completed') this.resendLast();
   }
 }
 

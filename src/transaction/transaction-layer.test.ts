@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { SipMessage } from '../sip/message.js';
 import { parseMessage } from '../sip/parser.js';
 import { createResponse } from '../sip/response.js';
-import { TransportLayer, type ResponseTarget } from '../transport/transport-layer.js';
+import { TransportLayer, type ResponseTarget, type WireResponse } from '../transport/transport-layer.js';
 import type { Endpoint, InboundMessage, ListenerInfo, Transport } from '../transport/types.js';
 import { KeepAliveProber } from './keepalive.js';
 import { TransactionLayer } from './transaction-layer.js';
@@ -31,6 +31,13 @@ class FakeTransport extends TransportLayer {
 
   override sendResponse(res: SipMessage, target: ResponseTarget): Promise<void> {
     this.sent.push({ msg: res.clone(), dest: target, kind: 'response' });
+    return Promise.resolve();
+  }
+
+  override sendWireResponse(w: WireResponse): Promise<void> {
+    const r = parseMessage(w.data);
+    if (!r.ok) throw new Error(`wire response does not parse: ${r.error}`);
+    this.sent.push({ msg: r.message, dest: { address: w.address, port: w.port, transport: 'udp' }, kind: 'response' });
     return Promise.resolve();
   }
 
@@ -518,10 +525,14 @@ describe('TransactionLayer', () => {
       const stx = tuRequests[0]!.stx!;
       stx.respond(createResponse(stx.request, 200));
       expect(stx.request.headers).toHaveLength(0); // retired: the response alone answers retransmissions
+      // Over UDP only the response's bytes and address stay, not the message.
+      expect((stx as unknown as { lastResponse: unknown }).lastResponse).toBeNull();
       fake.inject(invite('z9hG4bKbye', { method: 'BYE', toTag: 'u1' }));
       const again = fake.take();
       expect(again.map((s) => s.msg.status)).toEqual([200, 200]);
-      expect(again[1]!.dest).toMatchObject({ remote: { address: '198.51.100.7', port: 5062 }, interfaceName: 'lan' });
+      expect(again.map((s) => s.msg.callId)).toEqual(['call-1', 'call-1']);
+      expect(again[1]!.dest).toEqual({ address: '198.51.100.7', port: 5062, transport: 'udp' });
+      expect(layer.stats().retransmissionsSent).toBe(1);
       vi.advanceTimersByTime(32_000);
       expect(layer.stats().serverTransactions).toBe(0);
     });

@@ -9,6 +9,7 @@ import { parseMessage } from '../sip/parser.js';
 import { SipMessage } from '../sip/message.js';
 import { createResponse } from '../sip/response.js';
 import { TransportLayer } from './transport-layer.js';
+import { wireResponse } from './wire-response.js';
 import type { InboundMessage } from './types.js';
 
 const open: TransportLayer[] = [];
@@ -126,6 +127,28 @@ describe.each([['node dgram', false], ['batched native socket', true]])('Transpo
     const res = await peer.next();
     expect(res.startsWith('SIP/2.0 200 OK')).toBe(true);
     expect(res).toContain(`rport=${peer.port}`);
+  });
+
+  it('a wire response goes where sendResponse sends, byte for byte, as often as asked; none over TCP', async () => {
+    const t = layer();
+    const info = await t.listen({ name: 'lan', address: '127.0.0.1', udpPort: 0 });
+    const peer = await udpPeer();
+    const got = nextMessage(t);
+    peer.sock.send(request('BYE', 'SIP/2.0/UDP 10.9.9.9:5999;branch=z9hG4bKw;rport'), info.udpPort!, '127.0.0.1');
+    const inbound = await got;
+    const res = createResponse(inbound.message, 200);
+    const wire = wireResponse(res, inbound)!;
+    expect(wire).toMatchObject({ isRequest: false, status: 200, method: 'BYE', interfaceName: 'lan', address: '127.0.0.1', port: peer.port });
+    await t.sendResponse(res, inbound);
+    const first = await peer.next();
+    await t.sendWireResponse(wire);
+    await t.sendWireResponse(wire);
+    expect([await peer.next(), await peer.next()]).toEqual([first, first]);
+    expect(wire.data.toString('latin1')).toBe(first);
+    const overTcp = createResponse(inbound.message, 200);
+    overTcp.setHeaderValueAt('via', 0, 'SIP/2.0/TCP 10.9.9.9:5999;branch=z9hG4bKw');
+    expect(wireResponse(overTcp, inbound)).toBeNull();
+    await expect(t.sendWireResponse({ ...wire, interfaceName: 'nope' })).rejects.toThrow(/unknown SIP interface/);
   });
 
   it('never trusts received/rport/maddr written by the sender: responses go to the real source', async () => {

@@ -19,12 +19,14 @@ import { serializeMessage } from '../sip/serializer.js';
 import { StreamFramer } from '../sip/stream-framer.js';
 import { createResponse } from '../sip/response.js';
 import { formatVia } from '../sip/via.js';
+import { udpResponseDestination, type SipMessageKind, type WireResponse } from './wire-response.js';
 import { bareHost } from '../sip/uri.js';
 import { openUdpSocket, udpBatchedIo, type SipUdpSocket } from './udp-socket.js';
 import type {
   Endpoint,
   InboundMessage,
   ListenerInfo,
+  ResponseTarget,
   SourceGate,
   SipInterfaceSpec,
   Transport,
@@ -58,12 +60,6 @@ export interface TransportOptions {
   logger?: Logger;
 }
 
-/** Where to send a response: the request's arrival facts (§18.2.2). */
-export interface ResponseTarget {
-  interfaceName: string;
-  connectionId: number | null;
-  remote: Endpoint;
-}
 
 interface Connection {
   id: number;
@@ -93,6 +89,8 @@ interface BoundInterface {
   /** The interface's TLS context (files as configured; contexts as last loaded). */
   tlsSpec: TlsSpec | null;
   tlsLoaded: LoadedTls | null;
+  /** The local end of every datagram received on the UDP port: one shared object (no one changes it). */
+  udpLocal: Endpoint | null;
 }
 
 const CRLF = Buffer.from('\r\n');
@@ -106,9 +104,13 @@ function isWildcard(address: string): boolean {
   return address === '0.0.0.0' || address === '::';
 }
 
+
+export type { SipMessageKind, WireResponse } from './wire-response.js';
+export type { ResponseTarget } from './types.js';
+
 export class TransportLayer extends EventEmitter<TransportEvents> {
   /** Sees every SIP message parsed from the network ('in') or handed to a socket ('out'): counters. Must not throw. */
-  onSipMessage: ((msg: SipMessage, direction: 'in' | 'out') => void) | null = null;
+  onSipMessage: ((msg: SipMessageKind, direction: 'in' | 'out') => void) | null = null;
   private readonly ifaces = new Map<string, BoundInterface>();
   private readonly connsById = new Map<number, Connection>();
   private readonly connsByKey = new Map<string, Connection>();
@@ -207,7 +209,7 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
       throw new Error(`SIP interface "${iface.name}" has no UDP, TCP or TLS port`);
     }
     const bi: BoundInterface = {
-      info: { name: iface.name, address: iface.address }, udp: null, tcp: null, tls: null, tlsSpec: iface.tls ?? null, tlsLoaded: null,
+      info: { name: iface.name, address: iface.address }, udp: null, tcp: null, tls: null, tlsSpec: iface.tls ?? null, tlsLoaded: null, udpLocal: null,
     };
     try {
       if (iface.udpPort !== undefined) {
@@ -217,6 +219,7 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
           ...(iface.udpSharing !== undefined ? { sharing: iface.udpSharing } : {}),
         });
         bi.info.udpPort = bi.udp.port;
+        bi.udpLocal = Object.freeze({ address: iface.address, port: bi.udp.port, transport: 'udp' as const });
         if (bi.udp.share !== 0) bi.info.udpShare = bi.udp.share;
       }
       if (iface.tcpPort !== undefined) {
@@ -308,9 +311,6 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
     const via = res.topVia;
     if (via === null) throw new Error('response has no Via');
     const data = serializeMessage(res);
-    const received = via.params.get('received');
-    const rport = via.params.get('rport');
-    const rportNum = rport === undefined || rport === null ? NaN : Number(rport);
     if (via.transport === 'TCP' || via.transport === 'TLS') {
       const c = target.connectionId === null ? undefined : this.connsById.get(target.connectionId);
       if (c !== undefined && !c.closed) {
@@ -318,26 +318,24 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
         return;
       }
       const transport: Transport = via.transport === 'TLS' ? 'tls' : 'tcp';
+      const received = via.params.get('received');
+      const rport = via.params.get('rport');
+      const rportNum = rport === undefined || rport === null ? NaN : Number(rport);
       const address = received ?? bareHost(via.host);
       const port = Number.isInteger(rportNum) ? rportNum : (via.port ?? (transport === 'tls' ? 5061 : 5060));
       await this.sendStream({ address, port, transport }, bi, data);
       return;
     }
-    // Via maddr (§18.2.2) is deliberately not honoured: at the network edge it
-    // would let anyone point our responses at a third party.
-    let address: string;
-    let port: number;
-    if (Number.isInteger(rportNum) && rportNum > 0) {
-      address = received ?? target.remote.address;
-      port = rportNum;
-    } else if (received !== undefined && received !== null) {
-      address = received;
-      port = via.port ?? 5060;
-    } else {
-      address = bareHost(via.host);
-      port = via.port ?? 5060;
-    }
-    await this.sendUdp(bi, data, address, port);
+    const to = udpResponseDestination(via, target);
+    await this.sendUdp(bi, data, to.address, to.port);
+  }
+
+  /** Sends a WireResponse (the first time, or again for a retransmitted request). */
+  sendWireResponse(w: WireResponse): Promise<void> {
+    const bi = this.ifaces.get(w.interfaceName);
+    if (bi === undefined) return Promise.reject(new Error(`unknown SIP interface "${w.interfaceName}"`));
+    this.onSipMessage?.(w, 'out');
+    return this.sendUdp(bi, w.data, w.address, w.port);
   }
 
   /**
@@ -421,8 +419,8 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
       // A datagram of only CR/LF is a NAT keep-alive; nothing to do.
       if (buf.length <= 4 && (buf[0] === 13 || buf[0] === 10)) return;
       const remote: Endpoint = { address, port, transport: 'udp' };
-      // Bound once at listen time: socket.address() is a syscall per call.
-      const local = { address: bi.info.address, port: bi.info.udpPort ?? 0, transport: 'udp' as Transport };
+      // Bound once at listen time (socket.address() is a syscall per call), one object for every datagram.
+      const local = bi.udpLocal ?? { address: bi.info.address, port: bi.info.udpPort ?? 0, transport: 'udp' as Transport };
       const parsed = parseMessage(buf, this.limits);
       // A body kept as a view would pin the whole receive batch for the life of the call.
       if (shared && parsed.ok && parsed.message.body.length > 0) parsed.message.body = Buffer.from(parsed.message.body);

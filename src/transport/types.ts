@@ -37,6 +37,13 @@ export interface ListenerInfo {
   udpShare?: number;
 }
 
+/** Where to send a response: the request's arrival facts (§18.2.2). */
+export interface ResponseTarget {
+  interfaceName: string;
+  connectionId: number | null;
+  remote: Endpoint;
+}
+
 export interface InboundMessage {
   message: SipMessage;
   remote: Endpoint;
