@@ -9,6 +9,7 @@ import { isIP } from 'node:net';
 import { registerAuth, type AuthOptions } from './auth.js';
 import { registerRouteIndex } from './route-index.js';
 import { Registry, collectDefaultMetrics, Gauge, Counter } from 'prom-client';
+import { SipMessageTally } from '../metrics/sip-messages.js';
 import type { Logger } from '../util/logger.js';
 import { registerCdrRoutes, type CdrApiSource } from './cdr-routes.js';
 import { registerQoeRoutes } from './qoe-routes.js';
@@ -44,6 +45,8 @@ export interface SbcMetrics {
   readonly registry: Registry;
   readonly activeCalls: Gauge;
   readonly callsTotal: Counter<'result'>;
+  /** This thread's SIP message counts (the transport's hook adds to it; sipMessagesTotal folds it in at each scrape). */
+  readonly sipMessages: SipMessageTally;
   readonly sipMessagesTotal: Counter<'method' | 'direction'>;
   readonly proxyServerUp: Gauge<'proxy_set' | 'server'>;
   readonly configReloadsTotal: Counter<'result'>;
@@ -65,6 +68,7 @@ export function createMetrics(): SbcMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'sbc_process_' });
   let live: LiveSource | null = null;
+  const sipMessages = new SipMessageTally();
   return {
     registry,
     bindLive: (source) => {
@@ -77,8 +81,12 @@ export function createMetrics(): SbcMetrics {
       },
     }),
     callsTotal: new Counter({ name: 'sbc_calls_total', help: 'Calls ended, by result', labelNames: ['result'], registers: [registry] }),
+    sipMessages,
     sipMessagesTotal: new Counter({
       name: 'sbc_sip_messages_total', help: 'SIP messages by request method or response class, in or out', labelNames: ['method', 'direction'], registers: [registry],
+      collect(this: Counter<'method' | 'direction'>) {
+        sipMessages.foldInto(this);
+      },
     }),
     proxyServerUp: new Gauge({
       name: 'sbc_proxy_server_up', help: '1 when a proxy-set server answers keep-alives',

@@ -21,7 +21,6 @@ import { ConfigRoutingPort } from './routing-port.js';
 import { ConfigMediaPort } from './media-port.js';
 import type { OverloadGuard } from './overload.js';
 import { createOverloadGuard, positiveScalar, transactionOptions, transportOptions } from './engine-options.js';
-import { SipMessageCounter } from '../metrics/sip-messages.js';
 import { Observability } from './observability.js';
 import { RegistrationServices } from './registration-services.js';
 import { registerUserRoutes } from '../api/user-routes.js';
@@ -170,8 +169,7 @@ export class Sbc {
       ...(config.sip.userAgent !== '' ? { userAgent: config.sip.userAgent } : {}),
     });
     const metrics = createMetrics();
-    const sipMessages = new SipMessageCounter(metrics.sipMessagesTotal);
-    transport.onSipMessage = (msg, direction) => sipMessages.count(msg, direction);
+    transport.onSipMessage = (msg, direction) => metrics.sipMessages.count(msg, direction);
     const proxyLog = log.child({ module: 'proxy-set' });
     const proxySets = new ProxySetManager(config, { prober, logger: proxyLog });
 

@@ -5,7 +5,7 @@
  * small whatever a peer sends. Unknown methods count as OTHER.
  *
  * This runs for every message, so it allocates nothing: labels are
- * constants, and the counter's child per label set is looked up once.
+ * constants and the counts plain numbers (SipMessageTally).
  */
 import type { Counter } from 'prom-client';
 
@@ -28,34 +28,50 @@ export function sipMessageLabel(msg: { isRequest: boolean; method: string; statu
   return KNOWN.has(upper) ? upper : 'OTHER';
 }
 
-type CounterChild = ReturnType<Counter<'method' | 'direction'>['labels']>;
-
-/** Per-label children of one counter: `count` is the one-liner the transport hookup calls for every message. */
-export class SipMessageCounter {
-  private readonly inbound = new Map<string, CounterChild>();
-  private readonly outbound = new Map<string, CounterChild>();
-
-  constructor(private readonly counter: Counter<'method' | 'direction'>) {}
-
-  count(msg: { isRequest: boolean; method: string; status: number }, direction: SipDirection): void {
-    const label = sipMessageLabel(msg);
-    const children = direction === 'in' ? this.inbound : this.outbound;
-    let child = children.get(label);
-    if (child === undefined) children.set(label, (child = this.counter.labels({ method: label, direction })));
-    child.inc();
-  }
+interface LabelCounts {
+  readonly label: string;
+  in: number;
+  out: number;
+  /** What foldInto already gave the Prometheus counter. */
+  foldedIn: number;
+  foldedOut: number;
 }
 
-/** Plain per-label tallies ("label|direction" -> count) for a SIP worker thread, which reports them to the main thread. */
+/**
+ * Messages counted as plain numbers per label and direction. prom-client
+ * hashes the label set on every inc (a child from labels() too), so the
+ * per-message path only adds one; the counter gets the growth just before
+ * a scrape (foldInto), and a SIP worker thread reports its totals to the
+ * main thread instead.
+ */
 export class SipMessageTally {
-  readonly totals: Record<string, number> = {};
-  private readonly keys = new Map<string, { in: string; out: string }>();
+  private readonly byLabel = new Map<string, LabelCounts>();
 
   count(msg: { isRequest: boolean; method: string; status: number }, direction: SipDirection): void {
     const label = sipMessageLabel(msg);
-    let k = this.keys.get(label);
-    if (k === undefined) this.keys.set(label, (k = { in: `${label}|in`, out: `${label}|out` }));
-    const key = k[direction];
-    this.totals[key] = (this.totals[key] ?? 0) + 1;
+    let c = this.byLabel.get(label);
+    if (c === undefined) this.byLabel.set(label, (c = { label, in: 0, out: 0, foldedIn: 0, foldedOut: 0 }));
+    if (direction === 'in') c.in++;
+    else c.out++;
+  }
+
+  /** "label|direction" -> messages so far. */
+  totals(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const c of this.byLabel.values()) {
+      if (c.in > 0) out[`${c.label}|in`] = c.in;
+      if (c.out > 0) out[`${c.label}|out`] = c.out;
+    }
+    return out;
+  }
+
+  /** Adds what was counted since the last fold to sbc_sip_messages_total. */
+  foldInto(counter: Counter<'method' | 'direction'>): void {
+    for (const c of this.byLabel.values()) {
+      if (c.in > c.foldedIn) counter.inc({ method: c.label, direction: 'in' }, c.in - c.foldedIn);
+      if (c.out > c.foldedOut) counter.inc({ method: c.label, direction: 'out' }, c.out - c.foldedOut);
+      c.foldedIn = c.in;
+      c.foldedOut = c.out;
+    }
   }
 }

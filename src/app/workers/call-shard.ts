@@ -59,7 +59,7 @@ export class CallShard {
     private readonly setup: WorkerSetup,
     private readonly log: Logger,
     readonly admission: AdmissionControl,
-    private readonly sipMessages: Readonly<Record<string, number>>,
+    private readonly sipMessages: SipMessageTally,
   ) {}
 
   static async start(setup: WorkerSetup, log: Logger, post: (m: FromWorker) => void): Promise<CallShard> {
@@ -74,9 +74,8 @@ export class CallShard {
       if (share === undefined || address === undefined) continue;
       await transport.listen({ name: si.interfaceName, address, udpPort: si.udpPort, udpSharing: { role: 'worker', share, shard: setup.shard } });
     }
-    const tally = new SipMessageTally();
-    const sipMessages = tally.totals;
-    transport.onSipMessage = (msg, direction) => tally.count(msg, direction);
+    const sipMessages = new SipMessageTally();
+    transport.onSipMessage = (msg, direction) => sipMessages.count(msg, direction);
     const transactions = new TransactionLayer(transport, transactionOptions(config, log));
     // No prober: the main thread's keep-alive decides, this thread follows (followProxy).
     const proxySets = new ProxySetManager(config, { logger: log.child({ module: 'proxy-set' }) });
@@ -131,7 +130,7 @@ export class CallShard {
       shard: this.setup.shard, activeCalls: s.calls, calls: { ...s, registeredDialogs: this.calls.registeredDialogs },
       transactions: this.transactions.stats(), transport: this.transport.stats(),
       relay: { kind: this.relay.kind, sessions: this.relay.sessionCount(), packetsRelayed: this.relay.packetsRelayed() }, overload: this.overload.stats(),
-      sipMessages: { ...this.sipMessages },
+      sipMessages: this.sipMessages.totals(),
       callsBySourceGroup: this.callsBySourceGroup(),
     };
   }
