@@ -96,7 +96,8 @@ class CdrFanout implements CdrSink {
     this.metrics.callsTotal.inc({ result: record.connectTime !== null ? 'answered' : `failed_${record.sipStatus}` });
     this.recent.push(record);
     if (this.recent.length > 100) this.recent.shift();
-    this.log.info({ cdr: { ...record, timeline: undefined } }, 'call detail record');
+    // The copy for the log line is made only when info is logged.
+    if (this.log.isLevelEnabled('info')) this.log.info({ cdr: { ...record, timeline: undefined } }, 'call detail record');
     for (const s of this.sinks) s.write(record);
     this.observability.emitLegacy(record);
   }
