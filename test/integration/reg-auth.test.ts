@@ -39,9 +39,10 @@ describe('issue 11: the SBC authenticates registering users (SBCUserInfoTable)',
   beforeAll(async () => {
     assertSippInstalled();
     dir = await mkdtemp(join(tmpdir(), 'reg-auth-'));
-    const [lanPort, pbxPort, extPort] = await Promise.all([findFreePort(), findFreePort(PBX_IP), findFreePort('127.0.0.21')]);
+    const [lanPort, extPort] = await Promise.all([findFreePort(), findFreePort('127.0.0.21')]);
     [wanPort, apiPort] = await Promise.all([findFreePort(), findFreePort()]);
-    kam = await startKamailioRegistrar({ address: PBX_IP, port: pbxPort, extensions: { address: '127.0.0.21', port: extPort } });
+    kam = await startKamailioRegistrar({ address: PBX_IP, extensions: { address: '127.0.0.21', port: extPort } });
+    const pbxPort = kam.port;
     sbc = await startSbc(await remoteUsersIni({
       lanPort, wanPort, pbxPort, apiPort,
       extraIpGroupColumns: { names: ['AuthenticationMode', 'MethodList'], pbx: ['0', '""'], users: ['2', '"REGISTER"'] },

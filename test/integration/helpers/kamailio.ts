@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import dgram from 'node:dgram';
 import { spawnManaged, stopManaged, type ManagedProcess } from '../../../bench/lib/procs.js';
 import { registrarConfig } from '../../../bench/lib/kamailio-registrar.js';
+import { findFreePort } from './sipp.js';
 
 export { registrarConfig };
 
@@ -34,7 +35,24 @@ async function udpBound(address: string, port: number): Promise<boolean> {
   });
 }
 
-export async function startKamailioRegistrar(o: { address: string; port: number; extensions: { address: string; port: number } }): Promise<KamailioRegistrar> {
+/**
+ * Starts the registrar on `o.port`, or, without one, on a free port of
+ * `o.address` (result.port): a port found free can still be taken by
+ * another test file's ephemeral socket before Kamailio binds it, so then a
+ * new one is tried (up to 5 times).
+ */
+export async function startKamailioRegistrar(o: { address: string; port?: number; extensions: { address: string; port: number } }): Promise<KamailioRegistrar> {
+  for (let attempt = 1; ; attempt++) {
+    const port = o.port ?? (await findFreePort(o.address));
+    try {
+      return await startOnce({ address: o.address, port, extensions: o.extensions });
+    } catch (err) {
+      if (o.port !== undefined || attempt >= 5 || !String(err).includes('Address already in use')) throw err;
+    }
+  }
+}
+
+async function startOnce(o: { address: string; port: number; extensions: { address: string; port: number } }): Promise<KamailioRegistrar> {
   if (!existsSync(KAMAILIO_BIN)) throw new Error(`${KAMAILIO_BIN} not found: apt-get install kamailio`);
   const dir = await mkdtemp(join(tmpdir(), 'kam-reg-'));
   const cfg = join(dir, 'kamailio.cfg');
