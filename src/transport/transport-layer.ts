@@ -60,7 +60,6 @@ export interface TransportOptions {
   logger?: Logger;
 }
 
-
 interface Connection {
   id: number;
   transport: 'tcp' | 'tls';
@@ -103,7 +102,6 @@ function connKey(transport: Transport, address: string, port: number): string {
 function isWildcard(address: string): boolean {
   return address === '0.0.0.0' || address === '::';
 }
-
 
 export type { SipMessageKind, WireResponse } from './wire-response.js';
 export type { ResponseTarget } from './types.js';

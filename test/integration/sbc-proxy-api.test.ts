@@ -85,7 +85,9 @@ describe('SBC process: Proxy Set keep-alive, failover, reload and metrics throug
     procs.push(proc);
     await proc.bound();
     const t = { address, port, proc, trace: () => readSippTrace(file) };
+    // In TRUNK order, whichever sipp bound first: the tests' t1/t2 are the ini's first and second server.
     trunks.push(t);
+    trunks.sort((a, b) => TRUNK.indexOf(a.address as (typeof TRUNK)[number]) - TRUNK.indexOf(b.address as (typeof TRUNK)[number]));
     return t;
   }
 
