@@ -8,6 +8,7 @@
  * constants and the counts plain numbers (SipMessageTally).
  */
 import type { Counter } from 'prom-client';
+import type { SipMessageKind } from '../sip/message.js';
 
 const KNOWN = new Set([
   'INVITE', 'ACK', 'BYE', 'CANCEL', 'OPTIONS', 'REGISTER', 'SUBSCRIBE', 'NOTIFY', 'PUBLISH', 'MESSAGE', 'INFO', 'PRACK', 'UPDATE', 'REFER',
@@ -17,7 +18,7 @@ const CLASS_LABELS = ['OTHER', '1xx', '2xx', '3xx', '4xx', '5xx', '6xx'] as cons
 export type SipDirection = 'in' | 'out';
 
 /** The label a message counts under. */
-export function sipMessageLabel(msg: { isRequest: boolean; method: string; status: number }): string {
+export function sipMessageLabel(msg: SipMessageKind): string {
   if (!msg.isRequest) {
     const cls = Math.floor(msg.status / 100);
     return cls >= 1 && cls <= 6 ? CLASS_LABELS[cls]! : 'OTHER';
@@ -47,7 +48,7 @@ interface LabelCounts {
 export class SipMessageTally {
   private readonly byLabel = new Map<string, LabelCounts>();
 
-  count(msg: { isRequest: boolean; method: string; status: number }, direction: SipDirection): void {
+  count(msg: SipMessageKind, direction: SipDirection): void {
     const label = sipMessageLabel(msg);
     let c = this.byLabel.get(label);
     if (c === undefined) this.byLabel.set(label, (c = { label, in: 0, out: 0, foldedIn: 0, foldedOut: 0 }));

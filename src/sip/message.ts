@@ -49,6 +49,13 @@ export function sanitizeHeaderValue(value: string): string {
   return out;
 }
 
+/** What a message counter needs of a message (a SipMessage, or a response kept as bytes). */
+export interface SipMessageKind {
+  readonly isRequest: boolean;
+  readonly method: string;
+  readonly status: number;
+}
+
 export class SipMessage {
   /** Request-line or status-line fields. For a response, `method` is the CSeq method. */
   isRequest: boolean;

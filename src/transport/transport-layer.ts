@@ -13,13 +13,13 @@ import tls from 'node:tls';
 import { strictSocketProblem } from './strict-cert.js';
 import { loadTls, type LoadedTls, type TlsSpec } from './tls-options.js';
 import type { Logger } from 'pino';
-import type { SipMessage } from '../sip/message.js';
+import type { SipMessage, SipMessageKind } from '../sip/message.js';
 import { DEFAULT_PARSE_LIMITS, parseMessage, type ParseLimits, type ParseResult } from '../sip/parser.js';
 import { serializeMessage } from '../sip/serializer.js';
 import { StreamFramer } from '../sip/stream-framer.js';
 import { createResponse } from '../sip/response.js';
 import { formatVia } from '../sip/via.js';
-import { udpResponseDestination, type SipMessageKind, type WireResponse } from './wire-response.js';
+import { udpResponseDestination, type WireResponse } from './wire-response.js';
 import { bareHost } from '../sip/uri.js';
 import { openUdpSocket, udpBatchedIo, type SipUdpSocket } from './udp-socket.js';
 import type {
@@ -103,7 +103,7 @@ function isWildcard(address: string): boolean {
   return address === '0.0.0.0' || address === '::';
 }
 
-export type { SipMessageKind, WireResponse } from './wire-response.js';
+export type { WireResponse } from './wire-response.js';
 export type { ResponseTarget } from './types.js';
 
 export class TransportLayer extends EventEmitter<TransportEvents> {

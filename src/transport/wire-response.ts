@@ -3,20 +3,13 @@
  * as: what a server transaction resends for a retransmitted request for
  * 64*T1 (§17.2.2 Timer J) without keeping the message.
  */
-import type { SipMessage } from '../sip/message.js';
+import type { SipMessage, SipMessageKind } from '../sip/message.js';
 import { serializeMessage } from '../sip/serializer.js';
 import { bareHost } from '../sip/uri.js';
 import type { Via } from '../sip/via.js';
 import type { ResponseTarget } from './types.js';
 
-/** What a message counter needs of a message. */
-export interface SipMessageKind {
-  readonly isRequest: boolean;
-  readonly method: string;
-  readonly status: number;
-}
-
-/** A UDP response ready to go (again): TransportLayer.wireResponse. */
+/** A UDP response ready to go (again): wireResponse makes it, TransportLayer.sendWireResponse sends it. */
 export interface WireResponse extends SipMessageKind {
   readonly isRequest: false;
   readonly interfaceName: string;
