@@ -1,10 +1,12 @@
 /**
  * Client transactions (RFC 3261 §17.1, with the RFC 6026 Accepted state).
  *
- * Timers are plain setTimeout handles with a static callback and the
- * transaction as argument: Node keeps one list per distinct duration, and
- * a transaction only ever uses a handful of durations (T1·2^n, T2, T4,
- * 64·T1), so this is a timer wheel in practice, without a closure per arm.
+ * Retransmission and timeout timers (A, B, E, F) are plain setTimeout
+ * handles with a static callback and the transaction as argument: Node
+ * keeps one list per distinct duration and they are few (T1·2^n, T2,
+ * 64·T1), without a closure per arm. The end timers (D, K, M), armed for
+ * the whole retransmission window of every finished transaction, are on
+ * the layer's wheel (end-timers.ts).
  */
 import type { SipMessage } from '../sip/message.js';
 import { requestDerivedFromInvite } from './derived-requests.js';
@@ -36,8 +38,10 @@ abstract class ClientTransactionBase implements ClientTransaction {
   protected transmissions = 0;
   /** Timer B / F. */
   protected timeoutTimer: Timer | null = null;
-  /** Timer D / K / M. */
+  /** Timer D / K of 0 ms (reliable transports); the others are on the layer's wheel (end-timers.ts). */
   protected endTimer: Timer | null = null;
+  /** Slot of timer D / K / M on the wheel; 0 = not armed. */
+  endSlot = 0;
 
   constructor(env: TxEnv, request: SipMessage, branch: string, dest: Endpoint, interfaceName: string, handler: ClientTransactionHandler) {
     this.env = env;
@@ -127,6 +131,19 @@ abstract class ClientTransactionBase implements ClientTransaction {
     this.clearTimeoutTimer();
     if (this.endTimer !== null) clearTimeout(this.endTimer);
     this.endTimer = null;
+    if (this.endSlot !== 0) this.env.endTimers.cancel(this);
+  }
+
+  /** Arms timer D, K or M. */
+  protected armEndTimer(ms: number): void {
+    if (ms <= 0) this.endTimer = setTimeout(fireEnd, 0, this);
+    else this.env.endTimers.schedule(this, ms);
+  }
+
+  /** Timer D, K or M fired: the window for retransmitted responses is over. */
+  endTimerFired(): void {
+    this.endTimer = null;
+    this.terminate();
   }
 
   terminate(): void {
@@ -163,7 +180,7 @@ function fireTimeout(tx: ClientTransactionBase): void {
 }
 
 function fireEnd(tx: ClientTransactionBase): void {
-  tx.terminate();
+  tx.endTimerFired();
 }
 
 /** §17.1.1 with RFC 6026: calling -> proceeding -> accepted | completed -> terminated. */
@@ -214,7 +231,7 @@ export class InviteClientTransaction extends ClientTransactionBase {
           this.enter('accepted');
           this.pendingCancel = null;
           this.request = retiredRequest(this.method); // Accepted passes 2xx to the TU and sends nothing
-          this.endTimer = setTimeout(fireEnd, 64 * this.env.t1, this); // timer M
+          this.armEndTimer(64 * this.env.t1); // timer M
           callTu(this.env, 'onFinal', () => this.handler.onFinal(res));
         } else {
           this.clearTimers();
@@ -222,7 +239,7 @@ export class InviteClientTransaction extends ClientTransactionBase {
           this.pendingCancel = null;
           this.sendAck(res);
           // Timer D: absorb final response retransmissions (32 s at the default T1).
-          this.endTimer = setTimeout(fireEnd, this.reliable ? 0 : 64 * this.env.t1, this);
+          this.armEndTimer(this.reliable ? 0 : 64 * this.env.t1);
           const tu = this.handler;
           // Completed only re-ACKs retransmitted finals: nothing more reaches the TU.
           this.handler = NOOP_HANDLER;
@@ -308,7 +325,7 @@ export class NonInviteClientTransaction extends ClientTransactionBase {
     this.clearTimers();
     this.enter('completed');
     this.request = retiredRequest(this.method);
-    this.endTimer = setTimeout(fireEnd, this.reliable ? 0 : this.env.t4, this); // timer K
+    this.armEndTimer(this.reliable ? 0 : this.env.t4); // timer K
     const tu = this.handler;
     // Completed absorbs retransmissions: nothing more reaches the TU.
     this.handler = NOOP_HANDLER;

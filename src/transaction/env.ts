@@ -4,6 +4,7 @@
  */
 import type { Logger } from 'pino';
 import type { TransportLayer } from '../transport/transport-layer.js';
+import type { EndTimerWheel } from './end-timers.js';
 import type { TransactionStats } from './types.js';
 
 export type Counters = Omit<TransactionStats, 'clientTransactions' | 'serverTransactions'>;
@@ -17,6 +18,8 @@ export interface TxEnv {
   readonly transport: TransportLayer;
   readonly counters: Counters;
   readonly log: Logger | undefined;
+  /** Timers D, H, I, J, K, L, M (end-timers.ts). */
+  readonly endTimers: EndTimerWheel;
   clientTerminated(key: string): void;
   serverTerminated(tx: { key: string; mergeKey: string | null; acceptedKey: string | null }): void;
   registerAccepted(key: string, tx: unknown): void;

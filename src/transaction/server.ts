@@ -36,7 +36,10 @@ abstract class ServerTransactionBase implements ServerTransaction {
   protected readonly reliable: boolean;
   protected retransTimer: Timer | null = null;
   protected retransInterval = 0;
+  /** Only for an end timer of 0 ms (timer I on a reliable transport); the others are on the wheel. */
   protected endTimer: Timer | null = null;
+  /** Slot of the end timer on the layer's wheel (end-timers.ts); 0 = not armed. */
+  endSlot = 0;
 
   constructor(env: TxEnv, request: SipMessage, inbound: InboundMessage, key: string) {
     this.env = env;
@@ -103,9 +106,26 @@ abstract class ServerTransactionBase implements ServerTransaction {
 
   clearTimers(): void {
     if (this.retransTimer !== null) clearTimeout(this.retransTimer);
-    if (this.endTimer !== null) clearTimeout(this.endTimer);
     this.retransTimer = null;
+    this.clearEndTimer();
+  }
+
+  protected clearEndTimer(): void {
+    if (this.endTimer !== null) clearTimeout(this.endTimer);
     this.endTimer = null;
+    if (this.endSlot !== 0) this.env.endTimers.cancel(this);
+  }
+
+  /** Arms the end timer (H, I, J, L, or the discard window). */
+  protected armEndTimer(ms: number): void {
+    if (ms <= 0) this.endTimer = setTimeout(fireEndTimer, 0, this);
+    else this.env.endTimers.schedule(this, ms);
+  }
+
+  /** The end timer fired: the window is over. */
+  endTimerFired(): void {
+    this.endTimer = null;
+    this.terminate();
   }
 
   discard(): void {
@@ -115,7 +135,7 @@ abstract class ServerTransactionBase implements ServerTransaction {
     this.lastResponse = null;
     this.env.counters.requestsDiscarded++;
     // Kept (silent) for the retransmission window so repeats are absorbed, not re-delivered to the TU.
-    this.endTimer = setTimeout(fireTerminate, 64 * this.env.t1, this);
+    this.armEndTimer(64 * this.env.t1);
   }
 
   handOver(): void {
@@ -146,12 +166,8 @@ function fireRetrans(tx: InviteServerTransaction): void {
   tx.onRetransTimer();
 }
 
-function fireEnd(tx: InviteServerTransaction): void {
-  tx.onEndTimer();
-}
-
-function fireTerminate(tx: ServerTransactionBase): void {
-  tx.terminate();
+function fireEndTimer(tx: ServerTransactionBase): void {
+  tx.endTimerFired();
 }
 
 /** §17.2.1 + RFC 6026: proceeding -> accepted | completed -> confirmed -> terminated. */
@@ -196,7 +212,7 @@ export class InviteServerTransaction extends ServerTransactionBase {
       this.retransInterval = this.env.t1;
       // 2xx retransmission runs on every transport: it is end to end (§13.3.1.4).
       this.retransTimer = setTimeout(fireRetrans, this.retransInterval, this);
-      this.endTimer = setTimeout(fireEnd, 64 * this.env.t1, this); // timer L
+      this.armEndTimer(64 * this.env.t1); // timer L
       const toTag = res.toTag;
       const fromTag = this.request.fromTag;
       const cseq = this.request.cseq;
@@ -210,7 +226,7 @@ export class InviteServerTransaction extends ServerTransactionBase {
         this.retransInterval = this.env.t1;
         this.retransTimer = setTimeout(fireRetrans, this.retransInterval, this); // timer G
       }
-      this.endTimer = setTimeout(fireEnd, 64 * this.env.t1, this); // timer H
+      this.armEndTimer(64 * this.env.t1); // timer H
     }
     this.send(res, true);
   }
@@ -225,8 +241,8 @@ export class InviteServerTransaction extends ServerTransactionBase {
     }
   }
 
-  /** Timer H (completed) or L (accepted). */
-  onEndTimer(): void {
+  /** Timer H (completed), L (accepted), I (confirmed) or the discard window. */
+  override endTimerFired(): void {
     this.endTimer = null;
     const noAck = this.state === 'completed' || (this.state === 'accepted' && !this.ackReceived);
     this.terminate();
@@ -248,10 +264,8 @@ export class InviteServerTransaction extends ServerTransactionBase {
     this.env.counters.retransmissionsAbsorbed++;
     if (this.state !== 'completed') return;
     this.enter('confirmed');
-    if (this.retransTimer !== null) clearTimeout(this.retransTimer);
-    if (this.endTimer !== null) clearTimeout(this.endTimer);
-    this.retransTimer = null;
-    this.endTimer = setTimeout(fireTerminate, this.reliable ? 0 : this.env.t4, this); // timer I
+    this.clearTimers();
+    this.armEndTimer(this.reliable ? 0 : this.env.t4); // timer I
     this.dropTu();
   }
 
@@ -314,7 +328,7 @@ export class NonInviteServerTransaction extends ServerTransactionBase {
       this.sendWire(wire, true);
     }
     // Timer J: keep answering retransmissions for 64*T1 on unreliable transports, with the response alone.
-    this.endTimer = setTimeout(fireTerminate, 64 * this.env.t1, this);
+    this.armEndTimer(64 * this.env.t1);
     this.retireRequest();
   }
 

@@ -12,6 +12,7 @@ import type { TransportLayer } from '../transport/transport-layer.js';
 import type { Endpoint, InboundMessage } from '../transport/types.js';
 import { InviteClientTransaction, NOOP_HANDLER, NonInviteClientTransaction, type AnyClientTransaction } from './client.js';
 import { callTu, type Counters, type TxEnv } from './env.js';
+import { EndTimerWheel } from './end-timers.js';
 import { InviteServerTransaction, NonInviteServerTransaction, type AnyServerTransaction } from './server.js';
 import { requestDerivedFromInvite } from './derived-requests.js';
 import { flatString } from '../util/flat-string.js';
@@ -93,6 +94,7 @@ export class TransactionLayer {
       transport,
       counters: this.counters,
       log: opts.logger,
+      endTimers: new EndTimerWheel(),
       clientTerminated(key) {
         clients.delete(key);
       },
@@ -156,6 +158,7 @@ export class TransactionLayer {
     this.transport.off('message', this.listener);
     for (const tx of this.clients.values()) tx.clearTimers();
     for (const tx of this.servers.values()) tx.clearTimers();
+    this.env.endTimers.clear();
     this.clients.clear();
     this.servers.clear();
     this.mergeIndex.clear();
