@@ -26,6 +26,7 @@ import type { SbcConfig } from '../config/sbc-config.js';
 import { Dialog } from '../dialog/dialog.js';
 import type { Transport } from '../transport/types.js';
 import type { Logger } from '../util/logger.js';
+import { StringTable } from '../util/string-table.js';
 
 /** File name of the journal inside CallJournalDir. */
 export const JOURNAL_FILE = 'active-calls.jsonl';
@@ -49,7 +50,8 @@ export interface CallJournalOptions {
 }
 
 export class CallJournal implements CallJournalPort {
-  private readonly pending = new Map<string, JournalledCall>();
+  /** A StringTable: one insert and delete per connected call (util/string-table.ts). */
+  private readonly pending = new StringTable<JournalledCall>();
   private timer: NodeJS.Timeout | null = null;
 
   private constructor(

@@ -6,6 +6,7 @@
  * (issue 15: "CAC limits must stay exact across workers"): a take is one
  * compare-and-swap that refuses at the limit, never a read then a write.
  */
+import { StringTable } from '../util/string-table.js';
 
 export interface ConcurrencyCounters {
   /** Adds one unless the count is at `limit` (< 0 = no limit); false = refused, nothing changed. */
@@ -31,7 +32,8 @@ function gcra(tatMs: number, perSec: number, burst: number, nowMs: number): numb
 }
 
 export class LocalCounters implements ConcurrencyCounters {
-  private readonly counts = new Map<string, number>();
+  /** A StringTable: a key comes and goes with its calls (util/string-table.ts). */
+  private readonly counts = new StringTable<number>();
   private readonly tats = new Map<string, number>();
   pace(key: string, perSec: number, burst: number, nowMs: number): boolean {
     const next = gcra(this.tats.get(key) ?? 0, perSec, burst, nowMs);

@@ -20,6 +20,7 @@ import { PendingCalls } from './pending-calls.js';
 import { reapCalls } from './reaper.js';
 import type { CallManagerOptions, CallManagerStats, TuHooks } from './call-manager-types.js';
 export type { CallManagerOptions, CallManagerStats, TuHooks };
+import { StringTable } from '../util/string-table.js';
 import type {
   CallJournalPort, CdrSink, DialogOwner, InboundMessage, IpGroupRef, LegSide, LoadShedPort, LocalAddressPort, MediaPort, NonCallHandler, RequestGate, RoutingPort,
   ServerTransactionRef, TransactionPort,
@@ -44,12 +45,13 @@ export class CallManager implements CallEnv {
   private readonly gate: RequestGate | null;
   private readonly onRefused: NonNullable<CallManagerOptions['onRefused']>;
   private readonly pending: PendingCalls;
-  private readonly calls = new Set<Call>();
-  private readonly dialogs = new Map<string, DialogEntry>();
-  private readonly groupCounts = new Map<string, number>();
-  /** SBCAdmissionControl places held: leg A's per call, leg B's per destination group (released in claim order). */
-  private readonly inboundAdmissions = new Map<DialogOwner, () => void>();
-  private readonly outboundAdmissions = new Map<string, Array<() => void>>();
+  /** Live calls by call id. StringTables, not Maps or Sets: churned ones keep finished calls in the young GC's way (util/string-table.ts). */
+  private readonly calls = new StringTable<Call>();
+  private readonly dialogs = new StringTable<DialogEntry>();
+  private readonly groupCounts = new StringTable<number>();
+  /** SBCAdmissionControl places held: leg A's per call (by call id), leg B's per destination group (released in claim order). */
+  private readonly inboundAdmissions = new StringTable<() => void>();
+  private readonly outboundAdmissions = new StringTable<Array<() => void>>();
   private readonly idPrefix = randomBytes(3).toString('hex');
   private seq = 0;
   private totalCalls = 0;
@@ -83,7 +85,7 @@ export class CallManager implements CallEnv {
 
   /** Ends calls that nothing else would end (see CallManagerOptions.reapIntervalMs). */
   reap(now = Date.now()): number {
-    const n = reapCalls(this.calls, now, this.stalledEventMs);
+    const n = reapCalls(this.calls.values(), now, this.stalledEventMs);
     this.reaped += n;
     return n;
   }
@@ -114,7 +116,7 @@ export class CallManager implements CallEnv {
       if (req.method !== 'ACK' || toTag === null) return;
       const e = this.dialogs.get(dialogKey(req.callId, toTag));
       if (e === undefined) return;
-      if (e.side === 'A') this.pending.settled(e.owner);
+      if (e.side === 'A' && e.owner instanceof Call) this.pending.settled(e.owner.id);
       e.owner.onAck(e.side, req);
       return;
     }
@@ -289,9 +291,9 @@ export class CallManager implements CallEnv {
     }
     const id = `${this.idPrefix}-${(++this.seq).toString(36)}`;
     const call = new Call(this, id, req, stx, inbound, src, cls.routing, aReq);
-    this.calls.add(call);
-    if (admission !== undefined) this.inboundAdmissions.set(call, admission);
-    this.pending.add(call, inbound.remote.address);
+    this.calls.set(id, call);
+    if (admission !== undefined) this.inboundAdmissions.set(id, admission);
+    this.pending.add(id, inbound.remote.address);
     this.totalCalls++;
     this.logger.info({ callId: id, from: inbound.remote.address, srcIpGroup: src.name, legACallId: req.callId }, 'new call'); // not call.log: a child logger lives as long as the call
     call.start();
@@ -308,7 +310,6 @@ export class CallManager implements CallEnv {
   }
 
   // --- CallEnv -------------------------------------------------------------
-
   registerDialog(d: Dialog, owner: DialogOwner, side: LegSide): void {
     this.dialogs.set(d.key, { owner, side });
   }
@@ -350,11 +351,11 @@ export class CallManager implements CallEnv {
   }
 
   callEnded(call: DialogOwner, cdr: CallDetailRecord): void {
-    if (!(call instanceof Call) || !this.calls.delete(call)) return;
+    if (!(call instanceof Call) || this.calls.get(call.id) !== call || !this.calls.delete(call.id)) return;
     this.releaseGroup(call.src, false);
-    this.inboundAdmissions.get(call)?.();
-    this.inboundAdmissions.delete(call);
-    this.pending.settled(call);
+    this.inboundAdmissions.get(call.id)?.();
+    this.inboundAdmissions.delete(call.id);
+    this.pending.settled(call.id);
     this.journal?.ended(call.id);
     try {
       this.cdr.write(cdr);
@@ -364,16 +365,15 @@ export class CallManager implements CallEnv {
   }
 
   // --- operations ------------------------------------------------------------
-
   stats(): CallManagerStats {
     let timers = 0;
     let dialogs = 0;
-    for (const c of this.calls) {
+    for (const c of this.calls.values()) {
       timers += c.pendingTimers;
       dialogs += c.dialogCount;
     }
     const byGroup: Record<string, number> = {};
-    for (const [k, v] of this.groupCounts) byGroup[k] = v;
+    for (const [k, v] of this.groupCounts.entries()) byGroup[k] = v;
     return {
       calls: this.calls.size, dialogs, pendingTimers: timers, callsByIpGroup: byGroup,
       totalCalls: this.totalCalls, rejected: this.rejected, reaped: this.reaped, shed: this.shed, ...this.pending.stats(),
@@ -394,6 +394,6 @@ export class CallManager implements CallEnv {
   shutdown(): void {
     this.closing = true;
     clearInterval(this.reaper);
-    for (const c of [...this.calls]) c.terminate('sbc', 'shutdown');
+    for (const c of [...this.calls.values()]) c.terminate('sbc', 'shutdown');
   }
 }

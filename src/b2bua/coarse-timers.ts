@@ -8,15 +8,21 @@
  * kilobyte per held call, for a timer that fires every few minutes. Here a
  * call holds one small entry; the tick timer runs only while entries exist
  * and does not keep the process alive (unref).
+ *
+ * A slot is an array in an object, not a Set in a Map: every call adds and
+ * removes its entry, and churned Maps and Sets keep what they held in the
+ * young GC's way (util/string-table.ts). A cancelled entry stays in its
+ * slot until the slot comes, without its function (so without the call).
  */
 
 export interface CoarseTimer {
   readonly dueSec: number;
-  readonly fn: () => void;
+  /** Null once cancelled or fired. */
+  fn: (() => void) | null;
 }
 
 export class CoarseTimers {
-  private readonly slots = new Map<number, Set<CoarseTimer>>();
+  private slots: Record<number, CoarseTimer[] | undefined> = Object.create(null) as Record<number, CoarseTimer[] | undefined>;
   private count = 0;
   private tick: NodeJS.Timeout | null = null;
   private lastSec: number;
@@ -30,9 +36,9 @@ export class CoarseTimers {
     const nowSec = Math.floor(this.nowMs() / 1000);
     if (this.count === 0) this.lastSec = nowSec;
     const t: CoarseTimer = { dueSec: nowSec + Math.max(1, Math.round(ms / 1000)), fn };
-    let slot = this.slots.get(t.dueSec);
-    if (slot === undefined) this.slots.set(t.dueSec, (slot = new Set()));
-    slot.add(t);
+    const slot = this.slots[t.dueSec];
+    if (slot === undefined) this.slots[t.dueSec] = [t];
+    else slot.push(t);
     this.count++;
     if (this.tick === null) {
       this.tick = setInterval(() => this.advance(), 1000);
@@ -42,10 +48,8 @@ export class CoarseTimers {
   }
 
   cancel(t: CoarseTimer | null): void {
-    if (t === null) return;
-    const slot = this.slots.get(t.dueSec);
-    if (slot === undefined || !slot.delete(t)) return;
-    if (slot.size === 0) this.slots.delete(t.dueSec);
+    if (t === null || t.fn === null) return;
+    t.fn = null;
     this.count--;
     this.stopIfIdle();
   }
@@ -58,13 +62,16 @@ export class CoarseTimers {
   advance(): void {
     const nowSec = Math.floor(this.nowMs() / 1000);
     for (let s = this.lastSec; s <= nowSec; s++) {
-      const slot = this.slots.get(s);
+      const slot = this.slots[s];
       if (slot === undefined) continue;
-      this.slots.delete(s);
-      this.count -= slot.size;
+      delete this.slots[s];
       for (const t of slot) {
+        const fn = t.fn;
+        if (fn === null) continue; // cancelled
+        t.fn = null;
+        this.count--;
         try {
-          t.fn();
+          fn();
         } catch {
           // A call's own errors are handled in its event queue; one call must not stop the others' timers.
         }
@@ -78,6 +85,8 @@ export class CoarseTimers {
     if (this.count > 0 || this.tick === null) return;
     clearInterval(this.tick);
     this.tick = null;
+    // Nothing is armed: cancelled entries waiting for their slots can go now.
+    this.slots = Object.create(null) as Record<number, CoarseTimer[] | undefined>;
   }
 }
 

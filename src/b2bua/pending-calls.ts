@@ -5,11 +5,12 @@
  * for 64*T1 (RFC 3261 §13.3.1.4, timer L/H); a quota per source address
  * stops one address from taking a Media Realm's ports that way.
  */
-import type { DialogOwner } from './ports.js';
+import { StringTable } from '../util/string-table.js';
 
+/** Calls are known by their call id: a churned Map or Set would keep them in the young GC's way (util/string-table.ts). */
 export class PendingCalls {
-  private readonly bySource = new Map<string, number>();
-  private readonly sourceOf = new Map<DialogOwner, string>();
+  private readonly bySource = new StringTable<number>();
+  private readonly sourceOf = new StringTable<string>();
   private refused = 0;
 
   /** `limit(address)`: pending calls allowed from the address (Infinity = no quota). */
@@ -26,16 +27,16 @@ export class PendingCalls {
   }
 
   /** The call exists now: it counts until `settled`. */
-  add(owner: DialogOwner, address: string): void {
-    this.sourceOf.set(owner, address);
+  add(callId: string, address: string): void {
+    this.sourceOf.set(callId, address);
     this.bySource.set(address, (this.bySource.get(address) ?? 0) + 1);
   }
 
   /** The ACK of the 2xx arrived, or the call ended. Idempotent. */
-  settled(owner: DialogOwner): void {
-    const address = this.sourceOf.get(owner);
+  settled(callId: string): void {
+    const address = this.sourceOf.get(callId);
     if (address === undefined) return;
-    this.sourceOf.delete(owner);
+    this.sourceOf.delete(callId);
     const n = (this.bySource.get(address) ?? 1) - 1;
     if (n <= 0) this.bySource.delete(address);
     else this.bySource.set(address, n);

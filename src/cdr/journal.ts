@@ -16,6 +16,7 @@ import { appendFile, mkdir, readFile, rename, stat, writeFile } from 'node:fs/pr
 import { dirname } from 'node:path';
 import type { Logger } from '../util/logger.js';
 import type { CdrRecord } from './model.js';
+import { StringTable } from '../util/string-table.js';
 
 /** One leg's dialog, as needed to send an in-dialog BYE (RFC 3261 §12.2.1.1). */
 export interface JournalDialog {
@@ -53,7 +54,8 @@ export interface JournalOptions {
 }
 
 export class ActiveCallJournal {
-  private readonly live = new Map<string, JournalCall>();
+  /** A StringTable: one insert and delete per connected call (util/string-table.ts). */
+  private readonly live = new StringTable<JournalCall>();
   private pending: string[] = [];
   private timer: NodeJS.Timeout | null = null;
   private chain: Promise<void> = Promise.resolve();

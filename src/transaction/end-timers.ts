@@ -28,7 +28,8 @@ export interface EndTimed {
 export const END_TIMER_SLOT_MS = 100;
 
 export class EndTimerWheel {
-  private readonly slots = new Map<number, EndTimed[]>();
+  /** Slot number -> entries. An object, not a Map: a churned Map would keep served slots in the young GC's way (util/string-table.ts). */
+  private slots: Record<number, EndTimed[] | undefined> = Object.create(null) as Record<number, EndTimed[] | undefined>;
   private armed = 0;
   private tick: NodeJS.Timeout | null = null;
   /** Slot numbers count from here, so that they stay small integers (no boxed number per transaction). */
@@ -46,8 +47,8 @@ export class EndTimerWheel {
     // The first slot whose start is at or after the due time.
     const slot = Math.max(Math.ceil((Date.now() - this.epochMs + ms) / END_TIMER_SLOT_MS), this.nextSlot);
     tx.endSlot = slot;
-    const entries = this.slots.get(slot);
-    if (entries === undefined) this.slots.set(slot, [tx]);
+    const entries = this.slots[slot];
+    if (entries === undefined) this.slots[slot] = [tx];
     else entries.push(tx);
     this.armed++;
     if (this.tick === null) {
@@ -71,9 +72,9 @@ export class EndTimerWheel {
     const now = this.currentSlot();
     for (; this.nextSlot <= now; this.nextSlot++) {
       const slot = this.nextSlot;
-      const entries = this.slots.get(slot);
+      const entries = this.slots[slot];
       if (entries === undefined) continue;
-      this.slots.delete(slot);
+      delete this.slots[slot];
       this.armed -= entries.length;
       for (let i = 0; i < entries.length; i++) {
         const tx = entries[i]!;
@@ -94,8 +95,8 @@ export class EndTimerWheel {
 
   /** Forgets every entry and stops the tick (the layer is closing). */
   clear(): void {
-    for (const entries of this.slots.values()) for (const tx of entries) tx.endSlot = 0;
-    this.slots.clear();
+    for (const k in this.slots) for (const tx of this.slots[k]!) tx.endSlot = 0;
+    this.slots = Object.create(null) as Record<number, EndTimed[] | undefined>;
     this.armed = 0;
     if (this.tick !== null) clearInterval(this.tick);
     this.tick = null;
