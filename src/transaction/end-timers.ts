@@ -10,8 +10,10 @@
  * per second they were a third of the objects every young-generation GC
  * had to copy and promote. Here an armed transaction costs one slot in an
  * array and a number field of its own. The timers end windows, they do
- * not pace retransmissions (those stay on node timers): firing up to one
- * slot after the due time is what every SIP stack's timer tick does.
+ * not pace retransmissions (those stay on node timers): firing up to two
+ * slots (200 ms) after the due time, never before, is what every SIP
+ * stack's timer tick does. A transaction that ends early stays in its slot
+ * (a pointer) until the slot comes.
  *
  * Cancelling is lazy: the transaction's `endSlot` is cleared, and a slot
  * skips entries whose `endSlot` no longer names it. Re-arming simply adds
@@ -24,7 +26,7 @@ export interface EndTimed {
   endTimerFired(): void;
 }
 
-/** Slot width in ms: the most an end timer fires after its due time (plus the loop's own lateness). */
+/** Slot width in ms: an end timer fires at most two slots after its due time (plus the loop's own lateness). */
 export const END_TIMER_SLOT_MS = 100;
 
 export class EndTimerWheel {
