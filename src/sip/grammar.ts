@@ -247,3 +247,93 @@ function isDisplayToken(s: string): boolean {
   }
   return true;
 }
+
+/** The whitespace of String.prototype.trim, with which parseNameAddr trims a URI. */
+function isTrimSpace(c: number): boolean {
+  return c === 32 || (c >= 9 && c <= 13) || c === 0xa0 || c === 0x1680 || (c >= 0x2000 && c <= 0x200a)
+    || c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000 || c === 0xfeff;
+}
+
+/**
+ * The tag parameter of a From/To value without building its NameAddr:
+ * the tag (the last one, as parseParams keeps it), null when there is none
+ * or it is a flag, false exactly when parseNameAddr would return null.
+ * Every message's From and To are checked this way (parser.ts, validate),
+ * so it allocates nothing but the tag itself.
+ */
+export function nameAddrTag(value: string): string | null | false {
+  const s = value;
+  const n = s.length;
+  let i = 0;
+  while (i < n && isWhitespaceCode(s.charCodeAt(i))) i++;
+  if (i >= n) return false;
+  const lt = findAngle(s, i);
+  if (lt === -2) return false;
+  let paramsAt: number;
+  if (lt >= 0) {
+    const gt = s.indexOf('>', lt + 1);
+    if (gt < 0) return false;
+    let a = lt + 1;
+    while (a < gt && isTrimSpace(s.charCodeAt(a))) a++;
+    if (a === gt) return false;
+    paramsAt = gt + 1;
+  } else {
+    const semi = s.indexOf(';', i);
+    let a = i;
+    let b = semi < 0 ? n : semi;
+    while (a < b && isTrimSpace(s.charCodeAt(a))) a++;
+    while (b > a && isTrimSpace(s.charCodeAt(b - 1))) b--;
+    if (a === b) return false;
+    for (let k = a; k < b; k++) if (s.charCodeAt(k) === SP) return false;
+    if (semi < 0) return null;
+    paramsAt = semi;
+  }
+  return tagParam(s, paramsAt);
+}
+
+/** parseParams(s, start).get('tag') folded to string | null, or false on an unterminated quote; same walk. */
+function tagParam(s: string, start: number): string | null | false {
+  const end = s.length;
+  let tag: string | null = null;
+  let i = start;
+  while (i < end) {
+    const c = s.charCodeAt(i);
+    if (c !== 59 /* ; */) {
+      if (isWhitespaceCode(c)) { i++; continue; }
+      const next = s.indexOf(';', i);
+      if (next < 0) break;
+      i = next;
+      continue;
+    }
+    i++;
+    while (i < end && isWhitespaceCode(s.charCodeAt(i))) i++;
+    const nameStart = i;
+    while (i < end) {
+      const d = s.charCodeAt(i);
+      if (d === 61 || d === 59 || isWhitespaceCode(d)) break;
+      i++;
+    }
+    const isTag = i - nameStart === 3 && (s.charCodeAt(nameStart) | 0x20) === 116
+      && (s.charCodeAt(nameStart + 1) | 0x20) === 97 && (s.charCodeAt(nameStart + 2) | 0x20) === 103;
+    while (i < end && isWhitespaceCode(s.charCodeAt(i))) i++;
+    let value: string | null = null;
+    if (i < end && s.charCodeAt(i) === 61 /* = */) {
+      i++;
+      while (i < end && isWhitespaceCode(s.charCodeAt(i))) i++;
+      if (i < end && s.charCodeAt(i) === 34) {
+        const q = skipQuoted(s, i);
+        if (q < 0) return false;
+        if (isTag) value = s.slice(i, q);
+        i = q;
+      } else {
+        const vStart = i;
+        while (i < end && s.charCodeAt(i) !== 59) i++;
+        let vEnd = i;
+        while (vEnd > vStart && isWhitespaceCode(s.charCodeAt(vEnd - 1))) vEnd--;
+        if (isTag) value = s.slice(vStart, vEnd);
+      }
+    }
+    if (isTag) tag = value;
+  }
+  return tag;
+}

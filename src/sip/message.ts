@@ -8,7 +8,7 @@
  * stay right and the serializer writes what was changed.
  */
 import { canonicalHeaderName, isListHeader, prettyHeaderName } from './header-names.js';
-import { formatParams, nameAddrParamsStart, parseNameAddr, splitList, type NameAddr } from './grammar.js';
+import { formatParams, nameAddrParamsStart, nameAddrTag, parseNameAddr, splitList, type NameAddr } from './grammar.js';
 import { parseUri, type SipUri } from './uri.js';
 import { parseCSeq, parseVia, type CSeq, type Via } from './via.js';
 
@@ -315,10 +315,8 @@ export class SipMessage {
   checkNameAddr(name: 'from' | 'to'): boolean {
     const v = this.getHeader(name);
     if (v === undefined) return false;
-    const na = parseNameAddr(v);
-    if (na === null) return false;
-    const t = na.params.get('tag');
-    const tag = t === undefined || t === null ? null : t;
+    const tag = nameAddrTag(v);
+    if (tag === false) return false;
     if (name === 'from') this.cachedFromTag = tag;
     else this.cachedToTag = tag;
     return true;
@@ -415,10 +413,8 @@ export class SipMessage {
     // (The first '>' is at or before the one closing the URI.)
     const gt = v.indexOf('>');
     if (v.indexOf(';', gt < 0 ? 0 : gt) < 0) return null;
-    const na = parseNameAddr(v);
-    if (na === null) return null;
-    const t = na.params.get('tag');
-    return t === undefined || t === null ? null : t;
+    const tag = nameAddrTag(v);
+    return tag === false ? null : tag;
   }
 }
 
