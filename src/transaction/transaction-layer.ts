@@ -16,7 +16,6 @@ import { EndTimerWheel } from './end-timers.js';
 import { InviteServerTransaction, NonInviteServerTransaction, type AnyServerTransaction } from './server.js';
 import { requestDerivedFromInvite } from './derived-requests.js';
 import { flatString } from '../util/flat-string.js';
-import { ShardedMap } from '../util/sharded-map.js';
 import type {
   ClientTransaction,
   ClientTransactionHandler,
@@ -53,13 +52,12 @@ export class TransactionLayer {
   onStrayResponse: (res: SipMessage, inbound: InboundMessage) => void = () => undefined;
 
   readonly transport: TransportLayer;
-  // Sharded: tens of thousands of entries each, and a plain Map rehashes them all at once (util/sharded-map.ts).
-  private readonly clients = new ShardedMap<AnyClientTransaction>();
-  private readonly servers = new ShardedMap<AnyServerTransaction>();
+  private readonly clients = new Map<string, AnyClientTransaction>();
+  private readonly servers = new Map<string, AnyServerTransaction>();
   /** Requests sendStateless already gave our Via (resent as they are). */
   private readonly viaAdded = new WeakSet<SipMessage>();
-  private readonly mergeIndex = new ShardedMap<AnyServerTransaction>();
-  private readonly acceptedIndex = new ShardedMap<InviteServerTransaction>();
+  private readonly mergeIndex = new Map<string, AnyServerTransaction>();
+  private readonly acceptedIndex = new Map<string, InviteServerTransaction>();
   private readonly env: TxEnv;
   private readonly counters: Counters = {
     requestsReceived: 0,
