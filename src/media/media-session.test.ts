@@ -39,12 +39,15 @@ class FakeEngine implements RelayEngine {
   readonly kind = 'js' as const;
   readonly sessions: FakeRelaySession[] = [];
   failNext: Error | null = null;
+  /** Ports another process holds: a session binding one fails with EADDRINUSE, as the native relay does. */
+  readonly busyPorts = new Set<number>();
   async createSession(a: LegConfig, b: LegConfig): Promise<RelaySession> {
     if (this.failNext) {
       const e = this.failNext;
       this.failNext = null;
       throw e;
     }
+    if (this.busyPorts.has(a.localRtpPort) || this.busyPorts.has(b.localRtpPort)) throw new RelayError('EADDRINUSE', 'relay: cannot create session: EADDRINUSE');
     const copy = (c: LegConfig): LegConfig => ({ ...c, remote: c.remote ? { ...c.remote } : null });
     const s = new FakeRelaySession(this.sessions.length + 1, copy(a), copy(b));
     this.sessions.push(s);
@@ -440,13 +443,37 @@ describe('MediaSession failures', () => {
     ms1.close();
   });
 
-  it('reports a relay that cannot bind as an error', async () => {
+  it('moves the offerer\'s port when another socket holds it, and answers with the new one', async () => {
     const ms = new MediaSession({ engine, realmA, realmB });
     sdpOf(await ms.processOffer('A', pbxOffer()));
-    engine.failNext = Object.assign(new Error('bind EADDRINUSE'), { code: 'EADDRINUSE' });
+    engine.busyPorts.add(6000); // what realm A gave the offerer's side; no SDP carried it yet
+    const toA = sdpOf(await ms.processAnswer('B', trunkAnswer()));
+    expect(lines(toA)).toContain('m=audio 6002 RTP/AVP 8 101');
+    expect(engine.sessions.map((x) => x.a.localRtpPort)).toEqual([6002]);
+    expect(realmA.inUse()).toBe(2); // one pair: the busy one went back to the realm
+    ms.close();
+    expect(realmA.inUse() + realmB.inUse()).toBe(0);
+  });
+
+  it('reports a relay that cannot bind the port our offer carried as an error (500)', async () => {
+    const ms = new MediaSession({ engine, realmA, realmB });
+    sdpOf(await ms.processOffer('A', pbxOffer()));
+    engine.busyPorts.add(7000); // in our offer to B: it cannot move
     const r = await ms.processAnswer('B', trunkAnswer());
     expect(r).toMatchObject({ sipStatus: 500 });
     expect((r as { error: string }).error).toMatch(/EADDRINUSE/);
+    expect(engine.sessionCount()).toBe(0);
+    ms.close();
+    expect(realmA.inUse() + realmB.inUse()).toBe(0);
+  });
+
+  it('does not retry other bind errors', async () => {
+    const ms = new MediaSession({ engine, realmA, realmB });
+    sdpOf(await ms.processOffer('A', pbxOffer()));
+    engine.failNext = Object.assign(new Error('bind EACCES'), { code: 'EACCES' });
+    const r = await ms.processAnswer('B', trunkAnswer());
+    expect(r).toMatchObject({ sipStatus: 500 });
+    expect((r as { error: string }).error).toMatch(/EACCES/);
     ms.close();
     expect(realmA.inUse() + realmB.inUse()).toBe(0);
   });

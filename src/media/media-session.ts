@@ -251,7 +251,22 @@ export class MediaSession {
     }
     const decisions = decided.decisions;
 
-    // The answer toward the offerer mirrors its offer's protocol and carries our keys.
+    this.pending = null;
+    for (let i = 0; i < decisions.length; i++) {
+      const d = decisions[i]!;
+      const state = this.streams[i]!;
+      if (!d.enable) {
+        this.disableStream(state);
+        continue;
+      }
+      state.codec = d.codec ?? null;
+      state.media = answer[i]!.media;
+      state.sends = d.sends ?? { A: true, B: true };
+      const err = await this.relayOrMovePort(state, d.legs!, d.paused ?? false, p.allocated, offerer);
+      if (err !== null) return { error: `media relay for m= line ${i + 1} failed: ${(err as Error).message}`, sipStatus: relayFailureStatus(err) };
+    }
+    // The answer toward the offerer mirrors its offer's protocol and carries our keys (and the
+    // ports the relays got: relayOrMovePort may have replaced one).
     const ports: number[] = [];
     const streamOpts: AnchorStreamOptions[] = [];
     for (let i = 0; i < answer.length; i++) {
@@ -274,25 +289,31 @@ export class MediaSession {
       sessionVersion: 0,
       streams: streamOpts,
     });
+    return { sdp: origin.stamp(out.sdp) };
+  }
 
-    this.pending = null;
-    for (let i = 0; i < decisions.length; i++) {
-      const d = decisions[i]!;
-      const state = this.streams[i]!;
-      if (!d.enable) {
-        this.disableStream(state);
-        continue;
-      }
-      state.codec = d.codec ?? null;
-      state.media = answer[i]!.media;
-      state.sends = d.sends ?? { A: true, B: true };
+  /**
+   * Sets up the stream's relay. When another socket holds one of our local
+   * ports (EADDRINUSE: any process on the host may bind in a Media Realm's
+   * range) and it is the offerer's port allocated for this offer, which no
+   * SDP has carried yet (this answer is the first), it is replaced by the
+   * realm's next free pair and the relay tried again, up to twice. The
+   * answerer's port went out in our offer: that failure stays a 500.
+   */
+  private async relayOrMovePort(state: StreamState, legs: Record<LegId, LegNegotiation>, paused: boolean, fresh: Array<{ index: number; leg: LegId }>, offerer: LegId): Promise<unknown> {
+    for (let attempt = 0; ; attempt++) {
       try {
-        await this.applyRelay(state, d.legs!, d.paused ?? false);
+        await this.applyRelay(state, legs, paused);
+        return null;
       } catch (err) {
-        return { error: `media relay for m= line ${i + 1} failed: ${(err as Error).message}`, sipStatus: relayFailureStatus(err) };
+        const movable = state.relay === null && fresh.some((x) => x.index === state.index && x.leg === offerer);
+        if (attempt >= 2 || !movable || (err as { code?: unknown }).code !== 'EADDRINUSE') return err;
+        const port = this.realms[offerer].allocatePair();
+        if (port === null) return err;
+        this.realms[offerer].release(state.local[offerer]!);
+        state.local[offerer] = port;
       }
     }
-    return { sdp: origin.stamp(out.sdp) };
   }
 
   private async applyRelay(state: StreamState, legs: Record<LegId, LegNegotiation>, paused: boolean): Promise<void> {
