@@ -93,6 +93,70 @@ export function quote(s: string): string {
 }
 
 /**
+ * Where the parameter nextParam found lies in its string: name
+ * [nameStart, nameEnd) (upper: it has A-Z), value [valueStart, valueEnd)
+ * with quotes kept, valueStart -1 for a flag. One object for the module:
+ * nothing is allocated per parameter, and nothing runs between the walk
+ * filling it and its caller reading it.
+ */
+const found = { nameStart: 0, nameEnd: 0, upper: false, valueStart: -1, valueEnd: -1 };
+/** nextParam: no parameter left. */
+const PARAMS_END = -1;
+/** nextParam: a quoted value never closes. */
+const UNTERMINATED_QUOTE = -2;
+
+/**
+ * The parameter walk parseParams and nameAddrTag share: finds the next
+ * `;name=value` or `;flag` at or after `i` (before `end`), fills `found`
+ * and returns where the walk goes on, or PARAMS_END / UNTERMINATED_QUOTE.
+ */
+function nextParam(s: string, i: number, end: number): number {
+  while (i < end) {
+    const c = s.charCodeAt(i);
+    if (c === 59 /* ; */) break;
+    if (isWhitespaceCode(c)) { i++; continue; }
+    // Stray text between parameters: be liberal and skip to the next ';'.
+    const next = s.indexOf(';', i);
+    if (next < 0 || next >= end) return PARAMS_END;
+    i = next;
+  }
+  if (i >= end) return PARAMS_END;
+  i++;
+  while (i < end && isWhitespaceCode(s.charCodeAt(i))) i++;
+  found.nameStart = i;
+  let upper = false;
+  while (i < end) {
+    const d = s.charCodeAt(i);
+    if (d === 61 || d === 59 || isWhitespaceCode(d)) break;
+    if (d >= 65 && d <= 90) upper = true;
+    i++;
+  }
+  found.nameEnd = i;
+  found.upper = upper;
+  found.valueStart = -1;
+  while (i < end && isWhitespaceCode(s.charCodeAt(i))) i++;
+  if (i < end && s.charCodeAt(i) === 61 /* = */) {
+    i++;
+    while (i < end && isWhitespaceCode(s.charCodeAt(i))) i++;
+    if (i < end && s.charCodeAt(i) === 34) {
+      const q = skipQuoted(s, i);
+      if (q < 0 || q > end) return UNTERMINATED_QUOTE;
+      found.valueStart = i;
+      found.valueEnd = q;
+      i = q;
+    } else {
+      const vStart = i;
+      while (i < end && s.charCodeAt(i) !== 59) i++;
+      let vEnd = i;
+      while (vEnd > vStart && isWhitespaceCode(s.charCodeAt(vEnd - 1))) vEnd--;
+      found.valueStart = vStart;
+      found.valueEnd = vEnd;
+    }
+  }
+  return i;
+}
+
+/**
  * Parses `;name=value;flag` parameters starting at `start` (which points
  * at the first `;` or whitespace before it). Values may be quoted; quotes
  * are kept so that the parameter writes back unchanged.
@@ -100,50 +164,15 @@ export function quote(s: string): string {
  */
 export function parseParams(s: string, start: number, end = s.length): Params | null {
   const params: Params = new Map();
-  let i = start;
-  while (i < end) {
-    const c = s.charCodeAt(i);
-    if (c !== 59 /* ; */) {
-      if (isWhitespaceCode(c)) { i++; continue; }
-      // Stray text between parameters: be liberal and skip to the next ';'.
-      const next = s.indexOf(';', i);
-      if (next < 0 || next >= end) break;
-      i = next;
-      continue;
-    }
-    i++;
-    while (i < end && isWhitespaceCode(s.charCodeAt(i))) i++;
-    const nameStart = i;
-    let upper = false;
-    while (i < end) {
-      const d = s.charCodeAt(i);
-      if (d === 61 || d === 59 || isWhitespaceCode(d)) break;
-      if (d >= 65 && d <= 90) upper = true;
-      i++;
-    }
+  for (let i = start; ;) {
+    i = nextParam(s, i, end);
+    if (i === UNTERMINATED_QUOTE) return null;
+    if (i === PARAMS_END) return params;
+    if (found.nameEnd === found.nameStart) continue;
     // Parameter names are case-insensitive; most are already lower case.
-    const name = upper ? s.slice(nameStart, i).toLowerCase() : s.slice(nameStart, i);
-    while (i < end && isWhitespaceCode(s.charCodeAt(i))) i++;
-    let value: string | null = null;
-    if (i < end && s.charCodeAt(i) === 61 /* = */) {
-      i++;
-      while (i < end && isWhitespaceCode(s.charCodeAt(i))) i++;
-      if (i < end && s.charCodeAt(i) === 34) {
-        const q = skipQuoted(s, i);
-        if (q < 0 || q > end) return null;
-        value = s.slice(i, q);
-        i = q;
-      } else {
-        const vStart = i;
-        while (i < end && s.charCodeAt(i) !== 59) i++;
-        let vEnd = i;
-        while (vEnd > vStart && isWhitespaceCode(s.charCodeAt(vEnd - 1))) vEnd--;
-        value = s.slice(vStart, vEnd);
-      }
-    }
-    if (name.length > 0) params.set(name, value);
+    const raw = s.slice(found.nameStart, found.nameEnd);
+    params.set(found.upper ? raw.toLowerCase() : raw, found.valueStart < 0 ? null : s.slice(found.valueStart, found.valueEnd));
   }
-  return params;
 }
 
 export function formatParams(params: Params): string {
@@ -291,49 +320,16 @@ export function nameAddrTag(value: string): string | null | false {
   return tagParam(s, paramsAt);
 }
 
-/** parseParams(s, start).get('tag') folded to string | null, or false on an unterminated quote; same walk. */
+/** parseParams(s, start).get('tag') folded to string | null, or false on an unterminated quote. */
 function tagParam(s: string, start: number): string | null | false {
-  const end = s.length;
   let tag: string | null = null;
-  let i = start;
-  while (i < end) {
-    const c = s.charCodeAt(i);
-    if (c !== 59 /* ; */) {
-      if (isWhitespaceCode(c)) { i++; continue; }
-      const next = s.indexOf(';', i);
-      if (next < 0) break;
-      i = next;
-      continue;
+  for (let i = start; ;) {
+    i = nextParam(s, i, s.length);
+    if (i === UNTERMINATED_QUOTE) return false;
+    if (i === PARAMS_END) return tag;
+    const n = found.nameStart;
+    if (found.nameEnd - n === 3 && (s.charCodeAt(n) | 0x20) === 116 && (s.charCodeAt(n + 1) | 0x20) === 97 && (s.charCodeAt(n + 2) | 0x20) === 103) {
+      tag = found.valueStart < 0 ? null : s.slice(found.valueStart, found.valueEnd);
     }
-    i++;
-    while (i < end && isWhitespaceCode(s.charCodeAt(i))) i++;
-    const nameStart = i;
-    while (i < end) {
-      const d = s.charCodeAt(i);
-      if (d === 61 || d === 59 || isWhitespaceCode(d)) break;
-      i++;
-    }
-    const isTag = i - nameStart === 3 && (s.charCodeAt(nameStart) | 0x20) === 116
-      && (s.charCodeAt(nameStart + 1) | 0x20) === 97 && (s.charCodeAt(nameStart + 2) | 0x20) === 103;
-    while (i < end && isWhitespaceCode(s.charCodeAt(i))) i++;
-    let value: string | null = null;
-    if (i < end && s.charCodeAt(i) === 61 /* = */) {
-      i++;
-      while (i < end && isWhitespaceCode(s.charCodeAt(i))) i++;
-      if (i < end && s.charCodeAt(i) === 34) {
-        const q = skipQuoted(s, i);
-        if (q < 0) return false;
-        if (isTag) value = s.slice(i, q);
-        i = q;
-      } else {
-        const vStart = i;
-        while (i < end && s.charCodeAt(i) !== 59) i++;
-        let vEnd = i;
-        while (vEnd > vStart && isWhitespaceCode(s.charCodeAt(vEnd - 1))) vEnd--;
-        if (isTag) value = s.slice(vStart, vEnd);
-      }
-    }
-    if (isTag) tag = value;
   }
-  return tag;
 }
