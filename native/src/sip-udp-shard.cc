@@ -79,7 +79,7 @@ int shardOf(const uint8_t* p, size_t len, int n) {
     i = le + 1;
   }
   if (callId == nullptr || callIdLen == 0) return 0;  // not SIP enough to own: shard 0 answers or drops it
-  uint32_t h = 2166136261u;  // FNV-1a, the same as src/transport/shard-key.ts
+  uint32_t h = 2166136261u;  // FNV-1a, the same as src/sip/call-id-shard.ts
   for (size_t j = 0; j < callIdLen; j++) {
     h ^= callId[j];
     h *= 16777619u;

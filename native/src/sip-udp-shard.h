@@ -5,8 +5,8 @@
 // call: shard = FNV-1a(Call-ID) mod N, except REGISTER requests and the
 // responses to REGISTER (CSeq method), which belong to shard 0, the main
 // thread, where the registrar lives. Every Call-ID the SBC makes itself is
-// chosen so that it hashes to the shard that made it (src/transport/
-// shard-key.ts), so a response or an in-dialog request always reaches the
+// chosen so that it hashes to the shard that made it (src/sip/
+// call-id-shard.ts), so a response or an in-dialog request always reaches the
 // thread that holds its transaction or dialog, without shared state.
 //
 // Datagrams for shard k wait in a queue (bounded) and wake the worker's

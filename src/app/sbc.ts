@@ -247,9 +247,15 @@ export class Sbc {
     sbc.journal = journal;
     const shares: Record<string, number> = {};
     for (const l of listeners) if (l.udpShare !== undefined) shares[l.name] = l.udpShare;
+    const streamPorts: Record<string, { tcpPort?: number; tlsPort?: number }> = {};
+    for (const l of listeners) {
+      if (l.tcpPort !== undefined || l.tlsPort !== undefined) {
+        streamPorts[l.name] = { ...(l.tcpPort !== undefined ? { tcpPort: l.tcpPort } : {}), ...(l.tlsPort !== undefined ? { tlsPort: l.tlsPort } : {}) };
+      }
+    }
     // A worker that cannot start fails the start, with what the main thread opened closed again.
     const workers = admissionCounters !== null && sharedCounters !== null ? await startSipWorkers({
-      shards, configFile: opts.configFile, shares, relay: opts.relay ?? 'native', admissionBuffer: admissionCounters, counters: sharedCounters,
+      shards, configFile: opts.configFile, shares, streamPorts, streams: transport, relay: opts.relay ?? 'native', admissionBuffer: admissionCounters, counters: sharedCounters,
       proxySets, configText: () => store.text(), log,
       injectDatagram: (iface, bytes, address, port) => transport.injectDatagram(iface, bytes, address, port),
       writeCdr: (record) => cdr.write(record),

@@ -38,3 +38,72 @@ export function ownCallId(draw: () => string): string {
   while (shardCount > 1 && callIdHash(id) % shardCount !== ownShard) id = draw();
   return id;
 }
+
+function isBlank(c: number): boolean {
+  return c === 32 || c === 9;
+}
+
+/**
+ * The shard of a message framed off a TCP/TLS stream, from its start line
+ * and header section: the same rule as the UDP dispatcher's `shardOf`
+ * (native/src/sip-udp-shard.cc), so a call's messages meet on one thread
+ * whichever transport they take. REGISTER requests and responses to
+ * REGISTER belong to shard 0 (the registrar); so does anything without a
+ * Call-ID (shard 0 answers or drops it).
+ */
+export function shardOfHead(head: string, shards: number): number {
+  if (shards <= 1) return 0;
+  const response = head.startsWith('SIP/2.0 ');
+  if (!response && head.startsWith('REGISTER ')) return 0;
+  const len = head.length;
+  let i = head.indexOf('\n');
+  if (i < 0) return 0;
+  i++;
+  let callIdStart = -1;
+  let callIdEnd = -1;
+  let cseqSeen = !response;
+  while (i < len && (callIdStart < 0 || !cseqSeen)) {
+    let le = head.indexOf('\n', i);
+    if (le < 0) le = len;
+    let e = le;
+    if (e > i && head.charCodeAt(e - 1) === 13) e--;
+    if (e === i) break;
+    let k = i;
+    while (k < e && head.charCodeAt(k) !== 58 && !isBlank(head.charCodeAt(k))) k++;
+    const nameLen = k - i;
+    const nameStart = i;
+    while (k < e && isBlank(head.charCodeAt(k))) k++;
+    if (k < e && head.charCodeAt(k) === 58) {
+      let v = k + 1;
+      while (v < e && isBlank(head.charCodeAt(v))) v++;
+      let ve = e;
+      while (ve > v && isBlank(head.charCodeAt(ve - 1))) ve--;
+      if (callIdStart < 0 && nameIs(head, nameStart, nameLen, 'call-id', 'i')) {
+        callIdStart = v;
+        callIdEnd = ve;
+      } else if (!cseqSeen && nameIs(head, nameStart, nameLen, 'cseq', null)) {
+        cseqSeen = true;
+        let m = v;
+        while (m < ve && head.charCodeAt(m) >= 48 && head.charCodeAt(m) <= 57) m++;
+        while (m < ve && isBlank(head.charCodeAt(m))) m++;
+        if (ve - m === 8 && head.startsWith('REGISTER', m)) return 0;
+      }
+    }
+    i = le + 1;
+  }
+  if (callIdStart < 0 || callIdEnd <= callIdStart) return 0;
+  let h = 0x811c9dc5;
+  for (let j = callIdStart; j < callIdEnd; j++) {
+    h ^= head.charCodeAt(j) & 0xff;
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return (h >>> 0) % shards;
+}
+
+/** Whether head[start, start+len) is `long` or `compact` (ASCII, any case). */
+function nameIs(head: string, start: number, len: number, long: string, compact: string | null): boolean {
+  const want = len === long.length ? long : compact !== null && len === compact.length ? compact : null;
+  if (want === null) return false;
+  for (let j = 0; j < len; j++) if ((head.charCodeAt(start + j) | 0x20) !== want.charCodeAt(j)) return false;
+  return true;
+}

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { StreamFramer, type FramerEvent } from './index.js';
+import { parseFramed } from './parser.js';
 import { CORPUS, caseBytes } from '../../test/fixtures/sip-corpus/messages.js';
 
 function byName(name: string): Buffer {
@@ -39,6 +40,25 @@ describe('StreamFramer', () => {
       expect(r.message.body.toString()).toBe(INVITE.subarray(INVITE.indexOf('v=0')).toString());
       expect(f.buffered).toBe(0);
     }
+  });
+
+  it('raw: hands out head and body unparsed, which parse to what the parsing framer gives', () => {
+    const all = Buffer.concat([INVITE, OK, BYE]);
+    const raw = new StreamFramer(undefined, { raw: true });
+    const parsed = new StreamFramer();
+    const frames = raw.push(all);
+    const messages = parsed.push(all);
+    expect(kinds(frames)).toEqual(['frame', 'frame', 'frame']);
+    frames.forEach((f, i) => {
+      if (f.kind !== 'frame') throw new Error('not a frame');
+      const m = messages[i]!;
+      if (m.kind !== 'message' || !m.result.ok) throw new Error('not a message');
+      const again = parseFramed(f.head, f.body);
+      if (!again.ok) throw new Error(again.error);
+      expect(again.message.callId).toBe(m.result.message.callId);
+      expect(again.message.body.equals(m.result.message.body)).toBe(true);
+    });
+    expect(raw.buffered).toBe(0);
   });
 
   it('frames three messages fed one byte at a time', () => {

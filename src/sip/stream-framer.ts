@@ -12,6 +12,8 @@ import { DEFAULT_PARSE_LIMITS, findHeaderEnd, parseContentLength, parseFramed, t
 
 export type FramerEvent =
   | { kind: 'message'; result: ParseResult }
+  /** A whole message not parsed (a framer made with `raw`): its start line and headers, and its body. */
+  | { kind: 'frame'; head: string; body: Buffer }
   | { kind: 'ping' }
   /** Unrecoverable framing error: the connection must be closed. */
   | { kind: 'fatal'; error: string };
@@ -34,9 +36,16 @@ export class StreamFramer {
   private sepLen = 0;
   private total = -1;
   private fatalError: string | null = null;
+  private readonly raw: boolean;
 
-  constructor(limits: ParseLimits = DEFAULT_PARSE_LIMITS) {
+  /**
+   * `raw`: messages come out as `frame` events (head and body) for the
+   * caller to parse, or to hand to the thread that owns their call
+   * (docs/performance.md, "Multi-core signalling").
+   */
+  constructor(limits: ParseLimits = DEFAULT_PARSE_LIMITS, opts: { raw?: boolean } = {}) {
     this.limits = limits;
+    this.raw = opts.raw ?? false;
   }
 
   /** Bytes held while waiting for the rest of a message. */
@@ -80,7 +89,7 @@ export class StreamFramer {
       const body = this.total > this.headEnd + this.sepLen
         ? Buffer.from(this.buf.subarray(this.headEnd + this.sepLen, this.total))
         : EMPTY;
-      events.push({ kind: 'message', result: parseFramed(head, body, this.limits) });
+      events.push(this.raw ? { kind: 'frame', head, body } : { kind: 'message', result: parseFramed(head, body, this.limits) });
       this.buf = this.total === this.buf.length ? EMPTY : this.buf.subarray(this.total);
       this.total = -1;
       this.headEnd = -1;

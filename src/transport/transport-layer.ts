@@ -14,11 +14,11 @@ import { strictSocketProblem } from './strict-cert.js';
 import { loadTls, type LoadedTls, type TlsSpec } from './tls-options.js';
 import type { Logger } from 'pino';
 import type { SipMessage, SipMessageKind } from '../sip/message.js';
-import { DEFAULT_PARSE_LIMITS, parseMessage, type ParseLimits, type ParseResult } from '../sip/parser.js';
+import { DEFAULT_PARSE_LIMITS, parseFramed, parseMessage, type ParseLimits, type ParseResult } from '../sip/parser.js';
 import { serializeMessage } from '../sip/serializer.js';
 import { StreamFramer } from '../sip/stream-framer.js';
 import { createResponse } from '../sip/response.js';
-import { formatVia } from '../sip/via.js';
+import { formatVia, type Via } from '../sip/via.js';
 import { udpResponseDestination, type WireResponse } from './wire-response.js';
 import { bareHost } from '../sip/uri.js';
 import { openUdpSocket, udpBatchedIo, type SipUdpSocket } from './udp-socket.js';
@@ -29,6 +29,8 @@ import type {
   ResponseTarget,
   SourceGate,
   SipInterfaceSpec,
+  StreamFrame,
+  StreamSend,
   Transport,
   TransportEvents,
   TransportStats,
@@ -57,6 +59,13 @@ export interface TransportOptions {
   gate?: SourceGate;
   /** SIP over UDP through the native addon in recvmmsg/sendmmsg batches (SIPUdpBatchedIO); dgram when false or without the addon. Default: on unless SBC_SIP_UDP_BATCHED=0. */
   udpBatchedIo?: boolean;
+  /**
+   * A SIP worker thread's transport: it owns no TCP/TLS connection. Its
+   * listeners' TCP/TLS ports are the main thread's (given to `listen`, not
+   * bound), stream messages arrive through acceptStreamFrame, and every
+   * stream send goes through this to the main thread.
+   */
+  streamRelay?: (send: StreamSend) => Promise<void>;
   logger?: Logger;
 }
 
@@ -99,6 +108,17 @@ function connKey(transport: Transport, address: string, port: number): string {
   return `${transport}|${address}|${port}`;
 }
 
+/** §18.2.2 for a stream whose connection is gone: received (or the sent-by host) and rport (or the sent-by port). */
+function streamResponseDestination(via: Via): Endpoint & { transport: 'tcp' | 'tls' } {
+  const transport = via.transport === 'TLS' ? 'tls' : 'tcp';
+  const received = via.params.get('received');
+  const rport = via.params.get('rport');
+  const rportNum = rport === undefined || rport === null ? NaN : Number(rport);
+  const address = received ?? bareHost(via.host);
+  const port = Number.isInteger(rportNum) ? rportNum : (via.port ?? (transport === 'tls' ? 5061 : 5060));
+  return { address, port, transport };
+}
+
 function isWildcard(address: string): boolean {
   return address === '0.0.0.0' || address === '::';
 }
@@ -128,6 +148,9 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
   private readonly log: Logger | undefined;
   private gate: SourceGate | null;
   private readonly udpBatchedIo: boolean;
+  private readonly streamRelay: ((send: StreamSend) => Promise<void>) | null;
+  /** Main thread with SIP workers: takes a framed stream message for another thread (true) or leaves it here (false). */
+  private streamHandOff: ((frame: StreamFrame) => boolean) | null = null;
   private readonly counters: Omit<TransportStats, 'openConnections' | 'udpReceiveErrors' | 'udpDropped' | 'udpSendSyscalls' | 'udpReceiveSyscalls'> = {
     udpReceived: 0,
     streamReceived: 0,
@@ -166,6 +189,12 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
     this.gate = opts.gate ?? null;
     // Default as SIPUdpBatchedIO's: on, unless SBC_SIP_UDP_BATCHED=0 (test peers and benches follow the same switch).
     this.udpBatchedIo = opts.udpBatchedIo ?? udpBatchedIo(undefined, process.env['SBC_SIP_UDP_BATCHED']);
+    this.streamRelay = opts.streamRelay ?? null;
+  }
+
+  /** Main thread with SIP workers: every framed stream message is offered to `handOff` first (docs/performance.md). */
+  setStreamHandOff(handOff: ((frame: StreamFrame) => boolean) | null): void {
+    this.streamHandOff = handOff;
   }
 
   /** Installs (or removes) the source gate; the application builds it after the listeners. */
@@ -220,12 +249,16 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
         bi.udpLocal = Object.freeze({ address: iface.address, port: bi.udp.port, transport: 'udp' as const });
         if (bi.udp.share !== 0) bi.info.udpShare = bi.udp.share;
       }
-      if (iface.tcpPort !== undefined) {
+      if (this.streamRelay !== null) {
+        // The main thread's listeners: their ports go into our Via and Contact, nothing is bound here.
+        if (iface.tcpPort !== undefined) bi.info.tcpPort = iface.tcpPort;
+        if (iface.tlsPort !== undefined) bi.info.tlsPort = iface.tlsPort;
+      } else if (iface.tcpPort !== undefined) {
         const server = net.createServer((socket) => this.adoptInbound(socket, 'tcp', bi));
         bi.tcp = server;
         bi.info.tcpPort = await this.listenServer(server, iface.address, iface.tcpPort);
       }
-      if (iface.tlsPort !== undefined) {
+      if (iface.tlsPort !== undefined && this.streamRelay === null) {
         if (iface.tls === undefined) throw new Error(`SIP interface "${iface.name}" has a TLS port but no certificate/key files`);
         // A handshake that does not finish in time is a slowloris too.
         bi.tlsLoaded = await loadTls(iface.tls, this.firstMessageDeadlineMs);
@@ -268,7 +301,7 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
       await this.sendStream({ address: dest.address, port: dest.port, transport: dest.transport }, bi, data);
       return dest.transport;
     }
-    if (msg.isRequest && data.length > this.udpSizeBudget && bi.tcp !== null && bi.info.tcpPort !== undefined) {
+    if (msg.isRequest && data.length > this.udpSizeBudget && (bi.tcp !== null || this.streamRelay !== null) && bi.info.tcpPort !== undefined) {
       const oldVia = this.rewriteTopViaTransport(msg, 'TCP', bi.info.tcpPort);
       try {
         await this.sendStream({ address: dest.address, port: dest.port, transport: 'tcp' }, bi, serializeMessage(msg));
@@ -291,7 +324,7 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
    * gone would only create a new one).
    */
   async sendKeepAlive(remote: Endpoint): Promise<'sent' | 'no-connection' | 'failed'> {
-    if (remote.transport === 'udp') return 'no-connection';
+    if (remote.transport === 'udp' || this.streamRelay !== null) return 'no-connection';
     const c = this.connsByKey.get(connKey(remote.transport, remote.address, remote.port));
     if (c === undefined || c.closed || c.ready !== null) return 'no-connection';
     return this.write(c, CRLFCRLF).then(() => 'sent' as const, () => 'failed' as const);
@@ -310,22 +343,34 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
     if (via === null) throw new Error('response has no Via');
     const data = serializeMessage(res);
     if (via.transport === 'TCP' || via.transport === 'TLS') {
+      if (this.streamRelay !== null) {
+        await this.streamRelay({ interfaceName: bi.info.name, connectionId: target.connectionId, dest: streamResponseDestination(via), data });
+        return;
+      }
       const c = target.connectionId === null ? undefined : this.connsById.get(target.connectionId);
       if (c !== undefined && !c.closed) {
         await this.write(c, data);
         return;
       }
-      const transport: Transport = via.transport === 'TLS' ? 'tls' : 'tcp';
-      const received = via.params.get('received');
-      const rport = via.params.get('rport');
-      const rportNum = rport === undefined || rport === null ? NaN : Number(rport);
-      const address = received ?? bareHost(via.host);
-      const port = Number.isInteger(rportNum) ? rportNum : (via.port ?? (transport === 'tls' ? 5061 : 5060));
-      await this.sendStream({ address, port, transport }, bi, data);
+      await this.sendStream(streamResponseDestination(via), bi, data);
       return;
     }
     const to = udpResponseDestination(via, target);
     await this.sendUdp(bi, data, to.address, to.port);
+  }
+
+  /**
+   * Main thread: a stream send a SIP worker asked for (StreamSend), on
+   * its connection while that is open, else to its destination.
+   */
+  async sendForWorker(s: StreamSend): Promise<void> {
+    const bi = this.ifaces.get(s.interfaceName);
+    if (bi === undefined) throw new Error(`unknown SIP interface "${s.interfaceName}"`);
+    const data = Buffer.from(s.data.buffer, s.data.byteOffset, s.data.byteLength);
+    const c = s.connectionId === null ? undefined : this.connsById.get(s.connectionId);
+    if (c !== undefined && !c.closed) return this.write(c, data);
+    if (s.dest === null) throw new Error(`connection ${s.connectionId ?? '-'} is closed`);
+    return this.sendStream(s.dest, bi, data);
   }
 
   /** Sends a WireResponse (the first time, or again for a retransmitted request). */
@@ -406,6 +451,35 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
     if (bi !== undefined && bi.udp !== null) this.onDatagram(bi, buf, address, port, false);
   }
 
+  /** SIP worker thread: a message the main thread framed off one of its connections for this thread. */
+  acceptStreamFrame(f: StreamFrame): void {
+    try {
+      const body = f.body.byteLength === 0 ? Buffer.alloc(0) : Buffer.from(f.body.buffer, f.body.byteOffset, f.body.byteLength);
+      this.handleParsed(parseFramed(f.head, body, this.limits), f.remote, f.local, f.interfaceName, f.connectionId);
+    } catch (err) {
+      this.counters.listenerErrors++;
+      this.log?.error({ err }, 'error handling stream message from the main thread');
+    }
+  }
+
+  /**
+   * Main thread: a stream message a SIP worker handed back (one it does
+   * not own), handled as if connection `connectionId` had delivered it.
+   */
+  injectStreamMessage(interfaceName: string, connectionId: number, remote: Endpoint, buf: Buffer): void {
+    const bi = this.ifaces.get(interfaceName);
+    if (bi === undefined) return;
+    try {
+      const c = this.connsById.get(connectionId);
+      const transport = remote.transport;
+      const local = c?.local ?? { address: bi.info.address, port: (transport === 'tls' ? bi.info.tlsPort : bi.info.tcpPort) ?? 0, transport };
+      this.handleParsed(parseMessage(buf, this.limits), c?.remote ?? remote, local, interfaceName, connectionId);
+    } catch (err) {
+      this.counters.listenerErrors++;
+      this.log?.error({ err }, 'error handling stream message from a worker');
+    }
+  }
+
   private onDatagram(bi: BoundInterface, buf: Buffer, address: string, port: number, shared: boolean): void {
     try {
       this.counters.udpReceived++;
@@ -473,7 +547,8 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
       id: this.nextConnId++,
       transport,
       socket,
-      framer: new StreamFramer(this.limits),
+      // Raw: a message whose call another thread owns goes there unparsed (setStreamHandOff).
+      framer: new StreamFramer(this.limits, { raw: true }),
       remote,
       local: { address: bi.info.address, port: port ?? 0, transport },
       interfaceName: bi.info.name,
@@ -519,7 +594,19 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
     try {
       const events = c.framer.push(chunk);
       for (const ev of events) {
-        if (ev.kind === 'message') {
+        if (ev.kind === 'frame') {
+          this.counters.streamReceived++;
+          if (this.streamHandOff !== null && this.streamHandOff({
+            interfaceName: c.interfaceName, connectionId: c.id, remote: c.remote, local: c.local, head: ev.head, body: ev.body,
+          })) {
+            // It had a Call-ID of another thread's: framed and addressed, valid enough to keep the stream.
+            c.validSeen = true;
+            continue;
+          }
+          const result = parseFramed(ev.head, ev.body, this.limits);
+          if (result.ok) c.validSeen = true;
+          this.handleParsed(result, c.remote, c.local, c.interfaceName, c.id);
+        } else if (ev.kind === 'message') {
           if (ev.result.ok) c.validSeen = true;
           this.counters.streamReceived++;
           this.handleParsed(ev.result, c.remote, c.local, c.interfaceName, c.id);
@@ -665,6 +752,7 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
   }
 
   private async sendStream(dest: Endpoint & { transport: 'tcp' | 'tls' }, bi: BoundInterface, data: Buffer): Promise<void> {
+    if (this.streamRelay !== null) return this.streamRelay({ interfaceName: bi.info.name, connectionId: null, dest, data });
     let c = this.connsByKey.get(connKey(dest.transport, dest.address, dest.port));
     if (c === undefined || c.closed) c = this.connect(dest, bi);
     if (c.ready !== null) await c.ready;

@@ -26,6 +26,32 @@ export interface SipInterfaceSpec {
   udpSharing?: { role: 'owner'; shards: number } | { role: 'worker'; share: number; shard: number };
 }
 
+/**
+ * A message framed off a TCP/TLS connection of the main thread, for the
+ * SIP worker thread that owns its Call-ID (docs/performance.md,
+ * "Multi-core signalling"): the connection stays the main thread's.
+ */
+export interface StreamFrame {
+  interfaceName: string;
+  connectionId: number;
+  remote: Endpoint;
+  local: Endpoint;
+  head: string;
+  body: Uint8Array;
+}
+
+/**
+ * A send over TCP/TLS that a SIP worker thread asks of the main thread,
+ * which owns every connection: on connection `connectionId` while it is
+ * open, else to `dest` (reusing or opening a connection).
+ */
+export interface StreamSend {
+  interfaceName: string;
+  connectionId: number | null;
+  dest: (Endpoint & { transport: 'tcp' | 'tls' }) | null;
+  data: Uint8Array;
+}
+
 /** What `listen` actually bound. */
 export interface ListenerInfo {
   name: string;

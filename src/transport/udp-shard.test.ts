@@ -10,7 +10,7 @@ import dgram from 'node:dgram';
 import { Worker } from 'node:worker_threads';
 import { openUdpSocket } from './udp-socket.js';
 import type { SipUdpSocket } from './udp-types.js';
-import { callIdHash, shardOfCallId } from '../sip/call-id-shard.js';
+import { callIdHash, shardOfCallId, shardOfHead } from '../sip/call-id-shard.js';
 import { batchedUdpAvailable } from './udp-batched.js';
 
 const WORKER = `
@@ -92,6 +92,45 @@ describe('UDP shared by SIP worker threads (native dispatcher)', () => {
     expect(workerPort).toBe(owner.port);
     expect(echoes.length).toBe(toWorker.length);
     expect(echoes.every((e) => e.port === owner.port)).toBe(true);
+    client.close();
+  });
+
+  it('shardOfHead (TCP/TLS messages) picks the shard the native dispatcher picks, message for message', async () => {
+    const client = dgram.createSocket('udp4');
+    await new Promise<void>((r) => client.bind(0, '127.0.0.1', () => r()));
+    const send = (text: string): Promise<void> => new Promise((r) => client.send(text, owner.port, '127.0.0.1', () => r()));
+    const mainBefore = onMain.length;
+    const workerBefore = onWorker.length;
+    const names = ['Call-ID', 'call-id', 'CALL-ID', 'i', 'I', 'Call-Id '];
+    const starts = ['INVITE sip:a@b SIP/2.0', 'BYE sip:a@b SIP/2.0', 'REGISTER sip:b SIP/2.0', 'SIP/2.0 200 OK', 'SIP/2.0 180 Ringing'];
+    const cseqs = ['1 INVITE', '2 BYE', '3 REGISTER', '4  REGISTER', '5 REGISTERX'];
+    const heads: string[] = [];
+    for (let i = 0; i < 240; i++) {
+      const id = `x${i}-${(i * 7919).toString(36)}@h${i % 5}`;
+      const name = names[i % names.length]!;
+      const value = i % 4 === 0 ? `\t ${id}  ` : id;
+      const lines = [starts[i % starts.length]!, `Via: SIP/2.0/UDP x;branch=z9hG4bKmark${i}`];
+      const cseq = `CSeq: ${cseqs[(i >> 1) % cseqs.length]!}`;
+      // CSeq before or after the Call-ID; every 11th message has no Call-ID at all.
+      if (i % 2 === 0) lines.push(cseq);
+      if (i % 11 !== 0) lines.push(`${name}:${value}`);
+      if (i % 2 === 1) lines.push(cseq);
+      heads.push(lines.join('\r\n'));
+    }
+    for (const h of heads) await send(`${h}\r\n\r\n`);
+    const seen = (): number => onMain.length - mainBefore + onWorker.length - workerBefore;
+    for (let i = 0; i < 300 && seen() < heads.length; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(seen()).toBe(heads.length);
+    const onWorkerNow = onWorker.slice(workerBefore);
+    let mismatches = 0;
+    heads.forEach((h, i) => {
+      const native = onWorkerNow.some((m) => m.includes(`z9hG4bKmark${i}\r\n`)) ? 1 : 0;
+      if (native !== shardOfHead(h, 2)) mismatches++;
+    });
+    expect(mismatches).toBe(0);
+    // Both shards were exercised.
+    expect(onWorkerNow.length).toBeGreaterThan(20);
+    expect(onMain.length - mainBefore).toBeGreaterThan(20);
     client.close();
   });
 });

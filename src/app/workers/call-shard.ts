@@ -35,6 +35,8 @@ import type { OverloadGuard } from '../overload.js';
 import type { EdgeGuard } from '../../security/edge-guard.js';
 import type { FromWorker, WorkerSetup } from './messages.js';
 import { SipMessageTally } from '../../metrics/sip-messages.js';
+import type { StreamFrame } from '../../transport/types.js';
+import { StreamSendsToMain, exactBytes } from './stream-sends.js';
 
 /** Requests a worker handles although they carry no call of its own yet: a call's own methods. */
 const CALL_METHODS = new Set(['INVITE', 'ACK', 'CANCEL', 'BYE', 'PRACK', 'UPDATE', 'INFO', 'REFER']);
@@ -60,6 +62,7 @@ export class CallShard {
     private readonly log: Logger,
     readonly admission: AdmissionControl,
     private readonly sipMessages: SipMessageTally,
+    private readonly streamSends: StreamSendsToMain,
   ) {}
 
   static async start(setup: WorkerSetup, log: Logger, post: (m: FromWorker) => void): Promise<CallShard> {
@@ -67,12 +70,19 @@ export class CallShard {
     if (store === null) throw new Error(`configuration has errors: ${diagnostics.map(formatDiagnostic).join('; ')}`);
     const config = store.current();
     const guard = createEdgeGuard(config, log.child({ module: 'security' }));
-    const transport = new TransportLayer(transportOptions(config, log, guard));
+    // Every TCP/TLS connection is the main thread's: this thread's stream sends go there.
+    const streamSends = new StreamSendsToMain(post);
+    const transport = new TransportLayer({ ...transportOptions(config, log, guard), streamRelay: streamSends.send });
     for (const si of config.sipInterfaces) {
       const share = setup.shares[si.interfaceName];
+      const stream = setup.streamPorts[si.interfaceName];
       const address = config.sipInterfaceAddress(si.interfaceName);
-      if (share === undefined || address === undefined) continue;
-      await transport.listen({ name: si.interfaceName, address, udpPort: si.udpPort, udpSharing: { role: 'worker', share, shard: setup.shard } });
+      if ((share === undefined && stream === undefined) || address === undefined) continue;
+      await transport.listen({
+        name: si.interfaceName, address,
+        ...(share !== undefined ? { udpPort: si.udpPort, udpSharing: { role: 'worker' as const, share, shard: setup.shard } } : {}),
+        ...stream,
+      });
     }
     const sipMessages = new SipMessageTally();
     transport.onSipMessage = (msg, direction) => sipMessages.count(msg, direction);
@@ -93,8 +103,12 @@ export class CallShard {
     });
     calls.attach(transactions);
     const toMain = (inbound: InboundMessage): void => {
-      const bytes = serializeMessage(inbound.message);
-      post({ kind: 'datagram', iface: inbound.interfaceName, address: inbound.remote.address, port: inbound.remote.port, bytes });
+      const bytes = exactBytes(serializeMessage(inbound.message));
+      if (inbound.connectionId !== null) {
+        post({ kind: 'stream-message', iface: inbound.interfaceName, connectionId: inbound.connectionId, remote: inbound.remote, bytes });
+      } else {
+        post({ kind: 'datagram', iface: inbound.interfaceName, address: inbound.remote.address, port: inbound.remote.port, bytes });
+      }
     };
     const callsOnRequest = transactions.onRequest;
     transactions.onRequest = (req, stx, inbound) => {
@@ -108,7 +122,17 @@ export class CallShard {
     const callsOnStray = transactions.onStrayResponse;
     transactions.onStrayResponse = (res, inbound) => (res.cseq?.method === 'INVITE' ? callsOnStray(res, inbound) : toMain(inbound));
     await proxySets.start();
-    return new CallShard(store, transport, transactions, proxySets, calls, relay, overload, guard, setup, log, admission, sipMessages);
+    return new CallShard(store, transport, transactions, proxySets, calls, relay, overload, guard, setup, log, admission, sipMessages, streamSends);
+  }
+
+  /** A message from one of the main thread's TCP/TLS connections whose Call-ID is ours. */
+  acceptStreamFrame(frame: StreamFrame): void {
+    this.transport.acceptStreamFrame(frame);
+  }
+
+  /** The main thread's answer to one of our stream sends. */
+  streamSent(id: number, error: string | null): void {
+    this.streamSends.settled(id, error);
   }
 
   /** A reload on the main thread: the same text, so every thread routes the same way. */

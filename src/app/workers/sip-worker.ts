@@ -38,7 +38,11 @@ async function answer(m: ToWorker & { kind: 'rpc' }, s: CallShard): Promise<unkn
 port.on('message', (m: ToWorker) => {
   const s = shard;
   if (s === null) return;
-  if (m.kind === 'rpc') {
+  if (m.kind === 'stream') {
+    s.acceptStreamFrame(m.frame);
+  } else if (m.kind === 'stream-sent') {
+    s.streamSent(m.id, m.error);
+  } else if (m.kind === 'rpc') {
     answer(m, s).then((value) => post({ kind: 'rpc', id: m.id, value }), (err: Error) => post({ kind: 'rpc', id: m.id, value: { error: err.message } }));
   } else if (m.kind === 'proxy') {
     s.followProxy(m.server, m.up);

@@ -10,11 +10,25 @@ import type { ProxySetManager } from '../../routing/index.js';
 import type { Logger } from '../../util/logger.js';
 import type { SharedCounters } from '../concurrency-counters.js';
 import { SipWorkerPool } from './worker-pool.js';
+import { shardOfHead } from '../../sip/call-id-shard.js';
+import type { Endpoint, StreamFrame, StreamSend } from '../../transport/types.js';
+import type { WorkerSetup } from './messages.js';
+import { exactBytes } from './stream-sends.js';
+
+/** The main thread's transport as the workers need it: it owns every TCP/TLS connection. */
+export interface StreamOwner {
+  setStreamHandOff(handOff: ((frame: StreamFrame) => boolean) | null): void;
+  injectStreamMessage(interfaceName: string, connectionId: number, remote: Endpoint, buf: Buffer): void;
+  sendForWorker(send: StreamSend): Promise<void>;
+}
 
 export interface SipWorkersWiring {
   shards: number;
   configFile: string;
   shares: Record<string, number>;
+  streamPorts: WorkerSetup['streamPorts'];
+  /** The main thread's transport: TCP/TLS messages of a worker's calls go there and back through it. */
+  streams: StreamOwner;
   relay: 'native' | 'js';
   admissionBuffer: SharedArrayBuffer;
   /** The main thread's view of the shared admission counters. */
@@ -30,8 +44,10 @@ export interface SipWorkersWiring {
 export async function startSipWorkers(w: SipWorkersWiring): Promise<SipWorkerPool> {
   let pool: SipWorkerPool | null = null;
   pool = await SipWorkerPool.start({
-    shards: w.shards, configFile: w.configFile, shares: w.shares, relay: w.relay, admission: w.admissionBuffer, logger: w.log,
+    shards: w.shards, configFile: w.configFile, shares: w.shares, streamPorts: w.streamPorts, relay: w.relay, admission: w.admissionBuffer, logger: w.log,
     onDatagram: (iface, bytes, address, port) => w.injectDatagram(iface, bytes, address, port),
+    onStreamMessage: (iface, connectionId, remote, bytes) => w.streams.injectStreamMessage(iface, connectionId, remote, bytes),
+    onStreamSend: (send) => w.streams.sendForWorker(send),
     onCdr: (record) => w.writeCdr(record),
     onShardLost: (shard) => {
       const given = w.counters.releaseThread(shard);
@@ -46,6 +62,11 @@ export async function startSipWorkers(w: SipWorkersWiring): Promise<SipWorkerPoo
     },
   });
   const started = pool;
+  // TCP/TLS: the connections stay here; each message goes to the thread that owns its Call-ID (the UDP dispatcher's rule).
+  w.streams.setStreamHandOff((frame) => {
+    const shard = shardOfHead(frame.head, w.shards);
+    return shard !== 0 && started.postStream(shard, { ...frame, body: exactBytes(frame.body) });
+  });
   w.proxySets.on('server-up', (ev) => started.proxyState(ev, true));
   w.proxySets.on('server-down', (ev) => started.proxyState(ev, false));
   // Test hook: SIGUSR2 makes SIP worker 1 throw (test/integration/sip-worker-restart.test.ts).

@@ -8,6 +8,7 @@ import { Worker } from 'node:worker_threads';
 import type { CallDetailRecord } from '../../cdr/index.js';
 import type { Logger } from '../../util/logger.js';
 import type { ServerEvent } from '../../routing/proxy-set.js';
+import type { Endpoint, StreamFrame, StreamSend } from '../../transport/types.js';
 import type { FromWorker, ToWorker, WorkerSetup } from './messages.js';
 
 export interface WorkerPoolOptions {
@@ -15,10 +16,15 @@ export interface WorkerPoolOptions {
   shards: number;
   configFile: string;
   shares: Record<string, number>;
+  streamPorts: WorkerSetup['streamPorts'];
   relay: 'native' | 'js';
   admission: SharedArrayBuffer;
   logger: Logger;
   onDatagram(iface: string, bytes: Buffer, address: string, port: number): void;
+  /** A TCP/TLS message a worker does not own, for the main thread's transport. */
+  onStreamMessage(iface: string, connectionId: number, remote: Endpoint, bytes: Buffer): void;
+  /** A worker's TCP/TLS send, done by the main thread's transport. */
+  onStreamSend(send: StreamSend): Promise<void>;
   onCdr(record: CallDetailRecord): void;
   /** A worker died with its calls: what it held (admission counts) is given back for it. */
   onShardLost?(shard: number): void;
@@ -70,7 +76,8 @@ export class SipWorkerPool {
 
   private spawn(shard: number): Promise<void> {
     const setup: WorkerSetup = {
-      configFile: this.o.configFile, shard, shards: this.o.shards, shares: this.o.shares, relay: this.o.relay, admission: this.o.admission,
+      configFile: this.o.configFile, shard, shards: this.o.shards, shares: this.o.shares, streamPorts: this.o.streamPorts, relay: this.o.relay,
+      admission: this.o.admission,
     };
     const w = new Worker(new URL('./sip-worker.js', import.meta.url), { workerData: setup });
     this.workers[shard - 1] = w;
@@ -87,6 +94,15 @@ export class SipWorkerPool {
             return;
           case 'datagram':
             this.o.onDatagram(m.iface, Buffer.from(m.bytes.buffer, m.bytes.byteOffset, m.bytes.byteLength), m.address, m.port);
+            return;
+          case 'stream-message':
+            this.o.onStreamMessage(m.iface, m.connectionId, m.remote, Buffer.from(m.bytes.buffer, m.bytes.byteOffset, m.bytes.byteLength));
+            return;
+          case 'stream-send':
+            this.o.onStreamSend(m.send).then(
+              () => this.send(w, { kind: 'stream-sent', id: m.id, error: null }),
+              (err: Error) => this.send(w, { kind: 'stream-sent', id: m.id, error: err.message }),
+            );
             return;
           case 'cdr':
             this.o.onCdr(m.record);
@@ -142,6 +158,18 @@ export class SipWorkerPool {
       );
     }, delay);
     this.restartTimers.add(t);
+  }
+
+  /**
+   * A message framed off one of the main thread's TCP/TLS connections, for
+   * the worker of `shard`. False when that worker is not running (then the
+   * main thread handles it: better than losing it).
+   */
+  postStream(shard: number, frame: StreamFrame): boolean {
+    const w = this.workers[shard - 1];
+    if (w === undefined || this.exited.has(w) || this.stopped) return false;
+    this.send(w, { kind: 'stream', frame });
+    return true;
   }
 
   /** Test hook (SBC_TEST_HOOKS=1 in the worker): the worker throws an uncaught exception. */

@@ -73,6 +73,8 @@ export interface TestIniOptions {
   apiAuth?: boolean;
   /** ProxyKeepAliveTime of the trunk's Proxy Set in seconds (default 5). */
   keepAliveSec?: number;
+  /** ProxyIp TransportType of the trunk's servers: 0 UDP (default), 1 TCP, 2 TLS. */
+  itspTransportType?: 0 | 1 | 2;
 }
 
 /** REST API users every test ini gets (WebUsers), one per role. */
@@ -165,7 +167,7 @@ export function testIni(o: TestIniOptions): string {
     '[ ProxyIp ]',
     'FORMAT Index = ProxySetId, ProxyIpIndex, IpAddress, TransportType, Priority, Weight;',
     `ProxyIp 0 = "0", 0, "${o.pbx.address}:${o.pbx.port}", 0, 0, 0;`,
-    ...o.itsp.map((s, i) => `ProxyIp ${i + 1} = "1", ${i}, "${s.address}:${s.port}", 0, ${i}, 0;`),
+    ...o.itsp.map((s, i) => `ProxyIp ${i + 1} = "1", ${i}, "${s.address}:${s.port}", ${o.itspTransportType ?? 0}, ${i}, 0;`),
     '[ \\ProxyIp ]',
     '',
     '[ IpProfile ]',
