@@ -44,6 +44,8 @@ export class SipWorkerPool {
   /** Worker of shard k at index k - 1 (replaced when it is restarted). */
   private readonly workers: Worker[] = [];
   private readonly exited = new Set<Worker>();
+  /** Workers that said 'ready' (a restarted one is not, until it has built its shard). */
+  private readonly ready = new WeakSet<Worker>();
   private nextRpc = 1;
   private readonly pending = new Map<number, (v: unknown) => void>();
   private stopped = false;
@@ -87,6 +89,7 @@ export class SipWorkerPool {
         switch (m.kind) {
           case 'ready':
             ready = true;
+            this.ready.add(w);
             resolve();
             return;
           case 'failed':
@@ -162,12 +165,13 @@ export class SipWorkerPool {
 
   /**
    * A message framed off one of the main thread's TCP/TLS connections, for
-   * the worker of `shard`. False when that worker is not running (then the
-   * main thread handles it: better than losing it).
+   * the worker of `shard`. False when that worker is not running or not
+   * ready yet (being started again): then the main thread handles it,
+   * which is better than a message the worker would drop.
    */
   postStream(shard: number, frame: StreamFrame): boolean {
     const w = this.workers[shard - 1];
-    if (w === undefined || this.exited.has(w) || this.stopped) return false;
+    if (w === undefined || this.exited.has(w) || !this.ready.has(w) || this.stopped) return false;
     this.send(w, { kind: 'stream', frame });
     return true;
   }
