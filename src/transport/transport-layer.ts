@@ -606,15 +606,12 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
           const result = parseFramed(ev.head, ev.body, this.limits);
           if (result.ok) c.validSeen = true;
           this.handleParsed(result, c.remote, c.local, c.interfaceName, c.id);
-        } else if (ev.kind === 'message') {
-          if (ev.result.ok) c.validSeen = true;
-          this.counters.streamReceived++;
-          this.handleParsed(ev.result, c.remote, c.local, c.interfaceName, c.id);
         } else if (ev.kind === 'ping') {
           // RFC 5626 §3.5.1: a CRLFCRLF ping is answered with a CRLF pong.
           this.counters.keepAlivesAnswered++;
           if (!c.closed) c.socket.write(CRLF);
-        } else {
+        } else if (ev.kind === 'fatal') {
+          // (A raw framer gives no 'message' events: frames are parsed above, or by the thread that owns them.)
           this.counters.streamFramingErrors++;
           this.gate?.malformed(c.remote, c.interfaceName);
           this.log?.debug({ error: ev.error, remote: c.remote }, 'closing stream: framing error');

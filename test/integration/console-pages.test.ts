@@ -20,7 +20,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseCsvLine } from '../../src/cdr/format.js';
 import { consoleLogin, launchChromium, screenshotDir } from './helpers/console-browser.js';
 import { freeMediaPort } from './helpers/media-peer.js';
-import { basicAuth, startSbc, testIni, TEST_API_USERS, type SbcProcess } from './helpers/sbc-process.js';
+import { basicAuth, startSbc, startSbcOwnThreads, testIni, TEST_API_USERS, type SbcProcess } from './helpers/sbc-process.js';
 import { assertSippInstalled, findFreePort, startSipp, type SippProcess } from './helpers/sipp.js';
 import { sipRequest, udpPeer } from './helpers/udp-peer.js';
 import { until } from './helpers/wait.js';
@@ -335,13 +335,7 @@ describe('DELETE /api/v1/calls/:id with SIP worker threads (SIPWorkerThreads = 2
     sipps.push(uas);
     await uas.bound();
     // This file is about two threads whatever the environment forces (as in sip-workers.test.ts).
-    const env = process.env['SBC_SIP_WORKERS'];
-    delete process.env['SBC_SIP_WORKERS'];
-    try {
-      sbc = await startSbc(testIni({ lanPort, wanPort, apiPort, media: false, scalars: ['SIPWorkerThreads = 2'], pbx: { address: PBX, port: 5060 }, itsp: [{ address: ITSP, port: uasPort }] }));
-    } finally {
-      if (env !== undefined) process.env['SBC_SIP_WORKERS'] = env;
-    }
+    sbc = await startSbcOwnThreads(testIni({ lanPort, wanPort, apiPort, media: false, scalars: ['SIPWorkerThreads = 2'], pbx: { address: PBX, port: 5060 }, itsp: [{ address: ITSP, port: uasPort }] }));
     // 16 callers that wait for the SBC's BYE (sipp fails a call that does not get it).
     const uac = startSipp({ scenario: 'test/scenarios/b2bua-uac-wait-bye.xml', target: `127.0.0.1:${lanPort}`, localAddress: PBX, calls: 16, rate: 20, timeoutMs: 60_000 });
     sipps.push(uac);

@@ -8,7 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assertSippInstalled, findFreePort, runSipp, startSipp, type SippProcess } from './helpers/sipp.js';
-import { startSbc, testIni, type SbcProcess, type TestIniOptions } from './helpers/sbc-process.js';
+import { startSbcOwnThreads, testIni, type SbcProcess, type TestIniOptions } from './helpers/sbc-process.js';
 import { until } from './helpers/wait.js';
 
 const PBX = '127.0.0.74';
@@ -40,13 +40,7 @@ describe('a SIP worker thread that dies is started again (real SBC process, sipp
       pbx: { address: PBX, port: 5060 }, itsp: [{ address: ITSP, port: uasPort }],
       scalars: ['SIPWorkerThreads = 2'], extra: CAC,
     };
-    const forced = process.env['SBC_SIP_WORKERS'];
-    delete process.env['SBC_SIP_WORKERS'];
-    try {
-      sbc = await startSbc(testIni(ini), { env: { SBC_TEST_HOOKS: '1' } });
-    } finally {
-      if (forced !== undefined) process.env['SBC_SIP_WORKERS'] = forced;
-    }
+    sbc = await startSbcOwnThreads(testIni(ini), { env: { SBC_TEST_HOOKS: '1' } });
   }, 30_000);
 
   afterAll(async () => {

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { assertSippInstalled, findFreePort, runSipp, startSipp, type SippProcess } from './helpers/sipp.js';
-import { startSbc, testIni, type SbcProcess } from './helpers/sbc-process.js';
+import { startSbcOwnThreads, testIni, type SbcProcess } from './helpers/sbc-process.js';
 import { until } from './helpers/wait.js';
 import { StreamFramer } from '../../src/sip/stream-framer.js';
 import { shardOfCallId } from '../../src/sip/call-id-shard.js';
@@ -37,16 +37,10 @@ describe('SIP worker threads over TCP (SIPWorkerThreads = 2, real SBC process, s
     const uasPort = await findFreePort(ITSP);
     uas = startSipp({ scenario: 'uas', transport: 't1', calls: 5000, localAddress: ITSP, localPort: uasPort, timeoutMs: 120_000 });
     await uas.bound();
-    const env = process.env['SBC_SIP_WORKERS'];
-    delete process.env['SBC_SIP_WORKERS'];
-    try {
-      sbc = await startSbc(testIni({
-        lanPort, wanPort, apiPort: await findFreePort(), media: true, pbx: { address: PBX, port: 5060 },
-        itsp: [{ address: ITSP, port: uasPort }], itspTransportType: 1, scalars: ['SIPWorkerThreads = 2'],
-      }));
-    } finally {
-      if (env !== undefined) process.env['SBC_SIP_WORKERS'] = env;
-    }
+    sbc = await startSbcOwnThreads(testIni({
+      lanPort, wanPort, apiPort: await findFreePort(), media: true, pbx: { address: PBX, port: 5060 },
+      itsp: [{ address: ITSP, port: uasPort }], itspTransportType: 1, scalars: ['SIPWorkerThreads = 2'],
+    }));
   }, 30_000);
 
   afterAll(async () => {

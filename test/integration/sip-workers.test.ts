@@ -9,7 +9,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { assertSippInstalled, findFreePort, runSipp, startSipp, type SippProcess } from './helpers/sipp.js';
-import { startSbc, testIni, type SbcProcess, type TestIniOptions } from './helpers/sbc-process.js';
+import { startSbcOwnThreads, testIni, type SbcProcess, type TestIniOptions } from './helpers/sbc-process.js';
 import { sipRequest, udpPeer } from './helpers/udp-peer.js';
 import { until } from './helpers/wait.js';
 
@@ -53,13 +53,7 @@ describe('SIP worker threads (SIPWorkerThreads = 2, real SBC process, sipp)', ()
       // The environment may force a count (SBC_SIP_WORKERS); this file is about two threads.
       scalars: ['SIPWorkerThreads = 2'],
     };
-    const env = process.env['SBC_SIP_WORKERS'];
-    delete process.env['SBC_SIP_WORKERS'];
-    try {
-      sbc = await startSbc(testIni(ini));
-    } finally {
-      if (env !== undefined) process.env['SBC_SIP_WORKERS'] = env;
-    }
+    sbc = await startSbcOwnThreads(testIni(ini));
   }, 30_000);
 
   afterAll(async () => {

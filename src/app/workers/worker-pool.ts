@@ -83,12 +83,10 @@ export class SipWorkerPool {
     };
     const w = new Worker(new URL('./sip-worker.js', import.meta.url), { workerData: setup });
     this.workers[shard - 1] = w;
-    let ready = false;
     return new Promise((resolve, reject) => {
       w.on('message', (m: FromWorker) => {
         switch (m.kind) {
           case 'ready':
-            ready = true;
             this.ready.add(w);
             resolve();
             return;
@@ -125,7 +123,7 @@ export class SipWorkerPool {
       w.on('exit', (code) => {
         this.exited.add(w);
         // Before it was ready the start itself fails (the caller closes everything); after, it is restarted.
-        if (!this.stopped && ready) this.restartLater(shard, code);
+        if (!this.stopped && this.ready.has(w)) this.restartLater(shard, code);
       });
     });
   }

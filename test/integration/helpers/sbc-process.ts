@@ -210,6 +210,21 @@ export function testIni(o: TestIniOptions): string {
 }
 
 /** `exposeGc`: node --expose-gc and SBC_API_GC=1, so `/api/v1/status?gc=1` runs a full GC first (leak checks). */
+/**
+ * startSbc for a file about a thread count of its own (SIPWorkerThreads in
+ * its ini): `npm test` forces SBC_SIP_WORKERS for the whole run, which would
+ * override the ini, so it is left out while this SBC starts.
+ */
+export async function startSbcOwnThreads(iniText: string, opts: Parameters<typeof startSbc>[1] = {}): Promise<SbcProcess> {
+  const forced = process.env['SBC_SIP_WORKERS'];
+  delete process.env['SBC_SIP_WORKERS'];
+  try {
+    return await startSbc(iniText, opts);
+  } finally {
+    if (forced !== undefined) process.env['SBC_SIP_WORKERS'] = forced;
+  }
+}
+
 export async function startSbc(iniText: string, opts: { relay?: 'native' | 'js'; exposeGc?: boolean; startTimeoutMs?: number; env?: Record<string, string> } = {}): Promise<SbcProcess> {
   if (!existsSync(SBC_MAIN)) throw new Error(`${SBC_MAIN} not found: run 'npm run build' first (npm test does)`);
   // Every test SBC with a REST API gets the test users (one per role), so the helper can authenticate
